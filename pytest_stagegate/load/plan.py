@@ -1,0 +1,76 @@
+"""The load plan: everything the Locust child process needs, as one JSON document.
+
+The plan is sent to the child on its standard input (never written to disk), because it carries
+the target's headers, which may hold secrets.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+PLAN_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class PlannedRequest:
+    method: str
+    path: str
+    name: str
+    weight: int = 1
+    headers: dict[str, str] = field(default_factory=dict)
+    json: Any = None
+    expect_status: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LatencyLimit:
+    """A latency budget the child watches for early abort: ``metric`` of ``endpoint`` <= ms."""
+
+    endpoint: str  # request name or "total"
+    metric: str  # "p95", "avg", "max", ...
+    limit_ms: float
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    host: str
+    users: int
+    spawn_rate: float
+    duration: float  # seconds of load, warm-up included
+    warmup: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    timeout: float = 10.0  # per request
+    verify_tls: bool = True
+    requests: list[PlannedRequest] = field(default_factory=list)
+    locustfile: str | None = None
+    user_class: Literal["fast", "http"] = "fast"
+    wait: tuple[float, float] = (0.0, 0.0)
+    vars: dict[str, Any] = field(default_factory=dict)
+    target_name: str = ""
+    secrets: list[str] = field(default_factory=list)  # redacted from logs and reports
+    # early abort
+    abort_enabled: bool = True
+    abort_error_rate: float = 0.9
+    abort_min_requests: int = 20
+    abort_latency: list[LatencyLimit] = field(default_factory=list)
+    abort_latency_factor: float = 3.0
+    abort_latency_for: float = 5.0
+    # saturation
+    saturation_cpu: float = 90.0
+    # outputs
+    html_report: str | None = None
+    progress_interval: float = 1.0
+    schema: int = PLAN_SCHEMA
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> LoadPlan:
+        data = json.loads(text)
+        data["requests"] = [PlannedRequest(**r) for r in data.get("requests", [])]
+        data["abort_latency"] = [LatencyLimit(**a) for a in data.get("abort_latency", [])]
+        data["wait"] = tuple(data.get("wait", (0.0, 0.0)))
+        return cls(**data)
