@@ -3,34 +3,65 @@
 A budget is one limit on one metric of one request name (or ``total``, all requests
 together), e.g. ``"GET /api/products/{id}": {p99: 500ms}``. Metrics:
 
-    pNN, pNN.N          percentile latency (ms)            observed <= limit
-    avg, max            mean / maximum latency (ms)        observed <= limit
-    error_rate          failures / requests                observed <= limit
-    min_rps             requests per second                observed >= limit
+    pNN, pNN.N          percentile latency (ms), p0.1 to p99.9   observed <= limit
+    avg, max            mean / maximum latency (ms)              observed <= limit
+    error_rate          failures / requests                      observed <= limit
+    min_rps             requests per second                      observed >= limit
     <latency>_regression  change against a baseline verdict, e.g. ``p95_regression: 10%``:
-                        observed <= baseline * (1 + limit)
+                        observed <= baseline * (1 + limit); ``<latency>`` is pNN, pNN.N, avg
+                        or max, and the limit may exceed 100% (up to 1000%)
+
+Latency limits need a unit (``300ms``, ``1.5s``): a bare ``300`` would be 300 seconds to
+``units.parse_duration`` but 300 ms to anyone used to Locust or k6, so it is refused.
+A bare regression limit is a fraction up to 1 (``0.1`` = 10%); above that, write ``150%``,
+because ``p95_regression: 10`` almost always means 10%, not 1000%.
 
 Every check needs enough samples: below ``min_samples`` (and, for a percentile pNN, below
-``ceil(1 / (1 - NN/100))``) the outcome is ``inconclusive``, never ``pass``.
+``ceil(1 / (1 - NN/100))``, e.g. 100 for p99) the outcome is ``inconclusive``, never
+``pass``. It is ``fail`` only when no further samples could rescue it: a ``max`` already over
+its limit, an ``error_rate`` over its limit even if every missing sample had succeeded, a
+``min_rps`` not reached (a count of requests, not an estimate). A ``*_regression`` check also
+needs a baseline with enough samples.
+
+A saturated load generator reports its own queueing as server latency and cannot produce the
+load asked for: when ``evaluate`` is told the generator was saturated, a latency or
+``min_rps`` check that would fail is ``inconclusive`` instead (a pass stays a pass).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import difflib
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Literal
 
+from . import units
+
 __all__ = [
+    "STANDARD_PERCENTILES",
     "TOTAL",
     "Budget",
     "Check",
     "EndpointStats",
+    "Outcome",
     "evaluate",
     "parse_budget",
+    "percentile_of",
+    "percentiles_needed",
+    "samples_needed",
+    "summarize",
 ]
 
 TOTAL = "total"
 Outcome = Literal["pass", "fail", "inconclusive"]
+
+# What every verdict records, so that a later run can compare against it.
+STANDARD_PERCENTILES = ("p50", "p90", "p95", "p99")
+
+MAX_REGRESSION = 10.0  # 1000%: beyond that a regression budget is no longer a budget
 
 
 @dataclass(frozen=True)
@@ -63,7 +94,12 @@ class EndpointStats:
 
 @dataclass(frozen=True)
 class Check:
-    """The outcome of one budget."""
+    """The outcome of one budget.
+
+    ``limit`` is the absolute limit in ``unit``; for a ``*_regression`` check that is
+    ``baseline * (1 + allowed)`` in ms, or, when there is no usable baseline, the allowed
+    increase itself as a fraction (``unit`` "ratio", ``observed`` None).
+    """
 
     endpoint: str
     metric: str
@@ -76,10 +112,486 @@ class Check:
     baseline: float | None = None  # for *_regression checks
 
 
-def parse_budget(endpoint: str, key: str, value: object) -> Budget:
+# --- metric names -------------------------------------------------------------------------
+
+_REGRESSION = "_regression"
+_PERCENTILE = re.compile(r"p(\d{1,2})(?:\.(\d))?")
+_LOOKS_LIKE_PERCENTILE = re.compile(r"p[\d.]+")
+_VALID = "pNN, pNN.N, avg, max, error_rate, min_rps and <pNN|avg|max>_regression"
+_SUGGESTIONS = (
+    *STANDARD_PERCENTILES,
+    "p99.9",
+    "avg",
+    "max",
+    "error_rate",
+    "min_rps",
+    *(f"{m}{_REGRESSION}" for m in (*STANDARD_PERCENTILES, "avg", "max")),
+)
+
+
+@dataclass(frozen=True)
+class _Metric:
+    base: str  # canonical: "p95", "p99.9", "avg", "max", "error_rate", "min_rps"
+    regression: bool
+    percentile: Fraction | None  # 95 for p95
+
+    @property
+    def name(self) -> str:
+        return self.base + _REGRESSION if self.regression else self.base
+
+    @property
+    def unit(self) -> Literal["ms", "ratio", "rps"]:
+        if self.base == "error_rate":
+            return "ratio"
+        if self.base == "min_rps":
+            return "rps"
+        return "ms"
+
+
+def _did_you_mean(key: str) -> str:
+    close = difflib.get_close_matches(key.lower(), _SUGGESTIONS, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _percentile_error(key: str) -> ValueError:
+    hint = "; for the slowest request use max" if key.startswith("p100") else ""
+    return ValueError(
+        f"unknown budget {key!r}: percentiles go from p0.1 to p99.9 (e.g. p95, p99.9){hint}"
+    )
+
+
+def _parse_percentile(text: str, key: str) -> _Metric:
+    match = _PERCENTILE.fullmatch(text)
+    if not match:
+        raise _percentile_error(key)
+    whole, tenth = match.group(1), match.group(2)
+    value = Fraction(int(whole)) + Fraction(int(tenth or 0), 10)
+    if not 0 < value < 100:
+        raise _percentile_error(key)
+    # Canonical form, so that "p95.0" and "p95" read the same measured percentile.
+    canonical = f"p{int(whole)}" if not tenth or tenth == "0" else f"p{int(whole)}.{tenth}"
+    return _Metric(canonical, regression=False, percentile=value)
+
+
+def _parse_metric(key: str) -> _Metric:
+    if key in ("avg", "max", "error_rate", "min_rps"):
+        return _Metric(key, regression=False, percentile=None)
+    if key.endswith(_REGRESSION):
+        base = key[: -len(_REGRESSION)]
+        if base in ("avg", "max"):
+            return _Metric(base, regression=True, percentile=None)
+        if _LOOKS_LIKE_PERCENTILE.fullmatch(base):
+            metric = _parse_percentile(base, key)
+            return _Metric(metric.base, regression=True, percentile=metric.percentile)
+        if base in ("error_rate", "min_rps"):
+            raise ValueError(
+                f"unknown budget {key!r}: only latencies have regression budgets, "
+                "<pNN|avg|max>_regression (e.g. p95_regression); use error_rate or min_rps"
+            )
+        raise ValueError(
+            f"unknown budget {key!r}: a regression budget is <pNN|avg|max>_regression "
+            f"(e.g. p95_regression, avg_regression){_did_you_mean(key)}"
+        )
+    if _LOOKS_LIKE_PERCENTILE.fullmatch(key):
+        return _parse_percentile(key, key)
+    raise ValueError(f"unknown budget {key!r}: valid budgets are {_VALID}{_did_you_mean(key)}")
+
+
+def percentile_of(metric: str) -> float | None:
+    """The percentile (0-100) a budget metric reads: 95.0 for ``p95`` and ``p95_regression``,
+    None for the others. Raises ValueError for an unknown metric."""
+    value = _parse_metric(metric).percentile
+    return float(value) if value is not None else None
+
+
+def percentiles_needed(budgets: Iterable[Budget]) -> set[str]:
+    """Every ``pNN`` key the budgets read from ``EndpointStats.percentiles`` (regression
+    bases included), so the caller knows what to compute. Add ``STANDARD_PERCENTILES`` for
+    what a verdict should record anyway."""
+    return {m.base for m in (_parse_metric(b.metric) for b in budgets) if m.percentile}
+
+
+def samples_needed(metric: str, min_samples: int) -> int:
+    """The fewest requests a check of ``metric`` can be judged on: ``min_samples``, and for a
+    percentile pNN at least ``ceil(1 / (1 - NN/100))`` (below that, pNN is the maximum)."""
+    percentile = _parse_metric(metric).percentile
+    needed = max(1, min_samples)
+    if percentile is not None:
+        # Exact fractions: in floats, 1 / (1 - 0.99) is 100.00000000000009 and ceil gives 101.
+        needed = max(needed, math.ceil(1 / (1 - percentile / 100)))
+    return needed
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+_BARE_NUMBER = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*")
+# float() alone would also take "1_0", "inf", "nan" and " infinity ".
+_NUMBER = re.compile(r"\s*((?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(%?)\s*")
+_RPS_HELP = "a positive number of requests per second such as 20 or 0.5"
+_REGRESSION_HELP = "an allowed increase such as 10%, 150% or 0.1 (0 to 1000%)"
+
+
+def _parse_latency(value: object) -> float:
+    bare = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if bare or (isinstance(value, str) and _BARE_NUMBER.fullmatch(value)):
+        raise ValueError(
+            f"expected a duration with a unit such as 250ms or 1.5s, got {value!r}: "
+            f"a bare number is ambiguous, write {str(value).strip()}ms or {str(value).strip()}s"
+        )
+    ms = units.parse_duration(value) * 1000.0
+    if ms <= 0:
+        raise ValueError(f"expected a latency above 0 such as 250ms or 1.5s, got {value!r}")
+    return ms
+
+
+def _number(value: object) -> tuple[float, bool] | None:
+    """``value`` as a finite float, and whether it was written with ``%``; None if it is not a
+    plain number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float range: YAML integers have no limit
+            return None
+        percent = False
+    elif isinstance(value, str):
+        match = _NUMBER.fullmatch(value)
+        if not match:
+            return None
+        number, percent = float(match.group(1)), bool(match.group(2))
+    else:
+        return None
+    return (number, percent) if math.isfinite(number) else None
+
+
+def _parse_rps(value: object) -> float:
+    parsed = _number(value)
+    if parsed is None or parsed[1] or parsed[0] <= 0:
+        raise ValueError(f"expected {_RPS_HELP}, got {value!r}")
+    return parsed[0]
+
+
+def _parse_regression(value: object) -> float:
+    parsed = _number(value)
+    if parsed is None:
+        raise ValueError(f"expected {_REGRESSION_HELP}, got {value!r}")
+    number, percent = parsed
+    fraction = number / 100 if percent else number
+    if fraction > MAX_REGRESSION:
+        raise ValueError(f"expected {_REGRESSION_HELP}, got {value!r}")
+    if not percent and fraction > 1:
+        raise ValueError(
+            f"expected {_REGRESSION_HELP}, got {value!r}: a bare number is a fraction "
+            f"(0.1 = 10%), so write {str(value).strip()}% if you meant percent"
+        )
+    return fraction
+
+
+def parse_budget(endpoint: str, key: str, value: object, *, source: str = "") -> Budget:
     """Parse one ``key: value`` pair of a budget block. Raises ValueError with a message
     that says what would be valid (the config loader adds file, line and key)."""
-    raise NotImplementedError
+    metric = _parse_metric(key)
+    if metric.regression:
+        limit = _parse_regression(value)
+    elif metric.base == "error_rate":
+        limit = units.parse_rate(value)
+    elif metric.base == "min_rps":
+        limit = _parse_rps(value)
+    else:
+        limit = _parse_latency(value)
+    return Budget(endpoint=endpoint, metric=metric.name, limit=limit, source=source)
+
+
+# --- evaluation ---------------------------------------------------------------------------
+
+
+def _describe(metric: _Metric, endpoint: str) -> str:
+    what = {
+        "avg": "average latency",
+        "max": "maximum latency",
+        "error_rate": "error rate",
+        "min_rps": "throughput",
+    }.get(metric.base, metric.base)
+    return f"{what} of {endpoint}"
+
+
+def _requests(n: int) -> str:
+    return f"{n:,} request" if n == 1 else f"{n:,} requests"
+
+
+def _measured(n: int) -> str:
+    return f"only {_requests(n)} {'was' if n == 1 else 'were'} measured"
+
+
+def _value(value: float, unit: str) -> str:
+    if unit == "ms":
+        return units.format_ms(value)
+    if unit == "ratio":
+        return f"{value * 100:.2f}%"
+    return f"{value:,.1f} requests/s"
+
+
+def _limit(value: float, unit: str) -> str:
+    # Limits are what the user wrote, so "300 ms", not "300.0 ms".
+    if unit == "ms":
+        if value == int(value) or value >= 1e5:
+            return f"{value:,.0f} ms"
+        return f"{value:,.6g} ms"
+    if unit == "ratio":
+        return units.format_rate(value)
+    return f"{value:,g} requests/s"
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:,.4g}%"
+
+
+def _observe(stats: EndpointStats, metric: _Metric) -> float | None:
+    if metric.base == "avg":
+        return stats.avg_ms
+    if metric.base == "max":
+        return stats.max_ms
+    if metric.base == "error_rate":
+        return stats.error_rate
+    if metric.base == "min_rps":
+        return stats.rps
+    return stats.percentiles.get(metric.base)
+
+
+def _no_requests(endpoint: str, metric: str, stats: Mapping[str, EndpointStats]) -> str:
+    names = sorted(name for name in stats if name != TOTAL)
+    if not names:
+        return (
+            f"no requests were recorded at all, so the {metric} budget of {endpoint} "
+            "could not be checked."
+        )
+    if endpoint == TOTAL:
+        return (
+            f"no statistics for all requests together ({TOTAL!r}) were recorded, so its "
+            f"{metric} budget could not be checked."
+        )
+    made = ", ".join(repr(n) for n in names)
+    close = difflib.get_close_matches(endpoint, [*names, TOTAL], n=1, cutoff=0.6)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return (
+        f"no requests named {endpoint!r} were made, so its {metric} budget could not be "
+        f"checked; the requests made were {made}.{hint}"
+    )
+
+
+@dataclass(frozen=True)
+class _Baseline:
+    value: float | None
+    problem: str  # why there is no value
+
+
+def _baseline_value(
+    metric: _Metric,
+    endpoint: str,
+    baseline: Mapping[str, EndpointStats] | None,
+    needed: int,
+) -> _Baseline:
+    what = _describe(metric, endpoint)
+    if baseline is None:
+        return _Baseline(
+            None, f"no baseline value for {what}: no baseline verdict was given (--gate-baseline)"
+        )
+    stats = baseline.get(endpoint)
+    if stats is None or stats.requests == 0:
+        return _Baseline(
+            None, f"no baseline value for {what}: the baseline made no requests named {endpoint!r}"
+        )
+    if stats.requests < needed:
+        return _Baseline(
+            None,
+            f"no usable baseline value for {what}: the baseline has only "
+            f"{_requests(stats.requests)} and at least {needed:,} are needed",
+        )
+    value = _observe(stats, metric)
+    if value is None:
+        return _Baseline(
+            None, f"no baseline value for {what}: the baseline verdict did not record {metric.base}"
+        )
+    if value <= 0:
+        return _Baseline(None, f"no usable baseline value for {what}: it was {value!r} ms")
+    return _Baseline(value, "")
+
+
+def _certain_failure(
+    metric: _Metric, stats: EndpointStats, limit: float, needed: int
+) -> str | None:
+    """Why a check with too few samples fails anyway, or None when more samples could still
+    make it pass. A failing deployment that answers few requests (it hangs, it times out)
+    must read as a failure, not as "not enough data"."""
+    n = stats.requests
+    if metric.base == "max" and stats.max_ms > limit:
+        return "more requests could not bring the maximum down"
+    if metric.base == "error_rate" and not metric.regression:
+        best = stats.failures / needed
+        if best > limit:
+            return (
+                f"even if the {needed - n:,} missing ones had all succeeded the error rate "
+                f"would be {_value(best, 'ratio')}"
+            )
+    if metric.base == "min_rps" and stats.rps < limit:
+        return "a rate this low is a count of what was served, not an estimate"
+    return None
+
+
+def _saturation_note(metric: _Metric, saturated: str) -> str:
+    cause = saturated.strip().rstrip(".")
+    cause = cause[:1].upper() + cause[1:]
+    if metric.base == "min_rps":
+        return (
+            f" {cause}, so it could not produce the load asked for; run again with more "
+            "load processes (--gate-workers)."
+        )
+    return (
+        f" {cause}, so this latency may be the load generator's own queueing rather than "
+        "the server's; run again with fewer users or more load processes (--gate-workers)."
+    )
+
+
+def _check(
+    budget: Budget,
+    all_stats: Mapping[str, EndpointStats],
+    min_samples: int,
+    baseline: Mapping[str, EndpointStats] | None,
+    saturated: str | None,
+) -> Check:
+    metric = _parse_metric(budget.metric)
+    unit = metric.unit
+    needed = samples_needed(metric.name, min_samples)
+    desc = _describe(metric, budget.endpoint)
+
+    limit = budget.limit
+    base: _Baseline | None = None
+    if metric.regression:
+        base = _baseline_value(metric, budget.endpoint, baseline, needed)
+        if base.value is None:
+            unit = "ratio"  # the limit stays the allowed increase: there is nothing to scale
+        else:
+            limit = base.value * (1 + budget.limit)
+
+    def done(outcome: Outcome, message: str, observed: float | None, samples: int) -> Check:
+        return Check(
+            endpoint=budget.endpoint,
+            metric=budget.metric,
+            limit=limit,
+            observed=observed,
+            samples=samples,
+            outcome=outcome,
+            message=message,
+            unit=unit,
+            baseline=base.value if base is not None else None,
+        )
+
+    stats = all_stats.get(budget.endpoint)
+    if stats is None:
+        return done(
+            "inconclusive", _no_requests(budget.endpoint, budget.metric, all_stats), None, 0
+        )
+    n = stats.requests
+    observed = _observe(stats, metric) if n > 0 else None
+
+    if n < needed:
+        if n == 0:
+            return done(
+                "inconclusive",
+                f"{desc} could not be judged: no requests to it were measured, and the "
+                f"gate needs at least {needed:,}.",
+                None,
+                0,
+            )
+        why = (
+            f"{metric.base} needs at least {needed:,}"
+            if needed > max(1, min_samples)
+            else f"the gate needs at least {needed:,} (min_samples)"
+        )
+        measured = f"{_measured(n)}, fewer than {needed:,}"
+        certain = None
+        if observed is not None and (base is None or base.value is not None):
+            certain = _certain_failure(metric, stats, limit, needed)
+        if certain is not None and observed is not None:
+            allowed = _limit(limit, unit)
+            if base is not None and base.value is not None:
+                allowed = (
+                    f"{_value(limit, 'ms')} (+{_percent(budget.limit)} on its baseline of "
+                    f"{_value(base.value, 'ms')})"
+                )
+            clause = (
+                f"{desc} was {_value(observed, unit)}, "
+                f"{'under its minimum' if metric.base == 'min_rps' else 'over its budget'} "
+                f"of {allowed}; {measured}, but {certain}"
+            )
+            if saturated and metric.unit != "ratio":
+                note = _saturation_note(metric, saturated)
+                return done("inconclusive", clause + "." + note, observed, n)
+            return done("fail", clause + ".", observed, n)
+        seen = f"; it was {_value(observed, metric.unit)}" if observed is not None else ""
+        return done(
+            "inconclusive",
+            f"{desc} could not be judged: {_measured(n)} and {why}{seen}.",
+            observed if unit == metric.unit else None,  # no baseline: nothing in ``unit``
+            n,
+        )
+
+    if observed is None:
+        return done(
+            "inconclusive",
+            f"{desc} could not be judged: the load gate did not compute {metric.base} for it.",
+            None,
+            n,
+        )
+
+    if base is not None:
+        if base.value is None:
+            return done(
+                "inconclusive",
+                f"{base.problem}, so the {budget.metric} budget could not be checked "
+                f"({desc} was {_value(observed, 'ms')}, {_requests(n)}).",
+                None,
+                n,
+            )
+        change = observed / base.value - 1
+        if abs(change) < 0.0005:
+            versus = f"the same as its baseline of {_value(base.value, 'ms')}"
+        else:
+            direction = "above" if change > 0 else "below"
+            versus = (
+                f"{abs(change) * 100:.1f}% {direction} its baseline of {_value(base.value, 'ms')}"
+            )
+        passed = observed <= limit
+        clause = (
+            f"{desc} was {_value(observed, 'ms')}, {versus}: "
+            f"{'within' if passed else 'over'} its budget of +{_percent(budget.limit)} "
+            f"(at most {_value(limit, 'ms')}; {_requests(n)})"
+        )
+    elif metric.base == "min_rps":
+        passed = observed >= limit
+        clause = (
+            f"{desc} was {_value(observed, unit)}, "
+            f"{'at or above' if passed else 'under'} its minimum of {_limit(limit, unit)} "
+            f"({_requests(n)})"
+        )
+    else:
+        passed = observed <= limit
+        counted = (
+            f"{_requests(n)}, {stats.failures:,} failed"
+            if metric.base == "error_rate"
+            else _requests(n)
+        )
+        clause = (
+            f"{desc} was {_value(observed, unit)}, "
+            f"{'within' if passed else 'over'} its budget of {_limit(limit, unit)} ({counted})"
+        )
+
+    if passed:
+        return done("pass", clause + ".", observed, n)
+    if saturated and metric.unit != "ratio":
+        return done("inconclusive", clause + "." + _saturation_note(metric, saturated), observed, n)
+    return done("fail", clause + ".", observed, n)
 
 
 def evaluate(
@@ -88,6 +600,24 @@ def evaluate(
     *,
     min_samples: int,
     baseline: Mapping[str, EndpointStats] | None = None,
+    saturated: str | None = None,
 ) -> list[Check]:
-    """Check every budget against ``stats`` (keyed by request name, TOTAL included)."""
-    raise NotImplementedError
+    """Check every budget against ``stats`` (keyed by request name, TOTAL included).
+
+    ``baseline``: the stats of an earlier verdict, for ``*_regression`` budgets.
+    ``saturated``: when the load generator was saturated, a clause saying so (e.g. "the load
+    generator was saturated (CPU 98% of a core)"); failing latency and min_rps checks then
+    become inconclusive. Raises ValueError for a budget whose metric is unknown.
+    """
+    return [_check(b, stats, min_samples, baseline, saturated) for b in budgets]
+
+
+def summarize(checks: Iterable[Check]) -> Outcome:
+    """``fail`` if any check failed, else ``inconclusive`` if any was, else ``pass`` (also
+    for no checks at all)."""
+    outcomes = {c.outcome for c in checks}
+    if "fail" in outcomes:
+        return "fail"
+    if "inconclusive" in outcomes:
+        return "inconclusive"
+    return "pass"

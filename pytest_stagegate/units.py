@@ -11,6 +11,8 @@ import math
 import re
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h)?\s*$")
+# float() alone would also take "1_0", "inf" and "nan".
+_RATE = re.compile(r"^\s*((?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(%)?\s*$")
 _FACTORS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 DURATION_HELP = "a duration such as 250ms, 1.5s, 2m or 1h"
 RATE_HELP = "a rate such as 1% or 0.01 (between 0 and 100%)"
@@ -21,7 +23,7 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected {DURATION_HELP}, got {value!r}")
     if isinstance(value, (int, float)):
-        seconds = float(value)
+        seconds = _to_float(value)
     elif isinstance(value, str):
         match = _DURATION.match(value)
         if not match:
@@ -29,9 +31,11 @@ def parse_duration(value: object) -> float:
         seconds = float(match.group(1)) * _FACTORS[match.group(2)]
     else:
         raise ValueError(f"expected {DURATION_HELP}, got {value!r}")
-    if not math.isfinite(seconds) or seconds < 0:
+    if not math.isfinite(seconds):
+        raise ValueError(f"expected {DURATION_HELP}, got {value!r}")
+    if seconds < 0:
         raise ValueError(f"expected {DURATION_HELP} that is not negative, got {value!r}")
-    return seconds
+    return seconds + 0.0  # -0.0 -> 0.0, which would otherwise print as "-0ms"
 
 
 def parse_rate(value: object) -> float:
@@ -39,28 +43,38 @@ def parse_rate(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"expected {RATE_HELP}, got {value!r}")
     if isinstance(value, (int, float)):
-        rate = float(value)
+        rate = _to_float(value)
     elif isinstance(value, str):
-        text = value.strip()
-        try:
-            rate = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-        except ValueError:
-            raise ValueError(f"expected {RATE_HELP}, got {value!r}") from None
+        match = _RATE.match(value)
+        if not match:
+            raise ValueError(f"expected {RATE_HELP}, got {value!r}")
+        rate = float(match.group(1)) / 100 if match.group(2) else float(match.group(1))
     else:
         raise ValueError(f"expected {RATE_HELP}, got {value!r}")
     if not math.isfinite(rate) or not 0.0 <= rate <= 1.0:
         raise ValueError(f"expected {RATE_HELP}, got {value!r}")
-    return rate
+    return rate + 0.0
+
+
+def _to_float(value: float) -> float:
+    # An int beyond float range (YAML has no limit) overflows; callers reject it as not finite.
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 def format_duration(seconds: float) -> str:
-    """``0.25`` -> ``250ms``; ``90`` -> ``1m30s``; ``1.5`` -> ``1.5s``."""
+    """``0.25`` -> ``250ms``; ``90`` -> ``1m30s``; ``1.5`` -> ``1.5s``; ``5400`` -> ``1h30m``."""
     if seconds < 1:
         return f"{seconds * 1000:g}ms"
     if seconds < 60:
         return f"{seconds:g}s"
-    minutes, rest = divmod(seconds, 60)
-    return f"{int(minutes)}m{rest:g}s" if rest else f"{int(minutes)}m"
+    # Rounded to the millisecond first, so 119.9999999 is "2m" rather than "1m60s".
+    minutes, rest = divmod(round(seconds, 3), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "")
+    return text + (f"{rest:g}s" if rest else "")
 
 
 def format_ms(ms: float) -> str:

@@ -1,0 +1,104 @@
+"""A tiny demo shop API for the example suite (standard library only).
+
+    python app.py [--port 0]      # prints the port it listens on, then serves
+
+Switches (environment variables), to see what a failing run looks like:
+    SHOP_MODE=slow        product detail answers in ~300 ms (the gate's latency budget fails)
+    SHOP_MODE=failing     the product list answers 500 (critical smoke tests fail)
+    SHOP_BOOT_SECONDS=3   /healthz answers 503 for the first 3 seconds (the readiness wait)
+    SHOP_VERSION=1.4.2    what /version reports
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+PRODUCTS = [{"id": i, "name": f"Product {i}", "price_cents": 100 * i + 99} for i in range(1, 21)]
+MODE = os.environ.get("SHOP_MODE", "normal")
+BOOT_SECONDS = float(os.environ.get("SHOP_BOOT_SECONDS", "0"))
+VERSION = os.environ.get("SHOP_VERSION", "1.4.2")
+STARTED = time.monotonic()
+CART: list[dict[str, int]] = []
+CART_LOCK = threading.Lock()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as a real API
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet
+        pass
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path == "/":
+            self._send(200, {"shop": "demo", "see": ["/healthz", "/version", "/api/products"]})
+        elif path == "/healthz":
+            booting = time.monotonic() - STARTED < BOOT_SECONDS
+            self._send(503 if booting else 200, {"status": "booting" if booting else "ok"})
+        elif path == "/version":
+            self._send(200, {"version": VERSION})
+        elif path == "/api/products":
+            if MODE == "failing":
+                self._send(500, {"error": "database unavailable"})
+            else:
+                self._send(200, PRODUCTS)
+        elif path.startswith("/api/products/"):
+            if MODE == "slow":
+                time.sleep(random.uniform(0.25, 0.35))
+            tail = path.rsplit("/", 1)[1]
+            product = next((p for p in PRODUCTS if str(p["id"]) == tail), None)
+            self._send(200 if product else 404, product or {"error": "no such product"})
+        elif path == "/api/cart":
+            with CART_LOCK:
+                self._send(200, {"items": list(CART)})
+        else:
+            self._send(404, {"error": "not found"})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if self.path != "/api/cart":
+            self._send(404, {"error": "not found"})
+            return
+        try:
+            item = json.loads(body)
+            entry = {"product_id": int(item["product_id"]), "quantity": int(item["quantity"])}
+        except (ValueError, KeyError, TypeError):
+            self._send(400, {"error": "expected {product_id, quantity}"})
+            return
+        with CART_LOCK:
+            CART.append(entry)
+        self._send(201, entry)
+
+    def _send(self, status: int, payload: object) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    print(server.server_address[1], flush=True)  # the port, for whoever started us
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

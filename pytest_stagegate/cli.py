@@ -1,0 +1,265 @@
+"""The ``stagegate`` command: what CI runs after pytest, to act on the verdict.
+
+    stagegate verify VERDICT --target T [--commit SHA] [--max-age 24h]
+        exit 0 only for a valid, passing verdict of that target (and commit), young enough;
+        otherwise print "REFUSED: <reason>" and exit 1
+    stagegate report VERDICT [--format text|markdown]     a summary, e.g. for $GITHUB_STEP_SUMMARY
+    stagegate compare OLD NEW [--format text|markdown]    per-endpoint latency changes
+    stagegate schema                                      the verdict's JSON Schema
+
+Exit codes: 0 success, 1 ``verify`` refused, 4 bad usage or unreadable input (the convention
+of pytest for usage errors). Problems the user can fix are one message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import NoReturn
+
+from . import __version__
+from .errors import StagegateError
+from .report import render, render_compare
+from .units import DURATION_HELP, parse_duration
+from .verdict import VerdictError, load_verdict, parse_timestamp, schema
+
+__all__ = ["EXIT_OK", "EXIT_REFUSED", "EXIT_USAGE", "build_parser", "main"]
+
+EXIT_OK = 0
+EXIT_REFUSED = 1
+EXIT_USAGE = 4
+
+# Clocks of CI runners disagree a little; more than this and the verdict is not to be trusted.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+DEFAULT_MAX_AGE = "24h"
+_HEX = re.compile(r"^[0-9a-f]+$")
+_MIN_PREFIX = 7
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error exits with 4 (like pytest's) instead of 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+@dataclass(frozen=True)
+class _MaxAge:
+    seconds: float | None  # None: no limit
+    text: str
+
+
+def _max_age(text: str) -> _MaxAge:
+    value = text.strip().lower()
+    if value in ("none", "off"):
+        return _MaxAge(None, text)
+    try:
+        # Days are not a unit of stagegate.yaml, but "7d" is what people write for a verdict age.
+        if value.endswith("d") and value[:-1].replace(".", "", 1).isdigit():
+            return _MaxAge(float(value[:-1]) * 86400, text)
+        return _MaxAge(parse_duration(value), text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected {DURATION_HELP} (or 7d, or none for no limit), got {text!r}"
+        ) from None
+
+
+def _commit(text: str) -> str:
+    value = text.strip().lower()
+    if not value:
+        # Typically "$GITHUB_SHA" outside GitHub Actions: checking nothing would be a silent pass.
+        raise argparse.ArgumentTypeError(
+            "is empty; pass the commit SHA the verdict must be for, or leave out --commit"
+        )
+    if not _HEX.match(value) or not _MIN_PREFIX <= len(value) <= 64:
+        raise argparse.ArgumentTypeError(
+            f"expected a commit SHA of {_MIN_PREFIX} to 64 hex digits, got {text!r}"
+        )
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="stagegate",
+        description="Act on a pytest-stagegate verdict: verify it before promoting, report it.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    verify = commands.add_parser(
+        "verify",
+        help="exit 0 only for a valid, passing verdict of this target and commit",
+        description="Exit 0 only if VERDICT is a valid verdict file that says pass, for TARGET "
+        "(and COMMIT, if given), finished no longer than MAX_AGE ago. Otherwise print "
+        "'REFUSED: <reason>' and exit 1.",
+    )
+    verify.add_argument("verdict", type=Path, metavar="VERDICT", help="stagegate-verdict.json")
+    verify.add_argument("--target", required=True, help="the target the verdict must be for")
+    verify.add_argument(
+        "--commit",
+        type=_commit,
+        help="the commit the verdict must be for (full SHA, or a prefix of 7+ hex digits)",
+    )
+    verify.add_argument(
+        "--max-age",
+        type=_max_age,
+        default=_max_age(DEFAULT_MAX_AGE),
+        metavar="AGE",
+        help=f"refuse a verdict that finished longer ago, e.g. 30m, 24h, 7d or none "
+        f"(default: {DEFAULT_MAX_AGE})",
+    )
+    verify.set_defaults(func=_verify)
+
+    report = commands.add_parser(
+        "report", help="print a summary of a verdict", description="Print a summary of VERDICT."
+    )
+    report.add_argument("verdict", type=Path, metavar="VERDICT")
+    _format_option(report)
+    report.set_defaults(func=_report)
+
+    compare = commands.add_parser(
+        "compare",
+        help="compare the load measurements of two verdicts",
+        description="Print per-endpoint changes (p50, p95, p99, avg, error rate, rps) from OLD "
+        "to NEW.",
+    )
+    compare.add_argument("old", type=Path, metavar="OLD")
+    compare.add_argument("new", type=Path, metavar="NEW")
+    _format_option(compare)
+    compare.set_defaults(func=_compare)
+
+    schema_cmd = commands.add_parser(
+        "schema",
+        help="print the JSON Schema of the verdict",
+        description="Print the JSON Schema (draft 2020-12) of the verdict file.",
+    )
+    schema_cmd.set_defaults(func=_schema)
+    return parser
+
+
+def _format_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format", choices=("text", "markdown"), default="text", help="default: text"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``stagegate`` command; returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    try:
+        code: int = args.func(args)
+    except (StagegateError, OSError, ValueError) as exc:
+        print(f"stagegate: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return code
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    try:
+        data = load_verdict(args.verdict)
+    except VerdictError as exc:
+        return _refuse([str(exc)])
+
+    refusals: list[str] = []
+    state = data["verdict"]
+    if state != "pass":
+        refusals.append(f"the verdict is {state}, not pass: {data['reasons'][0]}")
+
+    target = data["target"]["name"]
+    if target != args.target:
+        refusals.append(f"the verdict is for target {target!r}, not {args.target!r}")
+
+    sha: str | None = data["commit"]["sha"]
+    if args.commit is not None:
+        if not sha:
+            refusals.append(
+                f"the verdict records no commit (source {data['commit']['source']}), so it "
+                f"cannot be matched to {args.commit}"
+            )
+        elif not _same_commit(sha, args.commit):
+            refusals.append(f"the verdict is for commit {sha}, not {args.commit}")
+
+    finished = parse_timestamp(data["finished_at"])
+    age = _now() - finished
+    max_age: _MaxAge = args.max_age
+    if age < -FUTURE_TOLERANCE:
+        refusals.append(
+            f"the verdict finished at {data['finished_at']}, {_human(-age)} in the future; "
+            "a clock is wrong or the file was edited"
+        )
+    elif max_age.seconds is not None and age.total_seconds() > max_age.seconds:
+        refusals.append(
+            f"the verdict finished {_human(age)} ago ({data['finished_at']}), longer ago than "
+            f"--max-age {max_age.text}"
+        )
+
+    if refusals:
+        return _refuse(refusals)
+    at = f" at commit {sha[:12]}" if sha else ""
+    when = "just now" if age.total_seconds() < 1 else f"{_human(age)} ago"
+    print(f"OK: {args.verdict}: verdict pass for target {target!r}{at}, finished {when}")
+    return EXIT_OK
+
+
+def _refuse(refusals: Sequence[str]) -> int:
+    print("REFUSED: " + "; ".join(" ".join(r.split()) for r in refusals))
+    return EXIT_REFUSED
+
+
+def _same_commit(recorded: str, wanted: str) -> bool:
+    """Equal ignoring case, or one a prefix of the other of at least 7 hex digits: CI systems
+    and people pass abbreviated SHAs."""
+    recorded, wanted = recorded.strip().lower(), wanted.strip().lower()
+    if recorded == wanted:
+        return True
+    short, long = sorted((recorded, wanted), key=len)
+    return len(short) >= _MIN_PREFIX and bool(_HEX.match(long)) and long.startswith(short)
+
+
+def _human(age: timedelta) -> str:
+    seconds = int(abs(age.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m {seconds}s"
+    return f"{seconds}s"
+
+
+def _report(args: argparse.Namespace) -> int:
+    sys.stdout.write(render(load_verdict(args.verdict), args.format))
+    return EXIT_OK
+
+
+def _compare(args: argparse.Namespace) -> int:
+    old, new = load_verdict(args.old), load_verdict(args.new)
+    sys.stdout.write(render_compare(old, new, args.format))
+    return EXIT_OK
+
+
+def _schema(args: argparse.Namespace) -> int:
+    print(json.dumps(schema(), indent=2))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""The end of a run: decide the verdict, let hooks see it, write the files, set the exit code."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from . import __version__
+from .ci_env import commit_info
+from .junit import write_junit
+from .verdict import Verdict, write_verdict
+
+if TYPE_CHECKING:
+    from .session import StagegateRun
+
+
+def finish_run(run: StagegateRun, session: pytest.Session) -> None:
+    verdict = Verdict(
+        target_name=run.target.name,
+        base_url=run.target.redact(run.target.base_url),
+        commit=commit_info(os.environ, Path(run.config.rootpath)),
+        started_at=run.started_at,
+        finished_at=datetime.now(timezone.utc),
+        tests=run.recorder.records(),
+        gate=run.gate_record,
+        problems=[(kind, msg) for kind, msg in run.problems],  # type: ignore[misc]
+        interrupted=run.interrupted,
+        flaky_blocks=run.gate_settings.flaky_blocks,
+        gate_requested=run.gate_requested,
+        plugin_version=__version__,
+    )
+    run.config.hook.pytest_stagegate_verdict(config=run.config, verdict=verdict)
+    run.verdict = verdict
+    data = verdict.to_dict()
+    for kind, path in run.files():
+        if kind == "json":
+            write_verdict(path, data)
+        else:
+            write_junit(path, data)
+    summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_path and run.gate_requested:
+        from .report import render
+
+        with open(summary_path, "a", encoding="utf-8") as fh:
+            fh.write(render(data, "markdown") + "\n")
+    if session.exitstatus == pytest.ExitCode.OK and not verdict.promote:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -1,0 +1,65 @@
+"""The fixtures: ``target``, ``base_url``, ``target_vars``, ``http`` and ``ahttp``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+
+from .httpclient import make_async_client, make_client
+
+if TYPE_CHECKING:
+    from .config import Target
+    from .session import StagegateRun
+
+
+def _run(config: pytest.Config) -> StagegateRun:
+    from .session import StagegateRun
+
+    run = config.pluginmanager.get_plugin(StagegateRun.PLUGIN_NAME)
+    if run is None:
+        pytest.fail(
+            "pytest-stagegate is not active: there is no stagegate.yaml at the rootdir "
+            f"{config.rootpath}. Create one, or pass --target / --stagegate-config.",
+            pytrace=False,
+        )
+    return run  # type: ignore[no-any-return]
+
+
+@pytest.fixture(scope="session")
+def target(pytestconfig: pytest.Config) -> Target:
+    """The selected target: name, base_url, headers, vars, protected... (secrets redacted in
+    its repr)."""
+    return _run(pytestconfig).target
+
+
+@pytest.fixture(scope="session")
+def base_url(target: Target) -> str:
+    """The target's base URL. (If pytest-base-url is installed, its fixture of the same name
+    is used instead, and pytest-stagegate's ``target.base_url`` is the one to read.)"""
+    return target.base_url
+
+
+@pytest.fixture(scope="session")
+def target_vars(target: Target) -> Mapping[str, Any]:
+    """The target's free-form ``vars`` from stagegate.yaml."""
+    return target.vars
+
+
+@pytest.fixture(scope="session")
+def http(pytestconfig: pytest.Config) -> Iterator[httpx.Client]:
+    """An ``httpx.Client`` for the target: base URL, headers, timeout; retries failed
+    connections (never a response); closed at the end of the session."""
+    run = _run(pytestconfig)
+    with make_client(run.target, run.request_log) as client:
+        yield client
+
+
+@pytest.fixture
+def ahttp(pytestconfig: pytest.Config) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` for the target, one per test. It keeps no idle connection,
+    so it is safe with any async test runner (anyio, pytest-asyncio)."""
+    run = _run(pytestconfig)
+    return make_async_client(run.target, run.request_log)

@@ -1,0 +1,431 @@
+"""What a load run measured: the load child's result JSON as frozen dataclasses. Pure.
+
+The child (``pytest_stagegate.load.runner``) writes one JSON document; ``LoadResult.from_dict``
+reads it back and refuses anything malformed with a ValueError. Shape (schema 1)::
+
+    {"schema": 1,
+     "status": "completed" | "aborted" | "error",
+     "reason": "",                      # why it was aborted or failed; "" when completed
+     "started_at": ISO-8601, "finished_at": ISO-8601,
+     "load_seconds": 10.0,               # load start to stop, warm-up included
+     "measured_seconds": 8.0,            # warm-up end to stop: what the rates are over
+     "warmup_seconds": 2.0,
+     "users": 20, "workers": 0,          # workers: 0 = one local process
+     "requests_including_warmup": 1234, "failures_including_warmup": 0,
+     "endpoints": [{"name": "GET /a", "method": "GET", "requests": 900, "failures": 0,
+                    "histogram": {LogHistogram.to_dict()}}],
+     "total": {"name": "total", "method": "", ...same...},
+     "errors": [{"name", "method", "error", "occurrences"}],   # the whole run, warm-up too
+     "generator": {"processes": 1, "saturated": false, "saturation_cpu": 90.0,
+                   "cpu_max_percent": 41.0, "cpu_mean_percent": 30.2, "loop_lag_max_ms": 3.1,
+                   "note": "...",
+                   "per_process": [{"role": "local", "cpu_max_percent", "cpu_mean_percent",
+                                    "cpu_samples", "hot_samples", "loop_lag_max_ms",
+                                    "loop_lag_samples", "loop_lag_over"}]},
+     "html_report": "report.html" | null}
+
+Requests, failures and histograms of ``endpoints`` and ``total`` count only the requests that
+started after the warm-up (the measured window). ``errors`` covers the whole run, because a
+deployment that fails during the warm-up is worth naming too.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+from ..budgets import STANDARD_PERCENTILES, TOTAL, EndpointStats
+from ..histogram import LogHistogram
+
+__all__ = [
+    "RESULT_SCHEMA",
+    "STANDARD_PERCENTILES",
+    "EndpointResult",
+    "ErrorRecord",
+    "GeneratorHealth",
+    "LoadResult",
+    "ProcessUsage",
+    "parse_percentile",
+]
+
+RESULT_SCHEMA = 1
+Status = Literal["completed", "aborted", "error"]
+_STATUSES = ("completed", "aborted", "error")
+_PERCENTILE = re.compile(r"^p(100|\d{1,2}(?:\.\d+)?)$")
+
+
+def parse_percentile(key: str) -> float:
+    """``"p95"`` -> 95.0, ``"p99.9"`` -> 99.9. Raises ValueError for anything else."""
+    match = _PERCENTILE.match(key)
+    if not match:
+        raise ValueError(f"expected a percentile such as p95 or p99.9, got {key!r}")
+    return float(match.group(1))
+
+
+@dataclass(frozen=True)
+class EndpointResult:
+    """One request name (or the total) over the measured window."""
+
+    name: str
+    method: str
+    requests: int
+    failures: int
+    histogram: LogHistogram = field(compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "method": self.method,
+            "requests": self.requests,
+            "failures": self.failures,
+            "histogram": self.histogram.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: object, where: str) -> EndpointResult:
+        d = _mapping(data, where)
+        try:
+            histogram = LogHistogram.from_dict(_mapping(d.get("histogram"), f"{where}.histogram"))
+        except ValueError as e:
+            raise ValueError(f"{where}.histogram: {e}") from None
+        return cls(
+            name=_str(d, "name", where),
+            method=_str(d, "method", where),
+            requests=_int(d, "requests", where),
+            failures=_int(d, "failures", where),
+            histogram=histogram,
+        )
+
+    def stats(self, percentiles: Iterable[str], measured_seconds: float) -> EndpointStats:
+        h = self.histogram
+        return EndpointStats(
+            name=self.name,
+            requests=self.requests,
+            failures=self.failures,
+            rps=self.requests / measured_seconds if measured_seconds > 0 else 0.0,
+            avg_ms=h.mean_ms,
+            min_ms=h.min_ms,
+            max_ms=h.max_ms,
+            percentiles={key: h.percentile(parse_percentile(key)) for key in percentiles},
+        )
+
+
+@dataclass(frozen=True)
+class ErrorRecord:
+    """One distinct error, as Locust groups them (method, name and error text)."""
+
+    name: str
+    method: str
+    error: str
+    occurrences: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "method": self.method,
+            "error": self.error,
+            "occurrences": self.occurrences,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object, where: str) -> ErrorRecord:
+        d = _mapping(data, where)
+        return cls(
+            name=_str(d, "name", where),
+            method=_str(d, "method", where),
+            error=_str(d, "error", where),
+            occurrences=_int(d, "occurrences", where),
+        )
+
+
+@dataclass(frozen=True)
+class ProcessUsage:
+    """How busy one Locust process was during the measured window."""
+
+    role: str  # "local", "master" or "worker N"
+    cpu_max_percent: float  # percent of one core
+    cpu_mean_percent: float
+    cpu_samples: int
+    hot_samples: int  # samples at or above the saturation threshold
+    loop_lag_max_ms: float  # how late gevent's loop woke a 100 ms sleep
+    loop_lag_samples: int
+    loop_lag_over: int  # lag samples over the lag threshold
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "cpu_max_percent": self.cpu_max_percent,
+            "cpu_mean_percent": self.cpu_mean_percent,
+            "cpu_samples": self.cpu_samples,
+            "hot_samples": self.hot_samples,
+            "loop_lag_max_ms": self.loop_lag_max_ms,
+            "loop_lag_samples": self.loop_lag_samples,
+            "loop_lag_over": self.loop_lag_over,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object, where: str) -> ProcessUsage:
+        d = _mapping(data, where)
+        return cls(
+            role=_str(d, "role", where),
+            cpu_max_percent=_float(d, "cpu_max_percent", where),
+            cpu_mean_percent=_float(d, "cpu_mean_percent", where),
+            cpu_samples=_int(d, "cpu_samples", where),
+            hot_samples=_int(d, "hot_samples", where),
+            loop_lag_max_ms=_float(d, "loop_lag_max_ms", where),
+            loop_lag_samples=_int(d, "loop_lag_samples", where),
+            loop_lag_over=_int(d, "loop_lag_over", where),
+        )
+
+
+@dataclass(frozen=True)
+class GeneratorHealth(Mapping[str, Any]):
+    """Was the load generator itself the bottleneck? If so, latencies include its queueing.
+
+    Also a read-only mapping of its JSON form (``dict(result.generator)``,
+    ``result.generator["note"]``), for code that treats it as the document it came from.
+    """
+
+    processes: int
+    saturated: bool
+    saturation_cpu: float
+    cpu_max_percent: float
+    cpu_mean_percent: float
+    loop_lag_max_ms: float
+    note: str
+    per_process: tuple[ProcessUsage, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "processes": self.processes,
+            "saturated": self.saturated,
+            "saturation_cpu": self.saturation_cpu,
+            "cpu_max_percent": self.cpu_max_percent,
+            "cpu_mean_percent": self.cpu_mean_percent,
+            "loop_lag_max_ms": self.loop_lag_max_ms,
+            "note": self.note,
+            "per_process": [p.to_dict() for p in self.per_process],
+        }
+
+    @classmethod
+    def from_dict(cls, data: object, where: str) -> GeneratorHealth:
+        d = _mapping(data, where)
+        return cls(
+            processes=_int(d, "processes", where),
+            saturated=_bool(d, "saturated", where),
+            saturation_cpu=_float(d, "saturation_cpu", where),
+            cpu_max_percent=_float(d, "cpu_max_percent", where),
+            cpu_mean_percent=_float(d, "cpu_mean_percent", where),
+            loop_lag_max_ms=_float(d, "loop_lag_max_ms", where),
+            note=_str(d, "note", where),
+            per_process=tuple(
+                ProcessUsage.from_dict(p, f"{where}.per_process[{i}]")
+                for i, p in enumerate(_list(d, "per_process", where))
+            ),
+        )
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return len(self.to_dict())
+
+    @classmethod
+    def unknown(cls, note: str = "The load generator was not measured.") -> GeneratorHealth:
+        return cls(
+            processes=0,
+            saturated=False,
+            saturation_cpu=0.0,
+            cpu_max_percent=0.0,
+            cpu_mean_percent=0.0,
+            loop_lag_max_ms=0.0,
+            note=note,
+        )
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """The outcome of one load run. ``status`` is "completed", "aborted" or "error"."""
+
+    status: Status
+    reason: str
+    started_at: str
+    finished_at: str
+    load_seconds: float
+    measured_seconds: float
+    users: int
+    workers: int
+    endpoints: tuple[EndpointResult, ...]
+    total: EndpointResult
+    errors: tuple[ErrorRecord, ...]
+    generator: GeneratorHealth
+    warmup_seconds: float = 0.0
+    requests_including_warmup: int = 0
+    failures_including_warmup: int = 0
+    html_report: str | None = None
+    schema: int = RESULT_SCHEMA
+
+    @property
+    def ok(self) -> bool:
+        """The load ran to its end (budgets may still fail)."""
+        return self.status == "completed"
+
+    def endpoint_stats(
+        self, percentiles: Iterable[str] = STANDARD_PERCENTILES
+    ) -> dict[str, EndpointStats]:
+        """Per request name (and ``budgets.TOTAL``): counts, rps over the measured window, and
+        every percentile asked for (``"p95"``, ``"p99.9"``) plus ``STANDARD_PERCENTILES``."""
+        keys = list(dict.fromkeys([*STANDARD_PERCENTILES, *percentiles]))
+        for key in keys:
+            parse_percentile(key)  # fail before computing anything
+        stats = {e.name: e.stats(keys, self.measured_seconds) for e in self.endpoints}
+        stats[TOTAL] = self.total.stats(keys, self.measured_seconds)
+        return stats
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "status": self.status,
+            "reason": self.reason,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "load_seconds": self.load_seconds,
+            "measured_seconds": self.measured_seconds,
+            "warmup_seconds": self.warmup_seconds,
+            "users": self.users,
+            "workers": self.workers,
+            "requests_including_warmup": self.requests_including_warmup,
+            "failures_including_warmup": self.failures_including_warmup,
+            "endpoints": [e.to_dict() for e in self.endpoints],
+            "total": self.total.to_dict(),
+            "errors": [e.to_dict() for e in self.errors],
+            "generator": self.generator.to_dict(),
+            "html_report": self.html_report,
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> LoadResult:
+        """Parse the child's JSON document. Raises ValueError naming the bad field."""
+        d = _mapping(data, "result")
+        schema = d.get("schema")
+        if schema != RESULT_SCHEMA:
+            raise ValueError(f"result: unknown schema {schema!r}, expected {RESULT_SCHEMA}")
+        status = _str(d, "status", "result")
+        if status not in _STATUSES:
+            raise ValueError(f"result.status must be one of {_STATUSES}, got {status!r}")
+        html = d.get("html_report")
+        if html is not None and not isinstance(html, str):
+            raise ValueError(f"result.html_report must be a string or null, got {html!r}")
+        return cls(
+            status=cast(Status, status),
+            reason=_str(d, "reason", "result"),
+            started_at=_str(d, "started_at", "result"),
+            finished_at=_str(d, "finished_at", "result"),
+            load_seconds=_float(d, "load_seconds", "result"),
+            measured_seconds=_float(d, "measured_seconds", "result"),
+            warmup_seconds=_float(d, "warmup_seconds", "result", default=0.0),
+            users=_int(d, "users", "result"),
+            workers=_int(d, "workers", "result"),
+            requests_including_warmup=_int(d, "requests_including_warmup", "result", default=0),
+            failures_including_warmup=_int(d, "failures_including_warmup", "result", default=0),
+            endpoints=tuple(
+                EndpointResult.from_dict(e, f"result.endpoints[{i}]")
+                for i, e in enumerate(_list(d, "endpoints", "result"))
+            ),
+            total=EndpointResult.from_dict(d.get("total"), "result.total"),
+            errors=tuple(
+                ErrorRecord.from_dict(e, f"result.errors[{i}]")
+                for i, e in enumerate(_list(d, "errors", "result"))
+            ),
+            generator=GeneratorHealth.from_dict(d.get("generator"), "result.generator"),
+            html_report=html,
+        )
+
+    @classmethod
+    def failed(
+        cls,
+        reason: str,
+        *,
+        users: int = 0,
+        workers: int = 0,
+        started_at: str = "",
+        finished_at: str = "",
+    ) -> LoadResult:
+        """A result with status "error" and nothing measured, for failures outside the child."""
+        return cls(
+            status="error",
+            reason=reason,
+            started_at=started_at,
+            finished_at=finished_at,
+            load_seconds=0.0,
+            measured_seconds=0.0,
+            users=users,
+            workers=workers,
+            endpoints=(),
+            total=EndpointResult(TOTAL, "", 0, 0, LogHistogram()),
+            errors=(),
+            generator=GeneratorHealth.unknown(),
+        )
+
+
+# --- strict field readers: every message names the field --------------------------------------
+_MISSING = object()
+
+
+def _mapping(value: object, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _get(d: Mapping[str, Any], key: str, where: str, default: object) -> object:
+    value = d.get(key, default)
+    if value is _MISSING:
+        raise ValueError(f"{where}.{key} is missing")
+    return value
+
+
+def _str(d: Mapping[str, Any], key: str, where: str) -> str:
+    value = _get(d, key, where, _MISSING)
+    if not isinstance(value, str):
+        raise ValueError(f"{where}.{key} must be a string, got {value!r}")
+    return value
+
+
+def _int(d: Mapping[str, Any], key: str, where: str, default: object = _MISSING) -> int:
+    value = _get(d, key, where, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{where}.{key} must be an integer >= 0, got {value!r}")
+    return value
+
+
+def _float(d: Mapping[str, Any], key: str, where: str, default: object = _MISSING) -> float:
+    value = _get(d, key, where, default)
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ValueError(f"{where}.{key} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def _bool(d: Mapping[str, Any], key: str, where: str) -> bool:
+    value = _get(d, key, where, _MISSING)
+    if not isinstance(value, bool):
+        raise ValueError(f"{where}.{key} must be true or false, got {value!r}")
+    return value
+
+
+def _list(d: Mapping[str, Any], key: str, where: str) -> list[Any]:
+    value = _get(d, key, where, _MISSING)
+    if not isinstance(value, list):
+        raise ValueError(f"{where}.{key} must be a list, got {type(value).__name__}")
+    return value

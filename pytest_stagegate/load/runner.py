@@ -1,0 +1,1073 @@
+"""The load child process: Locust as a library, one bounded run, one result file.
+
+    python -m pytest_stagegate.load.runner --result PATH [--mode local|master|worker]
+        [--workers N] [--master-host HOST] [--master-port PORT]   < plan.json
+
+Only this module imports locust (which monkey-patches the standard library with gevent); the
+pytest process starts it through ``load.process`` and never imports it.
+
+Protocol with the parent
+    stdin   the ``LoadPlan`` as JSON, read to EOF (never written to disk: it carries secrets).
+    stdout  JSON lines only: ``{"event": "started", ...}`` once the load starts, then
+            ``{"event": "progress", "elapsed", "duration", "users", "rps", "p95_ms",
+            "requests", "failures", "warmup"}`` every ``plan.progress_interval`` seconds
+            (local and master only). Anything else printed, by Locust or a locustfile, is sent
+            to stderr so it cannot corrupt this stream.
+    stderr  logs (WARNING and above), with ``plan.secrets`` replaced by ``***``.
+    --result the result JSON (see ``load.result``), written atomically by the local or master
+            process, on success, abort and error alike. Exit code 0 when it was written,
+            3 when the master's port was taken (the parent retries with another), 1 otherwise.
+            Workers write no result; the master collects their measurements.
+
+Modes
+    local   one process generates the load.
+    master  waits (at most 30 s) for ``--workers`` workers, tells them when the warm-up ends,
+            runs the load through them and collects their histograms; generates no load itself.
+    worker  generates load for the master on ``--master-host:--master-port``.
+
+The scenario
+    Declarative (``plan.requests``): one FastHttpUser (or HttpUser, ``user_class: http``) with a
+    task per request, weighted, named by the request name, with the target's headers plus the
+    request's, ``plan.timeout`` per request, TLS verified unless ``plan.verify_tls`` is false,
+    and ``expect_status`` checked when given (otherwise any status below 400 passes).
+
+    A locustfile (``plan.locustfile``) is imported like Locust does; its User classes run with
+    ``host = plan.host``. The target reaches it in two ways:
+      * ``plan.headers`` become default headers: for a FastHttpUser subclass that leaves
+        ``default_headers`` unset, as its ``default_headers``; for an HttpUser subclass, added
+        to ``self.client.headers`` when the user is created (its ``on_start`` can still change
+        them). A FastHttpUser subclass that keeps Locust's defaults for ``network_timeout``,
+        ``connection_timeout`` and ``insecure`` gets the target's timeout and TLS setting too.
+      * ``self.environment.stagegate_target`` is a dict with ``name``, ``base_url``,
+        ``headers`` and ``vars`` (the target's free-form ``vars`` from stagegate.yaml), e.g.
+        ``self.environment.stagegate_target["vars"]["product_id"]``, in every process.
+    The locustfile's ``events.init`` listeners run as under the ``locust`` command; load shape
+    classes are ignored (the gate owns users and duration); ``events.quitting`` is not fired
+    (``test_stop`` is, in every process).
+
+Measurement
+    ``locust.stats.bucket_response_time`` rounds to 3 significant digits (Locust's default is
+    2: a true 106 ms shows as 110), in every process, so Locust's own statistics and its HTML
+    report are precise too. Besides, every request's raw time goes into a ``LogHistogram``
+    per request name, counted in the measured window only if it *started* after the warm-up;
+    workers ship their histograms to the master with every report (every second, not 3 s)
+    and a final one when they quit. Memory stays flat: histograms, never sample lists.
+
+Early abort (local and master, checked every 0.5 s once 2 s of load have passed)
+    * errors: over the last 5 s (warm-up included: a broken deployment is broken then too),
+      at least ``abort_min_requests`` requests and a failed share of at least
+      ``abort_error_rate``;
+    * latency: for each ``plan.abort_latency`` limit, the metric over the last 3 s of
+      post-warm-up requests (at least 5 of them) above ``abort_latency_factor`` times the limit
+      for ``abort_latency_for`` seconds in a row.
+    Either stops the load; the result's status is "aborted" and its reason says why.
+
+Saturation
+    Every load process samples its own CPU (psutil, % of one core) every 0.5 s and how late
+    gevent wakes a 100 ms sleep (loop lag). A load-generating process is saturated when, over
+    the measured window, at least 2 samples and 25% of them were at or above
+    ``plan.saturation_cpu``, or the loop lag exceeded 50 ms in at least 3 samples and 5% of them.
+    The master's own figures are reported but do not count: it only aggregates.
+"""
+
+from __future__ import annotations
+
+# isort: off
+# Locust first: it monkey-patches the standard library, which must happen before anything
+# imports ssl, socket or threading machinery (field notes).
+import locust
+import locust.runners
+import locust.stats
+
+# isort: on
+import argparse
+import collections
+import contextlib
+import json
+import logging
+import math
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+import gevent
+import gevent.event
+import gevent.pool
+import psutil
+from locust import HttpUser, between
+from locust.contrib.fasthttp import FastHttpUser
+from locust.env import Environment
+from locust.rpc import Message
+from locust.runners import STATE_STOPPED, MasterRunner, Runner, WorkerRunner
+from locust.user import User
+
+from .._atomic import atomic_write_text
+from ..histogram import LogHistogram
+from .plan import LatencyLimit, LoadPlan, PlannedRequest
+
+log = logging.getLogger("pytest_stagegate.load")
+
+RESULT_SCHEMA = 1
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_PORT_BUSY = 3
+EXIT_ORPHANED = 70
+
+WORKER_REPORT_INTERVAL = 1.0  # Locust's 3 s makes early abort and progress lag behind
+WORKER_CONNECT_TIMEOUT = 30.0
+FINAL_REPORT_TIMEOUT = 10.0
+TICK = 0.5
+ABORT_START = 2.0  # seconds of load before the first abort check
+ERROR_WINDOW = 5.0
+RECENT_WINDOW = 3.0
+LATENCY_MIN_SAMPLES = 5
+CPU_SAMPLE_INTERVAL = 0.5
+LAG_PROBE = 0.1
+LAG_LIMIT_MS = 50.0
+HOT_SHARE = 0.25
+HOT_MIN_SAMPLES = 2
+LAG_SHARE = 0.05
+LAG_MIN_SAMPLES = 3
+
+MSG_HELLO = "stagegate_hello"  # worker -> master: my listeners are in place
+MSG_WINDOW = "stagegate_window"  # master -> workers: when the warm-up ends
+REPORT_KEY = "stagegate"
+
+
+class LoadFailure(Exception):
+    """The run cannot go on; ``str()`` is the reason for the result."""
+
+    def __init__(self, reason: str, exit_code: int = EXIT_OK) -> None:
+        super().__init__(reason)
+        self.exit_code = exit_code
+
+
+# --- precise Locust statistics -------------------------------------------------------------
+def bucket_response_time_3sig(response_time: float) -> float:
+    """Round to 3 significant digits: 106.4 -> 106, 10.64 -> 10.6, 1064 -> 1060.
+
+    Replaces ``locust.stats.bucket_response_time`` (2 digits). Keys stay ints from 100 ms up,
+    as Locust returns them; below, floats, which Locust's sorting, percentiles, msgpack
+    transport and reports all accept.
+    """
+    if response_time <= 0:
+        return 0
+    digits = 2 - math.floor(math.log10(response_time))
+    rounded = round(response_time, digits)
+    return int(rounded) if digits <= 0 else rounded
+
+
+def install_locust_settings() -> None:
+    locust.stats.bucket_response_time = bucket_response_time_3sig
+    locust.runners.WORKER_REPORT_INTERVAL = WORKER_REPORT_INTERVAL
+
+
+# --- output: redaction, logging, the progress stream ---------------------------------------
+class Redactor:
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+class _RedactingFormatter(logging.Formatter):
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self._redact(super().format(record))
+
+
+def setup_io(redact: Redactor) -> IO[str]:
+    """Keep the real stdout for JSON lines only; everything else writes to stderr."""
+    events_out = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    os.dup2(2, 1)  # print(), C extensions and Locust's own printing all land in stderr
+    sys.stdout = sys.stderr
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_RedactingFormatter(redact))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    return events_out
+
+
+class EventStream:
+    def __init__(self, out: IO[str]) -> None:
+        self._out = out
+
+    def emit(self, event: str, **fields: Any) -> None:
+        try:
+            self._out.write(json.dumps({"event": event, **fields}) + "\n")
+            self._out.flush()
+        except (OSError, ValueError):
+            pass  # the parent stopped reading: it is killing us or gone; nothing to tell
+
+
+# --- the scenario --------------------------------------------------------------------------
+def _task(req: PlannedRequest, plan: LoadPlan, *, http: bool) -> Callable[[Any], None]:
+    method = req.method.upper()
+    path, name = req.path, req.name
+    expect = frozenset(req.expect_status)
+    kwargs: dict[str, Any] = {"name": name, "headers": {**plan.headers, **req.headers}}
+    if req.json is not None:
+        kwargs["json"] = req.json
+    if http:  # requests has no session-wide timeout or verify; FastHttpUser takes them per class
+        kwargs["timeout"] = plan.timeout
+        kwargs["verify"] = plan.verify_tls
+    wanted = "/".join(str(s) for s in sorted(expect))
+
+    if not expect:
+
+        def task(user: Any) -> None:
+            user.client.request(method, path, **kwargs)
+
+    else:
+
+        def task(user: Any) -> None:
+            with user.client.request(method, path, catch_response=True, **kwargs) as resp:
+                code = resp.status_code
+                # status 0: no response at all; keep the connection error Locust recorded
+                if code in expect:
+                    resp.success()
+                elif code:
+                    resp.failure(f"HTTP {code}, expected {wanted}")
+
+    task.__name__ = name
+    task.__qualname__ = name
+    return task
+
+
+def declarative_user(plan: LoadPlan) -> type[User]:
+    if not plan.requests:
+        raise LoadFailure("The load plan has neither requests nor a locustfile: nothing to run.")
+    http = plan.user_class == "http"
+    base: type[User] = HttpUser if http else FastHttpUser
+    attrs: dict[str, Any] = {
+        "host": plan.host,
+        "wait_time": between(*plan.wait),
+        "tasks": {_task(r, plan, http=http): max(1, int(r.weight)) for r in plan.requests},
+        "__module__": __name__,
+    }
+    if not http:
+        attrs.update(
+            network_timeout=plan.timeout,
+            connection_timeout=plan.timeout,
+            insecure=not plan.verify_tls,
+        )
+    return type("StagegateUser", (base,), attrs)
+
+
+def _overrides(cls: type, attr: str, base: type) -> bool:
+    """Whether ``cls`` sets ``attr`` itself somewhere below ``base``."""
+    for klass in cls.__mro__:
+        if klass is base:
+            return False
+        if attr in vars(klass):
+            return True
+    return False
+
+
+def adapt_user_class(cls: type[User], plan: LoadPlan) -> type[User]:
+    """``cls`` with the target's headers (and timeout, TLS) where it does not set its own."""
+    attrs: dict[str, Any] = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
+    if issubclass(cls, FastHttpUser):
+        if plan.headers and getattr(cls, "default_headers", None) is None:
+            attrs["default_headers"] = dict(plan.headers)
+        for attr in ("network_timeout", "connection_timeout"):
+            if not _overrides(cls, attr, FastHttpUser):
+                attrs[attr] = plan.timeout
+        if not _overrides(cls, "insecure", FastHttpUser):
+            attrs["insecure"] = not plan.verify_tls
+    elif issubclass(cls, HttpUser) and plan.headers:
+        headers = dict(plan.headers)
+
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            cls.__init__(self, *args, **kwargs)
+            self.client.headers.update(headers)
+
+        attrs["__init__"] = __init__
+    if len(attrs) == 2:
+        return cls
+    return type(cls.__name__, (cls,), attrs)
+
+
+def _last_line(exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError):
+        where = f" (line {exc.lineno})" if exc.lineno else ""
+        return f"SyntaxError: {exc.msg}{where}"
+    lines = traceback.format_exception_only(type(exc), exc)
+    return lines[-1].strip() if lines else type(exc).__name__
+
+
+def locustfile_users(plan: LoadPlan) -> list[type[User]]:
+    from locust.util.load_locustfile import load_locustfile
+
+    path = plan.locustfile or ""
+    if not os.path.isfile(path):
+        raise LoadFailure(f"The locustfile {path} does not exist.")
+    try:
+        user_classes, shapes = load_locustfile(os.path.abspath(path))
+    except BaseException as e:  # SystemExit too: a locustfile may call sys.exit()
+        raise LoadFailure(f"Could not import the locustfile {path}: {_last_line(e)}") from None
+    if not user_classes:
+        raise LoadFailure(
+            f"The locustfile {path} defines no User class: it needs a subclass of "
+            "locust.HttpUser, locust.FastHttpUser or locust.User with tasks (not abstract)."
+        )
+    if shapes:
+        log.warning("The locustfile's load shape is ignored: the gate sets users and duration.")
+    return [adapt_user_class(cls, plan) for cls in user_classes.values()]
+
+
+def build_environment(plan: LoadPlan) -> Environment:
+    users = locustfile_users(plan) if plan.locustfile else [declarative_user(plan)]
+    env = Environment(
+        user_classes=users,
+        host=plan.host,
+        events=locust.events,  # the locustfile's ``from locust import events`` listeners
+        locustfile=os.path.basename(plan.locustfile) if plan.locustfile else "stagegate",
+        stop_timeout=0.0,
+    )
+    env.stagegate_target = {  # type: ignore[attr-defined]
+        "name": plan.target_name,
+        "base_url": plan.host,
+        "headers": dict(plan.headers),
+        "vars": dict(plan.vars),
+    }
+    return env
+
+
+# --- measurement ---------------------------------------------------------------------------
+class _Endpoint:
+    __slots__ = ("failures", "hist", "methods", "requests")
+
+    def __init__(self) -> None:
+        self.methods: set[str] = set()
+        self.requests = 0
+        self.failures = 0
+        self.hist = LogHistogram()
+
+
+class Recorder:
+    """Every request of the run, as histograms: per name for the measured window, per name
+    for the recent past (early abort, progress), and counters for the whole run.
+
+    In a local or worker process it is fed by ``events.request``; on the master, by the
+    workers' reports (``absorb``).
+    """
+
+    def __init__(self) -> None:
+        self.warmup_end = math.inf  # unknown until told: until then everything is warm-up
+        self.measured: dict[str, _Endpoint] = {}
+        self.recent: dict[str, LogHistogram] = {}
+        self.run_requests = 0
+        self.run_failures = 0
+
+    def on_request(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float | None,
+        exception: BaseException | None = None,
+        start_time: float | None = None,
+        **_: Any,
+    ) -> None:
+        self.run_requests += 1
+        failed = exception is not None
+        if failed:
+            self.run_failures += 1
+        if response_time is not None and not (response_time >= 0 and response_time < math.inf):
+            response_time = None  # a custom client's garbage must not poison the histograms
+        if start_time is None:
+            start_time = time.time() - (response_time or 0.0) / 1000.0
+        if response_time is not None:
+            recent = self.recent.get(name)
+            if recent is None:
+                recent = self.recent[name] = LogHistogram()
+            recent.record(response_time)
+        if start_time >= self.warmup_end:
+            ep = self.measured.get(name)
+            if ep is None:
+                ep = self.measured[name] = _Endpoint()
+            ep.methods.add(request_type)
+            ep.requests += 1
+            if failed:
+                ep.failures += 1
+            if response_time is not None:
+                ep.hist.record(response_time)
+
+    def take_recent(self) -> dict[str, LogHistogram]:
+        recent, self.recent = self.recent, {}
+        return recent
+
+    def drain(self) -> dict[str, Any]:
+        """Everything since the last drain, msgpack-safe, then forget it (worker reports)."""
+        doc = {
+            "m": {
+                name: [sorted(ep.methods), ep.requests, ep.failures, ep.hist.to_dict()]
+                for name, ep in self.measured.items()
+            },
+            "r": {name: h.to_dict() for name, h in self.recent.items()},
+            "rn": self.run_requests,
+            "rf": self.run_failures,
+        }
+        self.measured, self.recent = {}, {}
+        self.run_requests = self.run_failures = 0
+        return doc
+
+    def absorb(self, doc: Mapping[str, Any]) -> None:
+        for name, (methods, requests, failures, hist) in doc.get("m", {}).items():
+            ep = self.measured.get(name)
+            if ep is None:
+                ep = self.measured[name] = _Endpoint()
+            ep.methods.update(methods)
+            ep.requests += int(requests)
+            ep.failures += int(failures)
+            ep.hist.merge(LogHistogram.from_dict(hist))
+        for name, hist in doc.get("r", {}).items():
+            recent = self.recent.get(name)
+            if recent is None:
+                recent = self.recent[name] = LogHistogram()
+            recent.merge(LogHistogram.from_dict(hist))
+        self.run_requests += int(doc.get("rn", 0))
+        self.run_failures += int(doc.get("rf", 0))
+
+
+class _UsageStats:
+    __slots__ = ("cpu_max", "cpu_n", "cpu_sum", "hot", "lag_max", "lag_n", "lag_over")
+
+    def __init__(self) -> None:
+        self.cpu_n = self.hot = self.lag_n = self.lag_over = 0
+        self.cpu_sum = self.cpu_max = self.lag_max = 0.0
+
+    def to_dict(self, role: str) -> dict[str, Any]:
+        return {
+            "role": role,
+            "cpu_max_percent": round(self.cpu_max, 1),
+            "cpu_mean_percent": round(self.cpu_sum / self.cpu_n, 1) if self.cpu_n else 0.0,
+            "cpu_samples": self.cpu_n,
+            "hot_samples": self.hot,
+            "loop_lag_max_ms": round(self.lag_max, 1),
+            "loop_lag_samples": self.lag_n,
+            "loop_lag_over": self.lag_over,
+        }
+
+
+class UsageMonitor:
+    """This process's CPU and event-loop lag, whole run and measured window."""
+
+    def __init__(self, role: str, saturation_cpu: float) -> None:
+        self.role = role
+        self.threshold = saturation_cpu
+        self.window_start = math.inf
+        self.window_end = math.inf
+        self.whole = _UsageStats()
+        self.measured = _UsageStats()
+
+    def start(self, group: gevent.pool.Group) -> None:
+        group.spawn(self._cpu_loop)
+        group.spawn(self._lag_loop)
+
+    def _targets(self) -> tuple[_UsageStats, ...]:
+        now = time.time()
+        if self.window_start <= now < self.window_end:
+            return (self.whole, self.measured)
+        return (self.whole,)
+
+    def _cpu_loop(self) -> None:
+        proc = psutil.Process()
+        proc.cpu_percent(None)
+        while True:
+            gevent.sleep(CPU_SAMPLE_INTERVAL)
+            pct = proc.cpu_percent(None)
+            for s in self._targets():
+                s.cpu_n += 1
+                s.cpu_sum += pct
+                s.cpu_max = max(s.cpu_max, pct)
+                if pct >= self.threshold:
+                    s.hot += 1
+
+    def _lag_loop(self) -> None:
+        while True:
+            t0 = time.perf_counter()
+            gevent.sleep(LAG_PROBE)
+            lag = max(0.0, (time.perf_counter() - t0 - LAG_PROBE) * 1000.0)
+            for s in self._targets():
+                s.lag_n += 1
+                s.lag_max = max(s.lag_max, lag)
+                if lag > LAG_LIMIT_MS:
+                    s.lag_over += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        # the measured window is what the verdict judges; a run aborted in its warm-up has none
+        stats = self.measured if self.measured.cpu_n >= 2 else self.whole
+        return stats.to_dict(self.role)
+
+
+def judge_saturation(processes: list[dict[str, Any]], threshold: float) -> tuple[bool, str]:
+    """(saturated, one-sentence note) from the per-process usage dicts."""
+    loaders = [p for p in processes if p["role"] != "master"]
+    for p in loaders:
+        n, hot = p["cpu_samples"], p["hot_samples"]
+        if hot >= HOT_MIN_SAMPLES and hot >= HOT_SHARE * n:
+            return True, (
+                f"The load generator was saturated: the {p['role']} process was at or above "
+                f"{threshold:g}% of one CPU core in {hot} of {n} samples "
+                f"(max {p['cpu_max_percent']:.0f}%)."
+            )
+        n, over = p["loop_lag_samples"], p["loop_lag_over"]
+        if over >= LAG_MIN_SAMPLES and over >= LAG_SHARE * n:
+            return True, (
+                f"The load generator was saturated: the {p['role']} process's event loop ran "
+                f"more than {LAG_LIMIT_MS:g} ms late in {over} of {n} samples "
+                f"(max {p['loop_lag_max_ms']:.0f} ms)."
+            )
+    if not loaders or all(p["cpu_samples"] < 2 for p in loaders):
+        return False, "The load generator ran too briefly to measure its own CPU."
+    cpu_max = max(p["cpu_max_percent"] for p in loaders)
+    cpu_mean = max(p["cpu_mean_percent"] for p in loaders)
+    lag = max(p["loop_lag_max_ms"] for p in loaders)
+    count = f"{len(loaders)} load process" + ("es" if len(loaders) > 1 else "")
+    return False, (
+        f"The load generator kept up: {count}, CPU at most {cpu_max:.0f}% of one core "
+        f"(mean {cpu_mean:.0f}%), event loop at most {lag:.0f} ms late."
+    )
+
+
+def _metric(hist: LogHistogram, metric: str) -> float | None:
+    if metric == "avg":
+        return hist.mean_ms
+    if metric == "max":
+        return hist.max_ms
+    if metric.startswith("p"):
+        try:
+            p = float(metric[1:])
+        except ValueError:
+            return None
+        if 0 <= p <= 100:
+            return hist.percentile(p)
+    return None
+
+
+def _merge(hists: Iterable[LogHistogram]) -> LogHistogram:
+    total = LogHistogram()
+    for h in hists:
+        total.merge(h)
+    return total
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _fmt_s(seconds: float) -> str:
+    return f"{seconds:.1f} s"
+
+
+# --- the controller: local or master -------------------------------------------------------
+class Controller:
+    def __init__(
+        self, plan: LoadPlan, args: argparse.Namespace, stream: EventStream, redact: Redactor
+    ) -> None:
+        self.plan = plan
+        self.args = args
+        self.stream = stream
+        self.redact = redact
+        self.master = args.mode == "master"
+        self.expected_workers = args.workers if self.master else 0
+        self.recorder = Recorder()
+        self.usage = UsageMonitor("master" if self.master else "local", plan.saturation_cpu)
+        self.worker_usage: dict[str, dict[str, Any]] = {}
+        self.hellos: list[str] = []
+        self.finals: set[str] = set()
+        self.done = gevent.event.Event()
+        self.status = "completed"
+        self.reason = ""
+        self.group = gevent.pool.Group()
+        self.load_start = math.inf
+        self.warmup_end = math.inf
+        self.stop_time = math.inf
+        self.ticks: collections.deque[tuple[float, bool, dict[str, LogHistogram]]] = (
+            collections.deque()
+        )
+        self.counts: collections.deque[tuple[float, int, int]] = collections.deque()
+        self.latency_since: dict[int, float] = {}
+        self.recent_p95 = 0.0
+        self.env: Environment | None = None
+        self.runner: Runner | None = None
+        self.stopping_ourselves = False
+
+    # setup ------------------------------------------------------------------------------
+    def setup(self) -> None:
+        env = self.env = build_environment(self.plan)
+        if self.master:
+            try:
+                runner: Runner = env.create_master_runner(
+                    master_bind_host=self.args.master_host, master_bind_port=self.args.master_port
+                )
+            except SystemExit:  # Locust exits when the port is taken; the parent retries
+                raise LoadFailure(
+                    f"The load master's port {self.args.master_port} was taken.",
+                    exit_code=EXIT_PORT_BUSY,
+                ) from None
+            runner.register_message(MSG_HELLO, self._on_hello)
+            env.events.worker_report.add_listener(self._on_worker_report)
+        else:
+            env.events.request.add_listener(self.recorder.on_request)
+            runner = env.create_local_runner()
+        self.runner = runner
+        env.events.init.fire(environment=env, runner=runner, web_ui=None)
+        self.usage.start(self.group)
+        self.group.spawn(_orphan_watch)
+
+    def _on_hello(self, environment: Environment, msg: Message) -> None:
+        if msg.node_id not in self.hellos:
+            self.hellos.append(msg.node_id)
+
+    def _on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
+        doc = data.get(REPORT_KEY)
+        if not doc:
+            return
+        self.recorder.absorb(doc)
+        self.worker_usage[client_id] = doc["usage"]
+        if doc.get("final"):
+            self.finals.add(client_id)
+
+    def wait_for_workers(self) -> None:
+        deadline = time.monotonic() + WORKER_CONNECT_TIMEOUT
+        while len(self.hellos) < self.expected_workers:
+            if time.monotonic() > deadline:
+                raise LoadFailure(
+                    f"Only {len(self.hellos)} of {self.expected_workers} load workers connected "
+                    f"within {WORKER_CONNECT_TIMEOUT:g} s."
+                )
+            gevent.sleep(0.05)
+
+    # the run ----------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        plan = self.plan
+        self.setup()
+        assert self.runner is not None and self.env is not None
+        if self.master:
+            self.wait_for_workers()
+        history = None
+        if plan.html_report:
+            # library mode does not record history: without it the report's charts are empty
+            locust.stats.HISTORY_STATS_INTERVAL_SEC = max(1.0, plan.duration / 300)
+            history = gevent.spawn(locust.stats.stats_history, self.runner)
+        self.load_start = time.time()
+        self.warmup_end = self.load_start + plan.warmup
+        self.recorder.warmup_end = self.warmup_end
+        self.usage.window_start = self.warmup_end
+        self.counts.append((self.load_start, 0, 0))
+        if self.master:
+            self.runner.send_message(MSG_WINDOW, {"warmup_end": self.warmup_end})
+            starter = gevent.spawn(self.runner.start, plan.users, plan.spawn_rate)
+        else:
+            self.runner.start(plan.users, plan.spawn_rate)
+            starter = None
+        self.stream.emit("started", load_start=self.load_start, duration=plan.duration)
+        self.group.spawn(self._ticker)
+        self.group.spawn(self._progress)
+        self.done.wait(timeout=plan.duration)
+        self.stop_time = time.time()
+        self.usage.window_end = self.stop_time
+        self.stop_load(starter)
+        html = self.write_html() if plan.html_report else None
+        if history is not None:
+            history.kill(block=False)
+        self.group.kill(block=False)
+        return self.result_doc(html)
+
+    def stop_load(self, starter: gevent.Greenlet | None) -> None:
+        runner = self.runner
+        assert runner is not None
+        self.stopping_ourselves = True
+        if starter is not None and not starter.ready():
+            starter.kill(block=True)
+        if isinstance(runner, MasterRunner):
+            runner.stop(send_stop_to_client=False)
+            # quit, not stop: only a quitting worker sends a final report (field notes)
+            for client in list(runner.clients.all):
+                runner.server.send_to_client(Message("quit", None, client.id))
+            deadline = time.monotonic() + FINAL_REPORT_TIMEOUT
+            while set(self.hellos) - self.finals and time.monotonic() < deadline:
+                gevent.sleep(0.05)
+            missing = len(set(self.hellos) - self.finals)
+            if missing:
+                log.warning("%d load worker(s) sent no final report", missing)
+            runner.greenlet.kill(block=True)
+        else:
+            runner.quit()
+
+    def _stop(self, status: str, reason: str) -> None:
+        if not self.done.is_set():
+            self.status = status
+            self.reason = self.redact(reason)
+            self.done.set()
+
+    # periodic checks ----------------------------------------------------------------------
+    def _ticker(self) -> None:
+        while not self.done.is_set():
+            gevent.sleep(TICK)
+            try:
+                self._tick()
+            except Exception:
+                log.exception("stagegate load check failed")
+
+    def _tick(self) -> None:
+        now = time.time()
+        elapsed = now - self.load_start
+        rec = self.recorder
+        self.ticks.append((now, now - TICK >= self.warmup_end, rec.take_recent()))
+        while self.ticks and self.ticks[0][0] < now - RECENT_WINDOW:
+            self.ticks.popleft()
+        self.counts.append((now, rec.run_requests, rec.run_failures))
+        while len(self.counts) > 2 and self.counts[1][0] <= now - ERROR_WINDOW:
+            self.counts.popleft()
+        recent_total = _merge(h for _, _, hists in self.ticks for h in hists.values())
+        self.recent_p95 = recent_total.percentile(95)
+        runner = self.runner
+        if runner is not None and runner.state == STATE_STOPPED and not self.stopping_ourselves:
+            self._stop("completed", "The locustfile stopped the load before the duration ended.")
+            return
+        if not self.plan.abort_enabled or elapsed < ABORT_START:
+            return
+        self._check_errors(now, elapsed)
+        self._check_latency(now, elapsed)
+
+    def _check_errors(self, now: float, elapsed: float) -> None:
+        plan = self.plan
+        t0, req0, fail0 = self.counts[0]
+        _, req1, fail1 = self.counts[-1]
+        requests, failures = req1 - req0, fail1 - fail0
+        if requests < max(1, plan.abort_min_requests):
+            return
+        share = failures / requests
+        if share < plan.abort_error_rate:
+            return
+        self._stop(
+            "aborted",
+            f"Stopped the load after {_fmt_s(elapsed)}: {share:.0%} of {requests:,} requests "
+            f"in the last {_fmt_s(now - t0)} failed{self._top_error()}.",
+        )
+
+    def _top_error(self) -> str:
+        runner = self.runner
+        if runner is None or not runner.stats.errors:
+            return ""
+        top = max(runner.stats.errors.values(), key=lambda e: e.occurrences)
+        error = locust.stats.StatsError.parse_error(top.error)
+        where = (
+            top.name if str(top.name).startswith(f"{top.method} ") else f"{top.method} {top.name}"
+        )
+        return f" (most often {error} on {where}, {top.occurrences:,} times)"
+
+    def _check_latency(self, now: float, elapsed: float) -> None:
+        plan = self.plan
+        if not plan.abort_latency:
+            return
+        measured = [hists for _, post, hists in self.ticks if post]
+        if not measured:
+            return
+        for i, limit in enumerate(plan.abort_latency):
+            hist = self._window_hist(measured, limit)
+            if hist.count < LATENCY_MIN_SAMPLES:
+                continue
+            observed = _metric(hist, limit.metric)
+            if observed is None:
+                continue
+            if observed <= limit.limit_ms * plan.abort_latency_factor:
+                self.latency_since.pop(i, None)
+                continue
+            since = self.latency_since.setdefault(i, now)
+            if now - since >= plan.abort_latency_for:
+                self._stop(
+                    "aborted",
+                    f"Stopped the load after {_fmt_s(elapsed)}: {limit.metric} of "
+                    f"{limit.endpoint} was {observed:,.0f} ms for {_fmt_s(now - since)}, more "
+                    f"than {plan.abort_latency_factor:g} times its budget of "
+                    f"{limit.limit_ms:,.0f} ms.",
+                )
+                return
+
+    @staticmethod
+    def _window_hist(ticks: list[dict[str, LogHistogram]], limit: LatencyLimit) -> LogHistogram:
+        if limit.endpoint == "total":
+            return _merge(h for hists in ticks for h in hists.values())
+        return _merge(hists[limit.endpoint] for hists in ticks if limit.endpoint in hists)
+
+    def _progress(self) -> None:
+        interval = max(0.1, self.plan.progress_interval)
+        while not self.done.is_set():
+            gevent.sleep(interval)
+            if self.done.is_set():
+                return
+            now = time.time()
+            rps = 0.0
+            if len(self.counts) >= 2:
+                (t0, r0, _), (t1, r1, _) = self.counts[0], self.counts[-1]
+                rps = (r1 - r0) / (t1 - t0) if t1 > t0 else 0.0
+            runner = self.runner
+            self.stream.emit(
+                "progress",
+                elapsed=round(now - self.load_start, 2),
+                duration=self.plan.duration,
+                users=runner.user_count if runner is not None else 0,
+                rps=round(rps, 1),
+                p95_ms=round(self.recent_p95, 2),
+                requests=self.recorder.run_requests,
+                failures=self.recorder.run_failures,
+                warmup=now < self.warmup_end,
+            )
+
+    # outputs ----------------------------------------------------------------------------
+    def write_html(self) -> str | None:
+        from locust.html import get_html_report
+
+        path = self.plan.html_report
+        assert path is not None and self.env is not None
+        try:
+            html = get_html_report(self.env, show_download_link=False)
+            atomic_write_text(path, self.redact(html))
+        except Exception as e:
+            log.warning("Could not write the HTML report to %s: %s", path, _last_line(e))
+            return None
+        return path
+
+    def result_doc(self, html: str | None) -> dict[str, Any]:
+        plan = self.plan
+        rec = self.recorder
+        endpoints = []
+        for name in sorted(rec.measured):
+            ep = rec.measured[name]
+            endpoints.append(
+                {
+                    "name": name,
+                    "method": ",".join(sorted(ep.methods)),
+                    "requests": ep.requests,
+                    "failures": ep.failures,
+                    "histogram": ep.hist.to_dict(),
+                }
+            )
+        total = _merge(ep.hist for ep in rec.measured.values())
+        processes = [self.usage.snapshot()]
+        for i, client in enumerate(self.hellos, start=1):
+            usage = dict(self.worker_usage.get(client) or _UsageStats().to_dict(""))
+            usage["role"] = f"worker {i}"
+            processes.append(usage)
+        saturated, note = judge_saturation(processes, plan.saturation_cpu)
+        loaders = [p for p in processes if p["role"] != "master"] or processes
+        errors = []
+        if self.runner is not None:
+            for e in sorted(self.runner.stats.errors.values(), key=lambda e: -e.occurrences):
+                errors.append(
+                    {
+                        "name": self.redact(str(e.name)),
+                        "method": str(e.method),
+                        "error": self.redact(locust.stats.StatsError.parse_error(e.error)),
+                        "occurrences": int(e.occurrences),
+                    }
+                )
+        return {
+            "schema": RESULT_SCHEMA,
+            "status": self.status,
+            "reason": self.reason,
+            "started_at": _iso(self.load_start),
+            "finished_at": _iso(time.time()),
+            "load_seconds": round(self.stop_time - self.load_start, 3),
+            "measured_seconds": round(max(0.0, self.stop_time - self.warmup_end), 3),
+            "warmup_seconds": plan.warmup,
+            "users": plan.users,
+            "workers": self.expected_workers,
+            "requests_including_warmup": rec.run_requests,
+            "failures_including_warmup": rec.run_failures,
+            "endpoints": endpoints,
+            "total": {
+                "name": "total",
+                "method": "",
+                "requests": sum(ep.requests for ep in rec.measured.values()),
+                "failures": sum(ep.failures for ep in rec.measured.values()),
+                "histogram": total.to_dict(),
+            },
+            "errors": errors,
+            "generator": {
+                "processes": len(loaders),
+                "saturated": saturated,
+                "saturation_cpu": plan.saturation_cpu,
+                "cpu_max_percent": max(p["cpu_max_percent"] for p in loaders),
+                "cpu_mean_percent": max(p["cpu_mean_percent"] for p in loaders),
+                "loop_lag_max_ms": max(p["loop_lag_max_ms"] for p in loaders),
+                "note": note,
+                "per_process": processes,
+            },
+            "html_report": html,
+        }
+
+
+def error_doc(plan: LoadPlan | None, reason: str, workers: int) -> dict[str, Any]:
+    now = _iso(time.time())
+    empty = LogHistogram().to_dict()
+    return {
+        "schema": RESULT_SCHEMA,
+        "status": "error",
+        "reason": reason,
+        "started_at": now,
+        "finished_at": now,
+        "load_seconds": 0.0,
+        "measured_seconds": 0.0,
+        "warmup_seconds": plan.warmup if plan else 0.0,
+        "users": plan.users if plan else 0,
+        "workers": workers,
+        "requests_including_warmup": 0,
+        "failures_including_warmup": 0,
+        "endpoints": [],
+        "total": {"name": "total", "method": "", "requests": 0, "failures": 0, "histogram": empty},
+        "errors": [],
+        "generator": {
+            "processes": 0,
+            "saturated": False,
+            "saturation_cpu": plan.saturation_cpu if plan else 0.0,
+            "cpu_max_percent": 0.0,
+            "cpu_mean_percent": 0.0,
+            "loop_lag_max_ms": 0.0,
+            "note": "No load was generated.",
+            "per_process": [],
+        },
+        "html_report": None,
+    }
+
+
+# --- the worker ----------------------------------------------------------------------------
+def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
+    env = build_environment(plan)
+    recorder = Recorder()
+    usage = UsageMonitor("worker", plan.saturation_cpu)
+    # listeners before the runner exists: the runner starts reporting as soon as it connects
+    env.events.request.add_listener(recorder.on_request)
+
+    def on_stopping(environment: Environment, **_: Any) -> None:
+        usage.window_end = time.time()
+
+    env.events.test_stopping.add_listener(on_stopping)
+    runner_ref: list[WorkerRunner] = []
+
+    def on_report(client_id: str, data: dict[str, Any]) -> None:
+        doc = recorder.drain()
+        doc["usage"] = usage.snapshot()
+        # the report sent after stop() holds every request this worker will ever make
+        doc["final"] = bool(runner_ref) and runner_ref[0].state == STATE_STOPPED
+        data[REPORT_KEY] = doc
+
+    env.events.report_to_master.add_listener(on_report)
+    group = gevent.pool.Group()
+    group.spawn(_orphan_watch)
+    runner = env.create_worker_runner(args.master_host, args.master_port)
+    runner_ref.append(runner)
+
+    def on_window(environment: Environment, msg: Message) -> None:
+        recorder.warmup_end = float(msg.data["warmup_end"])
+        usage.window_start = recorder.warmup_end
+
+    runner.register_message(MSG_WINDOW, on_window)
+    env.events.init.fire(environment=env, runner=runner, web_ui=None)
+    usage.start(group)
+    runner.send_message(MSG_HELLO, {"pid": os.getpid()})
+    runner.greenlet.join()
+    group.kill(block=False)
+    # zmq sends from a background thread: without a lingering close and a context term, the
+    # final report queued by "quit" may die with the process
+    with contextlib.suppress(Exception):
+        sock = runner.client.socket
+        sock.close(linger=2000)
+        sock.context.term()
+    return EXIT_OK
+
+
+def _orphan_watch() -> None:
+    """End this process if the pytest process that started it is gone (killed -9, say)."""
+    parent = os.getppid()
+    while True:
+        gevent.sleep(1.0)
+        if os.getppid() != parent:
+            log.error("The process that started the load is gone; stopping.")
+            os._exit(EXIT_ORPHANED)
+
+
+# --- entry point ---------------------------------------------------------------------------
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m pytest_stagegate.load.runner")
+    parser.add_argument("--result", type=Path, help="where to write the result JSON")
+    parser.add_argument("--mode", choices=("local", "master", "worker"), default="local")
+    parser.add_argument("--workers", type=int, default=0, help="workers the master waits for")
+    parser.add_argument("--master-host", default="127.0.0.1")
+    parser.add_argument("--master-port", type=int, default=5557)
+    args = parser.parse_args(argv)
+    if args.mode != "worker" and args.result is None:
+        parser.error("--result is required in local and master mode")
+    if args.mode == "master" and args.workers < 1:
+        parser.error("--workers must be at least 1 in master mode")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    text = sys.stdin.read()
+    plan: LoadPlan | None = None
+    redact = Redactor([])
+    try:
+        plan = LoadPlan.from_json(text)
+        redact = Redactor(plan.secrets)
+    except Exception as e:
+        out = setup_io(redact)
+        reason = f"The load plan could not be read: {_last_line(e)}"
+        log.error(reason)
+        return _finish(args, error_doc(None, reason, args.workers), EXIT_FAILED)
+    out = setup_io(redact)
+    install_locust_settings()
+    if args.mode == "worker":
+        try:
+            return run_worker(plan, args)
+        except LoadFailure as e:
+            log.error("%s", redact(str(e)))
+            return EXIT_FAILED
+    controller = Controller(plan, args, EventStream(out), redact)
+    try:
+        doc = controller.run()
+        code = EXIT_OK
+    except LoadFailure as e:
+        doc = error_doc(plan, redact(str(e)), controller.expected_workers)
+        code = e.exit_code
+    except BaseException as e:  # never leave without a result: the parent judges by it
+        log.error("The load run failed:\n%s", traceback.format_exc())
+        doc = error_doc(plan, redact(f"The load run failed: {_last_line(e)}"), args.workers)
+        code = EXIT_OK
+    return _finish(args, doc, code)
+
+
+def _finish(args: argparse.Namespace, doc: dict[str, Any], code: int) -> int:
+    if args.result is None:
+        return code if code else EXIT_FAILED
+    try:
+        atomic_write_text(args.result, json.dumps(doc))
+    except OSError as e:
+        log.error("Could not write the result to %s: %s", args.result, e)
+        return EXIT_FAILED
+    return code
+
+
+if __name__ == "__main__":
+    code = main()
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    # os._exit: gevent, zmq and user greenlets may otherwise hold the interpreter at exit
+    os._exit(code)

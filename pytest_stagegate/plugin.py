@@ -1,0 +1,119 @@
+"""pytest glue: options, ini keys, markers, and wiring. The work lives in ``session.StagegateRun``.
+
+The plugin stays inert in projects without a stagegate.yaml unless ``--target``, ``--gate`` or
+``--stagegate-config`` asks for it, so installing it never changes an unrelated test run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from . import fixtures as _fixtures
+from .config import CONFIG_FILENAME
+from .options import parse_workers
+
+# Fixtures are plain module attributes so pytest finds them in this plugin module.
+target = _fixtures.target
+base_url = _fixtures.base_url
+target_vars = _fixtures.target_vars
+http = _fixtures.http
+ahttp = _fixtures.ahttp
+
+MARKERS = {
+    "smoke": "smoke: part of the smoke suite (counted in the stagegate verdict).",
+    "critical": "critical: a failure here always blocks promotion.",
+    "destructive": (
+        "destructive: writes data; never runs on a protected target (skipped there, with the "
+        "reason shown and counted)."
+    ),
+    "targets": (
+        "targets(*names): run only on these stagegate targets; skipped elsewhere, with the "
+        "reason shown."
+    ),
+}
+
+TARGET_HELP = "stagegate target to test, from stagegate.yaml (default: local)"
+CONFIG_HELP = "path of stagegate.yaml (default: stagegate.yaml at the rootdir)"
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("stagegate", "pytest-stagegate: staging gate")
+    group.addoption(
+        "--target",
+        dest="stagegate_target",
+        metavar="NAME",
+        help=TARGET_HELP + "; env STAGEGATE_TARGET, ini stagegate_target",
+    )
+    group.addoption("--stagegate-config", dest="stagegate_config", metavar="PATH", help=CONFIG_HELP)
+    group.addoption(
+        "--gate",
+        dest="stagegate_gate",
+        action="store_true",
+        default=False,
+        help="after the tests, run the Locust load gate and decide the verdict",
+    )
+    group.addoption(
+        "--verdict",
+        dest="stagegate_verdict",
+        metavar="PATH",
+        help="write the JSON verdict here (default with --gate: stagegate-verdict.json)",
+    )
+    group.addoption(
+        "--verdict-junit",
+        dest="stagegate_verdict_junit",
+        metavar="PATH",
+        help="write the JUnit XML verdict here (default with --gate: stagegate-junit.xml)",
+    )
+    group.addoption(
+        "--gate-baseline",
+        dest="stagegate_baseline",
+        metavar="PATH",
+        help="an earlier verdict to compare against (for *_regression budgets)",
+    )
+    group.addoption(
+        "--gate-workers",
+        dest="stagegate_workers",
+        metavar="N",
+        type=parse_workers,
+        default=0,
+        help="run Locust distributed: a master and N worker processes; 'auto' = CPU count",
+    )
+    group.addoption(
+        "--gate-report",
+        dest="stagegate_report",
+        metavar="PATH",
+        help="write Locust's HTML report with charts here",
+    )
+    parser.addini("stagegate_config", CONFIG_HELP)
+    parser.addini("stagegate_target", TARGET_HELP)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in MARKERS.values():
+        config.addinivalue_line("markers", line)
+    if not _wanted(config):
+        return
+    from .session import StagegateRun
+
+    run = StagegateRun.from_config(config)
+    config.pluginmanager.register(run, StagegateRun.PLUGIN_NAME)
+
+
+def _wanted(config: pytest.Config) -> bool:
+    """Active when asked for on the command line or when the project has a stagegate.yaml."""
+    opt = config.option
+    if opt.stagegate_target or opt.stagegate_gate or opt.stagegate_config:
+        return True
+    if opt.stagegate_verdict or opt.stagegate_verdict_junit or opt.stagegate_baseline:
+        return True
+    if config.getini("stagegate_config"):
+        return True
+    return (Path(config.rootpath) / CONFIG_FILENAME).is_file()

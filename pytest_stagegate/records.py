@@ -1,0 +1,119 @@
+"""Turning pytest's per-phase reports into one record per test, for the verdict.
+
+Works the same on reports made here and reports replayed from xdist workers: it reads only
+report fields that xdist serialises, plus the ``stagegate`` attribute our makereport wrapper
+adds on the process that ran the test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from .config import Target
+from .verdict import TestRecord
+
+
+@dataclass
+class _Partial:
+    outcome: str = "passed"
+    duration: float = 0.0
+    message: str = ""
+    reruns: int = 0
+    marks: dict[str, Any] = field(default_factory=dict)
+    requests: dict[str, float] | None = None
+
+
+class TestRecorder:
+    """Collects reports in arrival order; ``records()`` gives one TestRecord per test."""
+
+    __test__ = False  # not a test class, whatever its name
+
+    def __init__(self) -> None:
+        self._tests: dict[str, _Partial] = {}
+
+    def add(self, report: pytest.TestReport, target: Target) -> None:
+        partial = self._tests.setdefault(report.nodeid, _Partial())
+        marks = getattr(report, "stagegate", None) or {}
+        if marks:
+            # a flag raised by any phase stays raised (the skip is in setup, not teardown)
+            partial.marks.update({k: v for k, v in marks.items() if k != "requests" and v})
+            if marks.get("requests"):
+                partial.requests = marks["requests"]
+        partial.duration += report.duration
+        if report.outcome == "rerun":  # pytest-rerunfailures: this attempt failed, another follows
+            partial.reruns += 1
+            partial.outcome = "passed"
+            return
+        if report.when == "setup":
+            partial.outcome = "passed"
+            partial.message = ""
+        outcome, message = _classify(report)
+        if outcome is None:
+            return
+        if report.when == "teardown":
+            if outcome in ("failed", "error") and partial.outcome not in ("failed", "error"):
+                partial.outcome, partial.message = "error", message
+            return
+        partial.outcome, partial.message = outcome, target.redact(message)
+
+    def records(self) -> list[TestRecord]:
+        result = []
+        for nodeid, p in self._tests.items():
+            result.append(
+                TestRecord(
+                    nodeid=nodeid,
+                    outcome=p.outcome,  # type: ignore[arg-type]
+                    duration=round(p.duration, 6),
+                    critical=bool(p.marks.get("critical")),
+                    smoke=bool(p.marks.get("smoke")),
+                    flaky=p.outcome == "passed" and p.reruns > 0,
+                    reruns=p.reruns,
+                    message=p.message,
+                    safety_skip=bool(p.marks.get("safety_skip")),
+                    requests=p.requests,
+                )
+            )
+        return result
+
+
+def _classify(report: pytest.TestReport) -> tuple[str | None, str]:
+    """(outcome, one-line message) of one phase; outcome None when the phase says nothing new."""
+    wasxfail = getattr(report, "wasxfail", None)
+    if report.skipped:
+        if wasxfail is not None:
+            return "xfailed", str(wasxfail)
+        return "skipped", _skip_message(report)
+    if report.failed:
+        message = _failure_line(report)
+        if report.when == "call":
+            return "failed", message
+        return "error", message
+    if report.when == "call":
+        if wasxfail is not None:
+            return "xpassed", str(wasxfail)
+        return "passed", ""
+    return None, ""
+
+
+def _skip_message(report: pytest.TestReport) -> str:
+    if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    return ""
+
+
+def _failure_line(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        text = str(crash.message)
+    else:
+        text = str(report.longrepr or "")
+    lines = [line for line in text.splitlines() if line.strip()]
+    errors = [line[1:].strip() for line in lines if line.startswith("E ")]
+    if crash is not None or not errors:
+        line = lines[0] if lines else "failed"
+    else:
+        line = errors[0]
+    return line if len(line) <= 300 else line[:297] + "..."

@@ -1,0 +1,340 @@
+"""Human-readable summaries of verdicts: ``stagegate report`` and ``stagegate compare``.
+
+Rendered from the verdict's JSON data, in Markdown (for ``$GITHUB_STEP_SUMMARY`` or a merge
+request comment) or plain text (for a terminal or a CI log). The output depends on the verdict
+only, never on the clock, so it can be compared against golden files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+from .units import format_duration, format_ms, format_rate
+
+__all__ = ["Format", "render", "render_compare"]
+
+Format = Literal["markdown", "text"]
+
+_HEADLINE = {
+    "pass": "PASS, may be promoted",
+    "fail": "FAIL, must not be promoted",
+    "error": "ERROR, the run could not decide; do not promote",
+    "inconclusive": "INCONCLUSIVE, not enough evidence; do not promote",
+}
+_OUTCOME_WORD = {"failed": "failed", "error": "error"}
+
+
+def render(verdict: Mapping[str, Any], fmt: Format = "text") -> str:
+    """The verdict as a report: headline, reasons, test counts, failed tests, the load
+    profile, per-endpoint measurements and every budget check."""
+    doc = _Doc(fmt)
+    target = verdict["target"]
+    doc.title(f"Stagegate verdict for {target['name']}: {_HEADLINE[verdict['verdict']]}")
+    doc.facts(
+        [
+            ("target", f"{target['name']} ({target['base_url']})"),
+            ("commit", _commit(verdict["commit"])),
+            (
+                "finished",
+                f"{verdict['finished_at']} after {format_duration(verdict['duration_s'])}",
+            ),
+            ("pytest-stagegate", verdict.get("plugin_version") or "unknown"),
+        ]
+    )
+
+    doc.heading("Reasons")
+    doc.bullets(verdict["reasons"])
+
+    tests = verdict["tests"]
+    doc.heading("Tests")
+    keys = ("total", "passed", "failed", "errors", "skipped", "xfailed", "xpassed", "flaky")
+    doc.table(list(keys), [[str(tests[key]) for key in keys]], numeric=set(keys))
+    if tests["failed_tests"]:
+        doc.heading("Failed tests", level=3)
+        doc.table(
+            ["test", "outcome", "critical", "message"],
+            [
+                [
+                    doc.code(t["nodeid"]),
+                    _OUTCOME_WORD.get(t["outcome"], t["outcome"]),
+                    "yes" if t["critical"] else "",
+                    t["message"],
+                ]
+                for t in tests["failed_tests"]
+            ],
+        )
+    if tests["flaky_tests"]:
+        doc.heading("Flaky tests", level=3)
+        doc.table(
+            ["test", "reruns", "critical"],
+            [
+                [doc.code(t["nodeid"]), str(t["reruns"]), "yes" if t["critical"] else ""]
+                for t in tests["flaky_tests"]
+            ],
+            numeric={"reruns"},
+        )
+
+    gate = verdict.get("gate")
+    if gate:
+        doc.heading(f"Load gate: {gate['status'].replace('_', ' ')}")
+        if gate["reason"]:
+            doc.paragraph(gate["reason"])
+        profile = _profile(gate["profile"], gate["load_seconds"])
+        if profile:
+            doc.paragraph(profile)
+        if gate["endpoints"]:
+            doc.table(
+                ["endpoint", "requests", "failures", "rps", "p50", "p95", "p99"],
+                [
+                    [
+                        doc.code(e["name"]),
+                        str(e["requests"]),
+                        f"{e['failures']} ({_rate(e['error_rate'])})",
+                        _rps(e["rps"]),
+                        _ms(e["percentiles"].get("p50")),
+                        _ms(e["percentiles"].get("p95")),
+                        _ms(e["percentiles"].get("p99")),
+                    ]
+                    for e in gate["endpoints"]
+                ],
+                numeric={"requests", "failures", "rps", "p50", "p95", "p99"},
+            )
+        _checks(doc, "Budget checks", gate["checks"])
+        generator = gate.get("generator") or {}
+        if generator.get("saturated"):
+            doc.paragraph(
+                "The load generator was saturated: latencies include its own delays."
+                + (f" {generator['note']}" if generator.get("note") else "")
+            )
+    _checks(doc, "Extra checks", verdict.get("checks") or [])
+    return doc.text()
+
+
+def render_compare(old: Mapping[str, Any], new: Mapping[str, Any], fmt: Format = "text") -> str:
+    """Per-endpoint changes from ``old`` to ``new``: p50, p95, p99, avg, rps as a relative
+    change in %, and error rate in percentage points (a relative change of a rate near zero
+    says little: 0.1% -> 0.2% is "+100%")."""
+    doc = _Doc(fmt)
+    doc.title("Stagegate comparison")
+    doc.facts(
+        [
+            ("old", _identity(old)),
+            ("new", _identity(new)),
+        ]
+    )
+    old_eps = _endpoints(old)
+    new_eps = _endpoints(new)
+    if not old_eps or not new_eps:
+        missing = [label for label, eps in (("old", old_eps), ("new", new_eps)) if not eps]
+        doc.paragraph(
+            f"Nothing to compare: the {' and the '.join(missing)} verdict "
+            f"{'has' if len(missing) == 1 else 'have'} no load measurements."
+        )
+        return doc.text()
+
+    metrics: list[tuple[str, Callable[[Mapping[str, Any]], float | None], str]] = [
+        ("p50", lambda e: e["percentiles"].get("p50"), "ms"),
+        ("p95", lambda e: e["percentiles"].get("p95"), "ms"),
+        ("p99", lambda e: e["percentiles"].get("p99"), "ms"),
+        ("avg", lambda e: e["avg_ms"], "ms"),
+        ("error rate", lambda e: e["error_rate"], "ratio"),
+        ("rps", lambda e: e["rps"], "rps"),
+    ]
+    rows: list[list[str]] = []
+    names = sorted(set(old_eps) | set(new_eps), key=lambda n: (n == "total", n))
+    for name in names:
+        before, after = old_eps.get(name), new_eps.get(name)
+        if before is None or after is None:
+            rows.append(
+                [doc.code(name), "", "", "", "only in the new run" if before is None else "gone"]
+            )
+            continue
+        for label, get, unit in metrics:
+            a, b = get(before), get(after)
+            rows.append(
+                [doc.code(name), label, _format(a, unit), _format(b, unit), _change(a, b, unit)]
+            )
+    doc.table(["endpoint", "metric", "old", "new", "change"], rows, numeric={"old", "new"})
+    return doc.text()
+
+
+# -- pieces ---------------------------------------------------------------------------------
+
+
+def _checks(doc: _Doc, title: str, checks: Sequence[Mapping[str, Any]]) -> None:
+    if not checks:
+        return
+    doc.heading(title, level=3)
+    doc.table(
+        ["check", "observed", "limit", "samples", "outcome"],
+        [
+            [
+                doc.code(f"{c['metric']} of {c['endpoint']}"),
+                _format(c["observed"], c["unit"]),
+                _limit(c),
+                str(c["samples"]),
+                c["outcome"].upper() if c["outcome"] != "pass" else "pass",
+            ]
+            for c in checks
+        ],
+        numeric={"observed", "limit", "samples"},
+    )
+
+
+def _limit(check: Mapping[str, Any]) -> str:
+    if check["metric"].endswith("_regression"):
+        base = "?" if check.get("baseline") is None else _format(check["baseline"], check["unit"])
+        limit = "?" if check["limit"] is None else format_rate(check["limit"])
+        return f"<= {base} +{limit}"
+    op = ">=" if check["metric"] == "min_rps" else "<="
+    return f"{op} {_format(check['limit'], check['unit'])}"
+
+
+def _commit(commit: Mapping[str, Any]) -> str:
+    sha = commit.get("sha")
+    text = sha[:12] if sha else "unknown"
+    if commit.get("ref"):
+        text += f" ({commit['ref']})"
+    text += f", from {commit.get('source') or 'unknown'}"
+    if commit.get("run_url"):
+        text += f", {commit['run_url']}"
+    return text
+
+
+def _identity(verdict: Mapping[str, Any]) -> str:
+    sha = verdict["commit"].get("sha")
+    return (
+        f"{verdict['target']['name']} at {sha[:12] if sha else 'unknown commit'}, "
+        f"{verdict['verdict']}, finished {verdict['finished_at']}"
+    )
+
+
+def _profile(profile: Mapping[str, Any], load_seconds: float) -> str:
+    parts: list[str] = []
+    if "users" in profile:
+        parts.append(f"{profile['users']} users")
+    if "spawn_rate" in profile:
+        parts.append(f"spawn rate {profile['spawn_rate']:g}/s")
+    if isinstance(profile.get("duration_s"), (int, float)):
+        text = f"{format_duration(profile['duration_s'])} of load"
+        if isinstance(profile.get("warmup_s"), (int, float)) and profile["warmup_s"]:
+            text += f" ({format_duration(profile['warmup_s'])} warm-up excluded)"
+        parts.append(text)
+    if "workers" in profile:
+        parts.append(f"{profile['workers']} worker processes")
+    if "scenario" in profile:
+        parts.append(f"scenario: {profile['scenario']}")
+    if load_seconds:
+        parts.append(f"ran {format_duration(load_seconds)}")
+    return ", ".join(parts).capitalize() + "." if parts else ""
+
+
+def _endpoints(verdict: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    gate = verdict.get("gate") or {}
+    return {e["name"]: e for e in gate.get("endpoints", ())}
+
+
+def _format(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "ratio":
+        return _rate(value)
+    if unit == "rps":
+        return _rps(value)
+    return _ms(value)
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else format_ms(value)
+
+
+def _rps(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}/s"
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else format_rate(value)
+
+
+def _change(old: float | None, new: float | None, unit: str) -> str:
+    if old is None or new is None:
+        return "n/a"
+    if unit == "ratio":
+        return f"{(new - old) * 100:+.2f} pp"
+    if old == 0:
+        return "+0.0%" if new == 0 else "n/a"
+    return f"{(new - old) / old * 100:+.1f}%"
+
+
+class _Doc:
+    """Just enough of a document model to write the same report as Markdown or text."""
+
+    def __init__(self, fmt: Format) -> None:
+        if fmt not in ("markdown", "text"):
+            raise ValueError(f"format must be markdown or text, got {fmt!r}")
+        self.markdown = fmt == "markdown"
+        self.blocks: list[str] = []
+
+    def text(self) -> str:
+        return "\n\n".join(self.blocks) + "\n"
+
+    def code(self, text: str) -> str:
+        if not self.markdown:
+            return text
+        # A backtick inside would end the code span early; double ones tolerate single ones.
+        return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+    def title(self, text: str) -> None:
+        self.blocks.append(f"## {text}" if self.markdown else f"{text}\n{'=' * len(text)}")
+
+    def heading(self, text: str, level: int = 3) -> None:
+        if self.markdown:
+            self.blocks.append(f"{'#' * level} {text}")
+        else:
+            self.blocks.append(f"{text}\n{'-' * len(text)}")
+
+    def paragraph(self, text: str) -> None:
+        self.blocks.append(_one_line(text))
+
+    def facts(self, pairs: Sequence[tuple[str, str]]) -> None:
+        if self.markdown:
+            self.blocks.append("  \n".join(f"**{k}:** {_one_line(v)}" for k, v in pairs))
+        else:
+            width = max(len(k) for k, _ in pairs)
+            self.blocks.append("\n".join(f"{k + ':':<{width + 1}} {v}" for k, v in pairs))
+
+    def bullets(self, items: Sequence[str]) -> None:
+        self.blocks.append("\n".join(f"- {_one_line(item)}" for item in items))
+
+    def table(
+        self, headers: list[str], rows: Sequence[Sequence[str]], numeric: set[str] | None = None
+    ) -> None:
+        numeric = numeric or set()
+        if self.markdown:
+            lines = ["| " + " | ".join(headers) + " |"]
+            lines.append("|" + "|".join("---:" if h in numeric else "---" for h in headers) + "|")
+            for row in rows:
+                lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
+            self.blocks.append("\n".join(lines))
+            return
+        cells = [[_one_line(c) for c in row] for row in rows]
+        widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+
+        def line(values: Sequence[str]) -> str:
+            padded = [
+                v.rjust(w) if h in numeric else v.ljust(w)
+                for v, w, h in zip(values, widths, headers, strict=True)
+            ]
+            return "  ".join(padded).rstrip()
+
+        rule = "  ".join("-" * w for w in widths)
+        self.blocks.append("\n".join([line(headers), rule, *(line(r) for r in cells)]))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _cell(text: str) -> str:
+    return _one_line(text).replace("|", "\\|") or " "

@@ -1,0 +1,409 @@
+"""The state of one stagegate run, registered as a plugin only when the plugin is active.
+
+On the controlling process (or the only one, without xdist) it resolves the target, waits for
+it, runs the gate after the tests and writes the verdict. On an xdist worker it only applies the
+markers, enriches reports and feeds the fixtures; the target comes from the controller.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import sys
+import types
+from collections.abc import Generator, Iterator, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import __version__
+from .config import CONFIG_FILENAME, Config, GateSettings, Target, default_config, load_config
+from .errors import ConfigError, StagegateError
+from .httpclient import RequestLog, make_client, summarize
+from .readiness import check_version, wait_ready
+from .records import TestRecorder
+
+DEFAULT_VERDICT = "stagegate-verdict.json"
+DEFAULT_JUNIT = "stagegate-junit.xml"
+WORKERINPUT_KEY = "stagegate_target"
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """A resolved setting and where it came from, for the report header."""
+
+    value: str
+    source: str
+
+
+class StagegateRun:
+    PLUGIN_NAME = "stagegate-run"
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        *,
+        target: Target,
+        target_source: str,
+        known_targets: tuple[str, ...],
+        config_path: Path | None,
+        gate: GateSettings,
+    ) -> None:
+        self.config = config
+        self.target = target
+        self.target_source = target_source
+        self.known_targets = known_targets
+        self.config_path = config_path
+        self.gate_settings = gate
+        self.is_worker = hasattr(config, "workerinput")
+        self.request_log = RequestLog()
+        self.recorder = TestRecorder()
+        self.started_at = datetime.now(timezone.utc)
+        self.problems: list[tuple[str, str]] = []
+        self.interrupted = False
+        self.gate_record: Any = None  # verdict.GateRecord once the gate ran
+        self.verdict: Any = None  # verdict.Verdict once decided
+        self._previous_sigterm: Any = None
+        self.baseline: dict[str, Any] | None = None
+
+    # -- construction -------------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> StagegateRun:
+        workerinput = getattr(config, "workerinput", None)
+        if workerinput is not None and WORKERINPUT_KEY in workerinput:
+            data = workerinput[WORKERINPUT_KEY]
+            return cls(
+                config,
+                target=_target_from_dict(data["target"]),
+                target_source=data["source"],
+                known_targets=tuple(data["known"]),
+                config_path=Path(data["config_path"]) if data["config_path"] else None,
+                gate=GateSettings(),
+            )
+        path = _find_config(config)
+        try:
+            parsed = load_config(path) if path is not None else default_config()
+            name = _target_name(config)
+            target = parsed.resolve_target(name.value, os.environ)
+            gate = parsed.gate_settings(name.value)
+        except ConfigError as exc:
+            raise pytest.UsageError(f"pytest-stagegate: {exc}") from None
+        if workerinput is None:
+            replaced = config.hook.pytest_stagegate_configure_target(config=config, target=target)
+            if replaced is not None:
+                target = replaced
+        run = cls(
+            config,
+            target=target,
+            target_source=name.source,
+            known_targets=parsed.target_names,
+            config_path=path,
+            gate=gate,
+        )
+        if workerinput is None and run.gate_requested:
+            run._check_gate_inputs()
+        return run
+
+    def _check_gate_inputs(self) -> None:
+        """Errors that would only show after minutes of tests are usage errors now."""
+        load = self.gate_settings.load
+        if not load.requests and load.locustfile is None:
+            where = self.config_path or CONFIG_FILENAME
+            raise pytest.UsageError(
+                f"pytest-stagegate: {where}: gate.load: --gate needs a scenario: a list of "
+                f"requests (gate.load.requests: [GET /]) or gate.load.locustfile."
+            )
+        baseline = self.config.option.stagegate_baseline
+        if baseline:
+            from .gate import baseline_stats
+            from .verdict import load_verdict
+
+            try:
+                self.baseline = baseline_stats(load_verdict(Path(baseline)))
+            except StagegateError as exc:
+                raise pytest.UsageError(f"pytest-stagegate: --gate-baseline: {exc}") from None
+
+    # -- configuration, header ----------------------------------------------------------------
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        if not self.is_worker and _in_main_thread():
+            # pytest only handles SIGINT; turning SIGTERM into the same interrupt lets a
+            # cancelled CI job still write a verdict and stop the load processes.
+            self._previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self._previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        where = str(self.config_path) if self.config_path else "none (built-in 'local' target)"
+        lines = [
+            f"stagegate: target {self.target.name!r} ({self.target.base_url}) "
+            f"from {self.target_source}; config {where}",
+        ]
+        if self.target.protected:
+            load = "load allowed" if self.target.allow_load else "no load"
+            lines.append(f"stagegate: target is protected: destructive tests skipped, {load}")
+        if self.gate_requested:
+            load = self.gate_settings.load
+            lines.append(
+                f"stagegate: gate on: {load.users} users for {load.duration:g} s "
+                f"(warm-up {load.warmup:g} s), {len(self.gate_settings.budgets)} budgets"
+            )
+        return lines
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        """xdist: hand the controller's resolved target to every worker."""
+        node.workerinput[WORKERINPUT_KEY] = {
+            "target": _target_to_dict(self.target),
+            "source": self.target_source,
+            "known": list(self.known_targets),
+            "config_path": str(self.config_path) if self.config_path else None,
+        }
+
+    @property
+    def gate_requested(self) -> bool:
+        return bool(self.config.option.stagegate_gate)
+
+    @property
+    def verdict_wanted(self) -> bool:
+        opt = self.config.option
+        return bool(self.gate_requested or opt.stagegate_verdict or opt.stagegate_verdict_junit)
+
+    # -- collection: markers ------------------------------------------------------------------
+
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            marker = item.get_closest_marker("targets")
+            if marker is not None:
+                names = [str(n) for n in marker.args]
+                self._check_target_names(item, names)
+                if self.target.name not in names:
+                    item.add_marker(
+                        pytest.mark.skip(
+                            reason=f"stagegate: runs only on {', '.join(names)}; "
+                            f"target is {self.target.name!r}"
+                        )
+                    )
+                    continue
+            if self.target.protected and item.get_closest_marker("destructive"):
+                item.add_marker(
+                    pytest.mark.skip(
+                        reason=f"stagegate: destructive test not run: target "
+                        f"{self.target.name!r} is protected"
+                    )
+                )
+
+    def _check_target_names(self, item: pytest.Item, names: list[str]) -> None:
+        if not names:
+            raise pytest.UsageError(
+                f"{item.nodeid}: @pytest.mark.targets needs at least one target name, "
+                f"e.g. @pytest.mark.targets('staging')"
+            )
+        unknown = [n for n in names if n not in self.known_targets]
+        if unknown:
+            raise pytest.UsageError(
+                f"{item.nodeid}: @pytest.mark.targets names {', '.join(map(repr, unknown))}, "
+                f"which stagegate.yaml does not define (known: {', '.join(self.known_targets)})"
+            )
+
+    # -- running tests: records, redaction ----------------------------------------------------
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, object, object]:
+        self.request_log.take()  # requests made between tests belong to none of them
+        return (yield)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        # Plain attributes travel with the report from an xdist worker to the controller.
+        report.stagegate = {  # type: ignore[attr-defined]
+            "critical": item.get_closest_marker("critical") is not None,
+            "smoke": item.get_closest_marker("smoke") is not None,
+            "safety_skip": bool(
+                report.skipped
+                and self.target.protected
+                and item.get_closest_marker("destructive") is not None
+                and _skip_reason(report).startswith("stagegate: destructive")
+            ),
+            "requests": summarize(self.request_log.take()) if call.when == "call" else None,
+        }
+        if self.target.secrets:
+            _redact_report(report, self.target)
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not self.is_worker:
+            self.recorder.add(report, self.target)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed and not self.is_worker:
+            self.problems.append(("error", f"Collecting {report.nodeid or 'tests'} failed."))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        if error:
+            worker = getattr(getattr(node, "gateway", None), "id", "?")
+            self.problems.append(
+                ("fail", self.target.redact(f"The pytest-xdist worker {worker} crashed: {error}"))
+            )
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        if isinstance(excinfo.value, pytest.Session.Interrupted):
+            return  # pytest's own stop (collection errors, -x); reported elsewhere
+        if isinstance(excinfo.value, KeyboardInterrupt):
+            self.interrupted = True
+
+    # -- the run: readiness before the tests, the gate after them -----------------------------
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        if self.is_worker or session.config.option.collectonly:
+            return (yield)
+        self._prepare_target()
+        result = yield
+        if self.gate_requested:
+            from .gate import run_gate
+
+            self.gate_record = run_gate(self)
+        return result
+
+    def _prepare_target(self) -> None:
+        target = self.target
+        try:
+            if target.ready is not None:
+                waited = wait_ready(target, target.ready)
+                self._write_line(f"stagegate: target {target.name!r} ready after {waited:.1f} s")
+            if target.version is not None:
+                running = check_version(target, target.version)
+                self._write_line(f"stagegate: target {target.name!r} runs build {running!r}")
+            with make_client(target) as client:
+                self.config.hook.pytest_stagegate_prepare(
+                    config=self.config, target=target, client=client
+                )
+        except StagegateError as exc:
+            self.problems.append(("error", str(exc)))
+            pytest.exit(f"pytest-stagegate: {exc}", returncode=pytest.ExitCode.TESTS_FAILED)
+        except Exception as exc:
+            message = target.redact(f"pytest_stagegate_prepare failed: {type(exc).__name__}: {exc}")
+            self.problems.append(("error", message))
+            pytest.exit(f"pytest-stagegate: {message}", returncode=pytest.ExitCode.TESTS_FAILED)
+
+    def _write_line(self, line: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(line)
+
+    # -- the verdict --------------------------------------------------------------------------
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.is_worker or not self.verdict_wanted:
+            return
+        from .finish import finish_run
+
+        finish_run(self, session)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.is_worker:
+            return
+        from .summary import write_summary
+
+        write_summary(self, terminalreporter)
+
+    def files(self) -> Iterator[tuple[str, Path]]:
+        """The verdict files this run writes: (kind, path)."""
+        opt = self.config.option
+        if not self.verdict_wanted:
+            return
+        yield "json", Path(opt.stagegate_verdict or DEFAULT_VERDICT)
+        yield "junit", Path(opt.stagegate_verdict_junit or DEFAULT_JUNIT)
+
+
+def _find_config(config: pytest.Config) -> Path | None:
+    option = config.option.stagegate_config
+    ini = config.getini("stagegate_config")
+    if option or ini:
+        base = Path.cwd() if option else Path(config.rootpath)
+        path = base / str(option or ini)
+        if not path.is_file():
+            where = "--stagegate-config" if option else "ini stagegate_config"
+            raise pytest.UsageError(f"pytest-stagegate: {where}: no file at {path}")
+        return path
+    path = Path(config.rootpath) / CONFIG_FILENAME
+    if path.is_file():
+        return path
+    if config.option.stagegate_target or config.option.stagegate_gate:
+        raise pytest.UsageError(
+            f"pytest-stagegate: no {CONFIG_FILENAME} at the rootdir {config.rootpath}. Create "
+            f"one (see the README's configuration section) or pass --stagegate-config PATH."
+        )
+    return None
+
+
+def _target_name(config: pytest.Config) -> Setting:
+    if config.option.stagegate_target:
+        return Setting(config.option.stagegate_target, "--target")
+    if os.environ.get("STAGEGATE_TARGET"):
+        return Setting(os.environ["STAGEGATE_TARGET"], "env STAGEGATE_TARGET")
+    ini = config.getini("stagegate_target")
+    if ini:
+        return Setting(str(ini), "ini stagegate_target")
+    return Setting("local", "the default")
+
+
+def _target_to_dict(target: Target) -> dict[str, Any]:
+    data = dataclasses.asdict(target)
+    data["headers"] = dict(target.headers)
+    data["vars"] = dict(target.vars)
+    data["secrets"] = sorted(target.secrets)
+    return data
+
+
+def _target_from_dict(data: Mapping[str, Any]) -> Target:
+    from .config import ReadyCheck, VersionCheck
+
+    fields = dict(data)
+    fields["ready"] = ReadyCheck(**fields["ready"]) if fields.get("ready") else None
+    fields["version"] = VersionCheck(**fields["version"]) if fields.get("version") else None
+    fields["secrets"] = frozenset(fields.get("secrets", ()))
+    return Target(**fields)
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        reason = str(report.longrepr[2])
+        return reason.removeprefix("Skipped: ")
+    return ""
+
+
+def _redact_report(report: pytest.TestReport, target: Target) -> None:
+    """Replace secrets in what pytest shows and stores of a report (-vv diffs, captured output)."""
+    if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+        text = str(report.longrepr)
+        if any(secret in text for secret in target.secrets if secret):
+            report.longrepr = target.redact(text)
+    report.sections = [(title, target.redact(body)) for title, body in report.sections]
+    report.user_properties = [
+        (name, target.redact(value) if isinstance(value, str) else value)
+        for name, value in report.user_properties
+    ]
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _raise_interrupt(signum: int, frame: types.FrameType | None) -> None:
+    raise KeyboardInterrupt(f"received signal {signum}")

@@ -1,0 +1,287 @@
+"""Real HTTP servers on 127.0.0.1 for tests and benchmarks: no mocks, real sockets.
+
+``HTTPTestServer`` is a threaded HTTP/1.1 (keep-alive) server on a free port whose behaviour is
+set per path with ``Route``::
+
+    from tests.servers import HTTPTestServer, Route, refused_url
+
+    routes = {
+        "/fast": Route(),                                # 200 "ok" at once
+        "/slow": Route(latency=0.2),                     # 200 after 200 ms
+        "/jitter": Route(latency=(0.100, 0.112), seed=7),  # seeded uniform latency, in seconds
+        "/boom": Route(status=500, body=b"oops"),
+        "/json": Route(body=b'{"a": 1}', content_type="application/json"),
+        "/hang": Route(hang=True),                       # reads the request, never answers
+        "/reset": Route(reset=True),                     # closes the connection with a TCP RST
+    }
+    with HTTPTestServer(routes) as server:               # started; stopped on exit
+        server.url                                       # "http://127.0.0.1:41234"
+        ...
+        server.count("/slow")                            # requests received on /slow so far
+        server.total                                     # requests received on all paths
+        server.last_headers("/fast")                     # headers of the latest request there
+
+Paths are matched exactly, without the query string; any other path gets ``default`` (200 "ok"
+unless given). ``latency`` is in seconds and can be: a number; ``(low, high)``, drawn uniformly
+from ``random.Random(seed)`` in arrival order (deterministic for one client, reproducible
+across runs); a sequence of numbers, cycled in arrival order; or a callable
+``(index, elapsed) -> seconds`` where ``index`` counts requests on that route from 0 and
+``elapsed`` is seconds since the server received its first request (for phase-dependent
+behaviour, e.g. a slow warm-up). ``hang`` routes hold the connection until the server stops.
+
+``refused_url()`` is the URL of a port nothing listens on (connections are refused).
+
+The server answers a few thousand requests per second (threads, GIL): enough for tests with a
+handful of users, too slow to measure a load generator's ceiling (the benchmarks use their own
+asyncio server in a separate process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import socket
+import struct
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = ["HTTPTestServer", "Route", "free_port", "refused_url", "serving"]
+
+Latency = None | float | tuple[float, float] | Sequence[float] | Callable[[int, float], float]
+
+
+@dataclass
+class Route:
+    """How the server answers one path. See the module docstring."""
+
+    status: int = 200
+    body: bytes = b"ok"
+    content_type: str = "text/plain"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    latency: Latency = None
+    seed: int = 0
+    hang: bool = False
+    reset: bool = False
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rng = random.Random(self.seed)
+        self._index = 0
+
+    def _next_delay(self, elapsed: float) -> float:
+        # one lock for index and RNG so the i-th request always gets the i-th draw
+        with self._lock:
+            index = self._index
+            self._index += 1
+            latency = self.latency
+            if latency is None:
+                return 0.0
+            if isinstance(latency, (int, float)):
+                return float(latency)
+            if callable(latency):
+                return float(latency(index, elapsed))
+            if isinstance(latency, tuple) and len(latency) == 2:
+                return self._rng.uniform(latency[0], latency[1])
+            return float(latency[index % len(latency)])
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def refused_url() -> str:
+    """``http://127.0.0.1:PORT`` where nothing listens: every connection is refused."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 1024
+
+    owner: HTTPTestServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # load generators drop connections mid-response when they stop: not a server error
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, like a real deployment behind a proxy
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out in two writes: with Nagle's algorithm and the client's
+        # delayed ACK, every answer would take 40 ms more than configured
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.owner._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        with contextlib.suppress(OSError):
+            super().finish()
+        self.server.owner._track(self.connection, add=False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # tests read counters, not access logs
+
+    def _handle(self) -> None:
+        owner = self.server.owner
+        path = urlsplit(self.path).path
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        route = owner.routes.get(path, owner.default)
+        elapsed = owner._record(path, dict(self.headers.items()))
+        if route.hang:
+            owner._stopping.wait()
+            self.close_connection = True
+            return
+        if route.reset:
+            # SO_LINGER 0 turns close() into a RST: the client sees "connection reset"
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            # closed here, before socketserver's shutdown(SHUT_WR) would send a polite FIN
+            self.connection.close()
+            self.close_connection = True
+            return
+        delay = route._next_delay(elapsed)
+        if delay > 0:
+            time.sleep(delay)
+        self.send_response(route.status)
+        self.send_header("Content-Type", route.content_type)
+        self.send_header("Content-Length", str(len(route.body)))
+        for name, value in route.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(route.body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+
+
+class HTTPTestServer:
+    """A threaded HTTP/1.1 server on 127.0.0.1 with per-path behaviour and request counters."""
+
+    def __init__(
+        self,
+        routes: Mapping[str, Route] | None = None,
+        *,
+        default: Route | None = None,
+        port: int = 0,
+    ) -> None:
+        self.routes: dict[str, Route] = dict(routes or {})
+        self.default = default if default is not None else Route()
+        self._port = port
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = defaultdict(int)
+        self._last_headers: dict[str, dict[str, str]] = {}
+        self._first_request: float | None = None
+        self._connections: set[socket.socket] = set()
+        self._stopping = threading.Event()
+
+    # lifecycle -------------------------------------------------------------------------------
+    def start(self) -> HTTPTestServer:
+        server = _Server(("127.0.0.1", self._port), _Handler)
+        server.owner = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._stopping.set()  # releases hanging handlers
+        self._server.shutdown()
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:  # idle keep-alive connections would otherwise linger
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = None
+
+    def __enter__(self) -> HTTPTestServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # addresses -------------------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the server is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # counters --------------------------------------------------------------------------------
+    def count(self, path: str) -> int:
+        """Requests received on ``path`` (answered or not)."""
+        with self._lock:
+            return self._counts.get(path, 0)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return sum(self._counts.values())
+
+    def last_headers(self, path: str) -> dict[str, str]:
+        """Headers of the latest request on ``path`` (names as the client sent them)."""
+        with self._lock:
+            return dict(self._last_headers.get(path, {}))
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self._counts.clear()
+            self._last_headers.clear()
+
+    # internals -------------------------------------------------------------------------------
+    def _record(self, path: str, headers: dict[str, str]) -> float:
+        now = time.monotonic()
+        with self._lock:
+            if self._first_request is None:
+                self._first_request = now
+            self._counts[path] += 1
+            self._last_headers[path] = headers
+            return now - self._first_request
+
+    def _track(self, conn: socket.socket, *, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+
+@contextlib.contextmanager
+def serving(routes: Mapping[str, Route] | None = None, **kwargs: Any) -> Iterator[HTTPTestServer]:
+    """``with serving({...}) as server:`` — shorthand for ``with HTTPTestServer({...})``."""
+    with HTTPTestServer(routes, **kwargs) as server:
+        yield server

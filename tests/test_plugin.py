@@ -1,0 +1,346 @@
+"""The plugin end to end: pytest runs through pytester against real servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from tests.servers import HTTPTestServer, Route, free_port, refused_url
+
+CANARY = "canary-5f1d0c9e-secret-token"
+
+
+@pytest.fixture
+def shop() -> Iterator[HTTPTestServer]:
+    routes = {
+        "/healthz": Route(body=b'{"status": "ok"}', content_type="application/json"),
+        "/version": Route(body=b'{"build": {"sha": "abc123"}}', content_type="application/json"),
+        "/api/products": Route(body=b"[1, 2, 3]", content_type="application/json"),
+        "/api/cart": Route(status=201),
+        "/boom": Route(status=500),
+    }
+    with HTTPTestServer(routes) as server:
+        yield server
+
+
+def write_config(pytester: pytest.Pytester, text: str) -> None:
+    pytester.makefile(".yaml", stagegate=textwrap.dedent(text))
+
+
+def test_inert_without_a_config_file(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_one(): pass")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*stagegate:*")
+
+
+def test_fixtures_point_at_the_target(pytester: pytest.Pytester, shop: HTTPTestServer) -> None:
+    write_config(
+        pytester,
+        f"""
+        targets:
+          local:
+            base_url: {shop.url}
+            headers: {{X-Team: checkout}}
+            vars: {{product_id: 7}}
+        """,
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+
+        def test_sync(http, target, base_url, target_vars):
+            assert base_url == target.base_url == str(http.base_url).rstrip("/")
+            assert target_vars["product_id"] == 7
+            assert http.get("/api/products").json() == [1, 2, 3]
+
+        @pytest.mark.anyio
+        async def test_async(ahttp):
+            response = await ahttp.get("/api/products")
+            assert response.status_code == 200
+        """
+    )
+    result = pytester.runpytest("-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["stagegate: target 'local' (http://127.0.0.1:*) from the default*"])
+    assert shop.count("/api/products") == 2
+    headers = {k.lower(): v for k, v in shop.last_headers("/api/products").items()}
+    assert headers["x-team"] == "checkout"
+
+
+def test_target_precedence_option_env_ini(
+    pytester: pytest.Pytester, shop: HTTPTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    names = ["local", "a", "b", "c"]
+    write_config(
+        pytester,
+        "targets:\n" + "".join(f"  {n}:\n    base_url: {shop.url}\n" for n in names),
+    )
+    pytester.makeini("[pytest]\nstagegate_target = c\n")
+    pytester.makepyfile("def test_name(target): print('NAME', target.name)")
+    assert "from ini stagegate_target" in pytester.runpytest("-s").stdout.str()
+    monkeypatch.setenv("STAGEGATE_TARGET", "b")
+    assert "NAME b" in pytester.runpytest("-s").stdout.str()
+    result = pytester.runpytest("-s", "--target", "a")
+    result.stdout.fnmatch_lines(["*target 'a'*from --target*", "*NAME a*"])
+
+
+@pytest.mark.parametrize(
+    ("config", "args", "expected"),
+    [
+        ("targets:\n  local:\n    base_url: http://127.0.0.1:1\n", ["--target", "stagin"],
+         "*'stagin'*local*"),
+        ("targets:\n  local:\n    base_url: [oops\n", [], "*stagegate.yaml:*"),
+        ("targets:\n  local:\n    base_ulr: http://127.0.0.1:1\n", [], "*base_url*"),
+        ("targets:\n  local:\n    base_url: http://127.0.0.1:1\n    timeout: fast\n", [],
+         "*stagegate.yaml:4*timeout*"),
+        ("targets:\n  local:\n    base_url: http://127.0.0.1:1\n    headers:\n"
+         "      Authorization: Bearer ${STAGEGATE_TEST_UNSET_TOKEN}\n", [],
+         "*STAGEGATE_TEST_UNSET_TOKEN*local*"),
+    ],
+    ids=["unknown-target", "yaml-syntax", "unknown-key", "bad-duration", "missing-secret"],
+)
+def test_bad_input_is_a_usage_error(
+    pytester: pytest.Pytester, config: str, args: list[str], expected: str
+) -> None:
+    write_config(pytester, config)
+    pytester.makepyfile("def test_one(): pass")
+    result = pytester.runpytest_subprocess(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([expected])
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_missing_secret_of_another_target_is_fine(
+    pytester: pytest.Pytester, shop: HTTPTestServer
+) -> None:
+    write_config(
+        pytester,
+        f"""
+        targets:
+          local:
+            base_url: {shop.url}
+          staging:
+            base_url: https://staging.invalid
+            headers: {{Authorization: "Bearer ${{STAGEGATE_TEST_UNSET_TOKEN}}"}}
+        """,
+    )
+    pytester.makepyfile("def test_one(http): assert http.get('/healthz').status_code == 200")
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_waits_for_a_target_that_becomes_ready(pytester: pytest.Pytester) -> None:
+    port = free_port()
+    server = HTTPTestServer({"/healthz": Route()}, port=port)
+    timer = threading.Timer(3.0, server.start)  # connections are refused until then
+    timer.start()
+    try:
+        write_config(
+            pytester,
+            f"""
+            targets:
+              local:
+                base_url: http://127.0.0.1:{port}
+                ready: {{path: /healthz, timeout: 60s}}
+            """,
+        )
+        pytester.makepyfile("def test_one(http): assert http.get('/healthz').status_code == 200")
+        result = pytester.runpytest()
+    finally:
+        timer.join()
+        server.stop()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["stagegate: target 'local' ready after *"])
+
+
+def test_a_target_that_never_gets_ready_stops_the_run(pytester: pytest.Pytester) -> None:
+    write_config(
+        pytester,
+        f"""
+        targets:
+          local:
+            base_url: {refused_url()}
+            ready: {{path: /healthz, timeout: 1s}}
+        """,
+    )
+    pytester.makepyfile("def test_one(): raise AssertionError('must not run')")
+    result = pytester.runpytest("--verdict", "verdict.json")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*did not become ready*GET http://127.0.0.1:*/healthz*1s*"])
+    verdict = json.loads((pytester.path / "verdict.json").read_text())
+    assert verdict["verdict"] == "error"
+    assert any("did not become ready" in reason for reason in verdict["reasons"])
+    assert verdict["tests"]["total"] == 0
+
+
+def test_wrong_build_stops_the_run(pytester: pytest.Pytester, shop: HTTPTestServer) -> None:
+    write_config(
+        pytester,
+        f"""
+        targets:
+          local:
+            base_url: {shop.url}
+            version: {{path: /version, field: build.sha, expect: def456}}
+        """,
+    )
+    pytester.makepyfile("def test_one(): pass")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*wrong build*'abc123'*'def456' was expected*"])
+
+
+def test_protected_target_never_receives_destructive_requests(
+    pytester: pytest.Pytester, shop: HTTPTestServer
+) -> None:
+    write_config(
+        pytester,
+        f"""
+        targets:
+          local:
+            base_url: {shop.url}
+          production:
+            base_url: {shop.url}
+            protected: true
+        """,
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.destructive
+        def test_write(http):
+            http.post("/api/cart", json={})
+
+        @pytest.mark.destructive
+        def test_write_again(http):
+            http.post("/api/cart", json={})
+
+        def test_read(http):
+            assert http.get("/api/products").status_code == 200
+        """
+    )
+    result = pytester.runpytest("--target", "production", "-rs")
+    result.assert_outcomes(passed=1, skipped=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*destructive test not run: target 'production' is protected*",
+            "*2 destructive test(s) skipped for safety: target 'production' is protected*",
+        ]
+    )
+    assert shop.count("/api/cart") == 0
+    assert shop.count("/api/products") == 1
+
+
+def test_targets_marker(pytester: pytest.Pytester, shop: HTTPTestServer) -> None:
+    write_config(
+        pytester,
+        f"targets:\n  local:\n    base_url: {shop.url}\n  staging:\n    base_url: {shop.url}\n",
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.targets("staging")
+        def test_staging_only(): pass
+
+        @pytest.mark.targets("local", "staging")
+        def test_both(): pass
+        """
+    )
+    result = pytester.runpytest("-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["*runs only on staging; target is 'local'*"])
+
+
+def test_targets_marker_with_an_unknown_name_is_an_error(
+    pytester: pytest.Pytester, shop: HTTPTestServer
+) -> None:
+    write_config(pytester, f"targets:\n  local:\n    base_url: {shop.url}\n")
+    pytester.makepyfile(
+        "import pytest\n@pytest.mark.targets('stagign')\ndef test_x(): pass\n"
+    )
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*'stagign'*known: local*"])
+
+
+def test_markers_are_registered(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--markers")
+    result.stdout.fnmatch_lines(
+        ["@pytest.mark.smoke:*", "@pytest.mark.critical:*", "@pytest.mark.destructive:*",
+         "@pytest.mark.targets(*names):*"]
+    )
+
+
+def test_secrets_never_reach_the_output(
+    pytester: pytest.Pytester, shop: HTTPTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STAGEGATE_TEST_TOKEN", CANARY)
+    write_config(
+        pytester,
+        f"""
+        targets:
+          local:
+            base_url: {shop.url}
+            headers:
+              X-Api-Key: "${{STAGEGATE_TEST_TOKEN}}"
+              Authorization: "Bearer ${{STAGEGATE_TEST_TOKEN}}"
+            vars:
+              password: "${{STAGEGATE_TEST_TOKEN}}"
+        """,
+    )
+    pytester.makepyfile(
+        """
+        def test_prints_everything(http, target, target_vars):
+            print(target, dict(http.headers), target_vars)
+            assert http.headers["x-api-key"] == "wrong"
+
+        def test_compares(target_vars):
+            assert target_vars == {"password": "something else"}
+
+        def test_server_error(http):
+            assert http.get("/boom").status_code == 200
+        """
+    )
+    result = pytester.runpytest(
+        "-vv", "-rA", "--verdict", "v.json", "--verdict-junit", "j.xml", "--junitxml", "pj.xml"
+    )
+    result.assert_outcomes(failed=3)
+    headers = {k.lower(): v for k, v in shop.last_headers("/boom").items()}
+    assert headers["x-api-key"] == CANARY  # the secret was really used
+    output = result.stdout.str() + result.stderr.str()
+    assert "***" in output
+    assert CANARY not in output
+    for name in ("v.json", "j.xml", "pj.xml"):
+        assert CANARY not in (pytester.path / name).read_text(), name
+
+
+def test_hooks_configure_target_and_prepare_once_under_xdist(
+    pytester: pytest.Pytester, shop: HTTPTestServer
+) -> None:
+    write_config(pytester, "targets:\n  local:\n    base_url: http://127.0.0.1:1\n")
+    pytester.makeconftest(
+        f"""
+        import dataclasses
+
+        def pytest_stagegate_configure_target(config, target):
+            return dataclasses.replace(target, base_url={shop.url!r})
+
+        def pytest_stagegate_prepare(config, target, client):
+            client.post("/api/cart")
+        """
+    )
+    pytester.makepyfile(
+        "\n".join(
+            f"def test_{i}(http): assert http.get('/api/products').status_code == 200"
+            for i in range(6)
+        )
+    )
+    result = pytester.runpytest_subprocess("-n", "2")
+    result.assert_outcomes(passed=6)
+    assert shop.count("/api/cart") == 1
+    assert shop.count("/api/products") == 6

@@ -1,0 +1,293 @@
+"""Verdicts with fixed timestamps and commits, shared by the verdict, JUnit and CLI tests, and
+the golden-file helper. Set STAGEGATE_REGEN_GOLDEN=1 to rewrite the golden files."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from pytest_stagegate.budgets import Check, EndpointStats
+from pytest_stagegate.verdict import CommitInfo, GateRecord, TestRecord, Verdict
+
+GOLDEN = Path(__file__).parent / "golden"
+JUNIT_XSD = Path(__file__).parent / "schemas" / "junit-10.xsd"
+STARTED = datetime(2025, 1, 15, 10, 0, 0, tzinfo=timezone.utc)
+FINISHED = STARTED + timedelta(seconds=90, milliseconds=500)
+SHA = "3f2a9c1e5b7d4a60812c9e3f5a7b1d2c4e6f8a90"
+GITHUB = CommitInfo(
+    sha=SHA,
+    ref="refs/heads/main",
+    run_url="https://github.com/acme/shop/actions/runs/4242",
+    source="github",
+)
+PROFILE = {
+    "users": 20,
+    "spawn_rate": 10,
+    "duration_s": 30,
+    "warmup_s": 5,
+    "workers": 2,
+    "scenario": "requests",
+}
+HEALTHY_GENERATOR = {"processes": 3, "max_cpu_percent": 41.5, "saturated": False, "note": ""}
+
+
+def endpoints(p95_products: float = 180.0) -> list[EndpointStats]:
+    return [
+        EndpointStats(
+            name="GET /api/products/{id}",
+            requests=1800,
+            failures=2,
+            rps=72.0,
+            avg_ms=61.25,
+            min_ms=8.5,
+            max_ms=402.75,
+            percentiles={"p99": 310.0, "p50": 48.0, "p95": 140.0},
+        ),
+        EndpointStats(
+            name="total",
+            requests=2400,
+            failures=2,
+            rps=96.0,
+            avg_ms=70.125,
+            min_ms=8.5,
+            max_ms=655.0,
+            percentiles={"p50": 52.0, "p95": 160.0, "p99": 395.5},
+        ),
+        EndpointStats(
+            name="GET /api/products",
+            requests=600,
+            failures=0,
+            rps=24.0,
+            avg_ms=96.75,
+            min_ms=21.0,
+            max_ms=655.0,
+            percentiles={"p50": 80.0, "p95": p95_products, "p99": 480.0},
+        ),
+    ]
+
+
+def check(
+    endpoint: str,
+    metric: str,
+    limit: float,
+    observed: float | None,
+    outcome: str = "pass",
+    *,
+    samples: int = 2400,
+    unit: str = "ms",
+    message: str = "",
+) -> Check:
+    return Check(
+        endpoint=endpoint,
+        metric=metric,
+        limit=limit,
+        observed=observed,
+        samples=samples,
+        outcome=outcome,  # type: ignore[arg-type]
+        message=message or f"{metric} of {endpoint} was {observed}, within {limit}",
+        unit=unit,  # type: ignore[arg-type]
+    )
+
+
+def passing_checks() -> list[Check]:
+    return [
+        check("total", "p95", 300, 160.0),
+        check("total", "error_rate", 0.01, 2 / 2400, unit="ratio"),
+        check("total", "min_rps", 20, 96.0, unit="rps"),
+        check("GET /api/products/{id}", "p99", 500, 310.0, samples=1800),
+    ]
+
+
+def smoke_tests() -> list[TestRecord]:
+    return [
+        TestRecord(
+            "tests/smoke/test_shop.py::test_health",
+            "passed",
+            0.0421,
+            critical=True,
+            smoke=True,
+            requests={"count": 1, "failures": 0, "avg_ms": 12.5, "p50_ms": 12.5, "max_ms": 12.5},
+        ),
+        TestRecord("tests/smoke/test_shop.py::test_login", "passed", 0.31, critical=True, smoke=True),
+        TestRecord("tests/smoke/test_shop.py::TestCatalog::test_list[page-1]", "passed", 0.12, smoke=True),
+        TestRecord(
+            "tests/smoke/test_shop.py::test_refunds",
+            "skipped",
+            0.0,
+            message="runs only on targets: production",
+        ),
+        TestRecord(
+            "tests/smoke/test_shop.py::test_search_typo",
+            "xfailed",
+            0.05,
+            message="search does not correct typos yet",
+        ),
+    ]
+
+
+def pass_verdict() -> Verdict:
+    return Verdict(
+        target_name="staging",
+        base_url="https://shop-staging.example.com",
+        commit=GITHUB,
+        started_at=STARTED,
+        finished_at=FINISHED,
+        tests=smoke_tests(),
+        gate=GateRecord(
+            status="completed",
+            profile=PROFILE,
+            endpoints=endpoints(),
+            checks=passing_checks(),
+            generator=HEALTHY_GENERATOR,
+            load_seconds=30.2,
+        ),
+        gate_requested=True,
+        plugin_version="0.1.0",
+    )
+
+
+def fail_verdict() -> Verdict:
+    tests = smoke_tests()
+    tests[1] = TestRecord(
+        "tests/smoke/test_shop.py::test_login",
+        "failed",
+        0.52,
+        critical=True,
+        smoke=True,
+        message="assert 500 == 200 (POST /api/login answered 500 Internal Server Error)",
+    )
+    tests[2] = TestRecord(
+        "tests/smoke/test_shop.py::TestCatalog::test_list[page-1]",
+        "passed",
+        0.4,
+        smoke=True,
+        flaky=True,
+        reruns=1,
+    )
+    checks = passing_checks()
+    checks.append(
+        check(
+            "GET /api/products",
+            "p95",
+            300,
+            412.0,
+            "fail",
+            samples=600,
+            message="p95 of GET /api/products was 412.0 ms, over its budget of 300 ms",
+        )
+    )
+    return Verdict(
+        target_name="staging",
+        base_url="https://shop-staging.example.com",
+        commit=GITHUB,
+        started_at=STARTED,
+        finished_at=FINISHED,
+        tests=tests,
+        gate=GateRecord(
+            status="completed",
+            profile=PROFILE,
+            endpoints=endpoints(p95_products=412.0),
+            checks=checks,
+            generator={
+                "processes": 1,
+                "max_cpu_percent": 97.0,
+                "saturated": True,
+                "note": "One process generated all the load.",
+            },
+            load_seconds=30.2,
+        ),
+        gate_requested=True,
+        plugin_version="0.1.0",
+    )
+
+
+def error_verdict() -> Verdict:
+    return Verdict(
+        target_name="production",
+        base_url="https://shop.example.com",
+        commit=CommitInfo(sha=SHA, ref="main", run_url=None, source="env"),
+        started_at=STARTED,
+        finished_at=STARTED + timedelta(seconds=12),
+        tests=[
+            TestRecord("tests/smoke/test_shop.py::test_health", "passed", 0.04, critical=True),
+            TestRecord(
+                "tests/smoke/test_shop.py::test_place_order",
+                "skipped",
+                message="stagegate: destructive test skipped: production is protected",
+                safety_skip=True,
+            ),
+        ],
+        gate=None,
+        gate_requested=True,
+        interrupted=True,
+        plugin_version="0.1.0",
+    )
+
+
+def inconclusive_verdict() -> Verdict:
+    return Verdict(
+        target_name="staging",
+        base_url="https://shop-staging.example.com",
+        commit=CommitInfo(sha=SHA[:12], ref=None, run_url=None, source="git"),
+        started_at=STARTED,
+        finished_at=FINISHED,
+        tests=[TestRecord("tests/smoke/test_shop.py::test_health", "passed", 0.04, smoke=True)],
+        gate=GateRecord(
+            status="completed",
+            profile={**PROFILE, "users": 2, "duration_s": 5, "warmup_s": 0, "workers": 0},
+            endpoints=[
+                EndpointStats(
+                    "total", 120, 0, 24.0, 30.0, 10.0, 90.0, {"p50": 25.0, "p99.9": 90.0}
+                )
+            ],
+            checks=[
+                check("total", "p50", 100, 25.0, samples=120),
+                check(
+                    "total",
+                    "p99.9",
+                    250,
+                    90.0,
+                    "inconclusive",
+                    samples=120,
+                    message="p99.9 of total had only 120 samples; at least 1000 are needed",
+                ),
+            ],
+            generator=HEALTHY_GENERATOR,
+            load_seconds=5.0,
+        ),
+        plugin_version="0.1.0",
+    )
+
+
+SAMPLES: dict[str, Callable[[], Verdict]] = {
+    "pass": pass_verdict,
+    "fail": fail_verdict,
+    "error": error_verdict,
+    "inconclusive": inconclusive_verdict,
+}
+
+
+def check_golden(name: str, actual: str) -> None:
+    """Compare ``actual`` with ``tests/golden/<name>``, or rewrite it when regenerating."""
+    path = GOLDEN / name
+    if os.environ.get("STAGEGATE_REGEN_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual, encoding="utf-8", newline="\n")
+        return
+    assert path.exists(), f"{path} is missing; run with STAGEGATE_REGEN_GOLDEN=1 to create it"
+    expected = path.read_text(encoding="utf-8")
+    if actual != expected:
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(keepends=True),
+                actual.splitlines(keepends=True),
+                f"golden/{name}",
+                "actual",
+            )
+        )
+        raise AssertionError(
+            f"{name} differs from the golden file (STAGEGATE_REGEN_GOLDEN=1 rewrites it):\n{diff}"
+        )
