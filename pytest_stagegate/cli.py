@@ -78,10 +78,10 @@ def _commit(text: str) -> str:
         raise argparse.ArgumentTypeError(
             "is empty; pass the commit SHA the verdict must be for, or leave out --commit"
         )
-    if not _HEX.match(value) or not _MIN_PREFIX <= len(value) <= 64:
-        raise argparse.ArgumentTypeError(
-            f"expected a commit SHA of {_MIN_PREFIX} to 64 hex digits, got {text!r}"
-        )
+    # Not restricted to hex: STAGEGATE_COMMIT may record any id a CI system uses (an SVN
+    # revision, a build number), and verify must be able to match what the verdict can hold.
+    if any(ch.isspace() for ch in value):
+        raise argparse.ArgumentTypeError(f"expected one commit id without spaces, got {text!r}")
     return value
 
 
@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--commit",
         type=_commit,
-        help="the commit the verdict must be for (full SHA, or a prefix of 7+ hex digits)",
+        help="the commit the verdict must be for (full SHA, or an abbreviation of 7+ hex digits)",
     )
     verify.add_argument(
         "--max-age",
@@ -222,13 +222,17 @@ def _refuse(refusals: Sequence[str]) -> int:
 
 
 def _same_commit(recorded: str, wanted: str) -> bool:
-    """Equal ignoring case, or one a prefix of the other of at least 7 hex digits: CI systems
-    and people pass abbreviated SHAs."""
+    """Equal ignoring case, or, for hex SHAs, one a prefix of the other of at least 7 digits:
+    CI systems and people pass abbreviated SHAs."""
     recorded, wanted = recorded.strip().lower(), wanted.strip().lower()
     if recorded == wanted:
         return True
     short, long = sorted((recorded, wanted), key=len)
-    return len(short) >= _MIN_PREFIX and bool(_HEX.match(long)) and long.startswith(short)
+    return (
+        len(short) >= _MIN_PREFIX
+        and bool(_HEX.match(short) and _HEX.match(long))
+        and long.startswith(short)
+    )
 
 
 def _human(age: timedelta) -> str:

@@ -605,6 +605,35 @@ class _Doc:
         return text
 
 
+def _check_json(doc: _Doc, value: Any, keypath: _KeyPath) -> Any:
+    """``value`` if it is plain JSON data. Vars and request bodies travel to the load process
+    as JSON, and an unquoted YAML date or a .nan would only fail there, with a traceback."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise doc.error(keypath, f"{_got(value)} is not a JSON number; put it in quotes")
+        return value
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_json(doc, item, (*keypath, _Index(i)))
+        return value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise doc.error(
+                    (*keypath, key),
+                    f"a key here must be a string, got {_got(key)}; put it in quotes",
+                )
+            _check_json(doc, item, (*keypath, key))
+        return value
+    raise doc.error(
+        keypath,
+        f"expected plain data (text, numbers, true/false, lists, mappings), got "
+        f"{_got(value)}; put it in quotes to keep it as text",
+    )
+
+
 def _present(values: Mapping[Any, Any], key: str) -> bool:
     return values.get(key) is not None
 
@@ -691,6 +720,17 @@ _VERSION_KEYS = ("path", "expect", "field")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
 _FALSE_WORDS = frozenset({"false", "no", "off", "0"})
+
+
+def _is_http_url(url: str) -> bool:
+    if any(c.isspace() for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not 0-65535
+    except ValueError:  # also "Invalid IPv6 URL"
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 class _TargetReader:
@@ -789,7 +829,9 @@ class _TargetReader:
         base_url = self.base_url(values)
         headers = self.headers(values.get("headers"), (*kp, "headers"))
         timeout = self.typed(values, "timeout", kp, self.positive_duration, 10.0)
-        vars_ = self.deep(doc.mapping(values.get("vars"), (*kp, "vars")), (*kp, "vars"))
+        raw_vars = doc.mapping(values.get("vars"), (*kp, "vars"))
+        _check_json(doc, raw_vars, (*kp, "vars"))
+        vars_ = self.deep(raw_vars, (*kp, "vars"))
         protected = self.typed(values, "protected", kp, self.boolean, False)
         return Target(
             name=self.name,
@@ -820,8 +862,7 @@ class _TargetReader:
         if url is None:
             return "http://unresolved.invalid"
         url = url.strip()
-        parts = urlsplit(url) if not any(c.isspace() for c in url) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        if not _is_http_url(url):
             raise self.doc.error(
                 keypath,
                 f"expected an http:// or https:// URL such as https://shop-staging.example.com, "
@@ -1050,7 +1091,7 @@ def _parse_request(doc: _Doc, value: object, keypath: _KeyPath) -> RequestSpec:
         name=name,
         weight=weight,
         headers=headers,
-        json=values.get("json"),
+        json=_check_json(doc, values.get("json"), (*keypath, "json")),
         expect_status=status,
     )
 
@@ -1268,7 +1309,9 @@ def _build_config(path: Path, data: Any, lines: dict[_KeyPath, int]) -> Config:
             f"the top level must be a mapping with a 'targets' key, got {_got(data)}; {_MINIMAL}",
         )
     doc.known_keys(data, (), _TOP_KEYS)
-    if "version" in data and (data["version"] != 1 or isinstance(data["version"], bool)):
+    version = data.get("version")
+    # type() rather than isinstance(): true and 1.0 are not the version number 1.
+    if version is not None and (type(version) is not int or version != 1):
         raise doc.error(
             ("version",),
             f"this version of pytest-stagegate reads version: 1, got {_got(data['version'])}",

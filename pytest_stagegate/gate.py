@@ -6,15 +6,13 @@ Never imports locust: the child process does.
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .budgets import STANDARD_PERCENTILES, EndpointStats, evaluate, percentiles_needed
+from .budgets import STANDARD_PERCENTILES, evaluate, percentiles_needed
 from .config import GateSettings, Target
 from .errors import LoadError
 from .load.plan import LatencyLimit, LoadPlan, PlannedRequest
@@ -181,24 +179,6 @@ def probe(target: Target) -> str | None:
     return None
 
 
-def baseline_stats(verdict: Mapping[str, Any]) -> dict[str, EndpointStats]:
-    """The per-endpoint measurements of an earlier verdict, for *_regression budgets."""
-    gate = verdict.get("gate") or {}
-    stats = {}
-    for e in gate.get("endpoints") or ():
-        stats[e["name"]] = EndpointStats(
-            name=e["name"],
-            requests=int(e["requests"]),
-            failures=int(e["failures"]),
-            rps=float(e["rps"]),
-            avg_ms=float(e["avg_ms"]),
-            min_ms=float(e["min_ms"]),
-            max_ms=float(e["max_ms"]),
-            percentiles=dict(e.get("percentiles") or {}),
-        )
-    return stats
-
-
 def _is_percentile(metric: str) -> bool:
     return metric.startswith("p") and metric[1:].replace(".", "", 1).isdigit()
 
@@ -245,6 +225,3 @@ class ProgressLine:
     def done(self) -> None:
         if self._reporter is not None and self._tty and self._started:
             self._reporter.write_line("")
-
-
-_ = dataclasses

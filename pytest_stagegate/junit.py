@@ -114,9 +114,8 @@ def _tests_suite(
         elif outcome == "error":
             _child(case, "error", message or "test errored", "error", record)
         elif outcome == "skipped":
-            reason = message or "skipped"
-            if record.get("safety_skip"):
-                reason = f"destructive test on a protected target: {reason}"
+            default = "destructive test on a protected target" if record.get("safety_skip") else ""
+            reason = message or default or "skipped"
             ET.SubElement(case, "skipped", message=_clean(reason, _MESSAGE_CHARS))
         elif outcome == "xfailed":
             ET.SubElement(case, "skipped", message=_clean(f"expected failure: {message}".strip()))
@@ -131,11 +130,13 @@ def _gate_suite(
     load = _case("load run", "stagegate.gate", gate["load_seconds"])
     status, reason = gate["status"], gate["reason"]
     if status == "aborted":
-        _child(load, "failure", f"the load was aborted early: {reason}", "aborted", None)
-    elif status in ("error", "refused"):
-        _child(load, "error", f"the load gate {status}: {reason}", status, None)
+        _child(load, "failure", reason or "the load was aborted early", "aborted", None)
+    elif status == "error":
+        _child(load, "error", reason or "the load gate could not run", status, None)
+    elif status == "refused":
+        _child(load, "error", reason or "the load gate was refused", status, None)
     elif status == "not_run":
-        ET.SubElement(load, "skipped", message=_clean(f"the load did not run: {reason}"))
+        ET.SubElement(load, "skipped", message=_clean(reason or "the load did not run"))
     else:
         total = next((e for e in gate["endpoints"] if e["name"] == "total"), None)
         if total is not None:

@@ -43,7 +43,8 @@ class TestRecorder:
             if marks.get("requests"):
                 partial.requests = marks["requests"]
         partial.duration += report.duration
-        if report.outcome == "rerun":  # pytest-rerunfailures: this attempt failed, another follows
+        outcome_name: str = report.outcome  # pytest-rerunfailures adds "rerun" to pytest's three
+        if outcome_name == "rerun":  # this attempt failed, another follows
             partial.reruns += 1
             partial.outcome = "passed"
             return

@@ -147,7 +147,13 @@ def render_compare(old: Mapping[str, Any], new: Mapping[str, Any], fmt: Format =
         before, after = old_eps.get(name), new_eps.get(name)
         if before is None or after is None:
             rows.append(
-                [doc.code(name), "", "", "", "only in the new run" if before is None else "gone"]
+                [
+                    doc.code(name),
+                    "",
+                    "",
+                    "",
+                    "only in the new run" if before is None else "only in the old run",
+                ]
             )
             continue
         for label, get, unit in metrics:
@@ -221,13 +227,20 @@ def _profile(profile: Mapping[str, Any], load_seconds: float) -> str:
         if isinstance(profile.get("warmup_s"), (int, float)) and profile["warmup_s"]:
             text += f" ({format_duration(profile['warmup_s'])} warm-up excluded)"
         parts.append(text)
-    if "workers" in profile:
-        parts.append(f"{profile['workers']} worker processes")
+    workers = profile.get("workers")
+    if isinstance(workers, int) and workers > 0:  # 0: one local process, nothing to say
+        parts.append(f"{workers} worker processes")
     if "scenario" in profile:
         parts.append(f"scenario: {profile['scenario']}")
-    if load_seconds:
+    planned = profile.get("duration_s")
+    # Only worth saying when the load ran shorter or longer than planned (an early abort).
+    if load_seconds and not (isinstance(planned, (int, float)) and abs(load_seconds - planned) < 1):
         parts.append(f"ran {format_duration(load_seconds)}")
-    return ", ".join(parts).capitalize() + "." if parts else ""
+    if not parts:
+        return ""
+    text = ", ".join(parts)
+    # Not str.capitalize(): it would lowercase a locustfile path or a scenario name.
+    return f"{text[0].upper()}{text[1:]}."
 
 
 def _endpoints(verdict: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
-import sys
 import types
 from collections.abc import Generator, Iterator, Mapping
 from datetime import datetime, timezone
@@ -19,8 +18,7 @@ from typing import Any
 
 import pytest
 
-from . import __version__
-from .config import CONFIG_FILENAME, Config, GateSettings, Target, default_config, load_config
+from .config import CONFIG_FILENAME, GateSettings, Target, default_config, load_config
 from .errors import ConfigError, StagegateError
 from .httpclient import RequestLog, make_client, summarize
 from .readiness import check_version, wait_ready
@@ -119,8 +117,7 @@ class StagegateRun:
             )
         baseline = self.config.option.stagegate_baseline
         if baseline:
-            from .gate import baseline_stats
-            from .verdict import load_verdict
+            from .verdict import baseline_stats, load_verdict
 
             try:
                 self.baseline = baseline_stats(load_verdict(Path(baseline)))
@@ -147,8 +144,8 @@ class StagegateRun:
             f"from {self.target_source}; config {where}",
         ]
         if self.target.protected:
-            load = "load allowed" if self.target.allow_load else "no load"
-            lines.append(f"stagegate: target is protected: destructive tests skipped, {load}")
+            allowed = "load allowed" if self.target.allow_load else "no load"
+            lines.append(f"stagegate: target is protected: destructive tests skipped, {allowed}")
         if self.gate_requested:
             load = self.gate_settings.load
             lines.append(

@@ -56,8 +56,10 @@ def _write_gate(gate: Any, tr: Any) -> None:
     if gate.reason:
         tr.write_line(f"  {gate.reason}")
     if gate.endpoints:
-        header = f"  {'request':<36} {'reqs':>8} {'fails':>6} {'req/s':>8} {'p50':>10} {'p95':>10} {'p99':>10}"
-        tr.write_line(header)
+        tr.write_line(
+            f"  {'request':<36} {'reqs':>8} {'fails':>6} {'req/s':>8} "
+            f"{'p50':>10} {'p95':>10} {'p99':>10}"
+        )
         for e in gate.endpoints:
             pct = e.percentiles
             tr.write_line(

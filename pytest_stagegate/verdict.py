@@ -22,7 +22,7 @@ Decision policy, first match wins:
 4. ``inconclusive``: nothing is broken but something was not proven: a check without enough
    samples, a problem of kind ``inconclusive``, a gate that was requested but did not run, a
    gate that ran without a single budget to check, or a run in which no test ran (all skipped
-   or none collected) and no gate was requested.
+   or none collected), no gate was requested and no hook added a check.
 5. ``pass`` otherwise; ``promote`` is true exactly then.
 
 Outcomes: ``xfailed`` is an expected failure and never blocks. ``xpassed`` means a non-strict
@@ -45,6 +45,7 @@ import functools
 import importlib.resources
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -86,6 +87,7 @@ GateStatus = Literal["completed", "aborted", "not_run", "refused", "error"]
 # Beyond this many, one sentence per test drowns the reasons; the full list is in the JSON.
 _MAX_TEST_REASONS = 10
 _MAX_REASON_CHARS = 500
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 class VerdictError(StagegateError):
@@ -169,7 +171,7 @@ class Verdict:
         self.gate = gate
         self.interrupted = interrupted
         self.flaky_blocks = flaky_blocks
-        self.gate_requested = gate_requested or gate is not None
+        self._gate_requested = gate_requested
         self.plugin_version = plugin_version
         self._problems: list[tuple[ProblemKind, str]] = []
         for kind, reason in problems:
@@ -202,6 +204,11 @@ class Verdict:
                 f"a problem is one of {', '.join(get_args(ProblemKind))}, got {state!r}"
             )
         self._problems.append((state, _sentence(reason or "An unspecified problem occurred.")))
+
+    @property
+    def gate_requested(self) -> bool:
+        """Whether the gate was asked for; a gate record implies it was."""
+        return self._gate_requested or self.gate is not None
 
     @property
     def checks(self) -> tuple[Check, ...]:
@@ -358,53 +365,56 @@ class Verdict:
         records = sorted(self.tests, key=lambda r: r.nodeid)
         counts = _count(records)
         order = _failure_order
-        return {
-            "schema": SCHEMA_VERSION,
-            "verdict": state,
-            "promote": state == "pass",
-            "reasons": reasons,
-            "target": {"name": self.target_name, "base_url": _public_url(self.base_url)},
-            "commit": {
-                "sha": self.commit.sha,
-                "ref": self.commit.ref,
-                "run_url": self.commit.run_url,
-                "source": self.commit.source,
-            },
-            "started_at": _timestamp(self.started_at),
-            "finished_at": _timestamp(finished),
-            "duration_s": max(
-                0.0, round((_utc(finished) - _utc(self.started_at)).total_seconds(), 3)
-            ),
-            "plugin_version": self.plugin_version or _own_version(),
-            "interrupted": self.interrupted,
-            "problems": [{"kind": kind, "reason": reason} for kind, reason in self._problems],
-            "tests": {
-                **{key: value for key, value in counts.items() if key != "ran"},
-                "failed_tests": [
-                    {
-                        "nodeid": r.nodeid,
-                        "outcome": r.outcome,
-                        "critical": r.critical,
-                        "message": r.message,
-                    }
-                    for r in sorted(records, key=order)
-                    if r.outcome in ("failed", "error")
-                ],
-                "flaky_tests": [
-                    {
-                        "nodeid": r.nodeid,
-                        "critical": r.critical,
-                        "reruns": r.reruns,
-                        "message": r.message,
-                    }
-                    for r in sorted(records, key=order)
-                    if r.flaky and r.outcome == "passed"
-                ],
-                "records": [_record_dict(r) for r in records],
-            },
-            "gate": self._gate_dict(),
-            "checks": [_check_dict(c) for c in _sorted_checks(self._checks)],
-        }
+        data: dict[str, Any] = _scrub(
+            {
+                "schema": SCHEMA_VERSION,
+                "verdict": state,
+                "promote": state == "pass",
+                "reasons": reasons,
+                "target": {"name": self.target_name, "base_url": _public_url(self.base_url)},
+                "commit": {
+                    "sha": self.commit.sha,
+                    "ref": self.commit.ref,
+                    "run_url": self.commit.run_url,
+                    "source": self.commit.source,
+                },
+                "started_at": _timestamp(self.started_at),
+                "finished_at": _timestamp(finished),
+                "duration_s": max(
+                    0.0, round((_utc(finished) - _utc(self.started_at)).total_seconds(), 3)
+                ),
+                "plugin_version": self.plugin_version or _own_version(),
+                "interrupted": self.interrupted,
+                "problems": [{"kind": kind, "reason": reason} for kind, reason in self._problems],
+                "tests": {
+                    **{key: value for key, value in counts.items() if key != "ran"},
+                    "failed_tests": [
+                        {
+                            "nodeid": r.nodeid,
+                            "outcome": r.outcome,
+                            "critical": r.critical,
+                            "message": r.message,
+                        }
+                        for r in sorted(records, key=order)
+                        if r.outcome in ("failed", "error")
+                    ],
+                    "flaky_tests": [
+                        {
+                            "nodeid": r.nodeid,
+                            "critical": r.critical,
+                            "reruns": r.reruns,
+                            "message": r.message,
+                        }
+                        for r in sorted(records, key=order)
+                        if r.flaky and r.outcome == "passed"
+                    ],
+                    "records": [_record_dict(r) for r in records],
+                },
+                "gate": self._gate_dict(),
+                "checks": [_check_dict(c) for c in _sorted_checks(self._checks)],
+            }
+        )
+        return data
 
     def _gate_dict(self) -> dict[str, Any] | None:
         if not self.gate_requested:
@@ -739,6 +749,18 @@ def _number(value: float) -> float | int | None:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     return _round(value, 3)
+
+
+def _scrub(value: Any) -> Any:
+    """Lone surrogates (from bytes decoded with surrogateescape) replaced: UTF-8 cannot hold
+    them, and the verdict must be writable whatever a test printed."""
+    if isinstance(value, str):
+        return _SURROGATES.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {key: _scrub(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrub(item) for item in value]
+    return value
 
 
 def _jsonable(value: Any) -> Any:

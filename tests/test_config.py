@@ -259,7 +259,7 @@ def test_empty_variable_is_reported_as_empty(tmp_path: Path) -> None:
 def test_missing_variable_of_another_target_is_no_error(tmp_path: Path) -> None:
     config = load_text(tmp_path, ENV_FILE)
     config.resolve_target("staging", {"TOKEN": "t", "USER_NAME": "u"})
-    with pytest.raises(ConfigError, match="OTHER_TOKEN is not set .*target 'other'"):
+    with pytest.raises(ConfigError, match=r"OTHER_TOKEN is not set .*target 'other'"):
         config.resolve_target("other", {})
 
 
@@ -298,7 +298,7 @@ def test_resolving_mutates_nothing(tmp_path: Path) -> None:
     config = load_text(tmp_path, ENV_FILE)
     before = repr(config._raw_targets)
     first = config.resolve_target("staging", {"TOKEN": "one", "USER_NAME": "u"})
-    first.vars["nested"][0]["deep"] = "changed by a test"  # type: ignore[index]
+    first.vars["nested"][0]["deep"] = "changed by a test"
     second = config.resolve_target("staging", {"TOKEN": "two", "USER_NAME": "u"})
     assert second.headers["Authorization"] == "Bearer two"
     assert second.vars["nested"][0] == {"deep": "two"}
@@ -463,7 +463,9 @@ def test_shorthands_and_normalisation(tmp_path: Path) -> None:
     assert load.requests == (
         RequestSpec("DELETE", "/items/1", "DELETE /items/1"),
         RequestSpec("POST", "/items", "POST /items", json={"a": [1, 2]}, expect_status=(201, 409)),
-        RequestSpec("GET", "/health", "GET /health", headers={"X-Trace": "1"}, expect_status=(204,)),
+        RequestSpec(
+            "GET", "/health", "GET /health", headers={"X-Trace": "1"}, expect_status=(204,)
+        ),
     )
 
 
@@ -541,7 +543,12 @@ BAD: list[tuple[str, str, str | None, list[str]]] = [
     ),
     ("top-level-list", "- staging  # <--\n- production\n", None, ["must be a mapping", "targets:"]),
     ("top-level-scalar", "just some text  # <--\n", None, ["must be a mapping"]),
-    ("empty-file", "# <-- nothing but a comment\n", None, ["empty", "minimal", "base_url: http://127.0.0.1:8000"]),
+    (
+        "empty-file",
+        "# <-- nothing but a comment\n",
+        None,
+        ["empty", "minimal", "base_url: http://127.0.0.1:8000"],
+    ),
     (
         "no-targets",
         "gate:  # <--\n  min_samples: 5\n",
@@ -727,7 +734,8 @@ BAD: list[tuple[str, str, str | None, list[str]]] = [
     ),
     (
         "request-without-path",
-        T + "gate:\n  load:\n    requests:\n      - GET /a\n      - {method: GET, name: x}  # <--\n",
+        T
+        + "gate:\n  load:\n    requests:\n      - GET /a\n      - {method: GET, name: x}  # <--\n",
         "gate.load.requests[1].path",
         ["missing", "needs a path"],
     ),
@@ -752,7 +760,7 @@ BAD: list[tuple[str, str, str | None, list[str]]] = [
     (
         "request-unknown-key",
         T + "gate:\n  load:\n    requests:\n      - {path: /a, wieght: 3}  # <--\n",
-        'gate.load.requests[0].wieght',
+        "gate.load.requests[0].wieght",
         ["did you mean 'weight'?"],
     ),
     (
@@ -860,6 +868,30 @@ BAD: list[tuple[str, str, str | None, list[str]]] = [
         ["at least 1"],
     ),
     (
+        "config-version-true",
+        "version: true  # <--\n" + T,
+        "version",
+        ["version: 1", "got true"],
+    ),
+    (
+        "vars-not-json",
+        "targets:\n  s:\n    base_url: https://x\n    vars: {ratio: .nan}  # <--\n",
+        "targets.s.vars.ratio",
+        ["not a JSON number", "quotes"],
+    ),
+    (
+        "request-json-date",
+        T + "gate:\n  load:\n    requests:\n      - {path: /a, json: {on: 2024-01-01}}  # <--\n",
+        'gate.load.requests[0].json["True"]',
+        ["a key here must be a string", "quotes"],
+    ),
+    (
+        "request-json-date-value",
+        T + "gate:\n  load:\n    requests:\n      - {path: /a, json: {day: 2024-01-01}}  # <--\n",
+        "gate.load.requests[0].json.day",
+        ["plain data", "date", "quotes"],
+    ),
+    (
         "invalid-date",
         "targets:\n  s:\n    base_url: https://x\n    vars: {day: 2024-02-30}  # <--\n",
         "targets.s.vars.day",
@@ -931,7 +963,10 @@ def test_merge_keys_are_not_duplicates(tmp_path: Path) -> None:
 
 
 def test_multiple_documents(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="not valid YAML: expected a single document .*but found another document") as info:
+    with pytest.raises(
+        ConfigError,
+        match=r"not valid YAML: expected a single document .*but found another document",
+    ) as info:
         load_text(tmp_path, T + "---\n" + T)
     assert info.value.line == 6
 

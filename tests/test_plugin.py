@@ -66,7 +66,9 @@ def test_fixtures_point_at_the_target(pytester: pytest.Pytester, shop: HTTPTestS
     )
     result = pytester.runpytest("-v")
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["stagegate: target 'local' (http://127.0.0.1:*) from the default*"])
+    result.stdout.fnmatch_lines(
+        ["stagegate: target 'local' (http://127.0.0.1:*) from the default*"]
+    )
     assert shop.count("/api/products") == 2
     headers = {k.lower(): v for k, v in shop.last_headers("/api/products").items()}
     assert headers["x-team"] == "checkout"
@@ -92,15 +94,24 @@ def test_target_precedence_option_env_ini(
 @pytest.mark.parametrize(
     ("config", "args", "expected"),
     [
-        ("targets:\n  local:\n    base_url: http://127.0.0.1:1\n", ["--target", "stagin"],
-         "*'stagin'*local*"),
+        (
+            "targets:\n  local:\n    base_url: http://127.0.0.1:1\n",
+            ["--target", "stagin"],
+            "*'stagin'*local*",
+        ),
         ("targets:\n  local:\n    base_url: [oops\n", [], "*stagegate.yaml:*"),
         ("targets:\n  local:\n    base_ulr: http://127.0.0.1:1\n", [], "*base_url*"),
-        ("targets:\n  local:\n    base_url: http://127.0.0.1:1\n    timeout: fast\n", [],
-         "*stagegate.yaml:4*timeout*"),
-        ("targets:\n  local:\n    base_url: http://127.0.0.1:1\n    headers:\n"
-         "      Authorization: Bearer ${STAGEGATE_TEST_UNSET_TOKEN}\n", [],
-         "*STAGEGATE_TEST_UNSET_TOKEN*local*"),
+        (
+            "targets:\n  local:\n    base_url: http://127.0.0.1:1\n    timeout: fast\n",
+            [],
+            "*stagegate.yaml:4*timeout*",
+        ),
+        (
+            "targets:\n  local:\n    base_url: http://127.0.0.1:1\n    headers:\n"
+            "      Authorization: Bearer ${STAGEGATE_TEST_UNSET_TOKEN}\n",
+            [],
+            "*STAGEGATE_TEST_UNSET_TOKEN*local*",
+        ),
     ],
     ids=["unknown-target", "yaml-syntax", "unknown-key", "bad-duration", "missing-secret"],
 )
@@ -225,11 +236,9 @@ def test_protected_target_never_receives_destructive_requests(
     )
     result = pytester.runpytest("--target", "production", "-rs")
     result.assert_outcomes(passed=1, skipped=2)
+    result.stdout.fnmatch_lines(["*destructive test not run: target 'production' is protected*"])
     result.stdout.fnmatch_lines(
-        [
-            "*destructive test not run: target 'production' is protected*",
-            "*2 destructive test(s) skipped for safety: target 'production' is protected*",
-        ]
+        ["*2 destructive test(s) skipped for safety: target 'production' is protected*"]
     )
     assert shop.count("/api/cart") == 0
     assert shop.count("/api/products") == 1
@@ -260,9 +269,7 @@ def test_targets_marker_with_an_unknown_name_is_an_error(
     pytester: pytest.Pytester, shop: HTTPTestServer
 ) -> None:
     write_config(pytester, f"targets:\n  local:\n    base_url: {shop.url}\n")
-    pytester.makepyfile(
-        "import pytest\n@pytest.mark.targets('stagign')\ndef test_x(): pass\n"
-    )
+    pytester.makepyfile("import pytest\n@pytest.mark.targets('stagign')\ndef test_x(): pass\n")
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*'stagign'*known: local*"])
@@ -271,8 +278,12 @@ def test_targets_marker_with_an_unknown_name_is_an_error(
 def test_markers_are_registered(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--markers")
     result.stdout.fnmatch_lines(
-        ["@pytest.mark.smoke:*", "@pytest.mark.critical:*", "@pytest.mark.destructive:*",
-         "@pytest.mark.targets(*names):*"]
+        [
+            "@pytest.mark.smoke:*",
+            "@pytest.mark.critical:*",
+            "@pytest.mark.destructive:*",
+            "@pytest.mark.targets(*names):*",
+        ]
     )
 
 

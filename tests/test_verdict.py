@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped,unused-ignore]
 
 from pytest_stagegate import _atomic
 from pytest_stagegate.budgets import Check, EndpointStats
@@ -74,6 +74,11 @@ def good_gate(**kwargs: Any) -> GateRecord:
     }
     fields.update(kwargs)
     return GateRecord(**fields)
+
+
+def state(verdict: Verdict) -> str:
+    # A function call, so that type checkers do not narrow the state across additions.
+    return verdict.state
 
 
 def passed(nodeid: str = CART, **kwargs: Any) -> TestRecord:
@@ -168,7 +173,9 @@ def edited(change: Any) -> dict[str, Any]:
             id="pass-with-failed-check",
         ),
         pytest.param(
-            lambda d: d["gate"].update(status="aborted"), "$.gate.status", id="pass-with-aborted-gate"
+            lambda d: d["gate"].update(status="aborted"),
+            "$.gate.status",
+            id="pass-with-aborted-gate",
         ),
         pytest.param(lambda d: d["tests"].update(failed=1), "$.tests.failed", id="pass-failed"),
         pytest.param(lambda d: d.update(interrupted=True), "$.interrupted", id="pass-interrupted"),
@@ -234,7 +241,9 @@ def test_validate_accepts_mappings_and_tuples() -> None:
 
 
 def test_all_passed_is_pass_with_a_summary_sentence() -> None:
-    verdict = make([passed(LOGIN, critical=True), passed(CART), passed("t.py::x")], gate=good_gate())
+    verdict = make(
+        [passed(LOGIN, critical=True), passed(CART), passed("t.py::x")], gate=good_gate()
+    )
     assert verdict.state == "pass"
     assert verdict.promote is True
     assert verdict.reasons == ["All 3 tests passed and all 4 budgets held on staging."]
@@ -323,7 +332,9 @@ def test_flaky_non_critical_test_fails_when_flaky_blocks() -> None:
 
 
 def test_failed_budget_check_fails() -> None:
-    broken = check("total", "p95", 300, 412.0, "fail", message="p95 of total was 412.0 ms, over 300")
+    broken = check(
+        "total", "p95", 300, 412.0, "fail", message="p95 of total was 412.0 ms, over 300"
+    )
     verdict = make([passed()], gate=good_gate(checks=[*passing_checks(), broken]))
     assert verdict.state == "fail"
     assert verdict.reasons == ["p95 of total was 412.0 ms, over 300."]
@@ -343,7 +354,9 @@ def test_aborted_gate_fails_with_the_abort_reason() -> None:
     )
     verdict = make([passed()], gate=gate)
     assert verdict.state == "fail"
-    assert verdict.reasons == ["The load gate was aborted early: 95% of the first 40 requests failed."]
+    assert verdict.reasons == [
+        "The load gate was aborted early: 95% of the first 40 requests failed."
+    ]
 
 
 def test_problem_of_kind_fail_fails() -> None:
@@ -499,14 +512,14 @@ def test_safety_skips_are_explained() -> None:
 def test_add_check_fail_fails_and_inconclusive_is_inconclusive() -> None:
     verdict = make([passed()], gate=good_gate())
     verdict.add_check(check("total", "p95", 300, 100.0))
-    assert verdict.state == "pass"
+    assert state(verdict) == "pass"
     assert verdict.reasons == [
         "1 test passed, all 4 budgets held and the 1 extra check passed on staging."
     ]
     verdict.add_check(check("custom", "cache_hits", 0.9, None, "inconclusive", message="no data"))
-    assert verdict.state == "inconclusive"
+    assert state(verdict) == "inconclusive"
     verdict.add_check(check("custom", "db_cpu", 80, 95.0, "fail", message="database CPU at 95%"))
-    assert verdict.state == "fail"
+    assert state(verdict) == "fail"
     assert verdict.reasons == ["database CPU at 95%.", "no data."]
     assert [c["metric"] for c in verdict.to_dict()["checks"]] == ["cache_hits", "db_cpu", "p95"]
 
@@ -646,7 +659,9 @@ def test_base_url_credentials_are_removed() -> None:
         started_at=STARTED,
         finished_at=FINISHED,
     )
-    assert verdict.to_dict()["target"]["base_url"] == "https://***@shop-staging.example.com:8443/api"
+    assert (
+        verdict.to_dict()["target"]["base_url"] == "https://***@shop-staging.example.com:8443/api"
+    )
 
 
 def test_timestamps_are_utc_with_z() -> None:
@@ -677,7 +692,9 @@ def test_unfinished_verdict_is_stamped_now() -> None:
 
 def test_non_finite_numbers_become_null_and_the_json_is_strict(tmp_path: Path) -> None:
     stats = EndpointStats("total", 0, 0, math.nan, math.nan, math.inf, -math.inf, {"p95": math.nan})
-    gate = good_gate(endpoints=[stats], checks=[check("total", "p95", 300, math.nan, "inconclusive")])
+    gate = good_gate(
+        endpoints=[stats], checks=[check("total", "p95", 300, math.nan, "inconclusive")]
+    )
     path = tmp_path / "v.json"
     write_verdict(path, make([passed()], gate=gate))
     text = path.read_text()
@@ -757,13 +774,13 @@ def test_failing_half_way_leaves_the_old_file_intact_and_no_temp_file(tmp_path: 
 
         def write(chunk: str) -> int:
             written.append(len(chunk))
-            return real_write(chunk)
+            return int(real_write(chunk))
 
         handle.write = write
         return handle
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(_atomic.os, "fdopen", spying_fdopen)
+        mp.setattr(os, "fdopen", spying_fdopen)
         with pytest.raises(TypeError, match="not JSON serializable"):
             write_verdict(path, data)
 
@@ -792,7 +809,9 @@ def test_atomic_write_failure_inside_the_block(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
-def test_atomic_write_bytes_and_replace_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_atomic_write_bytes_and_replace_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "out.bin"
     _atomic.atomic_write_bytes(path, b"one")
     assert path.read_bytes() == b"one"
@@ -800,7 +819,7 @@ def test_atomic_write_bytes_and_replace_fails(tmp_path: Path, monkeypatch: pytes
     def broken_replace(src: str, dst: Any) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(_atomic.os, "replace", broken_replace)
+    monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError, match="No space left"):
         _atomic.atomic_write_bytes(path, b"two")
     assert path.read_bytes() == b"one"
@@ -829,7 +848,9 @@ def test_load_verdict_directory(tmp_path: Path) -> None:
 def test_load_verdict_not_json(tmp_path: Path) -> None:
     path = tmp_path / "v.json"
     path.write_text('{"schema": 1,\n "verdict": pass}')
-    with pytest.raises(VerdictError, match=r"not valid JSON \(Expecting value at line 2, column 13\)"):
+    with pytest.raises(
+        VerdictError, match=r"not valid JSON \(Expecting value at line 2, column 13\)"
+    ):
         load_verdict(path)
 
 
@@ -882,3 +903,10 @@ def test_load_verdict_schema_violation_names_path_and_json_path(tmp_path: Path) 
     message = str(info.value)
     assert message.startswith(f"{path}: not a valid verdict: at $.tests.records[0].outcome: ")
     assert "'great' is not one of" in message
+
+
+def test_lone_surrogates_do_not_break_writing(tmp_path: Path) -> None:
+    path = tmp_path / "v.json"
+    record = TestRecord("t.py::a", "failed", message="bad byte \udcff in output")
+    write_verdict(path, make([record]))
+    assert load_verdict(path)["tests"]["failed_tests"][0]["message"] == "bad byte \ufffd in output"

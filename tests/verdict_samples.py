@@ -111,8 +111,12 @@ def smoke_tests() -> list[TestRecord]:
             smoke=True,
             requests={"count": 1, "failures": 0, "avg_ms": 12.5, "p50_ms": 12.5, "max_ms": 12.5},
         ),
-        TestRecord("tests/smoke/test_shop.py::test_login", "passed", 0.31, critical=True, smoke=True),
-        TestRecord("tests/smoke/test_shop.py::TestCatalog::test_list[page-1]", "passed", 0.12, smoke=True),
+        TestRecord(
+            "tests/smoke/test_shop.py::test_login", "passed", 0.31, critical=True, smoke=True
+        ),
+        TestRecord(
+            "tests/smoke/test_shop.py::TestCatalog::test_list[page-1]", "passed", 0.12, smoke=True
+        ),
         TestRecord(
             "tests/smoke/test_shop.py::test_refunds",
             "skipped",
@@ -239,9 +243,7 @@ def inconclusive_verdict() -> Verdict:
             status="completed",
             profile={**PROFILE, "users": 2, "duration_s": 5, "warmup_s": 0, "workers": 0},
             endpoints=[
-                EndpointStats(
-                    "total", 120, 0, 24.0, 30.0, 10.0, 90.0, {"p50": 25.0, "p99.9": 90.0}
-                )
+                EndpointStats("total", 120, 0, 24.0, 30.0, 10.0, 90.0, {"p50": 25.0, "p99.9": 90.0})
             ],
             checks=[
                 check("total", "p50", 100, 25.0, samples=120),

@@ -102,6 +102,7 @@ import psutil
 from locust import HttpUser, between
 from locust.contrib.fasthttp import FastHttpUser
 from locust.env import Environment
+from locust.exception import RPCError
 from locust.rpc import Message
 from locust.runners import STATE_STOPPED, MasterRunner, Runner, WorkerRunner
 from locust.user import User
@@ -159,7 +160,7 @@ def bucket_response_time_3sig(response_time: float) -> float:
         return 0
     digits = 2 - math.floor(math.log10(response_time))
     rounded = round(response_time, digits)
-    return int(rounded) if digits <= 0 else rounded
+    return int(rounded) if rounded >= 100 else rounded
 
 
 def install_locust_settings() -> None:
@@ -187,11 +188,27 @@ class _RedactingFormatter(logging.Formatter):
         return self._redact(super().format(record))
 
 
+class _RedactingStream:
+    """stderr for Python code: tracebacks printed by gevent's hub bypass logging."""
+
+    def __init__(self, stream: IO[str], redact: Redactor) -> None:
+        self._stream = stream
+        self._redact = redact
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._redact(text))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def setup_io(redact: Redactor) -> IO[str]:
-    """Keep the real stdout for JSON lines only; everything else writes to stderr."""
+    """Keep the real stdout for JSON lines only; everything else writes to stderr, redacted."""
     events_out = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
-    os.dup2(2, 1)  # print(), C extensions and Locust's own printing all land in stderr
-    sys.stdout = sys.stderr
+    os.dup2(2, 1)  # C extensions and anything writing to fd 1 land in stderr
+    sys.stderr = _RedactingStream(sys.stderr, redact)  # type: ignore[assignment]
+    sys.stdout = sys.stderr  # print() from Locust or a locustfile
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_RedactingFormatter(redact))
     root = logging.getLogger()
@@ -614,7 +631,10 @@ class Controller:
                 runner: Runner = env.create_master_runner(
                     master_bind_host=self.args.master_host, master_bind_port=self.args.master_port
                 )
-            except SystemExit:  # Locust exits when the port is taken; the parent retries
+            except (SystemExit, RPCError) as e:
+                # Locust exits or raises when the port is taken; the parent retries elsewhere
+                if isinstance(e, RPCError) and "already in use" not in str(e):
+                    raise
                 raise LoadFailure(
                     f"The load master's port {self.args.master_port} was taken.",
                     exit_code=EXIT_PORT_BUSY,

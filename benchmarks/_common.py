@@ -1,0 +1,116 @@
+"""Shared helpers of the benchmark scripts: start a fast server, make the package importable.
+
+``plain_server()`` is nginx (one worker process, a fixed 10-byte answer, keep-alive) when
+``nginx`` is on PATH, otherwise ``benchmarks/fastserver.py``. nginx answers ~10x faster than
+one Locust process can ask, so a throughput ratio measures the load generators, not the
+server; the asyncio fallback tops out near one Locust process (~5,000 requests/s here) and
+then the ratio mostly measures the server (the scripts say which one they used).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+@contextlib.contextmanager
+def fast_server(*args: str) -> Iterator[str]:
+    """Run benchmarks/fastserver.py in its own process; yields its base URL."""
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("fastserver.py")), *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().split()
+        if len(line) != 2 or line[0] != "READY":
+            raise RuntimeError(f"the benchmark server did not start: {line!r}")
+        yield f"http://127.0.0.1:{line[1]}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+NGINX_CONF = """
+daemon off;
+worker_processes 1;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    keepalive_requests 10000000;
+    keepalive_timeout 65;
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        location / {{ return 200 "ok-ok-ok-k"; }}
+    }}
+}}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def nginx_server() -> Iterator[str]:
+    """nginx in the foreground with a private config on a free port; yields its base URL."""
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    with tempfile.TemporaryDirectory(prefix="stagegate-nginx-") as tmp:
+        port = _free_port()
+        conf = Path(tmp, "nginx.conf")
+        conf.write_text(NGINX_CONF.format(tmp=tmp, port=port))
+        proc = subprocess.Popen(
+            [nginx, "-c", str(conf), "-p", tmp, "-e", f"{tmp}/error.log"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port)):
+                    break
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"nginx did not start: {Path(tmp, 'error.log').read_text()}")
+                time.sleep(0.05)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=10)
+
+
+def have_nginx() -> bool:
+    return bool(shutil.which("nginx") or os.path.exists("/usr/sbin/nginx"))
+
+
+@contextlib.contextmanager
+def plain_server() -> Iterator[tuple[str, str]]:
+    """The fastest server at hand: yields (base URL, what it is)."""
+    if have_nginx():
+        with nginx_server() as url:
+            yield url, "nginx, 1 worker process"
+    else:
+        with fast_server() as url:
+            yield url, "benchmarks/fastserver.py (asyncio; nginx not installed)"

@@ -1,0 +1,539 @@
+"""The ``stagegate`` command: verify (every refusal and the accept case), report, compare,
+schema, usage errors; through ``main()`` and through a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_stagegate import cli
+from pytest_stagegate.cli import main
+from pytest_stagegate.verdict import CommitInfo, TestRecord, Verdict, schema, write_verdict
+
+from .verdict_samples import GOLDEN, SAMPLES, SHA, check_golden, pass_verdict
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def fresh(
+    state: str = "pass",
+    *,
+    finished: datetime | None = None,
+    sha: str | None = SHA,
+    target: str = "staging",
+) -> Verdict:
+    """A verdict that finished an hour ago (or at ``finished``)."""
+    finished = finished or datetime.now(timezone.utc) - timedelta(hours=1)
+    outcome = {"pass": "passed", "fail": "failed"}[state]
+    return Verdict(
+        target_name=target,
+        base_url="https://shop-staging.example.com",
+        commit=CommitInfo(sha=sha, ref="main", run_url=None, source="env" if sha else "unknown"),
+        started_at=finished - timedelta(minutes=2),
+        finished_at=finished,
+        tests=[TestRecord("tests/test_shop.py::test_login", outcome, 0.1, critical=True)],  # type: ignore[arg-type]
+        plugin_version="0.1.0",
+    )
+
+
+@pytest.fixture
+def verdict_file(tmp_path: Path) -> Path:
+    path = tmp_path / "stagegate-verdict.json"
+    write_verdict(path, fresh())
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def verify(capsys: pytest.CaptureFixture[str], path: Path, *extra: str) -> tuple[int, str]:
+    code, out, err = run(capsys, "verify", str(path), "--target", "staging", *extra)
+    assert err == ""
+    assert out.count("\n") == 1, "verify prints exactly one line"
+    return code, out.strip()
+
+
+# -- verify: accept ----------------------------------------------------------------------------
+
+
+def test_verify_accepts_a_passing_verdict(
+    verdict_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, line = verify(capsys, verdict_file, "--commit", SHA, "--max-age", "24h")
+    assert code == 0
+    assert line == (
+        f"OK: {verdict_file}: verdict pass for target 'staging' at commit {SHA[:12]}, "
+        "finished 1h 0m ago"
+    )
+
+
+def test_verify_without_commit_and_with_default_max_age(
+    verdict_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert verify(capsys, verdict_file)[0] == 0
+
+
+@pytest.mark.parametrize(
+    "commit",
+    [SHA.upper(), SHA[:7], SHA[:12].upper()],
+    ids=["uppercase", "prefix-7", "prefix-12-uppercase"],
+)
+def test_verify_accepts_commit_case_insensitively_and_by_prefix(
+    verdict_file: Path, commit: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert verify(capsys, verdict_file, "--commit", commit)[0] == 0
+
+
+def test_verify_accepts_a_full_sha_against_an_abbreviated_recorded_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "v.json"
+    write_verdict(path, fresh(sha=SHA[:8].upper()))
+    assert verify(capsys, path, "--commit", SHA)[0] == 0
+
+
+def test_verify_tolerates_small_clock_skew(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "v.json"
+    write_verdict(path, fresh(finished=datetime.now(timezone.utc) + timedelta(minutes=4)))
+    assert verify(capsys, path)[0] == 0
+
+
+@pytest.mark.parametrize("age", ["7d", "none", "90m", "7200"])
+def test_verify_max_age_forms(
+    verdict_file: Path, age: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert verify(capsys, verdict_file, "--max-age", age)[0] == 0
+
+
+def test_verify_max_age_none_accepts_an_ancient_verdict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "v.json"
+    write_verdict(path, SAMPLES["pass"]())
+    assert verify(capsys, path, "--max-age", "none", "--commit", SHA)[0] == 0
+
+
+# -- verify: every refusal ---------------------------------------------------------------------
+
+
+def test_verify_refuses_another_target(
+    verdict_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "verify", str(verdict_file), "--target", "production")
+    assert code == 1
+    assert out.strip() == "REFUSED: the verdict is for target 'staging', not 'production'"
+
+
+def test_verify_refuses_another_commit(
+    verdict_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = "0123456789abcdef0123456789abcdef01234567"
+    code, line = verify(capsys, verdict_file, "--commit", other)
+    assert code == 1
+    assert line == f"REFUSED: the verdict is for commit {SHA}, not {other}"
+
+
+def test_verify_refuses_a_commit_that_only_shares_a_short_prefix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "v.json"
+    write_verdict(path, fresh(sha=SHA[:6]))  # too short to be a trustworthy abbreviation
+    code, line = verify(capsys, path, "--commit", SHA)
+    assert code == 1
+    assert line.startswith("REFUSED: the verdict is for commit 3f2a9c, not")
+
+
+@pytest.mark.parametrize("commit", ["main", SHA[:6], "0" + SHA[:12]])
+def test_verify_refuses_a_ref_name_a_short_or_a_shifted_commit(
+    verdict_file: Path, commit: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, line = verify(capsys, verdict_file, "--commit", commit)
+    assert code == 1
+    assert line == f"REFUSED: the verdict is for commit {SHA}, not {commit}"
+
+
+def test_verify_matches_non_hex_commit_ids_exactly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "v.json"
+    write_verdict(path, fresh(sha="r12345"))  # e.g. STAGEGATE_COMMIT=r12345 from an SVN build
+    assert verify(capsys, path, "--commit", "R12345")[0] == 0
+    assert verify(capsys, path, "--commit", "r1234")[0] == 1
+
+
+def test_verify_refuses_a_verdict_without_commit_when_one_is_required(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "v.json"
+    write_verdict(path, fresh(sha=None))
+    code, line = verify(capsys, path, "--commit", SHA)
+    assert code == 1
+    assert line == (
+        f"REFUSED: the verdict records no commit (source unknown), so it cannot be matched to {SHA}"
+    )
+
+
+def test_verify_refuses_an_old_verdict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "v.json"
+    finished = datetime.now(timezone.utc) - timedelta(hours=25, minutes=3)
+    write_verdict(path, fresh(finished=finished))
+    code, line = verify(capsys, path, "--max-age", "24h")
+    assert code == 1
+    assert line.startswith("REFUSED: the verdict finished 1d 1h ago (")
+    assert line.endswith("), longer ago than --max-age 24h")
+
+
+def test_verify_default_max_age_is_24h(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "v.json"
+    write_verdict(path, fresh(finished=datetime.now(timezone.utc) - timedelta(days=2)))
+    code, line = verify(capsys, path)
+    assert code == 1
+    assert "longer ago than --max-age 24h" in line
+
+
+def test_verify_refuses_a_verdict_from_the_future(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "v.json"
+    write_verdict(path, fresh(finished=datetime.now(timezone.utc) + timedelta(minutes=30)))
+    code, line = verify(capsys, path, "--max-age", "none")
+    assert code == 1
+    assert "in the future; a clock is wrong or the file was edited" in line
+    assert "29m" in line or "30m" in line
+
+
+def test_verify_refuses_a_failing_verdict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "v.json"
+    write_verdict(path, fresh("fail"))
+    code, line = verify(capsys, path)
+    assert code == 1
+    assert line == (
+        "REFUSED: the verdict is fail, not pass: Critical test tests/test_shop.py::test_login "
+        "failed."
+    )
+
+
+@pytest.mark.parametrize("state", ["error", "inconclusive"])
+def test_verify_refuses_error_and_inconclusive(
+    tmp_path: Path, state: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "v.json"
+    data = SAMPLES[state]().to_dict()
+    data["finished_at"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    write_verdict(path, data)
+    code, out, _ = run(capsys, "verify", str(path), "--target", data["target"]["name"])
+    assert code == 1
+    assert out.startswith(f"REFUSED: the verdict is {state}, not pass: ")
+
+
+def test_verify_lists_every_refusal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "v.json"
+    write_verdict(
+        path, fresh("fail", target="qa", finished=datetime(2024, 1, 1, tzinfo=timezone.utc))
+    )
+    code, line = verify(capsys, path, "--commit", "abcdef0")
+    assert code == 1
+    assert line.count("; ") == 3
+    for part in ("is fail, not pass", "target 'qa', not 'staging'", "not abcdef0", "--max-age"):
+        assert part in line
+
+
+def test_verify_refuses_an_edited_verdict(
+    verdict_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = json.loads(verdict_file.read_text())
+    data["verdict"] = "pass"
+    data["tests"]["failed"] = 3  # someone "fixed" a failing run by hand, but not consistently
+    verdict_file.write_text(json.dumps(data))
+    code, line = verify(capsys, verdict_file)
+    assert code == 1
+    assert line == (
+        f"REFUSED: {verdict_file}: not a valid verdict: at $.tests.failed: 0 was expected"
+    )
+
+
+def test_verify_refuses_promote_edited_to_true(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "v.json"
+    write_verdict(path, fresh("fail"))
+    data = json.loads(path.read_text())
+    data["promote"] = True
+    path.write_text(json.dumps(data))
+    code, line = verify(capsys, path)
+    assert code == 1
+    assert line.endswith("not a valid verdict: at $.promote: False was expected")
+
+
+def test_verify_refuses_a_file_that_is_not_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "v.json"
+    path.write_text("<html>502 Bad Gateway</html>")
+    code, line = verify(capsys, path)
+    assert code == 1
+    assert line == (
+        f"REFUSED: {path}: not a verdict: not valid JSON (Expecting value at line 1, column 1)"
+    )
+
+
+def test_verify_refuses_a_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, line = verify(capsys, tmp_path / "missing.json")
+    assert code == 1
+    assert line == f"REFUSED: {tmp_path / 'missing.json'}: no such file"
+
+
+def test_verify_refuses_another_schema_version(
+    verdict_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = json.loads(verdict_file.read_text())
+    data["schema"] = 2
+    verdict_file.write_text(json.dumps(data))
+    code, line = verify(capsys, verdict_file)
+    assert code == 1
+    assert line == (
+        f"REFUSED: {verdict_file}: verdict schema 2 is newer than this pytest-stagegate "
+        "understands (schema 1); upgrade pytest-stagegate"
+    )
+
+
+@pytest.mark.skipif(
+    sys.platform == "win32" or os.geteuid() == 0, reason="root reads unreadable files"
+)
+def test_verify_refuses_an_unreadable_file(
+    verdict_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    verdict_file.chmod(0)
+    code, line = verify(capsys, verdict_file)
+    assert code == 1
+    assert line == f"REFUSED: {verdict_file}: cannot read it: Permission denied"
+
+
+# -- usage errors: exit 4, one message, no traceback ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["verify", "v.json", "--target", "staging", "--max-age", "soon"],
+            "argument --max-age: expected a duration such as 250ms, 1.5s, 2m or 1h (or 7d, or "
+            "none for no limit), got 'soon'",
+        ),
+        (
+            ["verify", "v.json", "--target", "staging", "--max-age", "-1h"],
+            "argument --max-age: expected",
+        ),
+        (
+            ["verify", "v.json", "--target", "staging", "--commit", ""],
+            "argument --commit: is empty; pass the commit SHA the verdict must be for",
+        ),
+        (
+            ["verify", "v.json", "--target", "staging", "--commit", "abc def"],
+            "argument --commit: expected one commit id without spaces, got 'abc def'",
+        ),
+        (["verify", "v.json"], "the following arguments are required: --target"),
+        ([], "the following arguments are required: COMMAND"),
+        (["promote"], "argument COMMAND: invalid choice: 'promote'"),
+        (["report", "v.json", "--format", "html"], "argument --format: invalid choice: 'html'"),
+    ],
+)
+def test_usage_errors_exit_4(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == 4
+    assert out == ""
+    assert message in err
+    assert err.startswith("usage: stagegate")
+    assert "Traceback" not in err
+
+
+def test_help_and_version_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--help")
+    assert code == 0 and "verify" in out and "report" in out
+    code, out, _ = run(capsys, "verify", "--help")
+    assert code == 0 and "--max-age" in out
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.startswith("stagegate ")
+
+
+# -- report, compare, schema -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_report_golden(
+    name: str, fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "v.json"
+    write_verdict(path, SAMPLES[name]())
+    code, out, err = run(capsys, "report", str(path), "--format", fmt)
+    assert (code, err) == (0, "")
+    check_golden(f"report-{name}.{'md' if fmt == 'markdown' else 'txt'}", out)
+
+
+def test_report_defaults_to_text(verdict_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "report", str(verdict_file))
+    assert code == 0
+    assert out.startswith("Stagegate verdict for staging: PASS, may be promoted\n=====")
+
+
+def test_report_markdown_escapes_pipes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "v.json"
+    verdict = fresh("fail")
+    verdict.tests = (TestRecord("t.py::test_x[a|b]", "failed", message="left | right"),)
+    write_verdict(path, verdict)
+    code, out, _ = run(capsys, "report", str(path), "--format", "markdown")
+    assert code == 0
+    assert "| `t.py::test_x[a\\|b]` | failed |   | left \\| right |" in out
+
+
+@pytest.mark.parametrize("content", [None, "not json", '{"schema": 1}'])
+def test_report_of_unreadable_input_exits_4(
+    tmp_path: Path, content: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "v.json"
+    if content is not None:
+        path.write_text(content)
+    code, out, err = run(capsys, "report", str(path))
+    assert code == 4
+    assert out == ""
+    assert err.startswith(f"stagegate: error: {path}: ")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_compare_golden(fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    write_verdict(old, SAMPLES["pass"]())
+    write_verdict(new, SAMPLES["fail"]())
+    code, out, err = run(capsys, "compare", str(old), str(new), "--format", fmt)
+    assert (code, err) == (0, "")
+    check_golden(f"compare.{'md' if fmt == 'markdown' else 'txt'}", out)
+    if fmt == "text":
+        assert "GET /api/products       p95         180.0 ms  412.0 ms  +128.9%" in out
+
+
+def test_compare_endpoints_only_on_one_side_and_missing_gate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_stagegate.report import render_compare
+
+    old = SAMPLES["pass"]().to_dict()
+    new = SAMPLES["inconclusive"]().to_dict()
+    text = render_compare(old, new)
+    assert "GET /api/products                                      only in the old run" in text
+    assert render_compare(old, SAMPLES["error"]().to_dict()).endswith(
+        "Nothing to compare: the new verdict has no load measurements.\n"
+    )
+    path = tmp_path / "missing.json"
+    code, _, err = run(capsys, "compare", str(path), str(path))
+    assert code == 4 and "no such file" in err
+
+
+def test_compare_changes() -> None:
+    from pytest_stagegate.report import _change
+
+    assert _change(100.0, 110.0, "ms") == "+10.0%"
+    assert _change(100.0, 90.0, "rps") == "-10.0%"
+    assert _change(0.001, 0.003, "ratio") == "+0.20 pp"
+    assert _change(0.0, 0.0, "ms") == "+0.0%"
+    assert _change(0.0, 5.0, "ms") == "n/a"
+    assert _change(None, 5.0, "ms") == "n/a"
+
+
+def test_schema_command_prints_the_shipped_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "schema")
+    assert code == 0
+    assert json.loads(out) == schema()
+    shipped = REPO / "pytest_stagegate" / "schema" / "verdict-1.schema.json"
+    assert json.loads(shipped.read_text()) == schema()
+
+
+def test_unexpected_os_error_is_one_line(
+    verdict_file: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any) -> str:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(cli, "render", broken)
+    code, _, err = run(capsys, "report", str(verdict_file))
+    assert code == 4
+    assert err == "stagegate: error: [Errno 5] Input/output error\n"
+
+
+# -- the real command, in a subprocess ---------------------------------------------------------
+
+
+def stagegate(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_stagegate.cli", *argv],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_subprocess_verify_accepts_and_refuses(tmp_path: Path) -> None:
+    path = tmp_path / "stagegate-verdict.json"
+    write_verdict(path, fresh())
+    ok = stagegate("verify", path.name, "--target", "staging", "--commit", SHA[:10], cwd=tmp_path)
+    assert (ok.returncode, ok.stderr) == (0, "")
+    assert ok.stdout.startswith("OK: stagegate-verdict.json: verdict pass for target 'staging'")
+
+    refused = stagegate("verify", path.name, "--target", "production", cwd=tmp_path)
+    assert refused.returncode == 1
+    assert refused.stdout == "REFUSED: the verdict is for target 'staging', not 'production'\n"
+
+
+def test_subprocess_usage_error_exits_4_without_traceback(tmp_path: Path) -> None:
+    done = stagegate("verify", "v.json", "--target", "staging", "--max-age", "soon", cwd=tmp_path)
+    assert done.returncode == 4
+    assert "Traceback" not in done.stderr
+    assert "argument --max-age: expected a duration" in done.stderr
+
+
+def test_subprocess_missing_file_is_refused(tmp_path: Path) -> None:
+    done = stagegate("verify", "nope.json", "--target", "staging", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stdout == "REFUSED: nope.json: no such file\n"
+
+
+def test_subprocess_report_markdown(tmp_path: Path) -> None:
+    write_verdict(tmp_path / "v.json", pass_verdict())
+    done = stagegate("report", "v.json", "--format", "markdown", cwd=tmp_path)
+    assert done.returncode == 0
+    assert done.stdout == (GOLDEN / "report-pass.md").read_text(encoding="utf-8")
+
+
+def test_report_profile_keeps_the_case_of_names() -> None:
+    from pytest_stagegate.report import _profile
+
+    assert _profile({"scenario": "perf/Locustfile.py", "workers": 0}, 0) == (
+        "Scenario: perf/Locustfile.py."
+    )
+    assert _profile({"duration_s": 30, "workers": 4}, 12.5) == (
+        "30s of load, 4 worker processes, ran 12.5s."
+    )
