@@ -42,8 +42,8 @@ def _run_gate(run: StagegateRun) -> GateRecord:
         return GateRecord(
             status="refused",
             reason=(
-                f"No load was put on target {target.name!r}: it is protected. Set "
-                f"targets.{target.name}.allow_load: true in stagegate.yaml to allow a load gate."
+                f"target {target.name!r} is protected, so no load was put on it (set "
+                f"targets.{target.name}.allow_load: true in stagegate.yaml to allow it)"
             ),
             profile=profile,
         )
@@ -54,8 +54,8 @@ def _run_gate(run: StagegateRun) -> GateRecord:
         return GateRecord(
             status="not_run",
             reason=(
-                f"The load gate did not run because the critical test {critical[0]} failed "
-                f"(set gate.run_after_critical_failure: true to run it anyway)."
+                f"the critical test {critical[0]} failed, so no load was put on the target "
+                f"(set gate.run_after_critical_failure: true to run it anyway)"
             ),
             profile=profile,
         )
@@ -173,8 +173,8 @@ def probe(target: Target) -> str | None:
         )
     except httpx.HTTPError as exc:
         return target.redact(
-            f"Target {target.name!r} is unreachable, so no load was put on it: GET {url} "
-            f"failed with {type(exc).__name__}: {exc or 'no detail'}."
+            f"target {target.name!r} is unreachable, so no load was put on it: GET {url} "
+            f"failed with {type(exc).__name__}: {exc or 'no detail'}"
         )
     return None
 

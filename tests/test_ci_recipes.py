@@ -51,7 +51,14 @@ def test_there_are_recipes_for_github_and_gitlab() -> None:
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_recipe_commands_are_real(recipe: Path, pytest_help: str) -> None:
+def test_recipe_commands_are_real(
+    recipe: Path, pytest_help: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The stagegate commands read a verdict: give them a real one, so that exit code 4 can
+    # only mean that their arguments did not parse.
+    golden = Path(__file__).parent / "golden" / "verdict-pass.json"
+    (tmp_path / "stagegate-verdict.json").write_text(golden.read_text())
+    monkeypatch.chdir(tmp_path)
     document = yaml.safe_load(recipe.read_text())
     commands = [c for c in _commands(document) if c.startswith(("pytest", "stagegate"))]
     assert commands, f"{recipe} runs neither pytest nor stagegate"

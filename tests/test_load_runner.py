@@ -375,20 +375,36 @@ def test_missing_locustfile_is_a_clear_error(tmp_path: Path) -> None:
 def test_html_report_has_charts_and_no_secret(tmp_path: Path) -> None:
     report = tmp_path / "report.html"
     log = tmp_path / "load.log"
-    routes = {"/a": Route(latency=0.01), "/boom": Route(status=500)}
-    with HTTPTestServer(routes) as server:
+    locustfile = tmp_path / "leaky_locustfile.py"
+    locustfile.write_text(
+        textwrap.dedent(
+            """
+            import logging
+            from locust import FastHttpUser, task
+
+            class Leaky(FastHttpUser):
+                @task
+                def a(self):
+                    self.client.get("/a", name="GET /a")
+
+                @task
+                def boom(self):
+                    # a careless locustfile puts the token in a failure and in the log
+                    auth = self.environment.stagegate_target["headers"]["Authorization"]
+                    with self.client.get("/boom", name="GET /boom", catch_response=True) as r:
+                        r.failure(f"rejected {auth}")
+                    logging.warning("sent %s", auth)
+            """
+        )
+    )
+    with HTTPTestServer({"/a": Route(latency=0.01), "/boom": Route(latency=0.01)}) as server:
         plan = plan_for(
             server.url,
             duration=2.5,
-            user_class="http",  # requests puts the URL in its errors
-            wait=(0.01, 0.01),
+            locustfile=str(locustfile),
+            requests=[],
             headers={"Authorization": f"Bearer {SECRET}"},
             secrets=[SECRET],
-            requests=[
-                PlannedRequest("GET", "/a", "GET /a"),
-                # the secret in a URL lands in Locust's error text and so in the report
-                PlannedRequest("GET", f"/boom?key={SECRET}", "GET /boom"),
-            ],
             html_report=str(report),
         )
         result = run_load(plan, log_path=log)
@@ -397,13 +413,14 @@ def test_html_report_has_charts_and_no_secret(tmp_path: Path) -> None:
     assert result.status == "completed", result.reason
     assert result.html_report == str(report)
     html = report.read_text()
-    assert SECRET not in html
+    assert SECRET not in html and "rejected Bearer ***" in html
     start = html.index('"history": [')
     history = json.JSONDecoder().raw_decode(html, start + len('"history": '))[0]
     assert len(history) >= 2 and any(h["current_rps"][1] > 0 for h in history)
     assert SECRET not in json.dumps(result.to_dict())
-    assert any("***" in e.error for e in result.errors)
-    assert SECRET not in log.read_text()
+    assert [e.error for e in result.errors] == ["CatchResponseError('rejected Bearer ***')"]
+    text = log.read_text()
+    assert "sent Bearer ***" in text and SECRET not in text
 
 
 def test_child_keeps_stdout_for_events_and_redacts_stderr(tmp_path: Path) -> None:

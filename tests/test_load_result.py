@@ -1,0 +1,210 @@
+"""``load.result``: parsing the load child's JSON and turning it into budget statistics. Pure."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from pytest_stagegate.budgets import STANDARD_PERCENTILES, TOTAL
+from pytest_stagegate.histogram import LogHistogram, exact_percentile
+from pytest_stagegate.load.result import (
+    GeneratorHealth,
+    LoadResult,
+    parse_percentile,
+)
+
+
+def hist_of(samples: list[float]) -> dict[str, Any]:
+    h = LogHistogram()
+    for s in samples:
+        h.record(s)
+    return h.to_dict()
+
+
+A_SAMPLES = [float(10 + i % 50) for i in range(200)]  # 10..59 ms, 4 times each
+B_SAMPLES = [100.0 + i for i in range(100)]  # 100..199 ms
+
+
+def endpoint(name: str, method: str, samples: list[float], failures: int = 0) -> dict[str, Any]:
+    return {
+        "name": name,
+        "method": method,
+        "requests": len(samples),
+        "failures": failures,
+        "histogram": hist_of(samples),
+    }
+
+
+def document() -> dict[str, Any]:
+    usage = {
+        "role": "local",
+        "cpu_max_percent": 40.0,
+        "cpu_mean_percent": 30.0,
+        "cpu_samples": 20,
+        "hot_samples": 0,
+        "loop_lag_max_ms": 2.5,
+        "loop_lag_samples": 100,
+        "loop_lag_over": 0,
+    }
+    return {
+        "schema": 1,
+        "status": "completed",
+        "reason": "",
+        "started_at": "2026-01-01T00:00:00.000+00:00",
+        "finished_at": "2026-01-01T00:00:12.000+00:00",
+        "load_seconds": 12.0,
+        "measured_seconds": 10.0,
+        "warmup_seconds": 2.0,
+        "users": 5,
+        "workers": 0,
+        "requests_including_warmup": 400,
+        "failures_including_warmup": 7,
+        "endpoints": [
+            endpoint("GET /a", "GET", A_SAMPLES, failures=4),
+            endpoint("POST /b", "POST", B_SAMPLES),
+        ],
+        "total": endpoint("total", "", A_SAMPLES + B_SAMPLES, failures=4),
+        "errors": [{"name": "GET /a", "method": "GET", "error": "boom", "occurrences": 7}],
+        "generator": {
+            "processes": 1,
+            "saturated": False,
+            "saturation_cpu": 90.0,
+            "cpu_max_percent": 40.0,
+            "cpu_mean_percent": 30.0,
+            "loop_lag_max_ms": 2.5,
+            "note": "The load generator kept up.",
+            "per_process": [usage],
+        },
+        "html_report": None,
+    }
+
+
+def test_parses_every_field() -> None:
+    result = LoadResult.from_dict(document())
+    assert result.status == "completed" and result.ok
+    assert result.load_seconds == 12.0 and result.measured_seconds == 10.0
+    assert result.warmup_seconds == 2.0
+    assert result.users == 5 and result.workers == 0
+    assert result.requests_including_warmup == 400 and result.failures_including_warmup == 7
+    assert [e.name for e in result.endpoints] == ["GET /a", "POST /b"]
+    assert result.endpoints[0].histogram.count == 200
+    assert result.total.requests == 300
+    assert result.errors[0].occurrences == 7
+    assert result.generator.per_process[0].role == "local"
+    assert result.html_report is None
+
+
+def test_round_trips() -> None:
+    doc = document()
+    result = LoadResult.from_dict(json.loads(json.dumps(doc)))
+    assert result.to_dict() == doc
+
+
+def test_endpoint_stats_computes_rates_and_percentiles() -> None:
+    stats = LoadResult.from_dict(document()).endpoint_stats(["p99.9", "p75"])
+    assert set(stats) == {"GET /a", "POST /b", TOTAL}
+    a = stats["GET /a"]
+    assert a.requests == 200 and a.failures == 4 and a.error_rate == pytest.approx(0.02)
+    assert a.rps == pytest.approx(20.0)  # over the measured 10 s, not the 12 s of load
+    assert a.min_ms == 10.0 and a.max_ms == 59.0
+    assert a.avg_ms == pytest.approx(sum(A_SAMPLES) / len(A_SAMPLES))
+    assert set(a.percentiles) == {*STANDARD_PERCENTILES, "p99.9", "p75"}
+    every = A_SAMPLES + B_SAMPLES
+    for key, p in [("p50", 50), ("p95", 95), ("p99.9", 99.9), ("p75", 75)]:
+        assert stats[TOTAL].percentiles[key] == pytest.approx(exact_percentile(every, p), rel=1e-3)
+    assert stats[TOTAL].rps == pytest.approx(30.0)
+
+
+def test_endpoint_stats_with_no_measured_time() -> None:
+    doc = document()
+    doc["measured_seconds"] = 0.0
+    stats = LoadResult.from_dict(doc).endpoint_stats()
+    assert stats[TOTAL].rps == 0.0
+
+
+def test_endpoint_stats_rejects_a_bad_percentile() -> None:
+    with pytest.raises(ValueError, match=r"p95 or p99\.9"):
+        LoadResult.from_dict(document()).endpoint_stats(["95"])
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("p50", 50.0), ("p99.9", 99.9), ("p100", 100.0), ("p0", 0.0)]
+)
+def test_parse_percentile(key: str, value: float) -> None:
+    assert parse_percentile(key) == value
+
+
+@pytest.mark.parametrize("key", ["p", "p101", "p-1", "95", "avg", "p9x"])
+def test_parse_percentile_rejects(key: str) -> None:
+    with pytest.raises(ValueError):
+        parse_percentile(key)
+
+
+def _broken(path: list[Any], value: Any) -> dict[str, Any]:
+    doc = copy.deepcopy(document())
+    target: Any = doc
+    for key in path[:-1]:
+        target = target[key]
+    if value is KeyError:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (["schema"], 2, "unknown schema"),
+        (["status"], "passed", "result.status"),
+        (["reason"], None, "result.reason must be a string"),
+        (["load_seconds"], -1, "result.load_seconds"),
+        (["load_seconds"], float("nan"), "result.load_seconds"),
+        (["users"], True, "result.users"),
+        (["endpoints"], {}, "result.endpoints must be a list"),
+        (["endpoints", 0, "requests"], "9", r"result.endpoints\[0\].requests"),
+        (["endpoints", 1, "histogram", "count"], 5, r"result.endpoints\[1\].histogram"),
+        (["endpoints", 1, "histogram"], KeyError, r"result.endpoints\[1\].histogram"),
+        (["total"], KeyError, "result.total must be an object"),
+        (["errors", 0, "occurrences"], None, r"result.errors\[0\].occurrences"),
+        (["generator", "saturated"], "no", "result.generator.saturated"),
+        (["generator", "per_process", 0, "role"], 1, "per_process"),
+        (["html_report"], 3, "html_report"),
+        (["started_at"], KeyError, "result.started_at is missing"),
+    ],
+)
+def test_malformed_documents_raise_value_error(path: list[Any], value: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        LoadResult.from_dict(_broken(path, value))
+
+
+def test_not_an_object() -> None:
+    with pytest.raises(ValueError, match="result must be an object"):
+        LoadResult.from_dict([1, 2])
+
+
+def test_optional_fields_default() -> None:
+    doc = document()
+    for key in ("warmup_seconds", "requests_including_warmup", "failures_including_warmup"):
+        del doc[key]
+    result = LoadResult.from_dict(doc)
+    assert result.warmup_seconds == 0.0 and result.requests_including_warmup == 0
+
+
+def test_failed_result_is_complete_and_serialisable() -> None:
+    result = LoadResult.failed("could not start", users=3, workers=2)
+    assert result.status == "error" and not result.ok
+    assert result.reason == "could not start"
+    assert result.endpoint_stats()[TOTAL].requests == 0
+    assert LoadResult.from_dict(result.to_dict()).to_dict() == result.to_dict()
+
+
+def test_generator_reads_as_a_mapping() -> None:
+    generator = LoadResult.from_dict(document()).generator
+    assert isinstance(generator, GeneratorHealth)
+    assert dict(generator)["note"] == "The load generator kept up."
+    assert generator["saturated"] is False and "per_process" in generator
+    assert len(generator) == len(document()["generator"])
