@@ -7,11 +7,16 @@ about speed: this runs on a 2-core machine next to other work.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +24,7 @@ import psutil
 import pytest
 
 from pytest_stagegate.budgets import TOTAL
+from pytest_stagegate.errors import LoadError
 from pytest_stagegate.histogram import exact_percentile
 from pytest_stagegate.load import process as load_process
 from pytest_stagegate.load.plan import LatencyLimit, LoadPlan, PlannedRequest
@@ -97,7 +103,7 @@ def test_healthy_run_completes_and_excludes_the_warmup() -> None:
     # slow for the server's first second, fast after: the warm-up (1.5 s) covers the slow
     # phase with 0.5 s to spare, so no measured request may be slow
     def phased(index: int, elapsed: float) -> float:
-        return 0.05 if elapsed < 1.0 else 0.0
+        return 0.2 if elapsed < 1.0 else 0.0
 
     routes = {"/a": Route(latency=phased), "/b": Route(latency=phased)}
     progress: list[Progress] = []
@@ -128,7 +134,7 @@ def test_healthy_run_completes_and_excludes_the_warmup() -> None:
     # the warm-up's requests, all the slow ones among them, are left out of the measurements
     assert result.requests_including_warmup > stats[TOTAL].requests
     assert result.requests_including_warmup <= received
-    assert stats[TOTAL].max_ms < 40
+    assert stats[TOTAL].max_ms < 150
     assert result.failures_including_warmup == 0 and result.errors == ()
     assert progress and progress[0].warmup and progress[0].users > 0
     assert progress[-1].requests > 0
@@ -279,8 +285,6 @@ def test_two_workers_merge_to_the_servers_count() -> None:
 
 
 def test_a_taken_master_port_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
-    import socket
-
     blocker = socket.socket()
     blocker.bind(("127.0.0.1", 0))
     blocker.listen()
@@ -416,7 +420,10 @@ def test_html_report_has_charts_and_no_secret(tmp_path: Path) -> None:
     assert SECRET not in html and "rejected Bearer ***" in html
     start = html.index('"history": [')
     history = json.JSONDecoder().raw_decode(html, start + len('"history": '))[0]
-    assert len(history) >= 2 and any(h["current_rps"][1] > 0 for h in history)
+    # Locust's current_rps needs 3 s of history to be non-zero; latency and users do not
+    assert len(history) >= 2
+    assert any(h["response_time_percentile_0.95"][1] > 0 for h in history)
+    assert any(h["user_count"][1] > 0 for h in history)
     assert SECRET not in json.dumps(result.to_dict())
     assert [e.error for e in result.errors] == ["CatchResponseError('rejected Bearer ***')"]
     text = log.read_text()
@@ -511,6 +518,32 @@ def test_overdue_children_are_killed(tmp_path: Path) -> None:
     assert seen and not [pid for pid in seen if psutil.pid_exists(pid)]
 
 
+def test_a_worker_dying_mid_run_is_an_error() -> None:
+    killed: list[int] = []
+
+    def kill_a_worker(progress: Progress) -> None:
+        if killed:
+            return
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if "--mode worker" in " ".join(child.cmdline()):
+                    child.kill()
+                    killed.append(child.pid)
+                    return
+
+    with HTTPTestServer() as server:
+        plan = plan_for(server.url, duration=20.0, wait=(0.05, 0.05), progress_interval=0.5)
+        result = run_load(plan, workers=1, on_progress=kill_a_worker, grace=5)
+    assert killed
+    assert result.status == "error"
+    assert "load worker 1 exited with code -9 during the run" in result.reason
+
+
+def test_a_missing_interpreter_raises_load_error() -> None:
+    with pytest.raises(LoadError, match="Could not start the load process"):
+        run_load(plan_for(refused_url()), python="/nonexistent/python3")
+
+
 # --- saturation ----------------------------------------------------------------------------
 def test_busy_generator_is_flagged_saturated() -> None:
     with HTTPTestServer() as server:
@@ -539,3 +572,47 @@ def test_result_round_trips_through_json() -> None:
         result = run_load(plan_for(server.url, duration=1.0))
     again = LoadResult.from_dict(json.loads(json.dumps(result.to_dict())))
     assert again.to_dict() == result.to_dict()
+
+
+# --- the shared test server ----------------------------------------------------------------
+def _get(url: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_server_routes_count_and_headers() -> None:
+    routes = {"/boom": Route(status=503, body=b"down"), "/x": Route(headers={"X-A": "1"})}
+    with HTTPTestServer(routes) as server:
+        assert _get(server.url + "/boom?q=1") == (503, b"down")
+        assert _get(server.url + "/anything") == (200, b"ok")
+        req = urllib.request.Request(server.url + "/x", headers={"X-Probe": "yes"})
+        with urllib.request.urlopen(req, timeout=2) as resp:
+            assert resp.headers["X-A"] == "1"
+        assert server.counts == {"/boom": 1, "/anything": 1, "/x": 1}
+        assert server.total == 3 and server.count("/nope") == 0
+        assert server.last_headers("/x")["X-Probe"] == "yes"
+
+
+def test_server_seeded_latency_is_reproducible() -> None:
+    first, second = Route(latency=(0.0, 0.01), seed=5), Route(latency=(0.0, 0.01), seed=5)
+    assert [first._next_delay(0) for _ in range(5)] == [second._next_delay(0) for _ in range(5)]
+    cycled = Route(latency=[0.1, 0.2])
+    assert [cycled._next_delay(0) for _ in range(3)] == [0.1, 0.2, 0.1]
+    phased = Route(latency=lambda i, elapsed: 0.5 if elapsed < 1 else 0.0)
+    assert phased._next_delay(0.5) == 0.5 and phased._next_delay(2.0) == 0.0
+
+
+def test_server_hang_reset_and_refused() -> None:
+    with HTTPTestServer({"/hang": Route(hang=True), "/reset": Route(reset=True)}) as server:
+        with pytest.raises(TimeoutError):
+            _get(server.url + "/hang", timeout=0.3)
+        with pytest.raises((ConnectionResetError, urllib.error.URLError)):
+            _get(server.url + "/reset")
+        t0 = time.monotonic()
+    assert time.monotonic() - t0 < 5  # stopping releases the hanging handler
+    with pytest.raises(urllib.error.URLError) as refused:
+        _get(refused_url())
+    assert isinstance(refused.value.reason, ConnectionRefusedError)

@@ -365,16 +365,18 @@ class _Run:
         alive = [proc for _, proc in self.procs if proc.poll() is None]
         for proc in alive:
             _signal_group(proc, signal.SIGTERM)
-        deadline = time.monotonic() + KILL_WAIT
-        for proc in alive:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-        for proc in alive:
-            if proc.poll() is None:
-                # the whole group: a locustfile may have started processes of its own
-                _signal_group(proc, signal.SIGKILL)
+        try:
+            deadline = time.monotonic() + KILL_WAIT
+            for proc in alive:
                 with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=KILL_WAIT)  # reaped: no zombie left behind
+                    proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        finally:  # a second Ctrl-C while waiting must not leave anything behind
+            for proc in alive:
+                if proc.poll() is None:
+                    # the whole group: a locustfile may have started processes of its own
+                    _signal_group(proc, signal.SIGKILL)
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(timeout=KILL_WAIT)  # reaped: no zombie left behind
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:

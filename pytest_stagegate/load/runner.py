@@ -1060,9 +1060,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "worker":
         try:
             return run_worker(plan, args)
-        except LoadFailure as e:
+        except LoadFailure as e:  # the master hits the same problem and reports it
             log.error("%s", redact(str(e)))
-            return EXIT_FAILED
+        except BaseException:
+            log.error("The load worker failed:\n%s", traceback.format_exc())
+        return EXIT_FAILED
     controller = Controller(plan, args, EventStream(out), redact)
     try:
         doc = controller.run()

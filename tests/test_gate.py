@@ -1,0 +1,402 @@
+"""The gate and the verdict end to end: pytest (through pytester, in a subprocess) runs real
+Locust against real servers on 127.0.0.1. Load runs are short (2-3 s) and light."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from tests.servers import HTTPTestServer, Route, refused_url
+
+
+@pytest.fixture
+def server() -> Iterator[HTTPTestServer]:
+    routes = {
+        "/": Route(),
+        "/fast": Route(),
+        "/slow": Route(latency=0.06),
+        "/write": Route(status=201),
+    }
+    with HTTPTestServer(routes) as srv:
+        yield srv
+
+
+def gate_config(
+    base_url: str,
+    *,
+    target_extra: str = "",
+    requests: str = "[GET /fast]",
+    budgets: str = "total: {p95: 500ms, error_rate: 1%}",
+    duration: str = "2s",
+    users: int = 2,
+    name: str = "local",
+) -> str:
+    extra = "".join(f"    {line}\n" for line in target_extra.splitlines())
+    return f"targets:\n  {name}:\n    base_url: {base_url}\n{extra}" + textwrap.dedent(
+        f"""\
+        gate:
+          min_samples: 10
+          load:
+            users: {users}
+            spawn_rate: {users}
+            duration: {duration}
+            wait: 10ms
+            requests: {requests}
+          budgets:
+            {budgets}
+        """
+    )
+
+
+def verdict_of(pytester: pytest.Pytester) -> dict[str, Any]:
+    return json.loads((pytester.path / "stagegate-verdict.json").read_text())  # type: ignore[no-any-return]
+
+
+def stagegate(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_stagegate.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_passing_gate_writes_a_verdict_that_verify_accepts(
+    pytester: pytest.Pytester, server: HTTPTestServer
+) -> None:
+    pytester.makefile(".yaml", stagegate=gate_config(server.url))
+    pytester.makepyfile("def test_up(http): assert http.get('/').status_code == 200")
+    result = pytester.runpytest("--gate")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*load gate: completed*", "*verdict: PASS (promote: yes)*"])
+    verdict = verdict_of(pytester)
+    assert verdict["verdict"] == "pass" and verdict["promote"] is True
+    total = next(e for e in verdict["gate"]["endpoints"] if e["name"] == "total")
+    assert total["requests"] > 10
+    assert server.count("/fast") >= total["requests"]
+    assert {c["metric"] for c in verdict["gate"]["checks"]} == {"p95", "error_rate"}
+
+    junit = ET.parse(pytester.path / "stagegate-junit.xml").getroot()
+    gate_suite = next(s for s in junit.iter("testsuite") if s.get("name") == "stagegate.gate")
+    names = [case.get("name") for case in gate_suite.iter("testcase")]
+    assert any("p95" in str(n) for n in names) and any("error_rate" in str(n) for n in names)
+
+    assert stagegate("verify", "stagegate-verdict.json", "--target", "local", cwd=pytester.path).returncode == 0
+    refused = stagegate("verify", "stagegate-verdict.json", "--target", "staging", cwd=pytester.path)
+    assert refused.returncode == 1
+    assert "staging" in refused.stdout + refused.stderr
+
+
+def test_a_slow_endpoint_fails_its_budget_with_a_clear_reason(
+    pytester: pytest.Pytester, server: HTTPTestServer
+) -> None:
+    pytester.makefile(
+        ".yaml",
+        stagegate=gate_config(
+            server.url,
+            requests="[GET /fast, GET /slow]",
+            budgets='"GET /slow": {p95: 30ms}',
+            duration="3s",
+        ),
+    )
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest("--gate")
+    assert result.ret == 1
+    verdict = verdict_of(pytester)
+    assert verdict["verdict"] == "fail"
+    (check,) = verdict["gate"]["checks"]
+    assert check["outcome"] == "fail" and check["observed"] >= 60
+    assert any(
+        "p95 of GET /slow was" in r and "over its budget of 30 ms" in r for r in verdict["reasons"]
+    ), verdict["reasons"]
+    junit = (pytester.path / "stagegate-junit.xml").read_text()
+    assert "<failure" in junit and "30 ms" in junit
+
+
+def test_protected_target_gets_no_load(pytester: pytest.Pytester, server: HTTPTestServer) -> None:
+    pytester.makefile(
+        ".yaml",
+        stagegate=gate_config(server.url, target_extra="protected: true", name="production"),
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.destructive
+        def test_write(http):
+            http.post("/write")
+
+        def test_read(http):
+            assert http.get("/").status_code == 200
+        """
+    )
+    result = pytester.runpytest("--target", "production", "--gate")
+    assert result.ret == 1
+    assert server.count("/write") == 0
+    assert server.count("/fast") == 0
+    verdict = verdict_of(pytester)
+    assert verdict["verdict"] == "error"
+    assert verdict["tests"]["safety_skipped"] == 1
+    assert any("allow_load: true" in r for r in verdict["reasons"]), verdict["reasons"]
+
+
+def test_allow_load_is_the_way_to_load_a_protected_target(
+    pytester: pytest.Pytester, server: HTTPTestServer
+) -> None:
+    pytester.makefile(
+        ".yaml",
+        stagegate=gate_config(
+            server.url, target_extra="protected: true\nallow_load: true", name="production"
+        ),
+    )
+    pytester.makepyfile("def test_read(http): assert http.get('/').status_code == 200")
+    result = pytester.runpytest("--target", "production", "--gate")
+    assert result.ret == 0, result.stdout.str()
+    assert server.count("/fast") > 0
+
+
+def test_unreachable_target_is_an_error_not_a_failure(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".yaml", stagegate=gate_config(refused_url()))
+    pytester.makepyfile("def test_offline(): pass")
+    result = pytester.runpytest("--gate")
+    assert result.ret == 1
+    verdict = verdict_of(pytester)
+    assert verdict["verdict"] == "error"
+    assert verdict["gate"]["status"] == "error"
+    assert any("unreachable" in r for r in verdict["reasons"]), verdict["reasons"]
+
+
+def test_no_load_after_a_critical_failure(pytester: pytest.Pytester, server: HTTPTestServer) -> None:
+    pytester.makefile(".yaml", stagegate=gate_config(server.url))
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.critical
+        def test_login():
+            assert False, "login is broken"
+        """
+    )
+    result = pytester.runpytest("--gate")
+    assert result.ret == 1
+    assert server.count("/fast") == 0
+    verdict = verdict_of(pytester)
+    assert verdict["verdict"] == "fail"
+    assert verdict["gate"]["status"] == "not_run"
+    assert any("Critical test" in r and "test_login" in r for r in verdict["reasons"])
+
+
+def test_xdist_and_locust_workers_together(
+    pytester: pytest.Pytester, server: HTTPTestServer
+) -> None:
+    pytester.makefile(".yaml", stagegate=gate_config(server.url, duration="3s"))
+    pytester.makepyfile(
+        "\n".join(f"def test_{i}(http): assert http.get('/').status_code == 200" for i in range(4))
+    )
+    result = pytester.runpytest("-n", "2", "--gate", "--gate-workers", "2")
+    assert result.ret == 0, result.stdout.str()
+    verdict = verdict_of(pytester)
+    assert verdict["tests"]["passed"] == 4
+    assert verdict["gate"]["profile"]["workers"] == 2
+    assert verdict["gate"]["generator"]["processes"] == 2
+
+
+def test_xdist_verdict_has_the_same_tests_as_a_plain_run(
+    pytester: pytest.Pytester, server: HTTPTestServer
+) -> None:
+    pytester.makefile(".yaml", stagegate=gate_config(server.url))
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.smoke
+        @pytest.mark.parametrize("i", range(5))
+        def test_ok(http, i):
+            assert http.get("/").status_code == 200
+
+        @pytest.mark.critical
+        def test_broken():
+            assert 1 == 2
+
+        @pytest.mark.skip(reason="not today")
+        def test_skipped():
+            pass
+
+        @pytest.mark.xfail(reason="known")
+        def test_known():
+            assert False
+        """
+    )
+
+    def tests_part(*args: str) -> dict[str, Any]:
+        pytester.runpytest("--verdict", "stagegate-verdict.json", *args)
+        tests = verdict_of(pytester)["tests"]
+        for record in tests["records"]:
+            record.pop("duration")
+            if record.get("requests"):
+                record["requests"] = {"count": record["requests"]["count"]}
+        return tests  # type: ignore[no-any-return]
+
+    plain = tests_part()
+    parallel = tests_part("-n", "2")
+    assert plain["total"] == 8
+    assert parallel == plain
+
+
+def test_a_crashed_xdist_worker_fails_the_verdict(
+    pytester: pytest.Pytester, server: HTTPTestServer
+) -> None:
+    pytester.makefile(".yaml", stagegate=gate_config(server.url))
+    pytester.makepyfile(
+        """
+        import os
+
+        def test_crash():
+            os._exit(3)
+
+        def test_fine():
+            pass
+        """
+    )
+    result = pytester.runpytest("-n", "2", "--verdict", "stagegate-verdict.json")
+    assert result.ret == 1
+    verdict = verdict_of(pytester)
+    assert verdict["verdict"] == "fail"
+    assert any("crash" in r.lower() for r in verdict["reasons"]), verdict["reasons"]
+
+
+def _descendants(pid: int) -> list[int]:
+    try:
+        return [p.pid for p in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _alive(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                alive.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_interrupt_during_the_load_leaves_a_verdict_and_no_process(
+    pytester: pytest.Pytester, server: HTTPTestServer, sig: signal.Signals
+) -> None:
+    pytester.makefile(
+        ".yaml", stagegate=gate_config(server.url, duration="60s", target_extra="")
+    )
+    pytester.makepyfile("def test_up(http): assert http.get('/').status_code == 200")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--gate", "-p", "no:cacheprovider"],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seen: list[int] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # progress lines appear once the load runs
+            if "stagegate load:" in line:
+                break
+        seen = _descendants(proc.pid)
+        assert seen, "the load process should be running"
+        proc.send_signal(sig)
+        output = proc.stdout.read()
+        assert proc.wait(timeout=60) == pytest.ExitCode.INTERRUPTED, output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 10  # reaping may lag the parent's exit by a moment
+    while _alive(seen) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _alive(seen) == []
+    verdict = verdict_of(pytester)
+    assert verdict["verdict"] == "error"
+    assert verdict["interrupted"] is True
+    assert "interrupted" in verdict["reasons"][0]
+
+
+def test_interrupt_during_the_readiness_wait(pytester: pytest.Pytester) -> None:
+    pytester.makefile(
+        ".yaml",
+        stagegate=gate_config(refused_url(), target_extra="ready: {path: /healthz, timeout: 60s}"),
+    )
+    pytester.makepyfile("def test_never(): pass")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--gate", "-p", "no:cacheprovider"],
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("collected"):
+                break
+        time.sleep(1)  # inside the readiness wait now (it lasts up to 60 s)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == pytest.ExitCode.INTERRUPTED
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    verdict = verdict_of(pytester)
+    assert verdict["verdict"] == "error" and verdict["interrupted"] is True
+
+
+def test_example_suite_passes_out_of_the_box(tmp_path: Path) -> None:
+    example = Path(__file__).parent.parent / "example_suites" / "shop"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOP_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", str(example), "--target=local", "--gate",
+         "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    verdict = json.loads((tmp_path / "stagegate-verdict.json").read_text())
+    assert verdict["verdict"] == "pass"
+    assert verdict["tests"]["passed"] == 8
+
+
+def test_example_suite_slow_switch_fails_naming_the_budget(tmp_path: Path) -> None:
+    example = Path(__file__).parent.parent / "example_suites" / "shop"
+    env = {**os.environ, "SHOP_MODE": "slow"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", str(example), "--target=local", "--gate",
+         "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert result.returncode == 1
+    verdict = json.loads((tmp_path / "stagegate-verdict.json").read_text())
+    assert verdict["verdict"] == "fail"
+    assert any(
+        "of GET /api/products/{id} was" in r and "over its budget of" in r
+        for r in verdict["reasons"]
+    ), verdict["reasons"]
