@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 LATENCY_METRICS = ("avg", "max")
 REACHABILITY_TIMEOUT = 10.0
+LOAD_LOG = "stagegate-load.log"
 
 
 def run_gate(run: StagegateRun) -> GateRecord:
@@ -74,7 +75,11 @@ def _run_gate(run: StagegateRun) -> GateRecord:
     progress = ProgressLine(run.config)
     try:
         result = run_load(
-            plan, workers=workers, on_progress=progress.update, grace=settings.load.abort.grace
+            plan,
+            workers=workers,
+            on_progress=progress.update,
+            grace=settings.load.abort.grace,
+            log_path=load_log_path(run),
         )
     except LoadError as exc:
         return GateRecord(status="error", reason=target.redact(str(exc)), profile=profile)
@@ -101,6 +106,18 @@ def _run_gate(run: StagegateRun) -> GateRecord:
         generator=generator,
         load_seconds=result.load_seconds,
     )
+
+
+def load_log_path(run: StagegateRun) -> Path | None:
+    """Locust's log (redacted) goes next to the verdict, for CI to keep with it."""
+    for kind, path in run.files():
+        if kind == "json":
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                return None  # the verdict writer reports an unwritable place
+            return path.with_name(LOAD_LOG)
+    return None
 
 
 def describe_profile(settings: GateSettings, workers: int) -> dict[str, Any]:
