@@ -15,6 +15,7 @@ import httpx
 from .budgets import STANDARD_PERCENTILES, evaluate, percentiles_needed
 from .config import GateSettings, Target
 from .errors import LoadError
+from .httpclient import make_client
 from .load.plan import LatencyLimit, LoadPlan, PlannedRequest
 from .units import format_ms
 from .verdict import GateRecord
@@ -182,12 +183,8 @@ def probe(target: Target) -> str | None:
     """None when the target answers HTTP at all; otherwise a sentence saying why not."""
     url = target.base_url + "/"
     try:
-        httpx.get(
-            url,
-            headers=dict(target.headers),
-            timeout=min(target.timeout, REACHABILITY_TIMEOUT),
-            verify=target.verify_tls,
-        )
+        with make_client(target) as client:
+            client.get("/", timeout=min(target.timeout, REACHABILITY_TIMEOUT))
     except httpx.HTTPError as exc:
         return target.redact(
             f"target {target.name!r} is unreachable, so no load was put on it: GET {url} "

@@ -1,15 +1,17 @@
 """httpx clients for a target, and the log of the requests they made.
 
 The clients retry connection errors only (httpx's own ``retries``: a refused or failed connect),
-never a response, whatever its status. Every request is recorded (method, path, status,
-duration to the response headers) into a :class:`RequestLog`, so the verdict can report smoke
-latencies per test.
+never a response, whatever its status. A request, body included, never takes longer than the
+target's ``timeout`` (plus one read's worth): httpx's own timeouts are per read. Every request
+is recorded (method, path, status, duration to the response headers) into a
+:class:`RequestLog`, so the verdict can report smoke latencies per test.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,9 +61,57 @@ def summarize(requests: list[RecordedRequest]) -> dict[str, float] | None:
     }
 
 
-class _RecordingTransport(httpx.BaseTransport):
-    def __init__(self, inner: httpx.BaseTransport, log: RequestLog) -> None:
+class _DeadlineStream(httpx.SyncByteStream):
+    """A response body that must arrive before a deadline.
+
+    httpx's timeouts apply to each read, so a body that drips a byte a second would never time
+    out; the target's ``timeout`` is meant per request.
+    """
+
+    def __init__(self, inner: httpx.SyncByteStream, deadline: float, request: httpx.Request):
         self._inner = inner
+        self._deadline = deadline
+        self._request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            _check_deadline(self._deadline, self._request)
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _AsyncDeadlineStream(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream, deadline: float, request: httpx.Request):
+        self._inner = inner
+        self._deadline = deadline
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            _check_deadline(self._deadline, self._request)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def _check_deadline(deadline: float, request: httpx.Request) -> None:
+    if time.perf_counter() > deadline:
+        raise httpx.ReadTimeout(
+            "the response did not arrive within the target's timeout", request=request
+        )
+
+
+class _GuardedTransport(httpx.BaseTransport):
+    """Bounds each request by a total deadline and records it into a RequestLog."""
+
+    def __init__(
+        self, inner: httpx.BaseTransport, total: float, log: RequestLog | None = None
+    ) -> None:
+        self._inner = inner
+        self._total = total
         self._log = log
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -69,18 +119,28 @@ class _RecordingTransport(httpx.BaseTransport):
         try:
             response = self._inner.handle_request(request)
         except httpx.TransportError as exc:
-            self._log.record(_entry(request, None, start, exc))
+            self._record(_entry(request, None, start, exc))
             raise
-        self._log.record(_entry(request, response.status_code, start))
-        return response
+        self._record(_entry(request, response.status_code, start))
+        assert isinstance(response.stream, httpx.SyncByteStream)
+        return _with_stream(
+            response, _DeadlineStream(response.stream, start + self._total, request), request
+        )
+
+    def _record(self, entry: RecordedRequest) -> None:
+        if self._log is not None:
+            self._log.record(entry)
 
     def close(self) -> None:
         self._inner.close()
 
 
-class _AsyncRecordingTransport(httpx.AsyncBaseTransport):
-    def __init__(self, inner: httpx.AsyncBaseTransport, log: RequestLog) -> None:
+class _AsyncGuardedTransport(httpx.AsyncBaseTransport):
+    def __init__(
+        self, inner: httpx.AsyncBaseTransport, total: float, log: RequestLog | None = None
+    ) -> None:
         self._inner = inner
+        self._total = total
         self._log = log
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -88,13 +148,34 @@ class _AsyncRecordingTransport(httpx.AsyncBaseTransport):
         try:
             response = await self._inner.handle_async_request(request)
         except httpx.TransportError as exc:
-            self._log.record(_entry(request, None, start, exc))
+            self._record(_entry(request, None, start, exc))
             raise
-        self._log.record(_entry(request, response.status_code, start))
-        return response
+        self._record(_entry(request, response.status_code, start))
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        return _with_stream(
+            response, _AsyncDeadlineStream(response.stream, start + self._total, request), request
+        )
+
+    def _record(self, entry: RecordedRequest) -> None:
+        if self._log is not None:
+            self._log.record(entry)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+def _with_stream(
+    response: httpx.Response,
+    stream: httpx.SyncByteStream | httpx.AsyncByteStream,
+    request: httpx.Request,
+) -> httpx.Response:
+    return httpx.Response(
+        status_code=response.status_code,
+        headers=response.headers,
+        stream=stream,
+        extensions=response.extensions,
+        request=request,
+    )
 
 
 def _entry(
@@ -117,10 +198,12 @@ def _client_kwargs(target: Target) -> dict[str, Any]:
     }
 
 
-def make_client(target: Target, log: RequestLog | None = None) -> httpx.Client:
+def make_client(
+    target: Target, log: RequestLog | None = None, *, retries: int = CONNECT_RETRIES
+) -> httpx.Client:
     """A ``httpx.Client`` for ``target``; the caller closes it."""
-    inner = httpx.HTTPTransport(retries=CONNECT_RETRIES, verify=target.verify_tls)
-    transport = _RecordingTransport(inner, log) if log is not None else inner
+    inner = httpx.HTTPTransport(retries=retries, verify=target.verify_tls)
+    transport = _GuardedTransport(inner, target.timeout, log)
     return httpx.Client(transport=transport, **_client_kwargs(target))
 
 
@@ -136,5 +219,5 @@ def make_async_client(target: Target, log: RequestLog | None = None) -> httpx.As
         verify=target.verify_tls,
         limits=httpx.Limits(max_keepalive_connections=0),
     )
-    transport = _AsyncRecordingTransport(inner, log) if log is not None else inner
+    transport = _AsyncGuardedTransport(inner, target.timeout, log)
     return httpx.AsyncClient(transport=transport, **_client_kwargs(target))

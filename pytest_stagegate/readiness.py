@@ -15,6 +15,7 @@ import httpx
 
 from .config import ReadyCheck, Target, VersionCheck
 from .errors import TargetNotReady
+from .httpclient import make_client
 from .units import format_duration
 
 MAX_INTERVAL = 5.0
@@ -37,14 +38,15 @@ def wait_ready(
     interval = check.interval
     attempts = 0
     last = "no attempt was made"
-    with httpx.Client(verify=target.verify_tls, headers=dict(target.headers)) as client:
+    # No connection retries inside an attempt: this loop is the retry, with its own backoff.
+    with make_client(target, retries=0) as client:
         while True:
             remaining = deadline - clock()
             if remaining <= 0:
                 break
             attempts += 1
             try:
-                response = client.get(url, timeout=min(target.timeout, remaining))
+                response = client.get(check.path, timeout=min(target.timeout, remaining))
             except httpx.HTTPError as exc:
                 last = _describe_error(exc)
             else:
@@ -71,9 +73,8 @@ def check_version(target: Target, check: VersionCheck) -> str:
     """Fetch the running version; raise TargetNotReady unless it equals ``check.expect``."""
     url = target.base_url + check.path
     try:
-        response = httpx.get(
-            url, headers=dict(target.headers), timeout=target.timeout, verify=target.verify_tls
-        )
+        with make_client(target) as client:
+            response = client.get(check.path)
     except httpx.HTTPError as exc:
         raise TargetNotReady(
             target.redact(

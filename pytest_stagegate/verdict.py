@@ -693,7 +693,6 @@ def _joined(head: str, detail: str) -> str:
     return _sentence(f"{head}: {detail}" if detail else head)
 
 
-
 # -- helpers for the JSON ---------------------------------------------------------------------
 
 

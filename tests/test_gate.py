@@ -94,8 +94,11 @@ def test_passing_gate_writes_a_verdict_that_verify_accepts(
     names = [case.get("name") for case in gate_suite.iter("testcase")]
     assert any("p95" in str(n) for n in names) and any("error_rate" in str(n) for n in names)
 
-    assert stagegate("verify", "stagegate-verdict.json", "--target", "local", cwd=pytester.path).returncode == 0
-    refused = stagegate("verify", "stagegate-verdict.json", "--target", "staging", cwd=pytester.path)
+    accepted = stagegate("verify", "stagegate-verdict.json", "--target", "local", cwd=pytester.path)
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    refused = stagegate(
+        "verify", "stagegate-verdict.json", "--target", "staging", cwd=pytester.path
+    )
     assert refused.returncode == 1
     assert "staging" in refused.stdout + refused.stderr
 
@@ -179,7 +182,9 @@ def test_unreachable_target_is_an_error_not_a_failure(pytester: pytest.Pytester)
     assert any("unreachable" in r for r in verdict["reasons"]), verdict["reasons"]
 
 
-def test_no_load_after_a_critical_failure(pytester: pytest.Pytester, server: HTTPTestServer) -> None:
+def test_no_load_after_a_critical_failure(
+    pytester: pytest.Pytester, server: HTTPTestServer
+) -> None:
     pytester.makefile(".yaml", stagegate=gate_config(server.url))
     pytester.makepyfile(
         """
@@ -300,9 +305,7 @@ def _alive(pids: list[int]) -> list[int]:
 def test_interrupt_during_the_load_leaves_a_verdict_and_no_process(
     pytester: pytest.Pytester, server: HTTPTestServer, sig: signal.Signals
 ) -> None:
-    pytester.makefile(
-        ".yaml", stagegate=gate_config(server.url, duration="60s", target_extra="")
-    )
+    pytester.makefile(".yaml", stagegate=gate_config(server.url, duration="60s", target_extra=""))
     pytester.makepyfile("def test_up(http): assert http.get('/').status_code == 200")
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "--gate", "-p", "no:cacheprovider"],
@@ -367,8 +370,16 @@ def test_example_suite_passes_out_of_the_box(tmp_path: Path) -> None:
     example = Path(__file__).parent.parent / "example_suites" / "shop"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOP_")}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", str(example), "--target=local", "--gate",
-         "-p", "no:cacheprovider"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(example),
+            "--target=local",
+            "--gate",
+            "-p",
+            "no:cacheprovider",
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -385,8 +396,16 @@ def test_example_suite_slow_switch_fails_naming_the_budget(tmp_path: Path) -> No
     example = Path(__file__).parent.parent / "example_suites" / "shop"
     env = {**os.environ, "SHOP_MODE": "slow"}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", str(example), "--target=local", "--gate",
-         "-p", "no:cacheprovider"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(example),
+            "--target=local",
+            "--gate",
+            "-p",
+            "no:cacheprovider",
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
