@@ -39,7 +39,8 @@ def run_gate(run: StagegateRun) -> GateRecord:
 def _run_gate(run: StagegateRun) -> GateRecord:
     target, settings = run.target, run.gate_settings
     workers = int(run.config.option.stagegate_workers or 0)
-    profile = describe_profile(settings, workers)
+    plan = build_plan(target, settings, report=run.config.option.stagegate_report)
+    profile = describe_profile(plan, workers)
     if target.protected and not target.allow_load:
         return GateRecord(
             status="refused",
@@ -65,12 +66,12 @@ def _run_gate(run: StagegateRun) -> GateRecord:
     if unreachable:
         return GateRecord(status="error", reason=unreachable, profile=profile)
 
-    plan = build_plan(target, settings, report=run.config.option.stagegate_report)
     replaced = run.config.hook.pytest_stagegate_load_plan(
         config=run.config, target=target, plan=plan
     )
     if replaced is not None:
         plan = replaced
+        profile = describe_profile(plan, workers)
     from .load.process import run_load
 
     progress = ProgressLine(run.config)
@@ -121,16 +122,16 @@ def load_log_path(run: StagegateRun) -> Path | None:
     return None
 
 
-def describe_profile(settings: GateSettings, workers: int) -> dict[str, Any]:
-    load = settings.load
+def describe_profile(plan: LoadPlan, workers: int) -> dict[str, Any]:
+    """The load profile as it ran (after ``pytest_stagegate_load_plan``), for the verdict."""
     return {
-        "users": load.users,
-        "spawn_rate": load.spawn_rate,
-        "duration_s": load.duration,
-        "warmup_s": load.warmup,
+        "users": plan.users,
+        "spawn_rate": plan.spawn_rate,
+        "duration_s": plan.duration,
+        "warmup_s": plan.warmup,
         "workers": workers,
-        "scenario": "locustfile" if load.locustfile else "requests",
-        "user_class": load.user_class,
+        "scenario": "locustfile" if plan.locustfile else "requests",
+        "user_class": plan.user_class,
     }
 
 

@@ -419,3 +419,114 @@ def test_example_suite_slow_switch_fails_naming_the_budget(tmp_path: Path) -> No
         "of GET /api/products/{id} was" in r and "over its budget of" in r
         for r in verdict["reasons"]
     ), verdict["reasons"]
+
+
+def test_flaky_tests_are_listed_and_a_flaky_critical_one_blocks(
+    pytester: pytest.Pytester, server: HTTPTestServer
+) -> None:
+    pytester.makefile(".yaml", stagegate=gate_config(server.url))
+    pytester.makepyfile(
+        """
+        import pytest
+        from pathlib import Path
+
+        def flaky(name):
+            marker = Path(name)
+            if not marker.exists():
+                marker.write_text("failed once")
+                raise AssertionError("first attempt fails")
+
+        def test_flaky():
+            flaky("plain.marker")
+
+        @pytest.mark.critical
+        def test_flaky_critical():
+            flaky("critical.marker")
+        """
+    )
+    result = pytester.runpytest("--reruns", "2", "--verdict", "stagegate-verdict.json")
+    assert result.ret == 1  # pytest passed, but a flaky critical test blocks promotion
+    tests = verdict_of(pytester)["tests"]
+    assert tests["flaky"] == 2
+    assert {t["nodeid"].split("::")[1] for t in tests["flaky_tests"]} == {
+        "test_flaky",
+        "test_flaky_critical",
+    }
+    reasons = verdict_of(pytester)["reasons"]
+    assert any("test_flaky_critical" in r and "rerun" in r for r in reasons), reasons
+
+
+def test_baseline_regression_budget_and_step_summary(
+    pytester: pytest.Pytester, server: HTTPTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makefile(
+        ".yaml",
+        stagegate=gate_config(
+            server.url,
+            requests="[GET /slow]",
+            budgets='"GET /slow": {p95_regression: 10%}',
+            duration="3s",
+        ),
+    )
+    pytester.makepyfile("def test_nothing(): pass")
+    baseline = json.loads((Path(__file__).parent / "golden" / "verdict-pass.json").read_text())
+    baseline["gate"]["endpoints"] = [
+        {
+            "name": "GET /slow",
+            "requests": 500,
+            "failures": 0,
+            "error_rate": 0.0,
+            "rps": 50.0,
+            "avg_ms": 10.0,
+            "min_ms": 5.0,
+            "max_ms": 20.0,
+            "percentiles": {"p50": 10.0, "p90": 12.0, "p95": 15.0, "p99": 18.0},
+        }
+    ]
+    (pytester.path / "production.json").write_text(json.dumps(baseline))
+    summary = pytester.path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    result = pytester.runpytest("--gate", "--gate-baseline", "production.json")
+    assert result.ret == 1, result.stdout.str()
+    (check,) = verdict_of(pytester)["gate"]["checks"]
+    assert check["metric"] == "p95_regression"
+    assert check["baseline"] == 15.0
+    assert check["outcome"] == "fail"
+    assert "GET /slow" in summary.read_text()
+
+
+def test_hooks_see_the_plan_the_result_and_the_verdict(
+    pytester: pytest.Pytester, server: HTTPTestServer
+) -> None:
+    pytester.makefile(".yaml", stagegate=gate_config(server.url, users=5))
+    pytester.makeconftest(
+        """
+        import dataclasses, json
+        from pytest_stagegate.budgets import Check
+
+        def pytest_stagegate_load_plan(config, target, plan):
+            return dataclasses.replace(plan, users=1, spawn_rate=1)
+
+        def pytest_stagegate_gate_result(config, target, gate):
+            with open("gate.json", "w") as fh:
+                json.dump({"status": gate.status, "users": gate.profile["users"]}, fh)
+
+        def pytest_stagegate_verdict(config, verdict):
+            verdict.add_check(Check(endpoint="search index", metric="freshness", limit=60.0,
+                                    observed=600.0, samples=1, outcome="fail",
+                                    message="The search index is 10 minutes old.", unit="ms"))
+            verdict.add_reason("Notified #releases.")
+        """
+    )
+    pytester.makepyfile("def test_up(http): assert http.get('/').status_code == 200")
+    result = pytester.runpytest("--gate")
+    assert result.ret == 1
+    gate = json.loads((pytester.path / "gate.json").read_text())
+    assert gate == {"status": "completed", "users": 1}  # the plan as the hook changed it
+    verdict = verdict_of(pytester)
+    assert verdict["verdict"] == "fail"
+    assert "The search index is 10 minutes old." in verdict["reasons"]
+    assert "Notified #releases." in verdict["reasons"]
+    assert verdict["gate"]["generator"]["processes"] == 1
+    junit = (pytester.path / "stagegate-junit.xml").read_text()
+    assert "search index" in junit

@@ -86,6 +86,7 @@ import locust.stats
 import argparse
 import collections
 import contextlib
+import gc
 import json
 import logging
 import math
@@ -651,6 +652,7 @@ class Controller:
         env.events.init.fire(environment=env, runner=runner, web_ui=None)
         self.usage.start(self.group)
         self.group.spawn(_orphan_watch)
+        _freeze_startup_objects()
 
     def _on_hello(self, environment: Environment, msg: Message) -> None:
         if msg.node_id not in self.hellos:
@@ -1004,6 +1006,7 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
     runner.register_message(MSG_WINDOW, on_window)
     env.events.init.fire(environment=env, runner=runner, web_ui=None)
     usage.start(group)
+    _freeze_startup_objects()
     runner.send_message(MSG_HELLO, {"pid": os.getpid()})
     runner.greenlet.join()
     group.kill(block=False)
@@ -1014,6 +1017,13 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
         sock.close(linger=2000)
         sock.context.term()
     return EXIT_OK
+
+
+def _freeze_startup_objects() -> None:
+    """Modules, classes and Locust's machinery live as long as the process: keeping them out
+    of the garbage collector's scans saves a few percent of CPU per request under load."""
+    gc.collect()
+    gc.freeze()
 
 
 def _orphan_watch() -> None:
