@@ -363,7 +363,7 @@ def _yaml_error(error: yaml.YAMLError, text: str, path: Path) -> ConfigError:
         mark = error.problem_mark or error.context_mark
         if error.context and error.context_mark is not None:
             problem = f"{error.context} (line {error.context_mark.line + 1}): {problem}"
-            if "end of stream" in problem:
+            if "end of stream" in problem or "<stream end>" in problem:
                 # The end of the file is not where the mistake is; where the unclosed thing
                 # was opened is.
                 mark = error.context_mark

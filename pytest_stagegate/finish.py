@@ -11,6 +11,7 @@ import pytest
 
 from . import __version__
 from .ci_env import commit_info
+from .gate import LOAD_LOG
 from .junit import write_junit
 from .verdict import Verdict, write_verdict
 
@@ -39,6 +40,10 @@ def finish_run(run: StagegateRun, session: pytest.Session) -> None:
     for kind, path in run.files():
         if kind == "json":
             write_verdict(path, data)
+            stale_log = path.with_name(LOAD_LOG)
+            if stale_log != run.load_log:
+                # An earlier gated run's log must not travel with this verdict.
+                stale_log.unlink(missing_ok=True)
         else:
             write_junit(path, data)
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")

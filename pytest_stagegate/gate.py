@@ -74,6 +74,7 @@ def _run_gate(run: StagegateRun) -> GateRecord:
         profile = describe_profile(plan, workers)
     from .load.process import run_load
 
+    run.load_log = load_log_path(run)
     progress = ProgressLine(run.config)
     try:
         result = run_load(
@@ -81,7 +82,7 @@ def _run_gate(run: StagegateRun) -> GateRecord:
             workers=workers,
             on_progress=progress.update,
             grace=settings.load.abort.grace,
-            log_path=load_log_path(run),
+            log_path=run.load_log,
         )
     except LoadError as exc:
         return GateRecord(status="error", reason=target.redact(str(exc)), profile=profile)

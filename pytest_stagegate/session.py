@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import tempfile
 import types
 from collections.abc import Generator, Iterator, Mapping
 from datetime import datetime, timezone
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from .config import CONFIG_FILENAME, GateSettings, Target, default_config, load_config
+from .config import CONFIG_FILENAME, GateSettings, Target, load_config
 from .errors import ConfigError, StagegateError
 from .httpclient import RequestLog, make_client, summarize
 from .readiness import check_version, wait_ready
@@ -27,6 +28,7 @@ from .records import TestRecorder
 DEFAULT_VERDICT = "stagegate-verdict.json"
 DEFAULT_JUNIT = "stagegate-junit.xml"
 WORKERINPUT_KEY = "stagegate_target"
+MARKER_PROBLEM = pytest.StashKey[str]()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,6 +65,7 @@ class StagegateRun:
         self.problems: list[tuple[str, str]] = []
         self.interrupted = False
         self.gate_record: Any = None  # verdict.GateRecord once the gate ran
+        self.load_log: Path | None = None  # Locust's log, once a load ran
         self.verdict: Any = None  # verdict.Verdict once decided
         self._previous_sigterm: Any = None
         self.baseline: dict[str, Any] | None = None
@@ -83,13 +86,18 @@ class StagegateRun:
                 gate=GateSettings(),
             )
         path = _find_config(config)
+        name = _target_name(config)
         try:
-            parsed = load_config(path) if path is not None else default_config()
-            name = _target_name(config)
+            parsed = load_config(path)
+        except ConfigError as exc:
+            raise pytest.UsageError(f"pytest-stagegate: {exc}") from None
+        try:
             target = parsed.resolve_target(name.value, os.environ)
             gate = parsed.gate_settings(name.value)
         except ConfigError as exc:
-            raise pytest.UsageError(f"pytest-stagegate: {exc}") from None
+            raise pytest.UsageError(
+                f"pytest-stagegate: {exc} (target {name.value!r} was chosen by {name.source})"
+            ) from None
         if workerinput is None:
             replaced = config.hook.pytest_stagegate_configure_target(config=config, target=target)
             if replaced is not None:
@@ -102,9 +110,26 @@ class StagegateRun:
             config_path=path,
             gate=gate,
         )
-        if workerinput is None and run.gate_requested:
-            run._check_gate_inputs()
+        if workerinput is None:
+            run._check_outputs()
+            if run.gate_requested:
+                run._check_gate_inputs()
+            elif config.option.stagegate_baseline or config.option.stagegate_report:
+                raise pytest.UsageError(
+                    "pytest-stagegate: --gate-baseline and --gate-report only apply to a gated "
+                    "run: add --gate."
+                )
         return run
+
+    def _check_outputs(self) -> None:
+        """A file that cannot be written is a usage error now, not a traceback at the end."""
+        paths = [(f"--verdict{'-junit' if kind == 'junit' else ''}", p) for kind, p in self.files()]
+        if self.config.option.stagegate_report:
+            paths.append(("--gate-report", Path(self.config.option.stagegate_report)))
+        for option, path in paths:
+            problem = _unwritable(path)
+            if problem:
+                raise pytest.UsageError(f"pytest-stagegate: {option} {path}: {problem}")
 
     def _check_gate_inputs(self) -> None:
         """Errors that would only show after minutes of tests are usage errors now."""
@@ -179,8 +204,14 @@ class StagegateRun:
         for item in items:
             marker = item.get_closest_marker("targets")
             if marker is not None:
-                names = [str(n) for n in marker.args]
-                self._check_target_names(item, names)
+                names = _marker_names(marker.args)
+                problem = self._check_target_names(item, names)
+                if problem is not None:
+                    if not self.is_worker:
+                        raise pytest.UsageError(problem)
+                    # Raising on an xdist worker crashes it and hides the message.
+                    item.stash[MARKER_PROBLEM] = problem
+                    continue
                 if self.target.name not in names:
                     item.add_marker(
                         pytest.mark.skip(
@@ -197,18 +228,24 @@ class StagegateRun:
                     )
                 )
 
-    def _check_target_names(self, item: pytest.Item, names: list[str]) -> None:
+    def _check_target_names(self, item: pytest.Item, names: list[str]) -> str | None:
         if not names:
-            raise pytest.UsageError(
+            return (
                 f"{item.nodeid}: @pytest.mark.targets needs at least one target name, "
                 f"e.g. @pytest.mark.targets('staging')"
             )
         unknown = [n for n in names if n not in self.known_targets]
         if unknown:
-            raise pytest.UsageError(
+            return (
                 f"{item.nodeid}: @pytest.mark.targets names {', '.join(map(repr, unknown))}, "
                 f"which stagegate.yaml does not define (known: {', '.join(self.known_targets)})"
             )
+        return None
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        problem = item.stash.get(MARKER_PROBLEM, None)
+        if problem is not None:
+            pytest.fail(problem, pytrace=False)
 
     # -- running tests: records, redaction ----------------------------------------------------
 
@@ -326,7 +363,7 @@ class StagegateRun:
         yield "junit", Path(opt.stagegate_verdict_junit or DEFAULT_JUNIT)
 
 
-def _find_config(config: pytest.Config) -> Path | None:
+def _find_config(config: pytest.Config) -> Path:
     option = config.option.stagegate_config
     ini = config.getini("stagegate_config")
     if option or ini:
@@ -336,15 +373,18 @@ def _find_config(config: pytest.Config) -> Path | None:
             where = "--stagegate-config" if option else "ini stagegate_config"
             raise pytest.UsageError(f"pytest-stagegate: {where}: no file at {path}")
         return path
-    path = Path(config.rootpath) / CONFIG_FILENAME
-    if path.is_file():
-        return path
-    if config.option.stagegate_target or config.option.stagegate_gate:
-        raise pytest.UsageError(
-            f"pytest-stagegate: no {CONFIG_FILENAME} at the rootdir {config.rootpath}. Create "
-            f"one (see the README's configuration section) or pass --stagegate-config PATH."
-        )
-    return None
+    # pytest picks the rootdir before plugin options exist, so the value of an option such as
+    # `--gate-baseline ../prod.json` can move it; the directory pytest was run from is the
+    # user's other obvious place for the file.
+    for folder in (Path(config.rootpath), config.invocation_params.dir):
+        path = folder / CONFIG_FILENAME
+        if path.is_file():
+            return path
+    raise pytest.UsageError(
+        f"pytest-stagegate: no {CONFIG_FILENAME} at the rootdir {config.rootpath} or in "
+        f"{config.invocation_params.dir}. Create one (see the README's configuration section) "
+        f"or pass --stagegate-config PATH."
+    )
 
 
 def _target_name(config: pytest.Config) -> Setting:
@@ -376,6 +416,17 @@ def _target_from_dict(data: Mapping[str, Any]) -> Target:
     return Target(**fields)
 
 
+def _marker_names(args: tuple[object, ...]) -> list[str]:
+    """``targets("a", "b")`` and ``targets(["a", "b"])`` alike."""
+    names: list[str] = []
+    for arg in args:
+        if isinstance(arg, (list, tuple, set, frozenset)):
+            names.extend(str(a) for a in arg)
+        else:
+            names.append(str(arg))
+    return names
+
+
 def _skip_reason(report: pytest.TestReport) -> str:
     if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
         reason = str(report.longrepr[2])
@@ -394,6 +445,19 @@ def _redact_report(report: pytest.TestReport, target: Target) -> None:
         (name, target.redact(value) if isinstance(value, str) else value)
         for name, value in report.user_properties
     ]
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why ``path`` cannot be written, or None. Creates its folder, as the writer would."""
+    if path.is_dir():
+        return "is a directory; give a file name"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".stagegate-probe-"):
+            pass
+    except OSError as exc:
+        return f"cannot be written ({exc.strerror or exc})"
+    return None
 
 
 def _in_main_thread() -> bool:

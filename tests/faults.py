@@ -18,7 +18,9 @@ Modes (``MODES``), and the options that tune them:
 ``hang``
     Accepts, reads the request, never answers; the connection is held until the server stops.
 ``slow``
-    Answers 200 after ``delay`` seconds (default 2.0).
+    Answers 200 after ``delay`` seconds (default 2.0); with ``slow_every=K``, only every K-th
+    request is slow and the others are answered at once (a latency tail: p95 over budget while
+    most requests are fast).
 ``burst5xx``
     Answers ``status`` (default 503) to every ``every``-th request (default 3: the 3rd, 6th,
     ...), counted over the faulty requests; with ``window=(start, end)`` instead answers
@@ -60,6 +62,7 @@ handlers, closes every connection still held, and joins the threads.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import shutil
 import socket
 import ssl
@@ -101,14 +104,11 @@ RESET_SENT = 100
 # --- TLS: a self-signed certificate made at test time -----------------------------------------
 def tls_unavailable() -> str | None:
     """None when a self-signed certificate can be made here; otherwise why not (a skip reason)."""
-    try:
-        import cryptography  # noqa: F401
-    except ImportError:
-        if shutil.which("openssl") is None:
-            return (
-                "tls_untrusted needs a self-signed certificate: neither the 'cryptography' "
-                "package nor the 'openssl' command is available"
-            )
+    if importlib.util.find_spec("cryptography") is None and shutil.which("openssl") is None:
+        return (
+            "tls_untrusted needs a self-signed certificate: neither the 'cryptography' "
+            "package nor the 'openssl' command is available"
+        )
     return None
 
 
@@ -139,10 +139,11 @@ def _self_signed_cryptography(cert_path: Path, key_path: Path) -> None:
     import datetime
     import ipaddress
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    # optional: where it is absent, make_self_signed falls back to the openssl command
+    from cryptography import x509  # type: ignore[import-not-found,unused-ignore]
+    from cryptography.hazmat.primitives import hashes, serialization  # type: ignore[import-not-found,unused-ignore]
+    from cryptography.hazmat.primitives.asymmetric import ec  # type: ignore[import-not-found,unused-ignore]
+    from cryptography.x509.oid import NameOID  # type: ignore[import-not-found,unused-ignore]
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
@@ -194,6 +195,7 @@ class FaultServer:
         *,
         paths: Collection[str] | None = None,
         delay: float = 2.0,
+        slow_every: int | None = None,
         every: int | None = 3,
         window: tuple[float, float] | None = None,
         status: int = 503,
@@ -206,11 +208,13 @@ class FaultServer:
             raise ValueError(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
         if mode == "burst5xx" and every is None and window is None:
             raise ValueError("burst5xx needs every=K or window=(start, end)")
-        if every is not None and every < 1:
-            raise ValueError(f"every must be at least 1, got {every}")
+        for name, value in (("every", every), ("slow_every", slow_every)):
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
         self.mode: Mode = mode
         self.paths = frozenset(paths) if paths is not None else None
         self.delay = delay
+        self.slow_every = slow_every
         self.every = every
         self.window = window
         self.status = status
@@ -426,7 +430,8 @@ class FaultServer:
             self._stopping.wait()
             return False
         if mode == "slow":
-            if self._stopping.wait(self.delay):
+            slow = self.slow_every is None or index % self.slow_every == 0
+            if slow and self._stopping.wait(self.delay):
                 return False
             return self._respond(sock, request, 200)
         if mode == "burst5xx":

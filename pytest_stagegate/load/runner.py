@@ -1064,7 +1064,7 @@ def main(argv: list[str] | None = None) -> int:
         out = setup_io(redact)
         reason = f"The load plan could not be read: {_last_line(e)}"
         log.error(reason)
-        return _finish(args, error_doc(None, reason, args.workers), EXIT_FAILED)
+        return _finish(args, error_doc(None, reason, args.workers), EXIT_OK)
     out = setup_io(redact)
     install_locust_settings()
     if args.mode == "worker":
