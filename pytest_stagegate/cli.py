@@ -6,6 +6,8 @@
     stagegate report VERDICT [--format text|markdown]     a summary, e.g. for $GITHUB_STEP_SUMMARY
     stagegate compare OLD NEW [--format text|markdown]    per-endpoint latency changes
     stagegate schema                                      the verdict's JSON Schema
+    stagegate worker --master-host H [--master-port P] [--target T]
+        a Locust worker on another machine for `pytest --gate --gate-remote-workers N`
 
 Exit codes: 0 success, 1 ``verify`` refused, 4 bad usage or unreadable input (the convention
 of pytest for usage errors). Problems the user can fix are one message, never a traceback.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -141,6 +144,27 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the JSON Schema (draft 2020-12) of the verdict file.",
     )
     schema_cmd.set_defaults(func=_schema)
+
+    worker = commands.add_parser(
+        "worker",
+        help="run a Locust worker for a gated run's master on another machine",
+        description=(
+            "Join the load of `pytest --gate --gate-remote-workers N --gate-master-bind "
+            "HOST:PORT` from another machine. The plan comes from this machine's "
+            "stagegate.yaml and environment; the worker exits when the run ends."
+        ),
+    )
+    worker.add_argument("--master-host", required=True, help="the master's address")
+    worker.add_argument("--master-port", type=int, default=5557, help="default: 5557")
+    worker.add_argument(
+        "--stagegate-config", type=Path, default=Path("stagegate.yaml"), metavar="PATH",
+        help="default: ./stagegate.yaml",
+    )  # fmt: skip
+    worker.add_argument(
+        "--target", default=os.environ.get("STAGEGATE_TARGET", "local"),
+        help="the target under load (default: $STAGEGATE_TARGET or local)",
+    )  # fmt: skip
+    worker.set_defaults(func=_worker)
     return parser
 
 
@@ -258,6 +282,17 @@ def _compare(args: argparse.Namespace) -> int:
     old, new = load_verdict(args.old), load_verdict(args.new)
     sys.stdout.write(render_compare(old, new, args.format))
     return EXIT_OK
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from .remote import run_worker
+
+    return run_worker(
+        config_path=args.stagegate_config,
+        target_name=args.target,
+        master_host=args.master_host,
+        master_port=args.master_port,
+    )
 
 
 def _schema(args: argparse.Namespace) -> int:

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from .budgets import STANDARD_PERCENTILES, evaluate, percentiles_needed
-from .config import GateSettings, Target
+from .config import Target
 from .errors import LoadError
 from .httpclient import make_client
-from .load.plan import LatencyLimit, LoadPlan, PlannedRequest
+from .load.plan import LoadPlan, plan_for
 from .units import format_ms
 from .verdict import GateRecord
 
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from .load.process import Progress
     from .session import StagegateRun
 
-LATENCY_METRICS = ("avg", "max")
 REACHABILITY_TIMEOUT = 10.0
 LOAD_LOG = "stagegate-load.log"
 
@@ -39,8 +38,9 @@ def run_gate(run: StagegateRun) -> GateRecord:
 def _run_gate(run: StagegateRun) -> GateRecord:
     target, settings = run.target, run.gate_settings
     workers = int(run.config.option.stagegate_workers or 0)
-    plan = build_plan(target, settings, report=run.config.option.stagegate_report)
-    profile = describe_profile(plan, workers)
+    remote = int(run.config.option.stagegate_remote_workers or 0)
+    plan = plan_for(target, settings, html_report=run.config.option.stagegate_report)
+    profile = describe_profile(plan, workers, remote)
     if target.protected and not target.allow_load:
         return GateRecord(
             status="refused",
@@ -71,9 +71,16 @@ def _run_gate(run: StagegateRun) -> GateRecord:
     )
     if replaced is not None:
         plan = replaced
-        profile = describe_profile(plan, workers)
+        profile = describe_profile(plan, workers, remote)
     from .load.process import run_load
 
+    bind = run.config.option.stagegate_master_bind
+    if remote and bind is not None:
+        run._write_line(
+            f"stagegate: the Locust master listens on {bind[0]}:{bind[1]} for {remote} remote "
+            f"worker(s): stagegate worker --master-host HOST --master-port {bind[1]} "
+            f"--target {target.name}"
+        )
     run.load_log = load_log_path(run)
     progress = ProgressLine(run.config)
     try:
@@ -83,6 +90,8 @@ def _run_gate(run: StagegateRun) -> GateRecord:
             on_progress=progress.update,
             grace=settings.load.abort.grace,
             log_path=run.load_log,
+            remote_workers=remote,
+            master_bind=run.config.option.stagegate_master_bind,
         )
     except LoadError as exc:
         return GateRecord(status="error", reason=target.redact(str(exc)), profile=profile)
@@ -123,62 +132,18 @@ def load_log_path(run: StagegateRun) -> Path | None:
     return None
 
 
-def describe_profile(plan: LoadPlan, workers: int) -> dict[str, Any]:
+def describe_profile(plan: LoadPlan, workers: int, remote: int = 0) -> dict[str, Any]:
     """The load profile as it ran (after ``pytest_stagegate_load_plan``), for the verdict."""
     return {
         "users": plan.users,
         "spawn_rate": plan.spawn_rate,
         "duration_s": plan.duration,
         "warmup_s": plan.warmup,
-        "workers": workers,
+        "workers": workers + remote,
+        "remote_workers": remote,
         "scenario": "locustfile" if plan.locustfile else "requests",
         "user_class": plan.user_class,
     }
-
-
-def build_plan(target: Target, settings: GateSettings, *, report: str | None = None) -> LoadPlan:
-    load = settings.load
-    abort = load.abort
-    return LoadPlan(
-        host=target.base_url,
-        users=load.users,
-        spawn_rate=load.spawn_rate,
-        duration=load.duration,
-        warmup=load.warmup,
-        headers=dict(target.headers),
-        timeout=target.timeout,
-        verify_tls=target.verify_tls,
-        requests=[
-            PlannedRequest(
-                method=r.method,
-                path=r.path,
-                name=r.name,
-                weight=r.weight,
-                headers=dict(r.headers),
-                json=r.json,
-                expect_status=list(r.expect_status),
-            )
-            for r in load.requests
-        ],
-        locustfile=str(load.locustfile) if load.locustfile else None,
-        user_class=load.user_class,
-        wait=load.wait,
-        vars=dict(target.vars),
-        target_name=target.name,
-        secrets=sorted(target.secrets),
-        abort_enabled=abort.enabled,
-        abort_error_rate=abort.error_rate,
-        abort_min_requests=abort.min_requests,
-        abort_latency=[
-            LatencyLimit(endpoint=b.endpoint, metric=b.metric, limit_ms=b.limit)
-            for b in settings.budgets
-            if b.metric in LATENCY_METRICS or _is_percentile(b.metric)
-        ],
-        abort_latency_factor=abort.latency_factor,
-        abort_latency_for=abort.latency_for,
-        saturation_cpu=settings.saturation_cpu,
-        html_report=str(Path(report).resolve()) if report else None,
-    )
 
 
 def probe(target: Target) -> str | None:
@@ -193,10 +158,6 @@ def probe(target: Target) -> str | None:
             f"failed with {type(exc).__name__}: {exc or 'no detail'}"
         )
     return None
-
-
-def _is_percentile(metric: str) -> bool:
-    return metric.startswith("p") and metric[1:].replace(".", "", 1).isdigit()
 
 
 def _percentile_order(metric: str) -> float:

@@ -12,7 +12,7 @@ import pytest
 
 from . import fixtures as _fixtures
 from .config import CONFIG_FILENAME
-from .options import parse_workers
+from .options import parse_bind, parse_count, parse_workers
 
 # Fixtures are plain module attributes so pytest finds them in this plugin module.
 target = _fixtures.target
@@ -85,6 +85,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=parse_workers,
         default=0,
         help="run Locust distributed: a master and N worker processes; 'auto' = CPU count",
+    )
+    group.addoption(
+        "--gate-remote-workers",
+        dest="stagegate_remote_workers",
+        metavar="N",
+        type=parse_count,
+        default=0,
+        help="also wait for N Locust workers from other machines (`stagegate worker`)",
+    )
+    group.addoption(
+        "--gate-master-bind",
+        dest="stagegate_master_bind",
+        metavar="HOST:PORT",
+        type=parse_bind,
+        default=None,
+        help="where the Locust master listens for remote workers, e.g. 0.0.0.0:5557",
     )
     group.addoption(
         "--gate-report",

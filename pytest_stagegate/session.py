@@ -95,9 +95,13 @@ class StagegateRun:
             target = parsed.resolve_target(name.value, os.environ)
             gate = parsed.gate_settings(name.value)
         except ConfigError as exc:
-            raise pytest.UsageError(
-                f"pytest-stagegate: {exc} (target {name.value!r} was chosen by {name.source})"
-            ) from None
+            # A name from the environment or an ini file surprises: say where it came from.
+            chosen = (
+                ""
+                if name.source in ("--target", "the default")
+                else (f" (target {name.value!r} was chosen by {name.source})")
+            )
+            raise pytest.UsageError(f"pytest-stagegate: {exc}{chosen}") from None
         if workerinput is None:
             replaced = config.hook.pytest_stagegate_configure_target(config=config, target=target)
             if replaced is not None:
@@ -139,6 +143,12 @@ class StagegateRun:
             raise pytest.UsageError(
                 f"pytest-stagegate: {where}: gate.load: --gate needs a scenario: a list of "
                 f"requests (gate.load.requests: [GET /]) or gate.load.locustfile."
+            )
+        opt = self.config.option
+        if opt.stagegate_remote_workers and opt.stagegate_master_bind is None:
+            raise pytest.UsageError(
+                "pytest-stagegate: --gate-remote-workers needs --gate-master-bind HOST:PORT, "
+                "the address the remote workers connect to (e.g. 0.0.0.0:5557)."
             )
         baseline = self.config.option.stagegate_baseline
         if baseline:

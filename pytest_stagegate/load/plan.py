@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..budgets import Budget, percentile_of
+
+if TYPE_CHECKING:
+    from ..config import GateSettings, Target
 
 PLAN_SCHEMA = 1
 
@@ -74,3 +80,57 @@ class LoadPlan:
         data["abort_latency"] = [LatencyLimit(**a) for a in data.get("abort_latency", [])]
         data["wait"] = tuple(data.get("wait", (0.0, 0.0)))
         return cls(**data)
+
+
+def plan_for(target: Target, settings: GateSettings, *, html_report: str | None = None) -> LoadPlan:
+    """The plan for ``target`` under ``settings``: what the gate runs, and what a remote worker
+    (``stagegate worker``) builds from its own stagegate.yaml and environment."""
+    load = settings.load
+    abort = load.abort
+    return LoadPlan(
+        host=target.base_url,
+        users=load.users,
+        spawn_rate=load.spawn_rate,
+        duration=load.duration,
+        warmup=load.warmup,
+        headers=dict(target.headers),
+        timeout=target.timeout,
+        verify_tls=target.verify_tls,
+        requests=[
+            PlannedRequest(
+                method=r.method,
+                path=r.path,
+                name=r.name,
+                weight=r.weight,
+                headers=dict(r.headers),
+                json=r.json,
+                expect_status=list(r.expect_status),
+            )
+            for r in load.requests
+        ],
+        locustfile=str(load.locustfile) if load.locustfile else None,
+        user_class=load.user_class,
+        wait=load.wait,
+        vars=dict(target.vars),
+        target_name=target.name,
+        secrets=sorted(target.secrets),
+        abort_enabled=abort.enabled,
+        abort_error_rate=abort.error_rate,
+        abort_min_requests=abort.min_requests,
+        abort_latency=[
+            LatencyLimit(endpoint=b.endpoint, metric=b.metric, limit_ms=b.limit)
+            for b in settings.budgets
+            if _is_latency_limit(b)
+        ],
+        abort_latency_factor=abort.latency_factor,
+        abort_latency_for=abort.latency_for,
+        saturation_cpu=settings.saturation_cpu,
+        html_report=str(Path(html_report).resolve()) if html_report else None,
+    )
+
+
+def _is_latency_limit(budget: Budget) -> bool:
+    """An absolute latency limit in ms (regression budgets are ratios, not limits)."""
+    if budget.metric.endswith("_regression"):
+        return False
+    return budget.metric in ("avg", "max") or percentile_of(budget.metric) is not None

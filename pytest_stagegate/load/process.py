@@ -95,22 +95,37 @@ def run_load(
     log_path: Path | None = None,
     grace: float = 15.0,
     python: str = sys.executable,
+    remote_workers: int = 0,
+    master_bind: tuple[str, int] | None = None,
 ) -> LoadResult:
     """Run ``plan`` and return what it measured.
 
     ``workers=0`` runs one local Locust process; ``workers=N`` a master and N workers on
-    127.0.0.1. ``on_progress`` is called in this thread with every progress report; whatever
+    127.0.0.1. ``remote_workers=M`` makes the master wait for M more workers from other
+    machines (``stagegate worker``), listening on ``master_bind`` (host, port).
+
+    ``on_progress`` is called in this thread with every progress report; whatever
     it raises stops the run (children killed) and propagates. Raises ``LoadError`` when the
     load process cannot be started at all; every other failure is a result with status
     "error" and a reason.
     """
-    if workers < 0:
-        raise ValueError(f"workers must be 0 or more, got {workers}")
+    if workers < 0 or remote_workers < 0:
+        raise ValueError(f"workers must be 0 or more, got {workers} and {remote_workers}")
     with _sigterm_raises_system_exit():
         for attempt in (1, 2):
             try:
-                return _Run(plan, workers, on_progress, log_path, grace, python).execute()
+                run = _Run(plan, workers, on_progress, log_path, grace, python)
+                run.remote_workers = remote_workers
+                run.master_bind = master_bind
+                return run.execute()
             except _PortBusy:
+                if master_bind is not None:
+                    return LoadResult.failed(
+                        f"The load master could not listen on {master_bind[0]}:{master_bind[1]}: "
+                        "the port is taken. Choose another with --gate-master-bind.",
+                        users=plan.users,
+                        workers=workers + remote_workers,
+                    )
                 if attempt == 2:
                     break
     return LoadResult.failed(
@@ -228,6 +243,8 @@ class _Run:
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.threads: list[threading.Thread] = []
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.remote_workers = 0
+        self.master_bind: tuple[str, int] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
     def execute(self) -> LoadResult:
@@ -244,15 +261,19 @@ class _Run:
 
     def _spawn_all(self, log: _Log) -> None:
         base = [self.python, "-m", RUNNER_MODULE]
-        if self.workers:
-            port = _free_port()
-            where = ["--master-host", "127.0.0.1", "--master-port", str(port)]
+        if self.workers or self.remote_workers:
+            host, port = self.master_bind or ("127.0.0.1", _free_port())
+            expected = str(self.workers + self.remote_workers)
             self._spawn(
                 log,
                 "master",
-                [*base, "--mode", "master", "--workers", str(self.workers),
-                 "--result", str(self.result_path), *where],
+                [*base, "--mode", "master", "--workers", expected,
+                 "--result", str(self.result_path),
+                 "--master-host", host, "--master-port", str(port)],
             )  # fmt: skip
+            # Local workers reach a master bound to every interface through loopback.
+            local = "127.0.0.1" if host in ("0.0.0.0", "", "*") else host
+            where = ["--master-host", local, "--master-port", str(port)]
             for i in range(1, self.workers + 1):
                 self._spawn(log, f"worker {i}", [*base, "--mode", "worker", *where])
         else:
