@@ -262,9 +262,41 @@ def _task(req: PlannedRequest, plan: LoadPlan, *, http: bool) -> Callable[[Any],
                 elif code:
                     resp.failure(f"HTTP {code}, expected {wanted}")
 
-    task.__name__ = name
-    task.__qualname__ = name
-    return task
+    bounded = _within_timeout(task, method, name, plan.timeout)
+    bounded.__name__ = name
+    bounded.__qualname__ = name
+    return bounded
+
+
+def _within_timeout(
+    task: Callable[[Any], None], method: str, name: str, timeout: float
+) -> Callable[[Any], None]:
+    """Bound a whole request, body included, by the target's timeout.
+
+    Locust's timeouts (geventhttpclient's, requests') apply to each socket read: a body that
+    drips a byte a second never times out, and a request still running when the load stops is
+    never counted, so a dripping deployment would measure nothing at all. A request that runs
+    out of time is recorded as a failure here. gevent's Timeout is a BaseException, so Locust
+    records nothing for it itself and nothing is counted twice.
+    """
+
+    def bounded(user: Any) -> None:
+        start = time.perf_counter()
+        try:
+            with gevent.Timeout(timeout):
+                task(user)
+        except gevent.Timeout:
+            user.environment.events.request.fire(
+                request_type=method,
+                name=name,
+                response_time=(time.perf_counter() - start) * 1000,
+                response_length=0,
+                response=None,
+                context={},
+                exception=TimeoutError(f"no complete response within {timeout:g} s"),
+            )
+
+    return bounded
 
 
 def declarative_user(plan: LoadPlan) -> type[User]:
