@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
-from .httpclient import make_async_client, make_client
-
+# httpx and the rest load only when a fixture is used: the plugin is imported by every pytest
+# run in the environment, most of which never use it.
 if TYPE_CHECKING:
+    import httpx
+
     from .config import Target
     from .session import StagegateRun
 
@@ -52,6 +53,8 @@ def target_vars(target: Target) -> Mapping[str, Any]:
 def http(pytestconfig: pytest.Config) -> Iterator[httpx.Client]:
     """An ``httpx.Client`` for the target: base URL, headers, timeout; retries failed
     connections (never a response); closed at the end of the session."""
+    from .httpclient import make_client
+
     run = _run(pytestconfig)
     with make_client(run.target, run.request_log) as client:
         yield client
@@ -61,5 +64,7 @@ def http(pytestconfig: pytest.Config) -> Iterator[httpx.Client]:
 def ahttp(pytestconfig: pytest.Config) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` for the target, one per test. It keeps no idle connection,
     so it is safe with any async test runner (anyio, pytest-asyncio)."""
+    from .httpclient import make_async_client
+
     run = _run(pytestconfig)
     return make_async_client(run.target, run.request_log)

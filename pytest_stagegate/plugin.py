@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from . import fixtures as _fixtures
-from .config import CONFIG_FILENAME
 from .options import parse_bind, parse_count, parse_workers
 
 # Fixtures are plain module attributes so pytest finds them in this plugin module.
@@ -133,3 +132,6 @@ def _wanted(config: pytest.Config) -> bool:
     if config.getini("stagegate_config"):
         return True
     return (Path(config.rootpath) / CONFIG_FILENAME).is_file()
+
+
+CONFIG_FILENAME = "stagegate.yaml"  # also config.CONFIG_FILENAME; not imported, to start fast

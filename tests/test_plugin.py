@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 import threading
 from collections.abc import Iterator
@@ -355,3 +357,18 @@ def test_hooks_configure_target_and_prepare_once_under_xdist(
     result.assert_outcomes(passed=6)
     assert shop.count("/api/cart") == 1
     assert shop.count("/api/products") == 6
+
+
+def test_importing_the_plugin_is_light() -> None:
+    """Every pytest run in the environment imports the plugin; most never use it."""
+    code = "\n".join(
+        [
+            "import sys",
+            "import pytest_stagegate.plugin as plugin",
+            "heavy = {'httpx', 'yaml', 'locust', 'gevent', 'jsonschema'} & set(sys.modules)",
+            "import pytest_stagegate.config as config",
+            "print(sorted(heavy), plugin.CONFIG_FILENAME == config.CONFIG_FILENAME)",
+        ]
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[] True"
