@@ -26,14 +26,18 @@ __all__ = [
     "ConfigError",
     "EndpointStats",
     "GateRecord",
+    "GateSettings",
     "LoadError",
     "LoadPlan",
+    "PlannedRequest",
+    "ReadyCheck",
     "StagegateError",
     "Target",
     "TargetNotReady",
     "TestRecord",
     "Verdict",
     "VerdictError",
+    "VersionCheck",
     "__version__",
     "load_config",
 ]
@@ -43,7 +47,10 @@ _WHERE = {
     "Check": "budgets",
     "EndpointStats": "budgets",
     "Config": "config",
+    "GateSettings": "config",
+    "ReadyCheck": "config",
     "Target": "config",
+    "VersionCheck": "config",
     "load_config": "config",
     "ConfigError": "errors",
     "LoadError": "errors",
@@ -54,13 +61,14 @@ _WHERE = {
     "Verdict": "verdict",
     "VerdictError": "verdict",
     "LoadPlan": "load.plan",
+    "PlannedRequest": "load.plan",
 }
 
 if TYPE_CHECKING:
     from .budgets import Budget, Check, EndpointStats
-    from .config import Config, Target, load_config
+    from .config import Config, GateSettings, ReadyCheck, Target, VersionCheck, load_config
     from .errors import ConfigError, LoadError, StagegateError, TargetNotReady
-    from .load.plan import LoadPlan
+    from .load.plan import LoadPlan, PlannedRequest
     from .verdict import GateRecord, TestRecord, Verdict, VerdictError
 
 

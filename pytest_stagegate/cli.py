@@ -1,8 +1,8 @@
 """The ``stagegate`` command: what CI runs after pytest, to act on the verdict.
 
-    stagegate verify VERDICT --target T [--commit SHA] [--max-age 24h]
-        exit 0 only for a valid, passing verdict of that target (and commit), young enough;
-        otherwise print "REFUSED: <reason>" and exit 1
+    stagegate verify VERDICT --target T [--commit SHA] [--max-age 24h] [--allow-no-gate]
+        exit 0 only for a valid, passing verdict of that target (and commit), young enough,
+        whose load gate ran; otherwise print "REFUSED: <reason>" and exit 1
     stagegate report VERDICT [--format text|markdown]     a summary, e.g. for $GITHUB_STEP_SUMMARY
     stagegate compare OLD NEW [--format text|markdown]    per-endpoint latency changes
     stagegate schema                                      the verdict's JSON Schema
@@ -118,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"refuse a verdict that finished longer ago, e.g. 30m, 24h, 7d or none "
         f"(default: {DEFAULT_MAX_AGE})",
     )
+    verify.add_argument(
+        "--allow-no-gate",
+        action="store_true",
+        help="accept a verdict of smoke tests alone (by default the load gate must have run)",
+    )
     verify.set_defaults(func=_verify)
 
     report = commands.add_parser(
@@ -183,6 +188,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
         code: int = args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader left early (`stagegate schema | head`): not an error. Point stdout at
+        # /dev/null so the interpreter's own flush at exit does not complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except (StagegateError, OSError, ValueError) as exc:
         print(f"stagegate: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -203,6 +214,13 @@ def _verify(args: argparse.Namespace) -> int:
     state = data["verdict"]
     if state != "pass":
         refusals.append(f"the verdict is {state}, not pass: {data['reasons'][0]}")
+
+    gate = data.get("gate")
+    if not args.allow_no_gate and (not gate or gate.get("status") != "completed"):
+        refusals.append(
+            "the load gate did not run for this verdict (pytest ... --gate), so it proves "
+            "nothing about performance; pass --allow-no-gate to accept smoke tests alone"
+        )
 
     target = data["target"]["name"]
     if target != args.target:

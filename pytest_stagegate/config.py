@@ -2,8 +2,9 @@
 
 ``load_config(path)`` parses and validates the whole file once (structure, types, durations,
 rates, budgets) but resolves no ``${VAR}``: a missing variable is an error only for the target
-that is selected, in ``Config.resolve_target(name, environ)``. Every value that came from an
-environment variable is a secret; ``Target.secrets`` holds them so they can be redacted.
+that is selected, in ``Config.resolve_target(name, environ)``. A value that came from an
+environment variable into a header or ``vars`` (and a password in the base URL) is a secret;
+``Target.secrets`` holds them so they can be redacted everywhere.
 
 Every error is a ``ConfigError`` that names the file, the line and the dotted key, says what is
 wrong and what would be valid. Nothing here imports pytest or locust.
@@ -15,7 +16,10 @@ Rules the contract leaves open, decided here:
 - ``${VAR}`` with ``VAR`` set but empty is an error, like unset: CI systems hand forks empty
   secrets, and ``Bearer `` with no token would only fail later and less clearly. ``${VAR:-}``
   opts into an empty value. ``$NAME`` without braces is an error rather than a silent literal.
-- Defaults written in the file are not secrets; values taken from the environment are.
+- Defaults written in the file are not secrets; values taken from the environment into headers
+  and ``vars`` are, if at least 4 characters long. Typed values (timeouts, switches), the
+  expected build in ``version.expect`` and the URL itself are not: masking every "5", "true" or
+  commit id in the output would destroy it and hide nothing. A password in the base URL is.
 - Strings that YAML would silently turn into something else (``1.10`` -> 1.1, ``yes`` -> True)
   are refused where a string is expected, with a hint to quote them; integers are accepted as
   header values.
@@ -35,12 +39,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, TypeVar, cast
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from . import budgets as _budgets
+from ._redact import MIN_SECRET_LENGTH, Redactor
 from .budgets import TOTAL, Budget
 from .errors import ConfigError
 from .units import format_duration, parse_duration, parse_rate
@@ -56,7 +61,6 @@ __all__ = [
     "RequestSpec",
     "Target",
     "VersionCheck",
-    "default_config",
     "load_config",
 ]
 
@@ -256,16 +260,6 @@ def load_config(path: Path | str) -> Config:
         raise ConfigError(_TOO_DEEP, path=path) from None
 
 
-def default_config() -> Config:
-    """The configuration used when there is no stagegate.yaml: a ``local`` target only."""
-    return Config(
-        path=None,
-        target_names=("local",),
-        _raw_targets={"local": {"base_url": "http://127.0.0.1:8000"}},
-        _gate={"local": GateSettings()},
-    )
-
-
 # --- messages ----------------------------------------------------------------------------------
 
 _MINIMAL = (
@@ -279,11 +273,7 @@ _MAX_VALUES = 100_000  # more than this and the file is an alias bomb, not a con
 
 
 def _redact(text: str, secrets: Iterable[str]) -> str:
-    # Longest first, so a secret that contains another is replaced as a whole.
-    for secret in sorted(secrets, key=len, reverse=True):
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    return Redactor(secrets)(text)
 
 
 def _did_you_mean(word: object, candidates: Iterable[str]) -> str:
@@ -368,6 +358,12 @@ def _yaml_error(error: yaml.YAMLError, text: str, path: Path) -> ConfigError:
                 # was opened is.
                 mark = error.context_mark
         line = mark.line + 1 if mark is not None else None
+        if line is not None and "<block" in problem and error.context_mark is not None:
+            # PyYAML's words for a key indented differently from its siblings.
+            problem += (
+                f"; check that line {line} is indented like the keys it belongs with "
+                f"(line {error.context_mark.line + 1} starts the block), with spaces"
+            )
     elif isinstance(error, yaml.reader.ReaderError):
         line = text.count("\n", 0, error.position) + 1
         problem = f"character {error.character:#x} is not allowed in YAML"
@@ -763,7 +759,8 @@ class _TargetReader:
                 return None
             value = self.environ.get(part.name)
             if value:
-                self.secrets.add(value)
+                if keypath[2:3] in (("headers",), ("vars",)) and len(value) >= MIN_SECRET_LENGTH:
+                    self.secrets.add(value)
                 out.append(value)
             elif part.default is not None:
                 out.append(part.default)
@@ -863,11 +860,16 @@ class _TargetReader:
             return "http://unresolved.invalid"
         url = url.strip()
         if not _is_http_url(url):
+            # A URL from the environment may carry credentials, even a malformed one.
+            got = _got(url) if url == str(raw).strip() else "a value from the environment"
             raise self.doc.error(
                 keypath,
                 f"expected an http:// or https:// URL such as https://shop-staging.example.com, "
-                f"got {_got(url)}",
+                f"got {got}",
             )
+        password = urlsplit(url).password
+        if password:
+            self.secrets.update({password, unquote(password)})
         return url.rstrip("/")
 
     def headers(self, raw: object, keypath: _KeyPath) -> dict[str, str]:

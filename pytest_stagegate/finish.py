@@ -34,23 +34,51 @@ def finish_run(run: StagegateRun, session: pytest.Session) -> None:
         gate_requested=run.gate_requested,
         plugin_version=__version__,
     )
-    run.config.hook.pytest_stagegate_verdict(config=run.config, verdict=verdict)
+    if run.load_errors:
+        verdict.add_reason("Most frequent load errors: " + "; ".join(run.load_errors) + ".")
+    try:
+        run.config.hook.pytest_stagegate_verdict(config=run.config, verdict=verdict)
+    except Exception as exc:  # a notifier that fails must not cost the verdict
+        verdict.add_problem(
+            "error",
+            run.target.redact(
+                f"A pytest_stagegate_verdict hook failed: {type(exc).__name__}: {exc}"
+            ),
+        )
     run.verdict = verdict
+    _set_exit_status(session, verdict.promote, run.gate_requested)
     data = verdict.to_dict()
     for kind, path in run.files():
+        try:
+            if kind == "json":
+                write_verdict(path, data)
+            else:
+                write_junit(path, data)
+        except (OSError, ValueError) as exc:
+            run.write_line(f"stagegate: could not write {path}: {exc}", red=True)
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            continue
         if kind == "json":
-            write_verdict(path, data)
             stale_log = path.with_name(LOAD_LOG)
             if stale_log != run.load_log:
                 # An earlier gated run's log must not travel with this verdict.
                 stale_log.unlink(missing_ok=True)
-        else:
-            write_junit(path, data)
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_path and run.gate_requested:
         from .report import render
 
-        with open(summary_path, "a", encoding="utf-8") as fh:
-            fh.write(render(data, "markdown") + "\n")
-    if session.exitstatus == pytest.ExitCode.OK and not verdict.promote:
+        try:
+            with open(summary_path, "a", encoding="utf-8") as fh:
+                fh.write(render(data, "markdown") + "\n")
+        except OSError as exc:
+            run.write_line(f"stagegate: could not append to $GITHUB_STEP_SUMMARY: {exc}")
+
+
+def _set_exit_status(session: pytest.Session, promote: bool, gate_requested: bool) -> None:
+    """0 only when the verdict promotes; pytest's own codes otherwise stay."""
+    status = session.exitstatus
+    if status == pytest.ExitCode.OK and not promote:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif status == pytest.ExitCode.NO_TESTS_COLLECTED and gate_requested:
+        # The contract's codes are 0, 1, 2 and 4: a gate-only run is judged by its verdict.
+        session.exitstatus = pytest.ExitCode.OK if promote else pytest.ExitCode.TESTS_FAILED

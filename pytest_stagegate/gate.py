@@ -7,6 +7,7 @@ Never imports locust: the child process does.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from .config import Target
 from .errors import LoadError
 from .httpclient import make_client
 from .load.plan import LoadPlan, plan_for
+from .load.result import ErrorRecord
 from .units import format_ms
 from .verdict import GateRecord
 
@@ -31,8 +33,17 @@ LOAD_LOG = "stagegate-load.log"
 def run_gate(run: StagegateRun) -> GateRecord:
     """Run the gate for ``run`` and hand the result to ``pytest_stagegate_gate_result``."""
     record = _run_gate(run)
-    run.config.hook.pytest_stagegate_gate_result(config=run.config, target=run.target, gate=record)
+    try:
+        run.config.hook.pytest_stagegate_gate_result(
+            config=run.config, target=run.target, gate=record
+        )
+    except Exception as exc:
+        run.problems.append(("error", _hook_failed("pytest_stagegate_gate_result", exc, run)))
     return record
+
+
+def _hook_failed(hook: str, exc: Exception, run: StagegateRun) -> str:
+    return run.target.redact(f"A {hook} hook failed: {type(exc).__name__}: {exc}")
 
 
 def _run_gate(run: StagegateRun) -> GateRecord:
@@ -66,9 +77,24 @@ def _run_gate(run: StagegateRun) -> GateRecord:
     if unreachable:
         return GateRecord(status="error", reason=unreachable, profile=profile)
 
-    replaced = run.config.hook.pytest_stagegate_load_plan(
-        config=run.config, target=target, plan=plan
-    )
+    try:
+        replaced = run.config.hook.pytest_stagegate_load_plan(
+            config=run.config, target=target, plan=plan
+        )
+    except Exception as exc:
+        return GateRecord(
+            status="error", reason=_hook_failed("pytest_stagegate_load_plan", exc, run),
+            profile=profile,
+        )  # fmt: skip
+    if replaced is not None and not isinstance(replaced, LoadPlan):
+        return GateRecord(
+            status="error",
+            reason=(
+                f"a pytest_stagegate_load_plan hook returned {type(replaced).__name__}, not a "
+                f"LoadPlan (return dataclasses.replace(plan, ...) or None)"
+            ),
+            profile=profile,
+        )
     if replaced is not None:
         plan = replaced
         profile = describe_profile(plan, workers, remote)
@@ -76,7 +102,7 @@ def _run_gate(run: StagegateRun) -> GateRecord:
 
     bind = run.config.option.stagegate_master_bind
     if remote and bind is not None:
-        run._write_line(
+        run.write_line(
             f"stagegate: the Locust master listens on {bind[0]}:{bind[1]} for {remote} remote "
             f"worker(s): stagegate worker --master-host HOST --master-port {bind[1]} "
             f"--target {target.name}"
@@ -98,6 +124,7 @@ def _run_gate(run: StagegateRun) -> GateRecord:
     finally:
         progress.done()
 
+    run.load_errors = top_errors(result.errors, target)
     wanted = set(STANDARD_PERCENTILES) | percentiles_needed(settings.budgets)
     stats = result.endpoint_stats(sorted(wanted, key=_percentile_order))
     generator = dict(result.generator)
@@ -132,6 +159,15 @@ def load_log_path(run: StagegateRun) -> Path | None:
     return None
 
 
+def top_errors(errors: Sequence[ErrorRecord], target: Target, most: int = 3) -> list[str]:
+    """The most frequent load errors, as phrases: '2,008 x HTTP 404 on GET /missing'."""
+    ranked = sorted(errors, key=lambda e: e.occurrences, reverse=True)[:most]
+    return [
+        target.redact(f"{e.occurrences:,} x {' '.join(e.error.split())[:200]} on {e.name}")
+        for e in ranked
+    ]
+
+
 def describe_profile(plan: LoadPlan, workers: int, remote: int = 0) -> dict[str, Any]:
     """The load profile as it ran (after ``pytest_stagegate_load_plan``), for the verdict."""
     return {
@@ -150,12 +186,12 @@ def probe(target: Target) -> str | None:
     """None when the target answers HTTP at all; otherwise a sentence saying why not."""
     url = target.base_url + "/"
     try:
-        with make_client(target) as client:
+        with make_client(target, retries=0) as client:
             client.get("/", timeout=min(target.timeout, REACHABILITY_TIMEOUT))
     except httpx.HTTPError as exc:
         return target.redact(
-            f"target {target.name!r} is unreachable, so no load was put on it: GET {url} "
-            f"failed with {type(exc).__name__}: {exc or 'no detail'}"
+            f"target {target.name!r} is unreachable over HTTP, so no load was put on it: GET {url} "
+            f"failed with {type(exc).__name__}: {str(exc) or 'no detail'}"
         )
     return None
 
@@ -188,7 +224,7 @@ class ProgressLine:
         line = (
             f"stagegate load: {p.elapsed:4.0f}/{p.duration:g} s{phase} | {p.users} users | "
             f"{p.rps:,.1f} req/s | p95 {format_ms(p.p95_ms)} | "
-            f"{p.failures:,} of {p.requests:,} failed"
+            f"{p.failures:,} of {p.requests:,} failed so far (warm-up included)"
         )
         if not self._started:
             self._reporter.write_line("")

@@ -116,22 +116,41 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     if not _wanted(config):
         return
-    from .session import StagegateRun
+    from .session import StagegateRun, forget_previous_verdict
 
+    forget_previous_verdict(config)
     run = StagegateRun.from_config(config)
     config.pluginmanager.register(run, StagegateRun.PLUGIN_NAME)
 
 
 def _wanted(config: pytest.Config) -> bool:
-    """Active when asked for on the command line or when the project has a stagegate.yaml."""
+    """Active when asked for on the command line or when the project has a stagegate.yaml;
+    never for pytest's own listings (--help, --markers, --fixtures)."""
     opt = config.option
+    listings = ("help", "markers", "showfixtures", "show_fixtures_per_test")
+    if any(getattr(opt, name, False) for name in listings):
+        return False
     if opt.stagegate_target or opt.stagegate_gate or opt.stagegate_config:
         return True
     if opt.stagegate_verdict or opt.stagegate_verdict_junit or opt.stagegate_baseline:
         return True
     if config.getini("stagegate_config"):
         return True
-    return (Path(config.rootpath) / CONFIG_FILENAME).is_file()
+    return find_config_file(config) is not None
+
+
+def find_config_file(config: pytest.Config) -> Path | None:
+    """stagegate.yaml at the rootdir, else where pytest was started.
+
+    pytest picks the rootdir before plugin options exist, so the value of an option such as
+    ``--gate-baseline ../prod.json`` can move it; the directory pytest runs from is the other
+    place a user expects the file.
+    """
+    for folder in (Path(config.rootpath), config.invocation_params.dir):
+        path = folder / CONFIG_FILENAME
+        if path.is_file():
+            return path
+    return None
 
 
 CONFIG_FILENAME = "stagegate.yaml"  # also config.CONFIG_FILENAME; not imported, to start fast

@@ -56,9 +56,13 @@ class TestRecorder:
             return
         if report.when == "teardown":
             if outcome in ("failed", "error") and partial.outcome not in ("failed", "error"):
-                partial.outcome, partial.message = "error", message
+                partial.outcome, partial.message = "error", target.redact(message)
             return
         partial.outcome, partial.message = outcome, target.redact(message)
+
+    def flagged(self, flag: str) -> list[str]:
+        """Node ids of the tests whose reports raised ``flag`` (e.g. "elsewhere_skip")."""
+        return [nodeid for nodeid, p in self._tests.items() if p.marks.get(flag)]
 
     def records(self) -> list[TestRecord]:
         result = []
@@ -86,7 +90,7 @@ def _classify(report: pytest.TestReport) -> tuple[str | None, str]:
     if report.skipped:
         if wasxfail is not None:
             return "xfailed", str(wasxfail)
-        return "skipped", _skip_message(report)
+        return "skipped", skip_reason(report)
     if report.failed:
         message = _failure_line(report)
         if report.when == "call":
@@ -99,7 +103,8 @@ def _classify(report: pytest.TestReport) -> tuple[str | None, str]:
     return None, ""
 
 
-def _skip_message(report: pytest.TestReport) -> str:
+def skip_reason(report: pytest.TestReport) -> str:
+    """The reason a skipped report gives, without pytest's "Skipped: " prefix."""
     if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
         return str(report.longrepr[2]).removeprefix("Skipped: ")
     return ""

@@ -7,7 +7,9 @@ markers, enriches reports and feeds the fixtures; the target comes from the cont
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import difflib
 import os
 import signal
 import tempfile
@@ -22,8 +24,10 @@ import pytest
 from .config import CONFIG_FILENAME, GateSettings, Target, load_config
 from .errors import ConfigError, StagegateError
 from .httpclient import RequestLog, make_client, summarize
+from .plugin import find_config_file
 from .readiness import check_version, wait_ready
 from .records import TestRecorder
+from .records import skip_reason as _skip_reason
 
 DEFAULT_VERDICT = "stagegate-verdict.json"
 DEFAULT_JUNIT = "stagegate-junit.xml"
@@ -66,6 +70,7 @@ class StagegateRun:
         self.interrupted = False
         self.gate_record: Any = None  # verdict.GateRecord once the gate ran
         self.load_log: Path | None = None  # Locust's log, once a load ran
+        self.load_errors: list[str] = []  # the most frequent load errors, as phrases
         self.verdict: Any = None  # verdict.Verdict once decided
         self._previous_sigterm: Any = None
         self.baseline: dict[str, Any] | None = None
@@ -175,8 +180,10 @@ class StagegateRun:
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         where = str(self.config_path) if self.config_path else "none (built-in 'local' target)"
         lines = [
-            f"stagegate: target {self.target.name!r} ({self.target.base_url}) "
-            f"from {self.target_source}; config {where}",
+            self.target.redact(
+                f"stagegate: target {self.target.name!r} ({self.target.base_url}) "
+                f"from {self.target_source}; config {where}"
+            ),
         ]
         if self.target.protected:
             allowed = "load allowed" if self.target.allow_load else "no load"
@@ -218,6 +225,7 @@ class StagegateRun:
                 problem = self._check_target_names(item, names)
                 if problem is not None:
                     if not self.is_worker:
+                        self.problems.append(("error", problem))  # the verdict says why
                         raise pytest.UsageError(problem)
                     # Raising on an xdist worker crashes it and hides the message.
                     item.stash[MARKER_PROBLEM] = problem
@@ -246,9 +254,12 @@ class StagegateRun:
             )
         unknown = [n for n in names if n not in self.known_targets]
         if unknown:
+            close = difflib.get_close_matches(unknown[0], self.known_targets, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             return (
                 f"{item.nodeid}: @pytest.mark.targets names {', '.join(map(repr, unknown))}, "
-                f"which stagegate.yaml does not define (known: {', '.join(self.known_targets)})"
+                f"which stagegate.yaml does not define ({hint}known: "
+                f"{', '.join(self.known_targets)})"
             )
         return None
 
@@ -278,6 +289,9 @@ class StagegateRun:
                 and self.target.protected
                 and item.get_closest_marker("destructive") is not None
                 and _skip_reason(report).startswith("stagegate: destructive")
+            ),
+            "elsewhere_skip": bool(
+                report.skipped and _skip_reason(report).startswith("stagegate: runs only on")
             ),
             "requests": summarize(self.request_log.take()) if call.when == "call" else None,
         }
@@ -326,10 +340,10 @@ class StagegateRun:
         try:
             if target.ready is not None:
                 waited = wait_ready(target, target.ready)
-                self._write_line(f"stagegate: target {target.name!r} ready after {waited:.1f} s")
+                self.write_line(f"stagegate: target {target.name!r} ready after {waited:.1f} s")
             if target.version is not None:
                 running = check_version(target, target.version)
-                self._write_line(f"stagegate: target {target.name!r} runs build {running!r}")
+                self.write_line(f"stagegate: target {target.name!r} runs build {running!r}")
             with make_client(target) as client:
                 self.config.hook.pytest_stagegate_prepare(
                     config=self.config, target=target, client=client
@@ -342,16 +356,17 @@ class StagegateRun:
             self.problems.append(("error", message))
             pytest.exit(f"pytest-stagegate: {message}", returncode=pytest.ExitCode.TESTS_FAILED)
 
-    def _write_line(self, line: str) -> None:
+    def write_line(self, line: str, **markup: bool) -> None:
+        """A line on pytest's terminal (nothing under -p no:terminal)."""
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
-            reporter.write_line(line)
+            reporter.write_line(self.target.redact(line), **markup)
 
     # -- the verdict --------------------------------------------------------------------------
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self.is_worker or not self.verdict_wanted:
+        if self.is_worker or not self.verdict_wanted or session.config.option.collectonly:
             return
         from .finish import finish_run
 
@@ -373,23 +388,40 @@ class StagegateRun:
         yield "junit", Path(opt.stagegate_verdict_junit or DEFAULT_JUNIT)
 
 
+def forget_previous_verdict(config: pytest.Config) -> None:
+    """Remove the files an earlier run left where this one writes its verdict.
+
+    Done first, before the configuration is even read: a run that stops on a usage error must
+    not leave the previous run's passing verdict for `stagegate verify` to accept.
+    """
+    opt = config.option
+    if hasattr(config, "workerinput") or opt.collectonly:
+        return
+    if not (opt.stagegate_gate or opt.stagegate_verdict or opt.stagegate_verdict_junit):
+        return
+    verdict = Path(opt.stagegate_verdict or DEFAULT_VERDICT)
+    for path in (
+        verdict,
+        Path(opt.stagegate_verdict_junit or DEFAULT_JUNIT),
+        verdict.with_name("stagegate-load.log"),
+    ):
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+
+
 def _find_config(config: pytest.Config) -> Path:
     option = config.option.stagegate_config
     ini = config.getini("stagegate_config")
     if option or ini:
-        base = Path.cwd() if option else Path(config.rootpath)
+        base = config.invocation_params.dir if option else Path(config.rootpath)
         path = base / str(option or ini)
         if not path.is_file():
             where = "--stagegate-config" if option else "ini stagegate_config"
             raise pytest.UsageError(f"pytest-stagegate: {where}: no file at {path}")
         return path
-    # pytest picks the rootdir before plugin options exist, so the value of an option such as
-    # `--gate-baseline ../prod.json` can move it; the directory pytest was run from is the
-    # user's other obvious place for the file.
-    for folder in (Path(config.rootpath), config.invocation_params.dir):
-        path = folder / CONFIG_FILENAME
-        if path.is_file():
-            return path
+    found = find_config_file(config)
+    if found is not None:
+        return found
     raise pytest.UsageError(
         f"pytest-stagegate: no {CONFIG_FILENAME} at the rootdir {config.rootpath} or in "
         f"{config.invocation_params.dir}. Create one (see the README's configuration section) "
@@ -437,19 +469,17 @@ def _marker_names(args: tuple[object, ...]) -> list[str]:
     return names
 
 
-def _skip_reason(report: pytest.TestReport) -> str:
-    if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
-        reason = str(report.longrepr[2])
-        return reason.removeprefix("Skipped: ")
-    return ""
-
-
 def _redact_report(report: pytest.TestReport, target: Target) -> None:
     """Replace secrets in what pytest shows and stores of a report (-vv diffs, captured output)."""
-    if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+    if isinstance(report.longrepr, tuple):  # a skip: (path, line, reason)
+        path, line, reason = report.longrepr
+        report.longrepr = (path, line, target.redact(reason))
+    elif report.longrepr is not None:
         text = str(report.longrepr)
         if any(secret in text for secret in target.secrets if secret):
             report.longrepr = target.redact(text)
+    if isinstance(getattr(report, "wasxfail", None), str):
+        report.wasxfail = target.redact(report.wasxfail)
     report.sections = [(title, target.redact(body)) for title, body in report.sections]
     report.user_properties = [
         (name, target.redact(value) if isinstance(value, str) else value)

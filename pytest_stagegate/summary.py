@@ -10,10 +10,19 @@ if TYPE_CHECKING:
     from .session import StagegateRun
 
 
+GATE_STATUS = {
+    "completed": "ran to the end",
+    "aborted": "stopped early",
+    "not_run": "did not run",
+    "refused": "refused",
+    "error": "could not run",
+}
+
+
 def write_summary(run: StagegateRun, tr: Any) -> None:
     records = run.recorder.records()
     safety = [r for r in records if r.safety_skip]
-    elsewhere = [r for r in records if r.outcome == "skipped" and "runs only on" in r.message]
+    elsewhere = run.recorder.flagged("elsewhere_skip")
     gate = run.gate_record
     if not (safety or elsewhere or gate is not None or run.verdict is not None):
         return
@@ -32,7 +41,7 @@ def write_summary(run: StagegateRun, tr: Any) -> None:
             f"{len(elsewhere)} test(s) skipped: marked for other targets than {run.target.name!r}"
         )
     if gate is not None:
-        _write_gate(gate, tr)
+        _write_gate(run, gate, tr)
     verdict = run.verdict
     if verdict is not None:
         color = {"pass": "green", "fail": "red"}.get(verdict.state, "yellow")
@@ -46,10 +55,10 @@ def write_summary(run: StagegateRun, tr: Any) -> None:
             tr.write_line(f"  {kind}: {path}")
 
 
-def _write_gate(gate: Any, tr: Any) -> None:
+def _write_gate(run: StagegateRun, gate: Any, tr: Any) -> None:
     profile = gate.profile
     tr.write_line(
-        f"load gate: {gate.status}; {profile.get('users')} users, "
+        f"load gate: {GATE_STATUS.get(gate.status, gate.status)}; {profile.get('users')} users, "
         f"{profile.get('duration_s')} s, warm-up {profile.get('warmup_s')} s"
         + (f", {profile.get('workers')} workers" if profile.get("workers") else "")
     )
@@ -75,6 +84,8 @@ def _write_gate(gate: Any, tr: Any) -> None:
                 f"{_value(c.limit, c.unit):>12} {c.samples:>8,}  {c.outcome.upper()}",
                 **({"red": True} if c.outcome == "fail" else {}),
             )
+    for error in run.load_errors:
+        tr.write_line(f"  load error: {error}")
     generator = gate.generator or {}
     if generator.get("saturated"):
         tr.write_line(f"  warning: {generator.get('note')}", yellow=True)

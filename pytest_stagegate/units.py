@@ -44,13 +44,20 @@ def parse_rate(value: object) -> float:
         raise ValueError(f"expected {RATE_HELP}, got {value!r}")
     if isinstance(value, (int, float)):
         rate = _to_float(value)
+        percent = False
     elif isinstance(value, str):
         match = _RATE.match(value)
         if not match:
             raise ValueError(f"expected {RATE_HELP}, got {value!r}")
-        rate = float(match.group(1)) / 100 if match.group(2) else float(match.group(1))
+        percent = bool(match.group(2))
+        rate = float(match.group(1)) / 100 if percent else float(match.group(1))
     else:
         raise ValueError(f"expected {RATE_HELP}, got {value!r}")
+    if not percent and rate >= 1 and math.isfinite(rate):
+        # "error_rate: 1" means 1% to most readers and 100% to arithmetic: make it explicit.
+        raise ValueError(
+            f"{value!r} is ambiguous: write {value}% for {value} percent, or 100% for all"
+        )
     if not math.isfinite(rate) or not 0.0 <= rate <= 1.0:
         raise ValueError(f"expected {RATE_HELP}, got {value!r}")
     return rate + 0.0

@@ -255,7 +255,13 @@ class Verdict:
         gate = self.gate
         if gate is not None:
             if gate.status == "aborted":
-                fails.append(_joined("The load gate was aborted early", gate.reason))
+                # The load process's reason is a whole sentence: "Stopped the load after ..."
+                stopped = gate.reason.strip().startswith("Stopped the load")
+                fails.append(
+                    _sentence(gate.reason)
+                    if stopped
+                    else _joined("The load gate was aborted early", gate.reason)
+                )
             elif gate.status == "error":
                 errors.append(_joined("The load gate could not run", gate.reason))
             elif gate.status == "refused":
@@ -656,14 +662,16 @@ def _check_sentence(check: Check) -> str:
 
 
 def _saturation_sentence(generator: Mapping[str, Any]) -> str:
-    cpu = generator.get("max_cpu_percent")
-    detail = f" (CPU up to {float(cpu):.0f}% of a core)" if isinstance(cpu, (int, float)) else ""
-    text = (
-        f"Warning: the load generator was saturated{detail}, so the measured latencies may "
-        "include its own delays; run with more --gate-workers."
+    advice = (
+        "so the measured latencies may include its own queueing; use fewer users or more "
+        "--gate-workers."
     )
-    note = str(generator.get("note") or "").strip()
-    return f"{text} {_sentence(note)}" if note else text
+    note = str(generator.get("note") or "").strip().rstrip(".")
+    if note:  # the load process's own account: which process, how busy
+        return f"Warning: {note[:1].lower()}{note[1:]}, {advice}"
+    cpu = generator.get("cpu_max_percent", generator.get("max_cpu_percent"))
+    detail = f" (CPU up to {float(cpu):.0f}% of a core)" if isinstance(cpu, (int, float)) else ""
+    return f"Warning: the load generator was saturated{detail}, {advice}"
 
 
 def _value(value: float, unit: str) -> str:

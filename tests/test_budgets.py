@@ -152,7 +152,7 @@ REGRESSION = r"expected an allowed increase such as 10%, 150% or 0\.1 \(0 to 100
         ("avg", " 1.5 ", BARE),
         ("max", "0ms", "above 0"),
         ("p99.9", "0s", "above 0"),
-        ("error_rate", "5", RATE),
+        ("error_rate", "5", "ambiguous: write 5% for 5 percent"),
         ("error_rate", "150%", RATE),
         ("error_rate", -0.1, RATE),
         ("error_rate", "lots", RATE),

@@ -15,9 +15,16 @@ import pytest
 
 from pytest_stagegate import cli
 from pytest_stagegate.cli import main
-from pytest_stagegate.verdict import CommitInfo, TestRecord, Verdict, schema, write_verdict
+from pytest_stagegate.verdict import (
+    CommitInfo,
+    GateRecord,
+    TestRecord,
+    Verdict,
+    schema,
+    write_verdict,
+)
 
-from .verdict_samples import GOLDEN, SAMPLES, SHA, check_golden, pass_verdict
+from .verdict_samples import GOLDEN, SAMPLES, SHA, check_golden, pass_verdict, passing_checks
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,8 +35,10 @@ def fresh(
     finished: datetime | None = None,
     sha: str | None = SHA,
     target: str = "staging",
+    gate: bool = True,
 ) -> Verdict:
-    """A verdict that finished an hour ago (or at ``finished``)."""
+    """A verdict that finished an hour ago (or at ``finished``), with a passing load gate
+    unless ``gate`` is false."""
     finished = finished or datetime.now(timezone.utc) - timedelta(hours=1)
     outcome = {"pass": "passed", "fail": "failed"}[state]
     return Verdict(
@@ -39,6 +48,8 @@ def fresh(
         started_at=finished - timedelta(minutes=2),
         finished_at=finished,
         tests=[TestRecord("tests/test_shop.py::test_login", outcome, 0.1, critical=True)],  # type: ignore[arg-type]
+        gate=GateRecord(status="completed", checks=passing_checks()) if gate else None,
+        gate_requested=gate,
         plugin_version="0.1.0",
     )
 
@@ -64,6 +75,18 @@ def verify(capsys: pytest.CaptureFixture[str], path: Path, *extra: str) -> tuple
 
 
 # -- verify: accept ----------------------------------------------------------------------------
+
+
+def test_verify_refuses_smoke_tests_alone_unless_allowed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "v.json"
+    write_verdict(path, fresh(gate=False))
+    code, line = verify(capsys, path)
+    assert code == 1
+    assert "the load gate did not run" in line and "--allow-no-gate" in line
+    code, line = verify(capsys, path, "--allow-no-gate")
+    assert code == 0, line
 
 
 def test_verify_accepts_a_passing_verdict(

@@ -219,15 +219,14 @@ def run_stagegate(pytester: pytest.Pytester, *args: str) -> Outcome:
     return Outcome(int(result.ret), verdict, output, seconds)
 
 
-def show(label: str, outcome: Outcome, capsys: pytest.CaptureFixture[str]) -> None:
+def show(label: str, outcome: Outcome) -> None:
     gate = outcome.verdict.get("gate") or {}
     status = f", gate {gate['status']}" if gate else ""
-    with capsys.disabled():
-        print(
-            f"\n  {label:<34} exit {outcome.ret}, verdict {outcome.verdict['verdict']:<12}"
-            f"{status:<18} {outcome.seconds:6.1f} s",
-            end="",
-        )
+    # Captured like any output: shown with -s, and next to a failure.
+    print(
+        f"{label:<34} exit {outcome.ret}, verdict {outcome.verdict['verdict']:<12}"
+        f"{status:<18} {outcome.seconds:6.1f} s"
+    )
 
 
 @pytest.fixture
@@ -252,7 +251,6 @@ def test_fault_matrix(
     pytester: pytest.Pytester,
     fault: FaultServer,
     case: Case,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     config = config_yaml(fault.url, case.scenario, duration=case.duration)
     pytester.makefile(".yaml", stagegate=config)
@@ -265,7 +263,7 @@ def test_fault_matrix(
     else:
         pytester.makepyfile(NO_REQUEST_TEST)
         outcome = run_stagegate(pytester, "--gate")
-    show(case.id, outcome, capsys)
+    show(case.id, outcome)
 
     verdict = outcome.verdict
     generator = (verdict.get("gate") or {}).get("generator") or {}
@@ -310,9 +308,7 @@ def test_fault_matrix(
 
 
 # --- bounded time ----------------------------------------------------------------------------
-def test_bounded_time_ready_and_gate_against_a_hanging_target(
-    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_bounded_time_ready_and_gate_against_a_hanging_target(pytester: pytest.Pytester) -> None:
     """Every network operation has a timeout: readiness (2 s) over requests that time out
     (1 s) ends the run before the tests, and ``--gate`` does not wait on a dead target."""
     with FaultServer("hang") as server:
@@ -320,7 +316,7 @@ def test_bounded_time_ready_and_gate_against_a_hanging_target(
         pytester.makefile(".yaml", stagegate=config)
         pytester.makepyfile(SMOKE_TEST)
         outcome = run_stagegate(pytester, "--gate")
-    show("hang: ready 2s + --gate", outcome, capsys)
+    show("hang: ready 2s + --gate", outcome)
     assert outcome.ret == 1
     assert outcome.verdict["verdict"] == "error"
     reasons = outcome.reasons
@@ -330,9 +326,7 @@ def test_bounded_time_ready_and_gate_against_a_hanging_target(
     assert server.count(LOAD_PATH) == 0
 
 
-def test_bounded_time_smoke_and_gate_against_a_hanging_target(
-    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_bounded_time_smoke_and_gate_against_a_hanging_target(pytester: pytest.Pytester) -> None:
     """Without a readiness wait, the smoke test times out after the target timeout and the
     gate's probe says the target does not answer: the verdict gives both reasons."""
     with FaultServer("hang") as server:
@@ -340,7 +334,7 @@ def test_bounded_time_smoke_and_gate_against_a_hanging_target(
         pytester.makefile(".yaml", stagegate=config)
         pytester.makepyfile(SMOKE_TEST)
         outcome = run_stagegate(pytester, "--gate")
-    show("hang: smoke + --gate", outcome, capsys)
+    show("hang: smoke + --gate", outcome)
     assert outcome.ret == 1
     assert outcome.verdict["verdict"] == "fail"  # a failed test outranks the gate's error
     reasons = outcome.reasons

@@ -28,6 +28,7 @@ def server() -> Iterator[HTTPTestServer]:
         "/fast": Route(),
         "/slow": Route(latency=0.06),
         "/write": Route(status=201),
+        "/boom": Route(status=500, body=b"database unavailable"),
     }
     with HTTPTestServer(routes) as srv:
         yield srv
@@ -81,7 +82,7 @@ def test_passing_gate_writes_a_verdict_that_verify_accepts(
     pytester.makepyfile("def test_up(http): assert http.get('/').status_code == 200")
     result = pytester.runpytest("--gate")
     assert result.ret == 0, result.stdout.str()
-    result.stdout.fnmatch_lines(["*load gate: completed*", "*verdict: PASS (promote: yes)*"])
+    result.stdout.fnmatch_lines(["*load gate: ran to the end*", "*verdict: PASS (promote: yes)*"])
     verdict = verdict_of(pytester)
     assert verdict["verdict"] == "pass" and verdict["promote"] is True
     total = next(e for e in verdict["gate"]["endpoints"] if e["name"] == "total")
@@ -530,3 +531,24 @@ def test_hooks_see_the_plan_the_result_and_the_verdict(
     assert verdict["gate"]["generator"]["processes"] == 1
     junit = (pytester.path / "stagegate-junit.xml").read_text()
     assert "search index" in junit
+
+
+def test_a_failing_error_budget_names_the_errors(
+    pytester: pytest.Pytester, server: HTTPTestServer
+) -> None:
+    pytester.makefile(
+        ".yaml",
+        stagegate=gate_config(
+            server.url,
+            requests="[GET /fast, {method: GET, path: /boom, weight: 1}]",
+            budgets="total: {error_rate: 1%}",
+            duration="2s",
+        ).replace("load:", "load:\n    abort: {enabled: false}"),
+    )
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest("--gate")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*load error: * x *500* on GET /boom*"])
+    reasons = verdict_of(pytester)["reasons"]
+    assert any(r.startswith("error rate of total was") for r in reasons), reasons
+    assert any("Most frequent load errors:" in r and "GET /boom" in r for r in reasons), reasons

@@ -94,7 +94,6 @@ def test_negative_duration_says_so() -> None:
         ("1e-2", 0.01),
         (0.01, 0.01),
         (0, 0.0),
-        (1, 1.0),
     ],
 )
 def test_parse_rate(value: object, rate: float) -> None:
@@ -105,7 +104,6 @@ def test_parse_rate(value: object, rate: float) -> None:
     "value",
     [
         "150%",
-        "1.5",
         "-1%",
         "-0.01",
         "%",
@@ -118,7 +116,6 @@ def test_parse_rate(value: object, rate: float) -> None:
         True,
         None,
         [0.1],
-        2,
         -0.1,
         math.nan,
         math.inf,
@@ -129,6 +126,12 @@ def test_parse_rate_rejects(value: object) -> None:
     with pytest.raises(ValueError) as info:
         parse_rate(value)
     assert RATE_HELP in str(info.value)
+
+
+@pytest.mark.parametrize("value", [1, 1.0, "1", "1.5", 2])
+def test_a_bare_rate_of_one_or_more_is_ambiguous(value: object) -> None:
+    with pytest.raises(ValueError, match=r"ambiguous: write .*% for .* percent, or 100% for all"):
+        parse_rate(value)
 
 
 @pytest.mark.parametrize(
