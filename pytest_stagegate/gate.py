@@ -127,7 +127,7 @@ def _run_gate(run: StagegateRun) -> GateRecord:
     run.load_errors = top_errors(result.errors, target)
     wanted = set(STANDARD_PERCENTILES) | percentiles_needed(settings.budgets)
     stats = result.endpoint_stats(sorted(wanted, key=_percentile_order))
-    generator = dict(result.generator)
+    generator = result.generator.to_dict()
     saturated = str(generator.get("note") or "the load generator was saturated")
     checks = evaluate(
         settings.budgets,

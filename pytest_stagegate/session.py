@@ -400,13 +400,13 @@ def forget_previous_verdict(config: pytest.Config) -> None:
     if not (opt.stagegate_gate or opt.stagegate_verdict or opt.stagegate_verdict_junit):
         return
     verdict = Path(opt.stagegate_verdict or DEFAULT_VERDICT)
-    for path in (
-        verdict,
-        Path(opt.stagegate_verdict_junit or DEFAULT_JUNIT),
-        verdict.with_name("stagegate-load.log"),
-    ):
-        with contextlib.suppress(OSError):
-            path.unlink(missing_ok=True)
+    paths = [verdict, Path(opt.stagegate_verdict_junit or DEFAULT_JUNIT)]
+    if verdict.name:
+        paths.append(verdict.with_name("stagegate-load.log"))
+    for path in paths:
+        if path.name and not path.is_dir():  # a directory is reported as a usage error later
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
 
 
 def _find_config(config: pytest.Config) -> Path:

@@ -377,7 +377,7 @@ CASES: list[Case] = [
         "targets-marker-unknown-name",
         (),
         USAGE,
-        ("test_case.py::test_x", "'stagign'", "does not define (known: local, staging)"),
+        ("test_case.py::test_x", "'stagign'", "did you mean 'staging'? known: local, staging"),
         config=TWO_TARGETS,
         tests="import pytest\n\n@pytest.mark.targets('stagign')\ndef test_x():\n    pass\n",
     ),

@@ -97,7 +97,7 @@ class Case:
 
 DRIP = {"drip_interval": DRIP_INTERVAL, "drip_limit": DRIP_LIMIT}
 ON_LOAD_PATH = {"paths": [LOAD_PATH]}
-UNREACHABLE = "unreachable, so no load was put on it"
+UNREACHABLE = "unreachable over HTTP, so no load was put on it"
 
 CASES = [
     # -- smoke tests with the http fixture ------------------------------------------------------

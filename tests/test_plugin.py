@@ -8,6 +8,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -372,3 +373,33 @@ def test_importing_the_plugin_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[] True"
+
+
+def test_a_run_stopped_by_a_usage_error_leaves_no_old_verdict(pytester: pytest.Pytester) -> None:
+    golden = Path(__file__).parent / "golden" / "verdict-pass.json"
+    (pytester.path / "stagegate-verdict.json").write_text(golden.read_text())
+    (pytester.path / "stagegate-junit.xml").write_text("<testsuites/>")
+    write_config(pytester, "targets:\n  local:\n    base_ulr: http://127.0.0.1:1\n")
+    pytester.makepyfile("def test_one(): pass")
+    result = pytester.runpytest("--gate")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert not (pytester.path / "stagegate-verdict.json").exists()
+    assert not (pytester.path / "stagegate-junit.xml").exists()
+    verify = subprocess.run(
+        [sys.executable, "-m", "pytest_stagegate.cli", "verify", "stagegate-verdict.json",
+         "--target", "staging"],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert verify.returncode == 1 and "no such file" in verify.stdout
+
+
+def test_help_and_markers_work_without_the_targets_secrets(pytester: pytest.Pytester) -> None:
+    write_config(
+        pytester,
+        "targets:\n  local:\n    base_url: http://127.0.0.1:1\n"
+        "    headers: {Authorization: 'Bearer ${STAGEGATE_TEST_UNSET_TOKEN}'}\n",
+    )
+    assert pytester.runpytest("--help").ret == 0
+    assert pytester.runpytest("--markers").ret == 0

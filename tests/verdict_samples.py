@@ -199,7 +199,10 @@ def fail_verdict() -> Verdict:
                 "processes": 1,
                 "max_cpu_percent": 97.0,
                 "saturated": True,
-                "note": "The load generator was saturated: the local process was at or above 90% of a core for 12 of 20 samples.",
+                "note": (
+                    "The load generator was saturated: the local process was at or above 90% "
+                    "of a core for 12 of 20 samples."
+                ),
             },
             load_seconds=30.2,
         ),

@@ -18,6 +18,15 @@ if TYPE_CHECKING:
 
 PLAN_SCHEMA = 1
 
+# Shared by the pytest side (``load.process``) and the load child (``load.runner``).
+WORKER_CONNECT_TIMEOUT = 30.0  # how long a master waits for all its workers to connect
+EXIT_PORT_BUSY = 3  # the child's exit code for "the master's port was taken"
+FINAL_REPORT_TIMEOUT = 10.0  # how long a master waits for its workers' final reports
+REPORT_ALLOWANCE = 5.0  # writing the HTML report and the result after the stop
+# After the load's duration, the time a child needs to stop: the master's wait for the final
+# reports, then the reports. Local runs need far less; the bound is the same for both.
+STOP_ALLOWANCE = FINAL_REPORT_TIMEOUT + REPORT_ALLOWANCE
+
 
 @dataclass(frozen=True)
 class PlannedRequest:

@@ -6,9 +6,22 @@ into ``Progress`` callbacks, and returns the ``LoadResult`` the child wrote.
 
 Guarantees:
   * Locust is never imported here (this module, and what it imports, stays gevent-free).
-  * The run is bounded: children still alive ``plan.duration + grace`` seconds after the load
-    started (or 30 s after spawning, plus 30 s for workers to connect, if it never starts) are
-    killed, and the result says so (status "error").
+  * The run is bounded. The load must start within ``STARTUP_TIMEOUT`` (30 s) of the call,
+    plus ``WORKER_CONNECT_TIMEOUT`` (30 s) when a master waits for workers, local or remote
+    (this covers the whole start-up: the import check below and a retry on a taken port
+    too). Once it started, the children must be done within ``plan.duration + grace +
+    STOP_ALLOWANCE``; ``STOP_ALLOWANCE`` (15 s) is the master's wait for its workers' final
+    reports (10 s) plus the HTML report and the result (5 s), and does not depend on
+    ``grace``, which may be 0. Past either deadline the children are killed and the result
+    says which deadline passed (status "error"). Ending takes at most 13 s more: a master that
+    exits by itself leaves its workers ``WORKER_EXIT_TIMEOUT`` (5 s) to follow; whatever is
+    still alive then gets SIGTERM, ``KILL_WAIT`` (3 s), SIGKILL and at most ``KILL_WAIT``
+    (3 s) to be reaped; the threads reading the children's output get
+    ``THREAD_JOIN_TIMEOUT`` (2 s). So, worst case, ``run_load`` returns within
+
+        30 s + [30 s, with workers] + plan.duration + grace + 15 s + 13 s
+
+    (plus a tenth of a second of polling), also when a child hangs or ignores SIGTERM.
   * No child outlives ``run_load``: each runs in its own process group (so a Ctrl-C at the
     terminal does not reach it half-way), and every exit path, KeyboardInterrupt and
     SystemExit included, kills the groups (SIGTERM, then SIGKILL after 3 s) and reaps them
@@ -17,17 +30,25 @@ Guarantees:
     themselves if this process disappears.
   * Child stderr goes to ``log_path`` (or a temporary file), with ``plan.secrets`` replaced by
     ``***``; when a child dies without a result, the last lines of its log are in the reason.
+    A ``log_path`` that cannot be written (a directory, a read-only place) is a ``LoadError``
+    before anything starts; the temporary directory is removed on every path.
+  * The children import this very ``pytest_stagegate``: when their interpreter would not find
+    it by itself (not installed, e.g. a checkout on pytest's ``sys.path``), the directory that
+    holds the package, and only that, is put on their ``PYTHONPATH``. Nothing else is added,
+    so site-packages never shadows the standard library.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import json
 import os
 import queue
 import shutil
 import signal
+import site
 import socket
 import subprocess
 import sys
@@ -40,20 +61,23 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from .._redact import Redactor
 from ..errors import LoadError
-from .plan import LoadPlan
+from .plan import EXIT_PORT_BUSY, STOP_ALLOWANCE, WORKER_CONNECT_TIMEOUT, LoadPlan
 from .result import LoadResult
 
 __all__ = ["Progress", "run_load"]
 
 RUNNER_MODULE = "pytest_stagegate.load.runner"
 STARTUP_TIMEOUT = 30.0  # interpreter + locust import, before the load starts
-WORKER_CONNECT_TIMEOUT = 30.0  # the master's own bound on waiting for workers
 WORKER_EXIT_TIMEOUT = 5.0  # workers quit right after the master; then they are killed
 KILL_WAIT = 3.0
+THREAD_JOIN_TIMEOUT = 2.0
+IMPORT_PROBE_TIMEOUT = 10.0  # counts against STARTUP_TIMEOUT
 LOG_TAIL_LINES = 20
-EXIT_PORT_BUSY = 3  # the runner's code for "the master's port was taken"
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+PACKAGE = "pytest_stagegate"
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]  # .../pytest_stagegate
+_PACKAGE_ROOT = _PACKAGE_DIR.parent  # the checkout, or site-packages when installed
 
 
 @dataclass(frozen=True)
@@ -106,17 +130,26 @@ def run_load(
 
     ``on_progress`` is called in this thread with every progress report; whatever
     it raises stops the run (children killed) and propagates. Raises ``LoadError`` when the
-    load process cannot be started at all; every other failure is a result with status
-    "error" and a reason.
+    load process cannot be started at all (no interpreter, an unwritable ``log_path``); every
+    other failure is a result with status "error" and a reason.
     """
     if workers < 0 or remote_workers < 0:
         raise ValueError(f"workers must be 0 or more, got {workers} and {remote_workers}")
+    began = time.monotonic()  # one startup allowance for both attempts: the bound holds
     with _sigterm_raises_system_exit():
         for attempt in (1, 2):
             try:
-                run = _Run(plan, workers, on_progress, log_path, grace, python)
-                run.remote_workers = remote_workers
-                run.master_bind = master_bind
+                run = _Run(
+                    plan,
+                    began=began,
+                    workers=workers,
+                    remote_workers=remote_workers,
+                    master_bind=master_bind,
+                    on_progress=on_progress,
+                    log_path=log_path,
+                    grace=grace,
+                    python=python,
+                )
                 return run.execute()
             except _PortBusy:
                 if master_bind is not None:
@@ -132,7 +165,7 @@ def run_load(
         "The load master could not listen for its workers: two free ports were taken "
         "before it could use them.",
         users=plan.users,
-        workers=workers,
+        workers=workers + remote_workers,
     )
 
 
@@ -163,32 +196,77 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _redactor(secrets: list[str]) -> Callable[[str], str]:
-    ordered = sorted({s for s in secrets if s}, key=len, reverse=True)
-
-    def redact(text: str) -> str:
-        for secret in ordered:
-            text = text.replace(secret, "***")
-        return text
-
-    return redact
-
-
-def _child_env() -> dict[str, str]:
+def _child_env(python: str) -> dict[str, str]:
     env = dict(os.environ)
-    # the children must import this very package, installed or not
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH", "")) if p)
     env.pop("LOCUST_SKIP_MONKEY_PATCH", None)  # the runner relies on gevent's patching
     env["PYTHONUNBUFFERED"] = "1"
+    pythonpath = env.get("PYTHONPATH", "")
+    if _needs_checkout_on_path(python, pythonpath, os.getcwd()):
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_PACKAGE_ROOT), pythonpath) if p)
     return env
+
+
+@functools.lru_cache(maxsize=8)
+def _needs_checkout_on_path(python: str, pythonpath: str, cwd: str) -> bool:
+    """Whether ``python``, started here with ``PYTHONPATH=pythonpath``, would import another
+    ``pytest_stagegate`` than this one, or none, and the fix is to add the checkout.
+
+    Asked of the interpreter itself (``importlib.util.find_spec``, which imports nothing):
+    site-packages, ``.pth`` files and editable-install finders all count, as they will for the
+    child. A package inside a site-packages directory is never added: that directory would
+    shadow the standard library, and an installed package is the installer's business.
+    """
+    if _is_site_dir(_PACKAGE_ROOT):
+        return False
+    probe = (
+        "import importlib.util as u\n"
+        f"s = u.find_spec({PACKAGE!r})\n"
+        "print(s.origin if s is not None and s.origin else '')\n"
+    )
+    env = {**os.environ, "PYTHONPATH": pythonpath}
+    if not pythonpath:
+        del env["PYTHONPATH"]
+    try:
+        found = subprocess.run(
+            [python, "-c", probe],
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=IMPORT_PROBE_TIMEOUT,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return True  # cannot tell: make sure (a missing interpreter fails at spawn anyway)
+    if not found:
+        return True
+    try:
+        return Path(found).resolve().parent != _PACKAGE_DIR
+    except OSError:
+        return True
+
+
+def _is_site_dir(path: Path) -> bool:
+    if path.name in ("site-packages", "dist-packages"):
+        return True
+    with contextlib.suppress(Exception):  # site.* may be missing in embedded interpreters
+        sites = [*site.getsitepackages(), site.getusersitepackages()]
+        return any(Path(s).resolve() == path for s in sites)
+    return False
 
 
 class _Log:
     """The children's stderr, redacted, in one file; the last lines kept for error reasons."""
 
     def __init__(self, path: Path, redact: Callable[[str], str]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("w", encoding="utf-8")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = path.open("w", encoding="utf-8")
+        except OSError as e:
+            raise LoadError(
+                f"Could not write the load log {path}: {e.strerror or e}. "
+                "Choose a writable place for the verdict and its log."
+            ) from e
         self._redact = redact
         self._lock = threading.Lock()
         self.tails: dict[str, collections.deque[str]] = {}
@@ -202,8 +280,9 @@ class _Log:
             for raw in iter(stream.readline, b""):
                 line = self._redact(raw.decode("utf-8", "replace").rstrip("\n"))
                 tail.append(line)
-                # ValueError: the file was closed while this thread was still draining
-                with self._lock, contextlib.suppress(ValueError):
+                # ValueError: the file was closed while this thread was still draining;
+                # OSError: the disk is full: keep draining, or the child blocks on its stderr
+                with self._lock, contextlib.suppress(ValueError, OSError):
                     self._file.write(prefix + line + "\n")
                     self._file.flush()
             stream.close()
@@ -225,7 +304,11 @@ class _Run:
     def __init__(
         self,
         plan: LoadPlan,
+        *,
+        began: float,
         workers: int,
+        remote_workers: int,
+        master_bind: tuple[str, int] | None,
         on_progress: Callable[[Progress], None] | None,
         log_path: Path | None,
         grace: float,
@@ -233,53 +316,64 @@ class _Run:
     ) -> None:
         self.plan = plan
         self.workers = workers
+        self.remote_workers = remote_workers
+        self.master_bind = master_bind
         self.on_progress = on_progress
+        self.log_path = log_path
         self.grace = grace
         self.python = python
-        self.redact = _redactor(plan.secrets)
-        self.tmp = Path(tempfile.mkdtemp(prefix="stagegate-load-"))
-        self.log_path = log_path or self.tmp / "load.log"
-        self.result_path = self.tmp / "result.json"
+        self.redact = Redactor(plan.secrets)
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.threads: list[threading.Thread] = []
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
-        self.remote_workers = 0
-        self.master_bind: tuple[str, int] | None = None
+        self.began = began  # when run_load was called: the startup allowance counts from it
 
     # --- lifecycle ---------------------------------------------------------------------------
     def execute(self) -> LoadResult:
-        log = _Log(self.log_path, self.redact)
+        tmp: Path | None = None
+        log: _Log | None = None
         try:
-            self._spawn_all(log)
-            return self._watch(log)
+            try:
+                tmp = Path(tempfile.mkdtemp(prefix="stagegate-load-"))
+            except OSError as e:
+                raise LoadError(f"Could not create a temporary directory for the load: {e}") from e
+            log = _Log(self.log_path or tmp / "load.log", self.redact)
+            result_path = tmp / "result.json"
+            self._spawn_all(log, result_path)
+            return self._watch(log, result_path)
         finally:
-            self._kill_all()
-            for thread in self.threads:
-                thread.join(timeout=2.0)
-            log.close()
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            try:
+                self._kill_all()
+            finally:  # a second Ctrl-C while killing must not leak the log or the directory
+                _join(self.threads, THREAD_JOIN_TIMEOUT)
+                if log is not None:
+                    log.close()
+                if tmp is not None:
+                    shutil.rmtree(tmp, ignore_errors=True)
 
-    def _spawn_all(self, log: _Log) -> None:
+    def _spawn_all(self, log: _Log, result_path: Path) -> None:
         base = [self.python, "-m", RUNNER_MODULE]
+        env = _child_env(self.python)
         if self.workers or self.remote_workers:
             host, port = self.master_bind or ("127.0.0.1", _free_port())
             expected = str(self.workers + self.remote_workers)
             self._spawn(
                 log,
+                env,
                 "master",
                 [*base, "--mode", "master", "--workers", expected,
-                 "--result", str(self.result_path),
+                 "--result", str(result_path),
                  "--master-host", host, "--master-port", str(port)],
             )  # fmt: skip
             # Local workers reach a master bound to every interface through loopback.
             local = "127.0.0.1" if host in ("0.0.0.0", "", "*") else host
-            where = ["--master-host", local, "--master-port", str(port)]
+            where = ["--master-host", local, "--master-port", str(port), "--shared-clock"]
             for i in range(1, self.workers + 1):
-                self._spawn(log, f"worker {i}", [*base, "--mode", "worker", *where])
+                self._spawn(log, env, f"worker {i}", [*base, "--mode", "worker", *where])
         else:
-            self._spawn(log, "", [*base, "--mode", "local", "--result", str(self.result_path)])
+            self._spawn(log, env, "", [*base, "--mode", "local", "--result", str(result_path)])
 
-    def _spawn(self, log: _Log, label: str, cmd: list[str]) -> None:
+    def _spawn(self, log: _Log, env: dict[str, str], label: str, cmd: list[str]) -> None:
         controller = label in ("", "master")
         try:
             proc = subprocess.Popen(
@@ -288,7 +382,7 @@ class _Run:
                 stdout=subprocess.PIPE if controller else subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 start_new_session=True,  # own process group: killed as a whole, no stray Ctrl-C
-                env=_child_env(),
+                env=env,
             )
         except OSError as e:
             raise LoadError(f"Could not start the load process ({self.python}): {e}") from e
@@ -297,14 +391,14 @@ class _Run:
         self.threads.append(log.pump(label, proc.stderr))
         if controller:
             assert proc.stdout is not None
-            self.threads.append(self._read_events(proc.stdout, log))
+            self.threads.append(self._read_events(proc.stdout))
         try:
             proc.stdin.write(self.plan.to_json().encode("utf-8"))
             proc.stdin.close()
         except OSError:
             pass  # it died before reading; its exit code and log tell why
 
-    def _read_events(self, stream: IO[bytes], log: _Log) -> threading.Thread:
+    def _read_events(self, stream: IO[bytes]) -> threading.Thread:
         def run() -> None:
             for raw in iter(stream.readline, b""):
                 try:
@@ -319,11 +413,27 @@ class _Run:
         thread.start()
         return thread
 
-    def _watch(self, log: _Log) -> LoadResult:
+    def startup_allowance(self) -> tuple[float, str]:
+        """Seconds from ``run_load``'s call to the load's start, and what they are made of."""
+        if not (self.workers or self.remote_workers):
+            return STARTUP_TIMEOUT, f"{STARTUP_TIMEOUT:g} s to start"
+        parts = []
+        if self.workers:
+            parts.append(f"{self.workers} local")
+        if self.remote_workers:
+            parts.append(f"{self.remote_workers} remote")
+        return STARTUP_TIMEOUT + WORKER_CONNECT_TIMEOUT, (
+            f"{STARTUP_TIMEOUT:g} s to start + {WORKER_CONNECT_TIMEOUT:g} s for its "
+            f"{' and '.join(parts)} worker(s) to connect"
+        )
+
+    def _watch(self, log: _Log, result_path: Path) -> LoadResult:
         plan = self.plan
         label, controller = self.procs[0]
-        spawned = time.monotonic()
-        deadline = spawned + STARTUP_TIMEOUT + (WORKER_CONNECT_TIMEOUT if self.workers else 0)
+        name = f"load {label}" if label else "load process"
+        startup, startup_parts = self.startup_allowance()
+        deadline = self.began + startup
+        started = False
         while True:
             try:
                 event: dict[str, Any] | None = self.events.get(timeout=0.1)
@@ -331,8 +441,9 @@ class _Run:
                 event = None
             if event is not None:
                 kind = event.get("event")
-                if kind == "started":
-                    deadline = time.monotonic() + plan.duration + self.grace
+                if kind == "started" and not started:
+                    started = True
+                    deadline = time.monotonic() + plan.duration + self.grace + STOP_ALLOWANCE
                 elif kind == "progress" and self.on_progress is not None:
                     try:
                         progress = Progress.from_event(event)
@@ -343,61 +454,77 @@ class _Run:
                 continue  # drain queued events before looking at the processes
             if controller.poll() is not None:
                 break
-            for name, proc in self.procs[1:]:
+            for worker, proc in self.procs[1:]:
                 code = proc.poll()
                 if code is not None and code != 0:
                     return self._failed(
-                        f"The load {name} exited with code {code} during the run. "
-                        f"Last lines of its log:\n{log.tail(name)}"
+                        f"The load {worker} exited with code {code} during the run. "
+                        f"Last lines of its log:\n{log.tail(worker)}"
                     )
             if time.monotonic() > deadline:
+                if not started:
+                    return self._failed(
+                        f"The {name} never started the load: it was still starting "
+                        f"{startup:g} s after the load run began ({startup_parts}), and was "
+                        f"killed. "
+                        f"Last lines of its log:\n{log.tail(label)}"
+                    )
                 return self._failed(
-                    f"The load process did not stop in time: it was still running "
-                    f"{plan.duration:g} s of load + {self.grace:g} s of grace after it started, "
-                    f"and was killed. Last lines of its log:\n{log.tail(label)}"
+                    f"The {name} did not stop in time: it was still running "
+                    f"{plan.duration:g} s of load + {self.grace:g} s of grace + "
+                    f"{STOP_ALLOWANCE:g} s to stop after it started, and was killed. "
+                    f"Last lines of its log:\n{log.tail(label)}"
                 )
         code = controller.returncode
-        self._wait_workers()
-        for thread in self.threads[:2]:  # the controller's stderr and stdout: all lines in
-            thread.join(timeout=2.0)
         if code == EXIT_PORT_BUSY:
-            raise _PortBusy
-        name = f"load {label}" if label else "load process"
-        if not self.result_path.exists():
+            raise _PortBusy  # its workers wait for nothing: killed at once, then a retry
+        # the workers quit right after the master; its output is read to the end
+        settle = time.monotonic() + WORKER_EXIT_TIMEOUT
+        _join(self.threads[:2], WORKER_EXIT_TIMEOUT)  # the controller's stderr and stdout
+        _wait_all([proc for _, proc in self.procs[1:]], settle)
+        if not result_path.exists():
             return self._failed(
                 f"The {name} exited with code {code} without writing a result. "
                 f"Last lines of its log:\n{log.tail(label)}"
             )
         try:
-            return LoadResult.from_dict(json.loads(self.result_path.read_text("utf-8")))
+            return LoadResult.from_dict(json.loads(result_path.read_text("utf-8")))
         except ValueError as e:  # JSONDecodeError is a ValueError
             return self._failed(f"The {name} wrote a result that cannot be read: {e}")
 
-    def _wait_workers(self) -> None:
-        deadline = time.monotonic() + WORKER_EXIT_TIMEOUT
-        for _, proc in self.procs[1:]:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-
     def _failed(self, reason: str) -> LoadResult:
-        return LoadResult.failed(self.redact(reason), users=self.plan.users, workers=self.workers)
+        return LoadResult.failed(
+            self.redact(reason),
+            users=self.plan.users,
+            workers=self.workers + self.remote_workers,
+        )
 
     def _kill_all(self) -> None:
         alive = [proc for _, proc in self.procs if proc.poll() is None]
         for proc in alive:
             _signal_group(proc, signal.SIGTERM)
         try:
-            deadline = time.monotonic() + KILL_WAIT
-            for proc in alive:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            _wait_all(alive, time.monotonic() + KILL_WAIT)
         finally:  # a second Ctrl-C while waiting must not leave anything behind
-            for proc in alive:
-                if proc.poll() is None:
-                    # the whole group: a locustfile may have started processes of its own
-                    _signal_group(proc, signal.SIGKILL)
-                    with contextlib.suppress(subprocess.TimeoutExpired):
-                        proc.wait(timeout=KILL_WAIT)  # reaped: no zombie left behind
+            left = [proc for proc in alive if proc.poll() is None]
+            for proc in left:
+                # the whole group: a locustfile may have started processes of its own
+                _signal_group(proc, signal.SIGKILL)
+            _wait_all(left, time.monotonic() + KILL_WAIT)  # reaped: no zombie left behind
+
+
+def _wait_all(procs: list[subprocess.Popen[bytes]], deadline: float) -> None:
+    """Wait for every process to exit, all by one monotonic ``deadline``."""
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+
+
+def _join(threads: list[threading.Thread], timeout: float) -> None:
+    """Join every thread, all within one ``timeout``."""
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:

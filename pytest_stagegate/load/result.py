@@ -185,8 +185,9 @@ class ProcessUsage:
 class GeneratorHealth(Mapping[str, Any]):
     """Was the load generator itself the bottleneck? If so, latencies include its queueing.
 
-    Also a read-only mapping of its JSON form (``dict(result.generator)``,
-    ``result.generator["note"]``), for code that treats it as the document it came from.
+    ``to_dict()`` is its JSON form. It is also a read-only mapping of that form
+    (``dict(result.generator)``, ``result.generator["note"]``) because ``gate`` still reads it
+    that way; once it calls ``to_dict()``, the mapping can go.
     """
 
     processes: int
@@ -270,11 +271,6 @@ class LoadResult:
     failures_including_warmup: int = 0
     html_report: str | None = None
     schema: int = RESULT_SCHEMA
-
-    @property
-    def ok(self) -> bool:
-        """The load ran to its end (budgets may still fail)."""
-        return self.status == "completed"
 
     def endpoint_stats(
         self, percentiles: Iterable[str] = STANDARD_PERCENTILES

@@ -1,7 +1,7 @@
 """The load child process: Locust as a library, one bounded run, one result file.
 
     python -m pytest_stagegate.load.runner --result PATH [--mode local|master|worker]
-        [--workers N] [--master-host HOST] [--master-port PORT]   < plan.json
+        [--workers N] [--master-host HOST] [--master-port PORT] [--shared-clock]   < plan.json
 
 Only this module imports locust (which monkey-patches the standard library with gevent); the
 pytest process starts it through ``load.process`` and never imports it.
@@ -24,6 +24,12 @@ Modes
     master  waits (at most 30 s) for ``--workers`` workers, tells them when the warm-up ends,
             runs the load through them and collects their histograms; generates no load itself.
     worker  generates load for the master on ``--master-host:--master-port``.
+
+    The warm-up's end reaches the workers as the seconds of warm-up left when the master sent
+    it: each worker ends its warm-up that long after it receives the message, by its own clock,
+    so a remote worker whose clock is off measures the same window (late by the message's
+    transit, never by the skew). A worker started with ``--shared-clock`` (the gate's local
+    workers, on the master's machine) uses the master's absolute time instead: exact.
 
 The scenario
     Declarative (``plan.requests``): one FastHttpUser (or HttpUser, ``user_class: http``) with a
@@ -56,18 +62,30 @@ Measurement
 Early abort (local and master, checked every 0.5 s once 2 s of load have passed)
     * errors: over the last 5 s (warm-up included: a broken deployment is broken then too),
       at least ``abort_min_requests`` requests and a failed share of at least
-      ``abort_error_rate``;
+      ``abort_error_rate``; whether or not the load generator is saturated;
     * latency: for each ``plan.abort_latency`` limit, the metric over the last 3 s of
       post-warm-up requests (at least 5 of them) above ``abort_latency_factor`` times the limit
-      for ``abort_latency_for`` seconds in a row.
-    Either stops the load; the result's status is "aborted" and its reason says why.
+      for ``abort_latency_for`` seconds in a row, while the load generator is not saturated.
+      A saturated generator reports its own queueing as latency, which makes latency results
+      inconclusive, while an "aborted" run always fails the gate: so a check that finds the
+      generator saturated right now (the rule below applied to the last 3 s of samples: this
+      process's own in local mode, the workers' latest reports in distributed mode) does not
+      abort and starts the "in a row" count over; the run goes on, and its end judges it.
+    Either abort stops the load; the result's status is "aborted" and its reason says why.
 
 Saturation
     Every load process samples its own CPU (psutil, % of one core) every 0.5 s and how late
     gevent wakes a 100 ms sleep (loop lag). A load-generating process is saturated when, over
     the measured window, at least 2 samples and 25% of them were at or above
-    ``plan.saturation_cpu``, or the loop lag exceeded 50 ms in at least 3 samples and 5% of them.
-    The master's own figures are reported but do not count: it only aggregates.
+    ``plan.saturation_cpu``, or the loop lag exceeded 50 ms in at least 3 samples and 5% of them
+    (``load.usage``). The master's own figures are reported but do not count: it only
+    aggregates.
+
+Secrets
+    ``plan.secrets`` are replaced by ``***`` in everything the child writes: its log, the HTML
+    report, and every part of the result that comes from requests (endpoint names and
+    methods, error names, methods and texts, the reason). Endpoints whose names become equal
+    once redacted are merged.
 """
 
 # Locust's events, Message and report functions are untyped; every call to them would need
@@ -112,32 +130,33 @@ from locust.runners import STATE_STOPPED, MasterRunner, Runner, WorkerRunner
 from locust.user import User
 
 from .._atomic import atomic_write_text
+from .._redact import Redactor
 from ..histogram import LogHistogram
-from .plan import LatencyLimit, LoadPlan, PlannedRequest
+from .plan import (
+    EXIT_PORT_BUSY,
+    FINAL_REPORT_TIMEOUT,
+    WORKER_CONNECT_TIMEOUT,
+    LatencyLimit,
+    LoadPlan,
+    PlannedRequest,
+)
+from .usage import RecentUsage, UsageStats, judge_saturation
 
 log = logging.getLogger("pytest_stagegate.load")
 
 RESULT_SCHEMA = 1
 EXIT_OK = 0
 EXIT_FAILED = 1
-EXIT_PORT_BUSY = 3
 EXIT_ORPHANED = 70
 
 WORKER_REPORT_INTERVAL = 1.0  # Locust's 3 s makes early abort and progress lag behind
-WORKER_CONNECT_TIMEOUT = 30.0
-FINAL_REPORT_TIMEOUT = 10.0
 TICK = 0.5
 ABORT_START = 2.0  # seconds of load before the first abort check
 ERROR_WINDOW = 5.0
-RECENT_WINDOW = 3.0
+RECENT_WINDOW = 3.0  # latency and saturation "now", for early abort
 LATENCY_MIN_SAMPLES = 5
 CPU_SAMPLE_INTERVAL = 0.5
 LAG_PROBE = 0.1
-LAG_LIMIT_MS = 50.0
-HOT_SHARE = 0.25
-HOT_MIN_SAMPLES = 2
-LAG_SHARE = 0.05
-LAG_MIN_SAMPLES = 3
 
 MSG_HELLO = "stagegate_hello"  # worker -> master: my listeners are in place
 MSG_WINDOW = "stagegate_window"  # master -> workers: when the warm-up ends
@@ -173,16 +192,6 @@ def install_locust_settings() -> None:
 
 
 # --- output: redaction, logging, the progress stream ---------------------------------------
-class Redactor:
-    def __init__(self, secrets: Iterable[str]) -> None:
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
-
-
 class _RedactingFormatter(logging.Formatter):
     def __init__(self, redact: Redactor) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -495,42 +504,24 @@ class Recorder:
         self.run_failures += int(doc.get("rf", 0))
 
 
-class _UsageStats:
-    __slots__ = ("cpu_max", "cpu_n", "cpu_sum", "hot", "lag_max", "lag_n", "lag_over")
-
-    def __init__(self) -> None:
-        self.cpu_n = self.hot = self.lag_n = self.lag_over = 0
-        self.cpu_sum = self.cpu_max = self.lag_max = 0.0
-
-    def to_dict(self, role: str) -> dict[str, Any]:
-        return {
-            "role": role,
-            "cpu_max_percent": round(self.cpu_max, 1),
-            "cpu_mean_percent": round(self.cpu_sum / self.cpu_n, 1) if self.cpu_n else 0.0,
-            "cpu_samples": self.cpu_n,
-            "hot_samples": self.hot,
-            "loop_lag_max_ms": round(self.lag_max, 1),
-            "loop_lag_samples": self.lag_n,
-            "loop_lag_over": self.lag_over,
-        }
-
-
 class UsageMonitor:
-    """This process's CPU and event-loop lag, whole run and measured window."""
+    """This process's CPU and event-loop lag: whole run, measured window, and the last
+    ``RECENT_WINDOW`` seconds (is it saturated now?)."""
 
     def __init__(self, role: str, saturation_cpu: float) -> None:
         self.role = role
         self.threshold = saturation_cpu
         self.window_start = math.inf
         self.window_end = math.inf
-        self.whole = _UsageStats()
-        self.measured = _UsageStats()
+        self.whole = UsageStats()
+        self.measured = UsageStats()
+        self.recent = RecentUsage(RECENT_WINDOW, saturation_cpu)
 
     def start(self, group: gevent.pool.Group) -> None:
         group.spawn(self._cpu_loop)
         group.spawn(self._lag_loop)
 
-    def _targets(self) -> tuple[_UsageStats, ...]:
+    def _targets(self) -> tuple[UsageStats, ...]:
         now = time.time()
         if self.window_start <= now < self.window_end:
             return (self.whole, self.measured)
@@ -542,58 +533,26 @@ class UsageMonitor:
         while True:
             gevent.sleep(CPU_SAMPLE_INTERVAL)
             pct = proc.cpu_percent(None)
+            self.recent.add_cpu(time.monotonic(), pct)
             for s in self._targets():
-                s.cpu_n += 1
-                s.cpu_sum += pct
-                s.cpu_max = max(s.cpu_max, pct)
-                if pct >= self.threshold:
-                    s.hot += 1
+                s.add_cpu(pct, self.threshold)
 
     def _lag_loop(self) -> None:
         while True:
             t0 = time.perf_counter()
             gevent.sleep(LAG_PROBE)
             lag = max(0.0, (time.perf_counter() - t0 - LAG_PROBE) * 1000.0)
+            self.recent.add_lag(time.monotonic(), lag)
             for s in self._targets():
-                s.lag_n += 1
-                s.lag_max = max(s.lag_max, lag)
-                if lag > LAG_LIMIT_MS:
-                    s.lag_over += 1
+                s.add_lag(lag)
 
     def snapshot(self) -> dict[str, Any]:
         # the measured window is what the verdict judges; a run aborted in its warm-up has none
         stats = self.measured if self.measured.cpu_n >= 2 else self.whole
         return stats.to_dict(self.role)
 
-
-def judge_saturation(processes: list[dict[str, Any]], threshold: float) -> tuple[bool, str]:
-    """(saturated, one-sentence note) from the per-process usage dicts."""
-    loaders = [p for p in processes if p["role"] != "master"]
-    for p in loaders:
-        n, hot = p["cpu_samples"], p["hot_samples"]
-        if hot >= HOT_MIN_SAMPLES and hot >= HOT_SHARE * n:
-            return True, (
-                f"The load generator was saturated: the {p['role']} process was at or above "
-                f"{threshold:g}% of one CPU core in {hot} of {n} samples "
-                f"(max {p['cpu_max_percent']:.0f}%)."
-            )
-        n, over = p["loop_lag_samples"], p["loop_lag_over"]
-        if over >= LAG_MIN_SAMPLES and over >= LAG_SHARE * n:
-            return True, (
-                f"The load generator was saturated: the {p['role']} process's event loop ran "
-                f"more than {LAG_LIMIT_MS:g} ms late in {over} of {n} samples "
-                f"(max {p['loop_lag_max_ms']:.0f} ms)."
-            )
-    if not loaders or all(p["cpu_samples"] < 2 for p in loaders):
-        return False, "The load generator ran too briefly to measure its own CPU."
-    cpu_max = max(p["cpu_max_percent"] for p in loaders)
-    cpu_mean = max(p["cpu_mean_percent"] for p in loaders)
-    lag = max(p["loop_lag_max_ms"] for p in loaders)
-    count = f"{len(loaders)} load process" + ("es" if len(loaders) > 1 else "")
-    return False, (
-        f"The load generator kept up: {count}, CPU at most {cpu_max:.0f}% of one core "
-        f"(mean {cpu_mean:.0f}%), event loop at most {lag:.0f} ms late."
-    )
+    def recent_snapshot(self) -> dict[str, Any]:
+        return self.recent.to_dict(self.role)
 
 
 def _metric(hist: LogHistogram, metric: str) -> float | None:
@@ -640,6 +599,7 @@ class Controller:
         self.recorder = Recorder()
         self.usage = UsageMonitor("master" if self.master else "local", plan.saturation_cpu)
         self.worker_usage: dict[str, dict[str, Any]] = {}
+        self.worker_recent: dict[str, dict[str, Any]] = {}  # each worker's latest, for abort
         self.hellos: list[str] = []
         self.finals: set[str] = set()
         self.done = gevent.event.Event()
@@ -654,6 +614,7 @@ class Controller:
         )
         self.counts: collections.deque[tuple[float, int, int]] = collections.deque()
         self.latency_since: dict[int, float] = {}
+        self.latency_held = False  # a latency abort was held back: the generator was saturated
         self.recent_p95 = 0.0
         self.env: Environment | None = None
         self.runner: Runner | None = None
@@ -696,6 +657,8 @@ class Controller:
             return
         self.recorder.absorb(doc)
         self.worker_usage[client_id] = doc["usage"]
+        if doc.get("recent_usage"):
+            self.worker_recent[client_id] = doc["recent_usage"]
         if doc.get("final"):
             self.finals.add(client_id)
 
@@ -727,7 +690,11 @@ class Controller:
         self.usage.window_start = self.warmup_end
         self.counts.append((self.load_start, 0, 0))
         if self.master:
-            self.runner.send_message(MSG_WINDOW, {"warmup_end": self.warmup_end})
+            # relative for workers with their own clock, absolute for those sharing this one
+            remaining = max(0.0, self.warmup_end - time.time())
+            self.runner.send_message(
+                MSG_WINDOW, {"warmup_end": self.warmup_end, "warmup_remaining": remaining}
+            )
             starter = gevent.spawn(self.runner.start, plan.users, plan.spawn_rate)
         else:
             self.runner.start(plan.users, plan.spawn_rate)
@@ -836,6 +803,7 @@ class Controller:
         measured = [hists for _, post, hists in self.ticks if post]
         if not measured:
             return
+        saturated: bool | None = None  # asked once per check, when a limit is exceeded
         for i, limit in enumerate(plan.abort_latency):
             hist = self._window_hist(measured, limit)
             if hist.count < LATENCY_MIN_SAMPLES:
@@ -845,6 +813,21 @@ class Controller:
                 continue
             if observed <= limit.limit_ms * plan.abort_latency_factor:
                 self.latency_since.pop(i, None)
+                continue
+            if saturated is None:
+                saturated = self.generator_saturated_now()
+            if saturated:
+                # its own queueing, not the server's latency: inconclusive, never a failure
+                self.latency_since.pop(i, None)
+                if not self.latency_held:
+                    self.latency_held = True
+                    log.warning(
+                        "%s of %s is over %g times its budget, but the load generator is "
+                        "saturated: not stopping the load for latency.",
+                        limit.metric,
+                        limit.endpoint,
+                        plan.abort_latency_factor,
+                    )
                 continue
             since = self.latency_since.setdefault(i, now)
             if now - since >= plan.abort_latency_for:
@@ -856,6 +839,16 @@ class Controller:
                     f"{limit.limit_ms:,.0f} ms.",
                 )
                 return
+
+    def generator_saturated_now(self) -> bool:
+        """Over the last ``RECENT_WINDOW`` seconds: this process's own samples in local mode,
+        the workers' latest reports in distributed mode (a worker not heard from yet does not
+        count)."""
+        if self.master:
+            processes = [self.worker_recent[c] for c in self.hellos if c in self.worker_recent]
+        else:
+            processes = [self.usage.recent_snapshot()]
+        return judge_saturation(processes, self.plan.saturation_cpu)[0]
 
     @staticmethod
     def _window_hist(ticks: list[dict[str, LogHistogram]], limit: LatencyLimit) -> LogHistogram:
@@ -904,37 +897,26 @@ class Controller:
     def result_doc(self, html: str | None) -> dict[str, Any]:
         plan = self.plan
         rec = self.recorder
-        endpoints = []
-        for name in sorted(rec.measured):
-            ep = rec.measured[name]
-            endpoints.append(
-                {
-                    "name": name,
-                    "method": ",".join(sorted(ep.methods)),
-                    "requests": ep.requests,
-                    "failures": ep.failures,
-                    "histogram": ep.hist.to_dict(),
-                }
-            )
-        total = _merge(ep.hist for ep in rec.measured.values())
+        measured = self.redacted_endpoints()
+        endpoints = [
+            {
+                "name": name,
+                "method": ",".join(sorted(ep.methods)),
+                "requests": ep.requests,
+                "failures": ep.failures,
+                "histogram": ep.hist.to_dict(),
+            }
+            for name, ep in sorted(measured.items())
+        ]
+        total = _merge(ep.hist for ep in measured.values())
         processes = [self.usage.snapshot()]
         for i, client in enumerate(self.hellos, start=1):
-            usage = dict(self.worker_usage.get(client) or _UsageStats().to_dict(""))
+            usage = dict(self.worker_usage.get(client) or UsageStats().to_dict(""))
             usage["role"] = f"worker {i}"
             processes.append(usage)
         saturated, note = judge_saturation(processes, plan.saturation_cpu)
         loaders = [p for p in processes if p["role"] != "master"] or processes
-        errors = []
-        if self.runner is not None:
-            for e in sorted(self.runner.stats.errors.values(), key=lambda e: -e.occurrences):
-                errors.append(
-                    {
-                        "name": self.redact(str(e.name)),
-                        "method": str(e.method),
-                        "error": self.redact(locust.stats.StatsError.parse_error(e.error)),
-                        "occurrences": int(e.occurrences),
-                    }
-                )
+        errors = self.redacted_errors()
         return {
             "schema": RESULT_SCHEMA,
             "status": self.status,
@@ -952,8 +934,8 @@ class Controller:
             "total": {
                 "name": "total",
                 "method": "",
-                "requests": sum(ep.requests for ep in rec.measured.values()),
-                "failures": sum(ep.failures for ep in rec.measured.values()),
+                "requests": sum(ep.requests for ep in measured.values()),
+                "failures": sum(ep.failures for ep in measured.values()),
                 "histogram": total.to_dict(),
             },
             "errors": errors,
@@ -969,6 +951,38 @@ class Controller:
             },
             "html_report": html,
         }
+
+    def redacted_endpoints(self) -> dict[str, _Endpoint]:
+        """The measured endpoints by redacted name: a request name is whatever the locustfile
+        asked for (a URL with a token in it, without ``name=``), so it is redacted like an
+        error; names that become equal are merged."""
+        merged: dict[str, _Endpoint] = {}
+        for raw, ep in self.recorder.measured.items():
+            name = self.redact(raw)
+            into = merged.get(name)
+            if into is None:
+                into = merged[name] = _Endpoint()
+            into.methods.update(self.redact(m) for m in ep.methods)
+            into.requests += ep.requests
+            into.failures += ep.failures
+            into.hist.merge(ep.hist)
+        return merged
+
+    def redacted_errors(self) -> list[dict[str, Any]]:
+        if self.runner is None:
+            return []
+        merged: dict[tuple[str, str, str], int] = {}
+        for e in self.runner.stats.errors.values():
+            key = (
+                self.redact(str(e.name)),
+                self.redact(str(e.method)),
+                self.redact(locust.stats.StatsError.parse_error(e.error)),
+            )
+            merged[key] = merged.get(key, 0) + int(e.occurrences)
+        return [
+            {"name": name, "method": method, "error": error, "occurrences": n}
+            for (name, method, error), n in sorted(merged.items(), key=lambda kv: -kv[1])
+        ]
 
 
 def error_doc(plan: LoadPlan | None, reason: str, workers: int) -> dict[str, Any]:
@@ -1021,6 +1035,7 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
     def on_report(client_id: str, data: dict[str, Any]) -> None:
         doc = recorder.drain()
         doc["usage"] = usage.snapshot()
+        doc["recent_usage"] = usage.recent_snapshot()  # the master's "saturated now?"
         # the report sent after stop() holds every request this worker will ever make
         doc["final"] = bool(runner_ref) and runner_ref[0].state == STATE_STOPPED
         data[REPORT_KEY] = doc
@@ -1032,8 +1047,12 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
     runner_ref.append(runner)
 
     def on_window(environment: Environment, msg: Message) -> None:
-        recorder.warmup_end = float(msg.data["warmup_end"])
-        usage.window_start = recorder.warmup_end
+        if args.shared_clock:  # the master's machine: its absolute time is exact
+            warmup_end = float(msg.data["warmup_end"])
+        else:  # another machine's clock may be off: count from the message's arrival
+            warmup_end = time.time() + float(msg.data["warmup_remaining"])
+        recorder.warmup_end = warmup_end
+        usage.window_start = warmup_end
 
     runner.register_message(MSG_WINDOW, on_window)
     env.events.init.fire(environment=env, runner=runner, web_ui=None)
@@ -1076,6 +1095,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=0, help="workers the master waits for")
     parser.add_argument("--master-host", default="127.0.0.1")
     parser.add_argument("--master-port", type=int, default=5557)
+    parser.add_argument(
+        "--shared-clock",
+        action="store_true",
+        help="worker: this machine is the master's; use its absolute warm-up end",
+    )
     args = parser.parse_args(argv)
     if args.mode != "worker" and args.result is None:
         parser.error("--result is required in local and master mode")
