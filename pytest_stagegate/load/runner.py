@@ -226,7 +226,8 @@ def setup_io(redact: Redactor) -> IO[str]:
     handler.setFormatter(_RedactingFormatter(redact))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)
+    # INFO: Locust's own account of the run (ramp-up, stop) is what stagegate-load.log is for.
+    root.setLevel(logging.INFO)
     return events_out
 
 
@@ -1146,6 +1147,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _finish(args: argparse.Namespace, doc: dict[str, Any], code: int) -> int:
+    if args.result is not None:
+        total = doc.get("total") or {}
+        log.info(
+            "Load %s after %.1f s: %s measured requests, %s failed. %s",
+            doc.get("status"),
+            float(doc.get("load_seconds") or 0.0),
+            total.get("requests", 0),
+            total.get("failures", 0),
+            doc.get("reason") or "",
+        )
     if args.result is None:
         return code if code else EXIT_FAILED
     try:
