@@ -30,7 +30,6 @@ load asked for: when ``evaluate`` is told the generator was saturated, a latency
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -39,6 +38,7 @@ from fractions import Fraction
 from typing import Literal
 
 from . import units
+from .errors import did_you_mean
 
 __all__ = [
     "STANDARD_PERCENTILES",
@@ -148,11 +148,6 @@ class _Metric:
         return "ms"
 
 
-def _did_you_mean(key: str) -> str:
-    close = difflib.get_close_matches(key.lower(), _SUGGESTIONS, n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def _percentile_error(key: str) -> ValueError:
     hint = "; for the slowest request use max" if key.startswith("p100") else ""
     return ValueError(
@@ -190,11 +185,13 @@ def _parse_metric(key: str) -> _Metric:
             )
         raise ValueError(
             f"unknown budget {key!r}: a regression budget is <pNN|avg|max>_regression "
-            f"(e.g. p95_regression, avg_regression){_did_you_mean(key)}"
+            f"(e.g. p95_regression, avg_regression){did_you_mean(key, _SUGGESTIONS)}"
         )
     if _LOOKS_LIKE_PERCENTILE.fullmatch(key):
         return _parse_percentile(key, key)
-    raise ValueError(f"unknown budget {key!r}: valid budgets are {_VALID}{_did_you_mean(key)}")
+    raise ValueError(
+        f"unknown budget {key!r}: valid budgets are {_VALID}{did_you_mean(key, _SUGGESTIONS)}"
+    )
 
 
 def percentile_of(metric: str) -> float | None:
@@ -372,8 +369,8 @@ def _no_requests(endpoint: str, metric: str, stats: Mapping[str, EndpointStats])
             f"{metric} budget could not be checked."
         )
     made = ", ".join(repr(n) for n in names)
-    close = difflib.get_close_matches(endpoint, [*names, TOTAL], n=1, cutoff=0.6)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    close = did_you_mean(endpoint, [*names, TOTAL]).removeprefix("; did")
+    hint = f" Did{close}" if close else ""
     return (
         f"no requests named {endpoint!r} were made, so its {metric} budget could not be "
         f"checked; the requests made were {made}.{hint}"

@@ -31,7 +31,6 @@ Rules the contract leaves open, decided here:
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import re
@@ -47,7 +46,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from . import budgets as _budgets
 from ._redact import MIN_SECRET_LENGTH, Redactor
 from .budgets import TOTAL, Budget
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 from .units import format_duration, parse_duration, parse_rate
 
 __all__ = [
@@ -229,7 +228,7 @@ class Config:
         if name in self._raw_targets:
             return
         known = ", ".join(self.target_names) or "(none)"
-        hint = _did_you_mean(name, self.target_names)
+        hint = did_you_mean(name, self.target_names)
         if self.path is None:
             raise ConfigError(
                 f"unknown target {name!r}{hint or '.'} There is no {CONFIG_FILENAME}, so the only "
@@ -276,16 +275,9 @@ def _redact(text: str, secrets: Iterable[str]) -> str:
     return Redactor(secrets)(text)
 
 
-def _did_you_mean(word: object, candidates: Iterable[str]) -> str:
-    choices = list(candidates)
-    folded = {c.lower(): c for c in choices}
-    match = difflib.get_close_matches(str(word).lower(), list(folded), n=1, cutoff=0.6)
-    return f"; did you mean {folded[match[0]]!r}?" if match else ""
-
-
 def _unknown(what: str, word: object, valid: Sequence[str], label: str) -> str:
     """``unknown key 'x'; did you mean 'y'? Valid keys here: ...``"""
-    hint = _did_you_mean(word, valid)
+    hint = did_you_mean(word, valid)
     return f"unknown {what} {str(word)!r}{hint or '.'} {label}: {', '.join(valid)}."
 
 
@@ -1292,7 +1284,7 @@ def _check_budget_names(doc: _Doc, parts: Sequence[_GatePart]) -> None:
                 raise doc.error(
                     keypath,
                     f"no request is named {endpoint!r}"
-                    f"{_did_you_mean(endpoint, [TOTAL, *names]) or '.'} "
+                    f"{did_you_mean(endpoint, [TOTAL, *names]) or '.'} "
                     f"Budgets apply to {TOTAL!r} or to a request name: "
                     f"{', '.join(repr(n) for n in names)}.",
                 )
@@ -1345,7 +1337,7 @@ def _build_config(path: Path, data: Any, lines: dict[_KeyPath, int]) -> Config:
         if name not in targets:
             raise doc.error(
                 keypath,
-                f"there is no target {str(name)!r}{_did_you_mean(name, names) or '.'} "
+                f"there is no target {str(name)!r}{did_you_mean(name, names) or '.'} "
                 f"Defined targets: {', '.join(names)}.",
             )
         values = doc.mapping(values, keypath)

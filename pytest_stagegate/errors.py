@@ -11,7 +11,16 @@ message and exits with a non-zero code. Nothing here imports pytest.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from pathlib import Path
+
+
+def did_you_mean(word: object, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'timeout'?"`` for the closest candidate (case-insensitive), or ``""``."""
+    folded = {c.lower(): c for c in candidates}
+    match = difflib.get_close_matches(str(word).lower(), list(folded), n=1, cutoff=0.6)
+    return f"; did you mean {folded[match[0]]!r}?" if match else ""
 
 
 class StagegateError(Exception):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import os
 import signal
 import tempfile
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 
 from .config import CONFIG_FILENAME, GateSettings, Target, load_config
-from .errors import ConfigError, StagegateError
+from .errors import ConfigError, StagegateError, did_you_mean
 from .httpclient import RequestLog, make_client, summarize
 from .plugin import find_config_file
 from .readiness import check_version, wait_ready
@@ -254,11 +253,10 @@ class StagegateRun:
             )
         unknown = [n for n in names if n not in self.known_targets]
         if unknown:
-            close = difflib.get_close_matches(unknown[0], self.known_targets, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            hint = did_you_mean(unknown[0], self.known_targets).lstrip("; ")
             return (
                 f"{item.nodeid}: @pytest.mark.targets names {', '.join(map(repr, unknown))}, "
-                f"which stagegate.yaml does not define ({hint}known: "
+                f"which stagegate.yaml does not define ({hint + ' ' if hint else ''}known: "
                 f"{', '.join(self.known_targets)})"
             )
         return None

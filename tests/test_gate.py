@@ -11,7 +11,7 @@ import sys
 import textwrap
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -302,12 +302,11 @@ def _alive(pids: list[int]) -> list[int]:
     return alive
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_interrupt_during_the_load_leaves_a_verdict_and_no_process(
-    pytester: pytest.Pytester, server: HTTPTestServer, sig: signal.Signals
-) -> None:
-    pytester.makefile(".yaml", stagegate=gate_config(server.url, duration="60s", target_extra=""))
-    pytester.makepyfile("def test_up(http): assert http.get('/').status_code == 200")
+def interrupt_when(
+    pytester: pytest.Pytester, ready: Callable[[str], bool], sig: signal.Signals
+) -> tuple[int, str, list[int]]:
+    """Run `pytest --gate`, send ``sig`` once a line of its output satisfies ``ready``; return
+    the exit code, the output and the process ids of every child it had at that moment."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "--gate", "-p", "no:cacheprovider"],
         cwd=pytester.path,
@@ -315,24 +314,32 @@ def test_interrupt_during_the_load_leaves_a_verdict_and_no_process(
         stderr=subprocess.STDOUT,
         text=True,
     )
-    seen: list[int] = []
     try:
         assert proc.stdout is not None
-        for line in proc.stdout:  # progress lines appear once the load runs
-            if "stagegate load:" in line:
-                break
-        seen = _descendants(proc.pid)
-        assert seen, "the load process should be running"
+        moment = next((line for line in proc.stdout if ready(line)), None)
+        assert moment is not None, "the run ended before the moment to interrupt it"
+        children = _descendants(proc.pid)
         proc.send_signal(sig)
         output = proc.stdout.read()
-        assert proc.wait(timeout=60) == pytest.ExitCode.INTERRUPTED, output
+        return proc.wait(timeout=60), output, children
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_interrupt_during_the_load_leaves_a_verdict_and_no_process(
+    pytester: pytest.Pytester, server: HTTPTestServer, sig: signal.Signals
+) -> None:
+    pytester.makefile(".yaml", stagegate=gate_config(server.url, duration="60s"))
+    pytester.makepyfile("def test_up(http): assert http.get('/').status_code == 200")
+    code, output, children = interrupt_when(pytester, lambda line: "stagegate load:" in line, sig)
+    assert code == pytest.ExitCode.INTERRUPTED, output
+    assert children, "the load process should have been running"
     deadline = time.monotonic() + 10  # reaping may lag the parent's exit by a moment
-    while _alive(seen) and time.monotonic() < deadline:
+    while _alive(children) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _alive(seen) == []
+    assert _alive(children) == []
     verdict = verdict_of(pytester)
     assert verdict["verdict"] == "error"
     assert verdict["interrupted"] is True
@@ -345,76 +352,41 @@ def test_interrupt_during_the_readiness_wait(pytester: pytest.Pytester) -> None:
         stagegate=gate_config(refused_url(), target_extra="ready: {path: /healthz, timeout: 60s}"),
     )
     pytester.makepyfile("def test_never(): pass")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "--gate", "-p", "no:cacheprovider"],
-        cwd=pytester.path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    # "collected" is printed just before the readiness wait, which lasts up to 60 s
+    code, output, _ = interrupt_when(
+        pytester, lambda line: line.startswith("collected"), signal.SIGTERM
     )
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.startswith("collected"):
-                break
-        time.sleep(1)  # inside the readiness wait now (it lasts up to 60 s)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == pytest.ExitCode.INTERRUPTED
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    assert code == pytest.ExitCode.INTERRUPTED, output
     verdict = verdict_of(pytester)
     assert verdict["verdict"] == "error" and verdict["interrupted"] is True
 
 
-def test_example_suite_passes_out_of_the_box(tmp_path: Path) -> None:
+def run_example(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], Any]:
+    """The bundled example with --gate, as a user runs it; returns the run and its verdict."""
     example = Path(__file__).parent.parent / "example_suites" / "shop"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOP_")}
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("SHOP_")}
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(example),
-            "--target=local",
-            "--gate",
-            "-p",
-            "no:cacheprovider",
-        ],
+        [sys.executable, "-m", "pytest", str(example), "--target=local", "--gate",
+         "-p", "no:cacheprovider"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=300,
-        env=env,
-    )
+        env={**environ, **env},
+    )  # fmt: skip
+    return result, json.loads((tmp_path / "stagegate-verdict.json").read_text())
+
+
+def test_example_suite_passes_out_of_the_box(tmp_path: Path) -> None:
+    result, verdict = run_example(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    verdict = json.loads((tmp_path / "stagegate-verdict.json").read_text())
     assert verdict["verdict"] == "pass"
     assert verdict["tests"]["passed"] == 8
 
 
 def test_example_suite_slow_switch_fails_naming_the_budget(tmp_path: Path) -> None:
-    example = Path(__file__).parent.parent / "example_suites" / "shop"
-    env = {**os.environ, "SHOP_MODE": "slow"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(example),
-            "--target=local",
-            "--gate",
-            "-p",
-            "no:cacheprovider",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+    result, verdict = run_example(tmp_path, SHOP_MODE="slow")
     assert result.returncode == 1
-    verdict = json.loads((tmp_path / "stagegate-verdict.json").read_text())
     assert verdict["verdict"] == "fail"
     assert any(
         "of GET /api/products/{id} was" in r and "over its budget of" in r
