@@ -1,5 +1,6 @@
-"""Secret canaries: a unique secret in headers and vars, through failing tests, -vv, the gate
-and Locust's HTML report; then every output is searched for it."""
+"""Secret canaries: a unique secret in headers, vars and the base URL's password, through
+failing, skipped and xfailed tests, -vv, the gate and Locust's HTML report; then every output
+is searched for it."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ def test_a_secret_reaches_the_server_but_no_output(
             stagegate=f"""
 targets:
   local:
-    base_url: {server.url}
+    base_url: {server.url.replace("http://", "http://ci:${STAGEGATE_CANARY}@")}
     headers:
       X-Api-Key: "${{STAGEGATE_CANARY}}"
       Authorization: "Bearer ${{STAGEGATE_CANARY}}"
@@ -55,10 +56,26 @@ gate:
 
             def test_request(http):
                 assert http.get("/boom").status_code == 200
+
+            def test_skips_with_it(target_vars):
+                import pytest
+                pytest.skip(f"not with password {target_vars['password']}")
+
+            def test_xfails_with_it(target_vars):
+                import pytest
+                pytest.xfail(f"known: {target_vars['password']}")
             """
         )
         result = pytester.runpytest(
-            "-vv", "-rA", "-l", "--gate", "--gate-report", "report.html", "--junitxml", "pj.xml"
+            "-vv",
+            "-rA",
+            "-l",
+            "--gate",
+            "--gate-report",
+            "report.html",
+            "--junitxml",
+            "pj.xml",
+            "-rsx",
         )
         seen = {k.lower(): v for k, v in server.last_headers("/ok").items()}
     assert seen["x-api-key"] == canary  # the load really carried the secret
