@@ -16,7 +16,7 @@ import types
 from collections.abc import Generator, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -27,6 +27,9 @@ from .plugin import find_config_file
 from .readiness import check_version, wait_ready
 from .records import TestRecorder
 from .records import skip_reason as _skip_reason
+
+if TYPE_CHECKING:
+    from .verdict import GateRecord, Verdict
 
 DEFAULT_VERDICT = "stagegate-verdict.json"
 DEFAULT_JUNIT = "stagegate-junit.xml"
@@ -67,10 +70,10 @@ class StagegateRun:
         self.started_at = datetime.now(timezone.utc)
         self.problems: list[tuple[str, str]] = []
         self.interrupted = False
-        self.gate_record: Any = None  # verdict.GateRecord once the gate ran
+        self.gate_record: GateRecord | None = None  # once the gate ran
         self.load_log: Path | None = None  # Locust's log, once a load ran
         self.load_errors: list[str] = []  # the most frequent load errors, as phrases
-        self.verdict: Any = None  # verdict.Verdict once decided
+        self.verdict: Verdict | None = None  # once decided
         self._previous_sigterm: Any = None
         self.baseline: dict[str, Any] | None = None
 
@@ -106,10 +109,6 @@ class StagegateRun:
                 else (f" (target {name.value!r} was chosen by {name.source})")
             )
             raise pytest.UsageError(f"pytest-stagegate: {exc}{chosen}") from None
-        if workerinput is None:
-            replaced = config.hook.pytest_stagegate_configure_target(config=config, target=target)
-            if replaced is not None:
-                target = replaced
         run = cls(
             config,
             target=target,
@@ -119,6 +118,7 @@ class StagegateRun:
             gate=gate,
         )
         if workerinput is None:
+            # Cheap checks first: the hook below may start an application.
             run._check_outputs()
             if run.gate_requested:
                 run._check_gate_inputs()
@@ -127,6 +127,9 @@ class StagegateRun:
                     "pytest-stagegate: --gate-baseline and --gate-report only apply to a gated "
                     "run: add --gate."
                 )
+            replaced = config.hook.pytest_stagegate_configure_target(config=config, target=target)
+            if replaced is not None:
+                run.target = replaced
         return run
 
     def _check_outputs(self) -> None:

@@ -1,0 +1,131 @@
+"""What stagegate.yaml describes, as frozen dataclasses: a resolved ``Target`` and its checks,
+and the ``GateSettings`` (load plan, abort rules, budgets, policy) for one target.
+
+Pure model: nothing here reads a file or the environment; ``config`` builds these and
+re-exports them, so ``from pytest_stagegate.config import Target`` is the usual import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ._redact import Redactor
+from .budgets import Budget
+
+__all__ = [
+    "AbortSettings",
+    "GateSettings",
+    "LoadSettings",
+    "ReadyCheck",
+    "RequestSpec",
+    "Target",
+    "VersionCheck",
+]
+
+
+@dataclass(frozen=True)
+class ReadyCheck:
+    """Poll ``path`` until it answers 2xx, for at most ``timeout`` seconds."""
+
+    path: str
+    timeout: float = 60.0
+    interval: float = 0.25  # first poll interval; doubles up to 5 s
+
+
+@dataclass(frozen=True)
+class VersionCheck:
+    """Fetch ``path`` and compare its text (or JSON ``field``, dotted) with ``expect``."""
+
+    path: str
+    expect: str
+    field: str | None = None
+
+
+@dataclass(frozen=True, repr=False)
+class Target:
+    """One environment, resolved: every ``${VAR}`` substituted."""
+
+    name: str
+    base_url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: float = 10.0
+    ready: ReadyCheck | None = None
+    version: VersionCheck | None = None
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    protected: bool = False
+    allow_load: bool = True
+    verify_tls: bool = True
+    secrets: frozenset[str] = frozenset()
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret value replaced by ``***``."""
+        return Redactor(self.secrets)(text)
+
+    def public_headers(self) -> dict[str, str]:
+        """Headers safe to show: a value holding a secret is ``***``-redacted."""
+        return {k: self.redact(v) for k, v in self.headers.items()}
+
+    def __repr__(self) -> str:
+        return self.redact(
+            f"Target(name={self.name!r}, base_url={self.base_url!r}, "
+            f"headers={self.public_headers()!r}, timeout={self.timeout!r}, "
+            f"protected={self.protected!r}, allow_load={self.allow_load!r}, "
+            f"vars={dict(self.vars)!r})"
+        )
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """One line of the declarative scenario ``gate.load.requests``."""
+
+    method: str
+    path: str
+    name: str  # the request name budgets refer to; default "METHOD path"
+    weight: int = 1
+    headers: Mapping[str, str] = field(default_factory=dict)
+    json: Any = None
+    expect_status: tuple[int, ...] = ()  # empty: any status < 400 is a success
+
+
+@dataclass(frozen=True)
+class AbortSettings:
+    """When to stop the load early because the deployment is clearly broken."""
+
+    enabled: bool = True
+    error_rate: float = 0.9  # fail fast when at least this share of requests fail ...
+    min_requests: int = 20  # ... over at least this many requests
+    latency_factor: float = 3.0  # or a latency budget is exceeded this many times over ...
+    latency_for: float = 5.0  # ... for this many seconds in a row
+    grace: float = 15.0  # extra seconds the load process may take to stop before it is killed
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """``gate.load`` after per-target overrides."""
+
+    users: int = 10
+    spawn_rate: float = 10.0
+    duration: float = 30.0
+    warmup: float = 0.0
+    requests: tuple[RequestSpec, ...] = ()
+    locustfile: Path | None = None
+    user_class: Literal["fast", "http"] = "fast"
+    wait: tuple[float, float] = (0.0, 0.0)  # between(min, max) seconds, Locust's default is 0
+    abort: AbortSettings = AbortSettings()
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """``gate`` for one target: load plan, budgets and policy, overrides applied."""
+
+    load: LoadSettings = LoadSettings()
+    budgets: tuple[Budget, ...] = ()
+    min_samples: int = 100
+    saturation_cpu: float = 90.0  # percent of one core, per load process
+    run_after_critical_failure: bool = False
+    flaky_blocks: bool = False  # a flaky (passed on rerun) non-critical test blocks promotion
