@@ -31,6 +31,7 @@ deployment that fails during the warm-up is worth naming too.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -123,12 +124,7 @@ class ErrorRecord:
     occurrences: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "method": self.method,
-            "error": self.error,
-            "occurrences": self.occurrences,
-        }
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: object, where: str) -> ErrorRecord:
@@ -155,16 +151,7 @@ class ProcessUsage:
     loop_lag_over: int  # lag samples over the lag threshold
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "role": self.role,
-            "cpu_max_percent": self.cpu_max_percent,
-            "cpu_mean_percent": self.cpu_mean_percent,
-            "cpu_samples": self.cpu_samples,
-            "hot_samples": self.hot_samples,
-            "loop_lag_max_ms": self.loop_lag_max_ms,
-            "loop_lag_samples": self.loop_lag_samples,
-            "loop_lag_over": self.loop_lag_over,
-        }
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: object, where: str) -> ProcessUsage:
