@@ -105,6 +105,7 @@ import argparse
 import collections
 import contextlib
 import gc
+import itertools
 import json
 import logging
 import math
@@ -278,6 +279,17 @@ def _task(req: PlannedRequest, plan: LoadPlan, *, http: bool) -> Callable[[Any],
     return bounded
 
 
+class RequestTimedOut(Exception):
+    """A request, body included, took longer than the target's timeout."""
+
+
+# The requests in flight, per user greenlet. One watchdog greenlet per load
+# process checks them; a Timeout object per request would cost more than the watch.
+_IN_FLIGHT: dict[Any, tuple[float, int, float]] = {}  # greenlet: (deadline, token, timeout)
+_WATCH_INTERVAL = 0.1
+_tokens = itertools.count()
+
+
 def _within_timeout(
     task: Callable[[Any], None], method: str, name: str, timeout: float
 ) -> Callable[[Any], None]:
@@ -285,23 +297,18 @@ def _within_timeout(
 
     Locust's timeouts (geventhttpclient's, requests') apply to each socket read: a body that
     drips a byte a second never times out, and a request still running when the load stops is
-    never counted, so a dripping deployment would measure nothing at all. A request that runs
-    out of time is recorded as a failure here. gevent's Timeout is a BaseException, so Locust
-    records nothing for it itself and nothing is counted twice.
+    never counted, so a dripping deployment would measure nothing at all. An overdue request
+    gets ``RequestTimedOut`` thrown into it by ``_deadline_watch`` (within 0.1 s of its
+    deadline); Locust's clients record it as the request's failure, and a client that lets it
+    through is caught here and recorded once.
     """
 
     def bounded(user: Any) -> None:
-        # A new Timeout per request (about 1.8 us). Re-arming one Timeout per user was tried: it
-        # made requests fail at once (tests/test_faults.py, slow-gate-load-path-p95). Note that
-        # geventhttpclient catches any gevent.Timeout as a network error and reports the
-        # request as failed itself; only outside it does the except below record the failure.
-        timer = gevent.Timeout(timeout)
-        timer.start()
+        me = gevent.getcurrent()
+        _IN_FLIGHT[me] = (time.monotonic() + timeout, next(_tokens), timeout)
         try:
             task(user)
-        except gevent.Timeout as exc:
-            if exc is not timer:
-                raise
+        except RequestTimedOut as exc:
             user.environment.events.request.fire(
                 request_type=method,
                 name=name,
@@ -309,12 +316,30 @@ def _within_timeout(
                 response_length=0,
                 response=None,
                 context={},
-                exception=TimeoutError(f"no complete response within {timeout:g} s"),
+                exception=exc,
             )
         finally:
-            timer.cancel()
+            _IN_FLIGHT.pop(me, None)
 
     return bounded
+
+
+def _deadline_watch() -> None:
+    """Throw ``RequestTimedOut`` into every request past its deadline (see _within_timeout)."""
+    hub = gevent.get_hub()
+    while True:
+        gevent.sleep(_WATCH_INTERVAL)
+        now = time.monotonic()
+        for glet, (deadline, token, timeout) in list(_IN_FLIGHT.items()):
+            if now > deadline:
+                _IN_FLIGHT[glet] = (math.inf, token, timeout)  # throw once
+                hub.loop.run_callback(_expire, glet, token, timeout)
+
+
+def _expire(glet: Any, token: int, timeout: float) -> None:
+    entry = _IN_FLIGHT.get(glet)
+    if entry is not None and entry[1] == token and not glet.dead:  # still in that request
+        glet.throw(RequestTimedOut(f"no complete response within {timeout:g} s"))
 
 
 def declarative_user(plan: LoadPlan) -> type[User]:
@@ -654,6 +679,7 @@ class Controller:
         env.events.init.fire(environment=env, runner=runner, web_ui=None)
         self.usage.start(self.group)
         self.group.spawn(_orphan_watch)
+        self.group.spawn(_deadline_watch)
         _freeze_startup_objects()
 
     def _on_hello(self, environment: Environment, msg: Message) -> None:
@@ -1052,6 +1078,7 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
     env.events.report_to_master.add_listener(on_report)
     group = gevent.pool.Group()
     group.spawn(_orphan_watch)
+    group.spawn(_deadline_watch)
     runner = env.create_worker_runner(args.master_host, args.master_port)
     runner_ref.append(runner)
 
