@@ -38,7 +38,7 @@ from fractions import Fraction
 from typing import Literal
 
 from . import units
-from .errors import did_you_mean
+from .errors import closest, did_you_mean
 
 __all__ = [
     "STANDARD_PERCENTILES",
@@ -369,8 +369,8 @@ def _no_requests(endpoint: str, metric: str, stats: Mapping[str, EndpointStats])
             f"{metric} budget could not be checked."
         )
     made = ", ".join(repr(n) for n in names)
-    close = did_you_mean(endpoint, [*names, TOTAL]).removeprefix("; did")
-    hint = f" Did{close}" if close else ""
+    match = closest(endpoint, [*names, TOTAL])
+    hint = f" Did you mean {match!r}?" if match else ""
     return (
         f"no requests named {endpoint!r} were made, so its {metric} budget could not be "
         f"checked; the requests made were {made}.{hint}"

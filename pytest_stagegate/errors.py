@@ -16,11 +16,17 @@ from collections.abc import Iterable
 from pathlib import Path
 
 
-def did_you_mean(word: object, candidates: Iterable[str]) -> str:
-    """``"; did you mean 'timeout'?"`` for the closest candidate (case-insensitive), or ``""``."""
+def closest(word: object, candidates: Iterable[str]) -> str | None:
+    """The candidate closest to ``word`` (case-insensitive), or None when none is close."""
     folded = {c.lower(): c for c in candidates}
     match = difflib.get_close_matches(str(word).lower(), list(folded), n=1, cutoff=0.6)
-    return f"; did you mean {folded[match[0]]!r}?" if match else ""
+    return folded[match[0]] if match else None
+
+
+def did_you_mean(word: object, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'timeout'?"`` for the closest candidate, or ``""``."""
+    match = closest(word, candidates)
+    return f"; did you mean {match!r}?" if match else ""
 
 
 class StagegateError(Exception):

@@ -126,14 +126,6 @@ class LogHistogram:
         self._min = min(self._min, other._min)
         self._max = max(self._max, other._max)
 
-    def reset(self) -> None:
-        """Forget every sample (e.g. at the end of the warm-up)."""
-        self._counts = {}
-        self._count = 0
-        self._total = 0.0
-        self._min = math.inf
-        self._max = -math.inf
-
     @property
     def count(self) -> int:
         return self._count

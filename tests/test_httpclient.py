@@ -94,11 +94,13 @@ def test_a_connection_refused_at_first_succeeds_once_the_server_is_up() -> None:
     port = server.port
     server.stop()
     later = HTTPTestServer({"/": Route()}, port=port)
-    timer = threading.Timer(0.3, later.start)  # within httpx's retry backoff
+    timer = threading.Timer(0.3, later.start)
     timer.start()
     try:
         target = Target(name="t", base_url=f"http://127.0.0.1:{port}")
-        with make_client(target) as client:
+        # More retries than the default, so httpx's backoff (0.5 s, 1 s, 2 s, ...) spans many
+        # seconds: a slow machine starting the server late must not fail the test.
+        with make_client(target, retries=6) as client:
             assert client.get("/").status_code == 200
     finally:
         timer.join()

@@ -34,7 +34,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
@@ -169,13 +169,9 @@ class ProcessUsage:
 
 
 @dataclass(frozen=True)
-class GeneratorHealth(Mapping[str, Any]):
+class GeneratorHealth:
     """Was the load generator itself the bottleneck? If so, latencies include its queueing.
-
-    ``to_dict()`` is its JSON form. It is also a read-only mapping of that form
-    (``dict(result.generator)``, ``result.generator["note"]``) because ``gate`` still reads it
-    that way; once it calls ``to_dict()``, the mapping can go.
-    """
+    ``to_dict()`` is its JSON form."""
 
     processes: int
     saturated: bool
@@ -214,15 +210,6 @@ class GeneratorHealth(Mapping[str, Any]):
                 for i, p in enumerate(_list(d, "per_process", where))
             ),
         )
-
-    def __getitem__(self, key: str) -> Any:
-        return self.to_dict()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.to_dict())
-
-    def __len__(self) -> int:
-        return len(self.to_dict())
 
     @classmethod
     def unknown(cls, note: str = "The load generator was not measured.") -> GeneratorHealth:
