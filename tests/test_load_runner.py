@@ -830,7 +830,7 @@ def test_light_load_reports_its_generator_health() -> None:
     assert generator.per_process[0].cpu_samples >= 1
     assert generator.saturation_cpu == 90.0
     assert generator.saturated is ("was saturated" in generator.note)
-    assert dict(generator)["saturated"] is generator.saturated
+    assert generator.to_dict()["saturated"] is generator.saturated
 
 
 def usage(role: str, cpu: list[float], lag: list[float], threshold: float = 90.0) -> dict:
