@@ -27,8 +27,9 @@ if str(ROOT) not in sys.path:
 
 
 @contextlib.contextmanager
-def fast_server(*args: str) -> Iterator[str]:
-    """Run benchmarks/fastserver.py in its own process; yields its base URL."""
+def fast_server(*args: str, cpus: set[int] | None = None) -> Iterator[str]:
+    """Run benchmarks/fastserver.py in its own process; yields its base URL. With ``cpus``,
+    the server runs on those CPUs only."""
     proc = subprocess.Popen(
         [sys.executable, str(Path(__file__).with_name("fastserver.py")), *args],
         stdout=subprocess.PIPE,
@@ -40,6 +41,8 @@ def fast_server(*args: str) -> Iterator[str]:
         line = proc.stdout.readline().split()
         if len(line) != 2 or line[0] != "READY":
             raise RuntimeError(f"the benchmark server did not start: {line!r}")
+        if cpus:
+            pin_process_tree(proc.pid, cpus)
         yield f"http://127.0.0.1:{line[1]}"
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -72,9 +75,36 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def pin_process_tree(pid: int, cpus: set[int]) -> None:
+    """Keep process ``pid`` and its children on ``cpus`` (Linux; elsewhere a no-op)."""
+    if not hasattr(os, "sched_setaffinity"):
+        return
+    import psutil
+
+    root = psutil.Process(pid)
+    for proc in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error, OSError):
+            os.sched_setaffinity(proc.pid, cpus)
+
+
 @contextlib.contextmanager
-def nginx_server() -> Iterator[str]:
-    """nginx in the foreground with a private config on a free port; yields its base URL."""
+def pinned(cpus: set[int] | None) -> Iterator[None]:
+    """Run this process, and the processes it starts meanwhile, on ``cpus`` (None: as is)."""
+    if cpus is None or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+@contextlib.contextmanager
+def nginx_server(cpus: set[int] | None = None) -> Iterator[str]:
+    """nginx in the foreground with a private config on a free port; yields its base URL.
+    With ``cpus``, nginx runs on those CPUs only."""
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     with tempfile.TemporaryDirectory(prefix="stagegate-nginx-") as tmp:
         port = _free_port()
@@ -94,6 +124,8 @@ def nginx_server() -> Iterator[str]:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"nginx did not start: {Path(tmp, 'error.log').read_text()}")
                 time.sleep(0.05)
+            if cpus:
+                pin_process_tree(proc.pid, cpus)
             yield f"http://127.0.0.1:{port}"
         finally:
             with contextlib.suppress(ProcessLookupError):
@@ -106,11 +138,11 @@ def have_nginx() -> bool:
 
 
 @contextlib.contextmanager
-def plain_server() -> Iterator[tuple[str, str]]:
-    """The fastest server at hand: yields (base URL, what it is)."""
+def plain_server(cpus: set[int] | None = None) -> Iterator[tuple[str, str]]:
+    """The fastest server at hand, on ``cpus`` if given: yields (base URL, what it is)."""
     if have_nginx():
-        with nginx_server() as url:
+        with nginx_server(cpus) as url:
             yield url, "nginx, 1 worker process"
     else:
-        with fast_server() as url:
+        with fast_server(cpus=cpus) as url:
             yield url, "benchmarks/fastserver.py (asyncio; nginx not installed)"

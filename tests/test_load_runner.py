@@ -121,6 +121,29 @@ def test_bucketing_keeps_three_significant_digits() -> None:
     assert out.strip() == "[106, 1060, 10.6, 1.06, 0.0123, 0, 100, 23500]"
 
 
+def test_bucketing_shortcuts_agree_with_plain_rounding() -> None:
+    # the usual ranges skip round(x, ndigits); the keys must be the same as with it
+    code = (
+        "import math, random\n"
+        "from pytest_stagegate.load.runner import bucket_response_time_3sig as b\n"
+        "def ref(x):\n"
+        "    r = round(x, 2 - math.floor(math.log10(x)))\n"
+        "    return int(r) if r >= 100 else r\n"
+        "rng = random.Random(7)\n"
+        "xs = [rng.uniform(0.5, 2000.0) for _ in range(100000)]\n"
+        "xs += [10 ** rng.uniform(-3, 5) for _ in range(100000)]\n"
+        "xs += [1.0, 9.99, 9.995, 10.0, 99.94, 99.95, 99.96, 100.0, 999.4, 999.5, 999.6]\n"
+        "bad = [(x, b(x), ref(x)) for x in xs\n"
+        "       if b(x) != ref(x) or type(b(x)) is not type(ref(x))]\n"
+        "print(len(xs), bad[:5])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, env=env, capture_output=True, text=True
+    ).stdout
+    assert out.strip() == "200011 []"
+
+
 # --- declarative runs ----------------------------------------------------------------------
 def test_healthy_run_completes_and_excludes_the_warmup() -> None:
     # The first requests on /a take 1 s (by count, not by clock): the users' very first

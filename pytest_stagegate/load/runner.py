@@ -178,8 +178,15 @@ def bucket_response_time_3sig(response_time: float) -> float:
 
     Replaces ``locust.stats.bucket_response_time`` (2 digits). Keys stay ints from 100 ms up,
     as Locust returns them; below, floats, which Locust's sorting, percentiles, msgpack
-    transport and reports all accept.
+    transport and reports all accept. Locust calls it twice per request, so the usual ranges
+    (1 ms to 1 s) take a shortcut around ``round(x, ndigits)``, which is slow.
     """
+    if 100.0 <= response_time < 999.5:
+        return int(response_time + 0.5)
+    if 1.0 <= response_time < 99.95:
+        if response_time >= 10.0:
+            return int(response_time * 10.0 + 0.5) / 10.0
+        return int(response_time * 100.0 + 0.5) / 100.0
     if response_time <= 0:
         return 0
     digits = 2 - math.floor(math.log10(response_time))
@@ -249,7 +256,10 @@ def _task(req: PlannedRequest, plan: LoadPlan, *, http: bool) -> Callable[[Any],
     method = req.method.upper()
     path, name = req.path, req.name
     expect = frozenset(req.expect_status)
-    kwargs: dict[str, Any] = {"name": name, "headers": {**plan.headers, **req.headers}}
+    kwargs: dict[str, Any] = {"name": name}
+    headers = {**plan.headers, **req.headers}
+    if headers:  # none: spare the client a merge per request
+        kwargs["headers"] = headers
     if req.json is not None:
         kwargs["json"] = req.json
     if http:  # requests has no session-wide timeout or verify; FastHttpUser takes them per class
@@ -452,19 +462,29 @@ class _Endpoint:
         self.failures = 0
         self.hist = LogHistogram()
 
+    def add(self, other: _Endpoint) -> None:
+        self.methods.update(other.methods)
+        self.requests += other.requests
+        self.failures += other.failures
+        self.hist.merge(other.hist)
+
 
 class Recorder:
-    """Every request of the run, as histograms: per name for the measured window, per name
-    for the recent past (early abort, progress), and counters for the whole run.
+    """Every request of the run: per request name, the measured window's requests since the
+    last ``take_fresh`` (and the warm-up's times, for the progress line), the measured window
+    so far, and counters for the whole run.
 
-    In a local or worker process it is fed by ``events.request``; on the master, by the
-    workers' reports (``absorb``).
+    Each request is recorded in one histogram only (it runs once per request, inside the load
+    generator); the periodic checks take the fresh part, keep it for the recent past (early
+    abort, progress) and fold it into the measured window. In a local or worker process it is
+    fed by ``events.request``; on the master, by the workers' reports (``absorb``).
     """
 
     def __init__(self) -> None:
         self.warmup_end = math.inf  # unknown until told: until then everything is warm-up
-        self.measured: dict[str, _Endpoint] = {}
-        self.recent: dict[str, LogHistogram] = {}
+        self.measured: dict[str, _Endpoint] = {}  # folded in by take_fresh()
+        self.fresh: dict[str, _Endpoint] = {}
+        self.fresh_warmup: dict[str, LogHistogram] = {}
         self.run_requests = 0
         self.run_failures = 0
 
@@ -485,55 +505,63 @@ class Recorder:
             response_time = None  # a custom client's garbage must not poison the histograms
         if start_time is None:
             start_time = time.time() - (response_time or 0.0) / 1000.0
-        if response_time is not None:
-            recent = self.recent.get(name)
-            if recent is None:
-                recent = self.recent[name] = LogHistogram()
-            recent.record(response_time)
         if start_time >= self.warmup_end:
-            ep = self.measured.get(name)
+            ep = self.fresh.get(name)
             if ep is None:
-                ep = self.measured[name] = _Endpoint()
+                ep = self.fresh[name] = _Endpoint()
             ep.methods.add(request_type)
             ep.requests += 1
             if failed:
                 ep.failures += 1
             if response_time is not None:
                 ep.hist.record(response_time)
+        elif response_time is not None:
+            warm = self.fresh_warmup.get(name)
+            if warm is None:
+                warm = self.fresh_warmup[name] = LogHistogram()
+            warm.record(response_time)
 
-    def take_recent(self) -> dict[str, LogHistogram]:
-        recent, self.recent = self.recent, {}
-        return recent
+    def take_fresh(self) -> tuple[dict[str, _Endpoint], dict[str, LogHistogram]]:
+        """The measured and warm-up requests since the last call, by name; the measured ones
+        are folded into ``measured``."""
+        fresh, warm = self.fresh, self.fresh_warmup
+        self.fresh, self.fresh_warmup = {}, {}
+        for name, ep in fresh.items():
+            into = self.measured.get(name)
+            if into is None:
+                into = self.measured[name] = _Endpoint()
+            into.add(ep)
+        return fresh, warm
 
     def drain(self) -> dict[str, Any]:
         """Everything since the last drain, msgpack-safe, then forget it (worker reports)."""
         doc = {
             "m": {
                 name: [sorted(ep.methods), ep.requests, ep.failures, ep.hist.to_dict()]
-                for name, ep in self.measured.items()
+                for name, ep in self.fresh.items()
             },
-            "r": {name: h.to_dict() for name, h in self.recent.items()},
+            "w": {name: h.to_dict() for name, h in self.fresh_warmup.items()},
             "rn": self.run_requests,
             "rf": self.run_failures,
         }
-        self.measured, self.recent = {}, {}
+        self.fresh, self.fresh_warmup = {}, {}
         self.run_requests = self.run_failures = 0
         return doc
 
     def absorb(self, doc: Mapping[str, Any]) -> None:
         for name, (methods, requests, failures, hist) in doc.get("m", {}).items():
-            ep = self.measured.get(name)
+            ep = self.fresh.get(name)
             if ep is None:
-                ep = self.measured[name] = _Endpoint()
+                ep = self.fresh[name] = _Endpoint()
             ep.methods.update(methods)
             ep.requests += int(requests)
             ep.failures += int(failures)
             ep.hist.merge(LogHistogram.from_dict(hist))
-        for name, hist in doc.get("r", {}).items():
-            recent = self.recent.get(name)
-            if recent is None:
-                recent = self.recent[name] = LogHistogram()
-            recent.merge(LogHistogram.from_dict(hist))
+        for name, hist in doc.get("w", {}).items():
+            warm = self.fresh_warmup.get(name)
+            if warm is None:
+                warm = self.fresh_warmup[name] = LogHistogram()
+            warm.merge(LogHistogram.from_dict(hist))
         self.run_requests += int(doc.get("rn", 0))
         self.run_failures += int(doc.get("rf", 0))
 
@@ -643,9 +671,10 @@ class Controller:
         self.load_start = math.inf
         self.warmup_end = math.inf
         self.stop_time = math.inf
-        self.ticks: collections.deque[tuple[float, bool, dict[str, LogHistogram]]] = (
-            collections.deque()
-        )
+        # per tick: (time, the measured window's requests, the warm-up's times) by name
+        self.ticks: collections.deque[
+            tuple[float, dict[str, _Endpoint], dict[str, LogHistogram]]
+        ] = collections.deque()
         self.counts: collections.deque[tuple[float, int, int]] = collections.deque()
         self.latency_since: dict[int, float] = {}
         self.latency_held = False  # a latency abort was held back: the generator was saturated
@@ -787,13 +816,16 @@ class Controller:
         now = time.time()
         elapsed = now - self.load_start
         rec = self.recorder
-        self.ticks.append((now, now - TICK >= self.warmup_end, rec.take_recent()))
+        self.ticks.append((now, *rec.take_fresh()))
         while self.ticks and self.ticks[0][0] < now - RECENT_WINDOW:
             self.ticks.popleft()
         self.counts.append((now, rec.run_requests, rec.run_failures))
         while len(self.counts) > 2 and self.counts[1][0] <= now - ERROR_WINDOW:
             self.counts.popleft()
-        recent_total = _merge(h for _, _, hists in self.ticks for h in hists.values())
+        recent_total = _merge(
+            [ep.hist for _, eps, _ in self.ticks for ep in eps.values()]
+            + [h for _, _, warm in self.ticks for h in warm.values()]
+        )
         self.recent_p95 = recent_total.percentile(95)
         runner = self.runner
         if runner is not None and runner.state == STATE_STOPPED and not self.stopping_ourselves:
@@ -835,7 +867,7 @@ class Controller:
         plan = self.plan
         if not plan.abort_latency:
             return
-        measured = [hists for _, post, hists in self.ticks if post]
+        measured = [eps for _, eps, _ in self.ticks if eps]
         if not measured:
             return
         saturated: bool | None = None  # asked once per check, when a limit is exceeded
@@ -886,10 +918,10 @@ class Controller:
         return judge_saturation(processes, self.plan.saturation_cpu)[0]
 
     @staticmethod
-    def _window_hist(ticks: list[dict[str, LogHistogram]], limit: LatencyLimit) -> LogHistogram:
+    def _window_hist(ticks: list[dict[str, _Endpoint]], limit: LatencyLimit) -> LogHistogram:
         if limit.endpoint == "total":
-            return _merge(h for hists in ticks for h in hists.values())
-        return _merge(hists[limit.endpoint] for hists in ticks if limit.endpoint in hists)
+            return _merge(ep.hist for eps in ticks for ep in eps.values())
+        return _merge(eps[limit.endpoint].hist for eps in ticks if limit.endpoint in eps)
 
     def _progress(self) -> None:
         interval = max(0.1, self.plan.progress_interval)
@@ -932,6 +964,7 @@ class Controller:
     def result_doc(self, html: str | None) -> dict[str, Any]:
         plan = self.plan
         rec = self.recorder
+        rec.take_fresh()  # the requests since the last tick, the workers' final reports
         measured = self.redacted_endpoints()
         endpoints = [
             {
