@@ -144,6 +144,47 @@ def test_bucketing_shortcuts_agree_with_plain_rounding() -> None:
     assert out.strip() == "200011 []"
 
 
+def test_quiet_locust_stats_drops_requests_and_keeps_errors() -> None:
+    code = (
+        "from locust.stats import RequestStats\n"
+        "from pytest_stagegate.load.runner import quiet_locust_stats\n"
+        "stats = RequestStats()\n"
+        "quiet_locust_stats(stats)\n"
+        "stats.log_request('GET', '/a', 12.5, 10)\n"
+        "stats.log_error('GET', '/a', ValueError('boom'))\n"
+        "print(stats.total.num_requests, [e.occurrences for e in stats.errors.values()])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, env=env, capture_output=True, text=True
+    ).stdout
+    assert out.strip() == "0 [1]"
+
+
+@pytest.mark.parametrize(
+    ("fields", "keeps"),
+    [({}, False), ({"html_report": "r.html"}, True), ({"locustfile": "lf.py"}, True)],
+)
+def test_locusts_statistics_are_kept_only_where_read(fields: dict[str, Any], keeps: bool) -> None:
+    code = (
+        "import json, sys\n"
+        "from pytest_stagegate.load.plan import LoadPlan\n"
+        "from pytest_stagegate.load.runner import keeps_locust_stats\n"
+        "print(keeps_locust_stats(LoadPlan.from_json(sys.stdin.read())))\n"
+    )
+    plan = plan_for("http://127.0.0.1:9", **fields)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        input=plan.to_json(),
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert out.strip() == str(keeps)
+
+
 # --- declarative runs ----------------------------------------------------------------------
 def test_healthy_run_completes_and_excludes_the_warmup() -> None:
     # The first requests on /a take 1 s (by count, not by clock): the users' very first
@@ -575,6 +616,82 @@ def test_html_report_has_charts_and_no_secret(tmp_path: Path) -> None:
     assert [e.error for e in result.errors] == ["CatchResponseError('rejected Bearer ***')"]
     text = log.read_text()
     assert "sent Bearer ***" in text and SECRET not in text
+
+
+def _report_statistics(html: str) -> dict[str, dict[str, Any]]:
+    start = html.index('"requests_statistics": [')
+    rows = json.JSONDecoder().raw_decode(html, start + len('"requests_statistics": '))[0]
+    return {row["name"]: row for row in rows}
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_declarative_run_keeps_locusts_statistics_for_the_report(
+    tmp_path: Path, workers: int
+) -> None:
+    # Locust's own per-request statistics are switched off when nothing reads them; a report
+    # reads them, in every process (the workers learn it from the master)
+    report = tmp_path / "report.html"
+    with HTTPTestServer({"/a": Route(latency=0.005), "/bad": Route(status=500)}) as server:
+        plan = plan_for(
+            server.url,
+            duration=2.5,
+            wait=(0.01, 0.01),
+            requests=[PlannedRequest("GET", "/a", "GET /a"), PlannedRequest("GET", "/bad", "bad")],
+            html_report=str(report),
+        )
+        result = run_load(plan, workers=workers)
+    assert result.status == "completed", result.reason
+    rows = _report_statistics(report.read_text())
+    measured = result.endpoint_stats()
+    # the report counts the warm-up and the requests cut off at the stop too: at least as many
+    assert rows["GET /a"]["num_requests"] >= measured["GET /a"].requests > 0
+    assert rows["bad"]["num_failures"] >= measured["bad"].failures > 0
+    assert rows["Aggregated"]["num_requests"] == result.requests_including_warmup
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_errors_are_listed_without_locusts_statistics(workers: int) -> None:
+    with HTTPTestServer({"/a": Route(latency=0.005), "/bad": Route(status=500)}) as server:
+        plan = plan_for(
+            server.url,
+            duration=2.0,
+            wait=(0.01, 0.01),
+            requests=[PlannedRequest("GET", "/a", "GET /a"), PlannedRequest("GET", "/bad", "bad")],
+        )
+        result = run_load(plan, workers=workers)
+    assert result.status == "completed", result.reason
+    (error,) = result.errors
+    assert (error.name, error.method) == ("bad", "GET") and "500" in error.error
+    assert error.occurrences == result.failures_including_warmup > 0
+
+
+def test_a_locustfile_still_reads_locusts_own_statistics(tmp_path: Path) -> None:
+    out = tmp_path / "seen.txt"
+    locustfile = tmp_path / "reads_stats.py"
+    locustfile.write_text(
+        textwrap.dedent(
+            f"""
+            from locust import FastHttpUser, constant, events, task
+
+            @events.test_stop.add_listener
+            def _seen(environment, **_):
+                with open({str(out)!r}, "w") as f:
+                    f.write(str(environment.stats.total.num_requests))
+
+            class Reader(FastHttpUser):
+                wait_time = constant(0.01)
+
+                @task
+                def a(self):
+                    self.client.get("/a")
+            """
+        )
+    )
+    with HTTPTestServer({"/a": Route()}) as server:
+        plan = plan_for(server.url, duration=1.5, locustfile=str(locustfile), requests=[])
+        result = run_load(plan)
+    assert result.status == "completed", result.reason
+    assert int(out.read_text()) == result.requests_including_warmup > 0
 
 
 def test_request_names_are_redacted_in_the_result(tmp_path: Path) -> None:

@@ -52,12 +52,18 @@ The scenario
     (``test_stop`` is, in every process).
 
 Measurement
-    ``locust.stats.bucket_response_time`` rounds to 3 significant digits (Locust's default is
-    2: a true 106 ms shows as 110), in every process, so Locust's own statistics and its HTML
-    report are precise too. Besides, every request's raw time goes into a ``LogHistogram``
-    per request name, counted in the measured window only if it *started* after the warm-up;
-    workers ship their histograms to the master with every report (every second, not 3 s)
-    and a final one when they quit. Memory stays flat: histograms, never sample lists.
+    Every request's raw time goes into a ``LogHistogram`` per request name, counted in the
+    measured window only if it *started* after the warm-up; workers ship their histograms to
+    the master with every report (every second, not 3 s) and a final one when they quit.
+    Memory stays flat: histograms, never sample lists. Everything the gate judges comes from
+    these histograms.
+    Locust keeps statistics of its own, with times rounded to 2 significant digits (a true
+    106 ms shows as 110). Where they are still used, ``locust.stats.bucket_response_time``
+    rounds to 3 digits instead, in every process: for the HTML report (``html_report``) and
+    for a locustfile, whose own code may read ``environment.stats``. A declarative scenario
+    without a report does not need them: Locust's per-request statistics are switched off
+    there (``quiet_locust_stats``; its error list is kept), which spares every request the
+    work the histograms already do.
 
 Early abort (local and master, checked every 0.5 s once 2 s of load have passed)
     * errors: over the last 5 s (warm-up included: a broken deployment is broken then too),
@@ -178,20 +184,47 @@ def bucket_response_time_3sig(response_time: float) -> float:
 
     Replaces ``locust.stats.bucket_response_time`` (2 digits). Keys stay ints from 100 ms up,
     as Locust returns them; below, floats, which Locust's sorting, percentiles, msgpack
-    transport and reports all accept. Locust calls it twice per request, so the usual ranges
-    (1 ms to 1 s) take a shortcut around ``round(x, ndigits)``, which is slow.
+    transport and reports all accept. Locust calls it twice per request, so 0.1 ms to 10 s
+    take a shortcut around ``round(x, ndigits)``, which is slow; the keys are the same.
     """
-    if 100.0 <= response_time < 999.5:
-        return int(response_time + 0.5)
-    if 1.0 <= response_time < 99.95:
+    if response_time >= 100.0:
+        if response_time < 999.5:
+            return int(response_time + 0.5)
+        if response_time < 9995.0:
+            return int(response_time * 0.1 + 0.5) * 10
+    elif response_time >= 1.0:
         if response_time >= 10.0:
-            return int(response_time * 10.0 + 0.5) / 10.0
-        return int(response_time * 100.0 + 0.5) / 100.0
-    if response_time <= 0:
+            if response_time < 99.95:
+                return int(response_time * 10.0 + 0.5) / 10.0
+        elif response_time < 9.995:
+            return int(response_time * 100.0 + 0.5) / 100.0
+    elif response_time >= 0.1:
+        if response_time < 0.9995:
+            return int(response_time * 1000.0 + 0.5) / 1000.0
+    elif response_time <= 0:
         return 0
     digits = 2 - math.floor(math.log10(response_time))
     rounded = round(response_time, digits)
     return int(rounded) if rounded >= 100 else rounded
+
+
+def keeps_locust_stats(plan: LoadPlan) -> bool:
+    """Whether Locust's own per-request statistics are needed (see Measurement above)."""
+    return bool(plan.html_report or plan.locustfile)
+
+
+def _ignore_request(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+def quiet_locust_stats(stats: locust.stats.RequestStats) -> None:
+    """Stop Locust recording requests in ``stats``; failures still reach ``stats.errors``.
+
+    Locust's runner logs each request with ``stats.log_request`` (and a failure with
+    ``stats.log_error`` besides): shadowing the one method on this instance leaves the rest,
+    the error list and the workers' reports, as they are.
+    """
+    stats.log_request = _ignore_request  # type: ignore[method-assign]
 
 
 def install_locust_settings() -> None:
@@ -704,6 +737,8 @@ class Controller:
         else:
             env.events.request.add_listener(self.recorder.on_request)
             runner = env.create_local_runner()
+            if not keeps_locust_stats(self.plan):
+                quiet_locust_stats(runner.stats)
         self.runner = runner
         env.events.init.fire(environment=env, runner=runner, web_ui=None)
         self.usage.start(self.group)
@@ -757,7 +792,13 @@ class Controller:
             # relative for workers with their own clock, absolute for those sharing this one
             remaining = max(0.0, self.warmup_end - time.time())
             self.runner.send_message(
-                MSG_WINDOW, {"warmup_end": self.warmup_end, "warmup_remaining": remaining}
+                MSG_WINDOW,
+                {
+                    "warmup_end": self.warmup_end,
+                    "warmup_remaining": remaining,
+                    # the master's plan decides: a remote worker's own plan has no report path
+                    "locust_stats": keeps_locust_stats(plan),
+                },
             )
             starter = gevent.spawn(self.runner.start, plan.users, plan.spawn_rate)
         else:
@@ -1122,6 +1163,8 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
             warmup_end = time.time() + float(msg.data["warmup_remaining"])
         recorder.warmup_end = warmup_end
         usage.window_start = warmup_end
+        if not msg.data.get("locust_stats", True):  # sent before the users start
+            quiet_locust_stats(runner.stats)
 
     runner.register_message(MSG_WINDOW, on_window)
     env.events.init.fire(environment=env, runner=runner, web_ui=None)
