@@ -109,15 +109,26 @@ def test_the_pytest_side_never_imports_locust_or_gevent() -> None:
     assert proc.returncode == 0, proc.stderr
 
 
+def in_child(code: str, stdin: str | None = None) -> str:
+    """What ``code`` prints, run in a fresh interpreter: locust must not enter this process."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        input=stdin,
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+
+
 def test_bucketing_keeps_three_significant_digits() -> None:
     code = (
         "from pytest_stagegate.load.runner import bucket_response_time_3sig as b\n"
         "print([b(x) for x in (106.4, 1064.0, 10.64, 1.064, 0.01234, 0, 99.96, 23456.7)])\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run(
-        [sys.executable, "-c", code], check=True, env=env, capture_output=True, text=True
-    ).stdout
+    out = in_child(code)
     assert out.strip() == "[106, 1060, 10.6, 1.06, 0.0123, 0, 100, 23500]"
 
 
@@ -137,10 +148,7 @@ def test_bucketing_shortcuts_agree_with_plain_rounding() -> None:
         "       if b(x) != ref(x) or type(b(x)) is not type(ref(x))]\n"
         "print(len(xs), bad[:5])\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run(
-        [sys.executable, "-c", code], check=True, env=env, capture_output=True, text=True
-    ).stdout
+    out = in_child(code)
     assert out.strip() == "200011 []"
 
 
@@ -154,10 +162,7 @@ def test_quiet_locust_stats_drops_requests_and_keeps_errors() -> None:
         "stats.log_error('GET', '/a', ValueError('boom'))\n"
         "print(stats.total.num_requests, [e.occurrences for e in stats.errors.values()])\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run(
-        [sys.executable, "-c", code], check=True, env=env, capture_output=True, text=True
-    ).stdout
+    out = in_child(code)
     assert out.strip() == "0 [1]"
 
 
@@ -173,15 +178,7 @@ def test_locusts_statistics_are_kept_only_where_read(fields: dict[str, Any], kee
         "print(keeps_locust_stats(LoadPlan.from_json(sys.stdin.read())))\n"
     )
     plan = plan_for("http://127.0.0.1:9", **fields)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        input=plan.to_json(),
-        check=True,
-        env=env,
-        capture_output=True,
-        text=True,
-    ).stdout
+    out = in_child(code, plan.to_json())
     assert out.strip() == str(keeps)
 
 
