@@ -205,6 +205,32 @@ def test_no_load_after_a_critical_failure(
     assert any("Critical test" in r and "test_login" in r for r in verdict["reasons"])
 
 
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["plain", "xdist"])
+def test_no_pytest_process_imports_locust_or_gevent(
+    pytester: pytest.Pytester, server: HTTPTestServer, xdist: list[str]
+) -> None:
+    # gevent's monkey-patching would break pytest, xdist and httpx: Locust runs only in the
+    # load's child processes, even with every installed plugin (Locust's own among them) loaded
+    pytester.makefile(".yaml", stagegate=gate_config(server.url))
+    pytester.makeconftest(
+        """
+        import json, os, sys
+
+        def pytest_unconfigure(config):
+            heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("locust", "gevent"))
+            with open(f"modules-{os.getpid()}.json", "w") as f:
+                json.dump(heavy, f)
+        """
+    )
+    pytester.makepyfile("def test_up(http): assert http.get('/').status_code == 200")
+    result = pytester.runpytest(*xdist, "--gate")
+    assert result.ret == 0, result.stdout.str()
+    assert verdict_of(pytester)["gate"]["endpoints"]  # the load really ran
+    seen = {f.name: json.loads(f.read_text()) for f in pytester.path.glob("modules-*.json")}
+    assert len(seen) == (3 if xdist else 1)  # the controller and each xdist worker
+    assert all(heavy == [] for heavy in seen.values()), seen
+
+
 def test_xdist_and_locust_workers_together(
     pytester: pytest.Pytester, server: HTTPTestServer
 ) -> None:
