@@ -144,6 +144,10 @@ class Locust:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env={**os.environ, "STAGEGATE_BENCH_COUNTS": str(self.counts)},
+            # a session of its own, like the gate's load process: with the kernel's automatic
+            # scheduling groups, each session shares the CPU evenly with the others, and this
+            # script's own work (reading the gate's events) comes out of neither side's half
+            start_new_session=True,
         )  # fmt: skip
 
     def samples(self) -> list[tuple[float, int]]:

@@ -138,18 +138,25 @@ def test_bucketing_shortcuts_agree_with_plain_rounding() -> None:
         "import math, random\n"
         "from pytest_stagegate.load.runner import bucket_response_time_3sig as b\n"
         "def ref(x):\n"
+        "    if x <= 0:\n"
+        "        return 0\n"
         "    r = round(x, 2 - math.floor(math.log10(x)))\n"
         "    return int(r) if r >= 100 else r\n"
         "rng = random.Random(7)\n"
         "xs = [rng.uniform(0.5, 2000.0) for _ in range(100000)]\n"
         "xs += [10 ** rng.uniform(-3, 5) for _ in range(100000)]\n"
         "xs += [1.0, 9.99, 9.995, 10.0, 99.94, 99.95, 99.96, 100.0, 999.4, 999.5, 999.6]\n"
+        "# ties and their neighbours, where rounding half up and round() part ways\n"
+        "xs += [100.5, 1005.0, 1025.0, 10.25, 1.125, 0.1025, 0.10149999999999999, 2.5]\n"
+        "xs += [9.9949999, 99.9499999, 999.4999, 9994.99, 0.99949, 0.5, 150.0]\n"
+        "xs += [k / 8 for k in range(1, 80000)]  # exact binary fractions: many ties\n"
+        "xs += [50, 150, 1005, 2, 0]  # ints, from a custom client\n"
         "bad = [(x, b(x), ref(x)) for x in xs\n"
         "       if b(x) != ref(x) or type(b(x)) is not type(ref(x))]\n"
         "print(len(xs), bad[:5])\n"
     )
     out = in_child(code)
-    assert out.strip() == "200011 []"
+    assert out.strip() == "280030 []"
 
 
 def test_quiet_locust_stats_drops_requests_and_keeps_errors() -> None:

@@ -184,28 +184,36 @@ def bucket_response_time_3sig(response_time: float) -> float:
 
     Replaces ``locust.stats.bucket_response_time`` (2 digits). Keys stay ints from 100 ms up,
     as Locust returns them; below, floats, which Locust's sorting, percentiles, msgpack
-    transport and reports all accept. Locust calls it twice per request, so 0.1 ms to 10 s
-    take a shortcut around ``round(x, ndigits)``, which is slow; the keys are the same.
+    transport and reports all accept. Locust calls it twice per request, so a float time from
+    0.1 ms to 10 s takes a shortcut around ``round(x, ndigits)``, which is slow; a time on
+    or next to a tie (1.125, 100.5), or an int, goes through ``round``, so the keys are
+    always the ones ``round`` gives.
     """
-    if response_time >= 100.0:
-        if response_time < 999.5:
-            return int(response_time + 0.5)
-        if response_time < 9995.0:
-            return int(response_time * 0.1 + 0.5) * 10
-    elif response_time >= 1.0:
-        if response_time >= 10.0:
-            if response_time < 99.95:
-                return int(response_time * 10.0 + 0.5) / 10.0
-        elif response_time < 9.995:
-            return int(response_time * 100.0 + 0.5) / 100.0
-    elif response_time >= 0.1:
-        if response_time < 0.9995:
-            return int(response_time * 1000.0 + 0.5) / 1000.0
-    elif response_time <= 0:
+    if type(response_time) is float and 0.1 <= response_time < 9995.0:
+        if response_time >= 100.0:
+            scale = 1.0 if response_time < 999.5 else 0.1
+        elif response_time >= 10.0:
+            scale = 10.0 if response_time < 99.95 else 0.0
+        elif response_time >= 1.0:
+            scale = 100.0 if response_time < 9.995 else 0.0
+        else:
+            scale = 1000.0 if response_time < 0.9995 else 0.0
+        if scale:
+            scaled = response_time * scale
+            whole = int(scaled)
+            fraction = scaled - whole
+            if abs(fraction - 0.5) > 1e-6:  # not a tie, so no rounding rule to disagree on
+                rounded = whole + 1 if fraction > 0.5 else whole
+                if scale == 1.0:
+                    return rounded
+                if scale == 0.1:
+                    return rounded * 10
+                return rounded / scale
+    if response_time <= 0:
         return 0
     digits = 2 - math.floor(math.log10(response_time))
-    rounded = round(response_time, digits)
-    return int(rounded) if rounded >= 100 else rounded
+    rounded_time = round(response_time, digits)
+    return int(rounded_time) if rounded_time >= 100 else rounded_time
 
 
 def keeps_locust_stats(plan: LoadPlan) -> bool:
@@ -1163,7 +1171,8 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
             warmup_end = time.time() + float(msg.data["warmup_remaining"])
         recorder.warmup_end = warmup_end
         usage.window_start = warmup_end
-        if not msg.data.get("locust_stats", True):  # sent before the users start
+        # sent before the users start; a worker's own locustfile keeps them whatever the master says
+        if not msg.data.get("locust_stats", True) and not keeps_locust_stats(plan):
             quiet_locust_stats(runner.stats)
 
     runner.register_message(MSG_WINDOW, on_window)
