@@ -22,6 +22,7 @@ from .verdict_samples import (
     check,
     check_golden,
     passing_checks,
+    verdict,
 )
 
 
@@ -31,17 +32,7 @@ def xsd() -> xmlschema.XMLSchema:
 
 
 def make(tests: list[TestRecord], gate: GateRecord | None = None, **kwargs: Any) -> dict[str, Any]:
-    return Verdict(
-        target_name="staging",
-        base_url="https://shop-staging.example.com",
-        commit=GITHUB,
-        started_at=STARTED,
-        finished_at=FINISHED,
-        tests=tests,
-        gate=gate,
-        plugin_version="0.1.0",
-        **kwargs,
-    ).to_dict()
+    return verdict(tests, gate=gate, **kwargs).to_dict()
 
 
 def parse(verdict: dict[str, Any], xsd: xmlschema.XMLSchema) -> ET.Element:

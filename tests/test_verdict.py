@@ -6,7 +6,6 @@ import json
 import math
 import os
 import stat
-from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -40,29 +39,14 @@ from .verdict_samples import (
     check_golden,
     endpoints,
     passing_checks,
+    verdict,
 )
 
 LOGIN = "tests/test_shop.py::test_login"
 CART = "tests/test_shop.py::test_cart"
 
 
-def make(
-    tests: Sequence[TestRecord] = (),
-    *,
-    gate: GateRecord | None = None,
-    **kwargs: Any,
-) -> Verdict:
-    return Verdict(
-        target_name="staging",
-        base_url="https://shop-staging.example.com",
-        commit=GITHUB,
-        started_at=STARTED,
-        finished_at=FINISHED,
-        tests=tests,
-        gate=gate,
-        plugin_version="0.1.0",
-        **kwargs,
-    )
+make = verdict
 
 
 def good_gate(**kwargs: Any) -> GateRecord:

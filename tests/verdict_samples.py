@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from pytest_stagegate.budgets import Check, EndpointStats
 from pytest_stagegate.verdict import CommitInfo, GateRecord, TestRecord, Verdict
@@ -32,6 +33,25 @@ PROFILE = {
     "scenario": "requests",
 }
 HEALTHY_GENERATOR = {"processes": 3, "max_cpu_percent": 41.5, "saturated": False, "note": ""}
+
+
+def verdict(
+    tests: Sequence[TestRecord] = (),
+    *,
+    gate: GateRecord | None = None,
+    **kwargs: Any,
+) -> Verdict:
+    """A verdict for staging from the fixed commit and times; ``kwargs`` override the rest."""
+    fields: dict[str, Any] = {
+        "target_name": "staging",
+        "base_url": "https://shop-staging.example.com",
+        "commit": GITHUB,
+        "started_at": STARTED,
+        "finished_at": FINISHED,
+        "plugin_version": "0.1.0",
+        **kwargs,
+    }
+    return Verdict(tests=tests, gate=gate, **fields)
 
 
 def endpoints(p95_products: float = 180.0) -> list[EndpointStats]:
@@ -133,13 +153,8 @@ def smoke_tests() -> list[TestRecord]:
 
 
 def pass_verdict() -> Verdict:
-    return Verdict(
-        target_name="staging",
-        base_url="https://shop-staging.example.com",
-        commit=GITHUB,
-        started_at=STARTED,
-        finished_at=FINISHED,
-        tests=smoke_tests(),
+    return verdict(
+        smoke_tests(),
         gate=GateRecord(
             status="completed",
             profile=PROFILE,
@@ -149,7 +164,6 @@ def pass_verdict() -> Verdict:
             load_seconds=30.2,
         ),
         gate_requested=True,
-        plugin_version="0.1.0",
     )
 
 
@@ -183,13 +197,8 @@ def fail_verdict() -> Verdict:
             message="p95 of GET /api/products was 412.0 ms, over its budget of 300 ms",
         )
     )
-    return Verdict(
-        target_name="staging",
-        base_url="https://shop-staging.example.com",
-        commit=GITHUB,
-        started_at=STARTED,
-        finished_at=FINISHED,
-        tests=tests,
+    return verdict(
+        tests,
         gate=GateRecord(
             status="completed",
             profile=PROFILE,
@@ -207,18 +216,12 @@ def fail_verdict() -> Verdict:
             load_seconds=30.2,
         ),
         gate_requested=True,
-        plugin_version="0.1.0",
     )
 
 
 def error_verdict() -> Verdict:
-    return Verdict(
-        target_name="production",
-        base_url="https://shop.example.com",
-        commit=CommitInfo(sha=SHA, ref="main", run_url=None, source="env"),
-        started_at=STARTED,
-        finished_at=STARTED + timedelta(seconds=12),
-        tests=[
+    return verdict(
+        [
             TestRecord("tests/smoke/test_shop.py::test_health", "passed", 0.04, critical=True),
             TestRecord(
                 "tests/smoke/test_shop.py::test_place_order",
@@ -227,21 +230,19 @@ def error_verdict() -> Verdict:
                 safety_skip=True,
             ),
         ],
-        gate=None,
+        target_name="production",
+        base_url="https://shop.example.com",
+        commit=CommitInfo(sha=SHA, ref="main", run_url=None, source="env"),
+        finished_at=STARTED + timedelta(seconds=12),
         gate_requested=True,
         interrupted=True,
-        plugin_version="0.1.0",
     )
 
 
 def inconclusive_verdict() -> Verdict:
-    return Verdict(
-        target_name="staging",
-        base_url="https://shop-staging.example.com",
+    return verdict(
+        [TestRecord("tests/smoke/test_shop.py::test_health", "passed", 0.04, smoke=True)],
         commit=CommitInfo(sha=SHA[:12], ref=None, run_url=None, source="git"),
-        started_at=STARTED,
-        finished_at=FINISHED,
-        tests=[TestRecord("tests/smoke/test_shop.py::test_health", "passed", 0.04, smoke=True)],
         gate=GateRecord(
             status="completed",
             profile={**PROFILE, "users": 2, "duration_s": 5, "warmup_s": 0, "workers": 0},
@@ -263,7 +264,6 @@ def inconclusive_verdict() -> Verdict:
             generator=HEALTHY_GENERATOR,
             load_seconds=5.0,
         ),
-        plugin_version="0.1.0",
     )
 
 
