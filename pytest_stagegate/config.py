@@ -63,7 +63,7 @@ CONFIG_FILENAME = "stagegate.yaml"
 class Config:
     """A parsed stagegate.yaml. Targets stay unresolved until one is selected."""
 
-    path: Path | None
+    path: Path
     target_names: tuple[str, ...]
     # Each target as written (validated, ``${VAR}`` still in place); resolved on demand.
     _raw_targets: Mapping[str, Any] = field(repr=False, default_factory=dict)
@@ -107,11 +107,6 @@ class Config:
             return
         known = ", ".join(self.target_names) or "(none)"
         hint = did_you_mean(name, self.target_names)
-        if self.path is None:
-            raise ConfigError(
-                f"unknown target {name!r}{hint or '.'} There is no {CONFIG_FILENAME}, so the only "
-                f"target is 'local'; create {CONFIG_FILENAME} to define {name!r}."
-            )
         raise ConfigError(
             f"unknown target {name!r}{hint or '.'} Known targets: {known}. "
             f"Define it under 'targets:' in {self.path.name}.",

@@ -11,7 +11,6 @@ import pytest
 
 from . import __version__
 from .ci_env import commit_info
-from .gate import LOAD_LOG
 from .junit import write_junit
 from .verdict import Verdict, write_verdict
 
@@ -57,12 +56,6 @@ def finish_run(run: StagegateRun, session: pytest.Session) -> None:
         except (OSError, ValueError) as exc:
             run.write_line(f"stagegate: could not write {path}: {exc}", red=True)
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-            continue
-        if kind == "json":
-            stale_log = path.with_name(LOAD_LOG)
-            if stale_log != run.load_log:
-                # An earlier gated run's log must not travel with this verdict.
-                stale_log.unlink(missing_ok=True)
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_path and run.gate_requested:
         from .report import render

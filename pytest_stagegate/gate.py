@@ -19,6 +19,7 @@ from .errors import LoadError
 from .httpclient import make_client
 from .load.plan import LoadPlan, plan_for
 from .load.result import ErrorRecord
+from .session import LOAD_LOG
 from .units import format_ms
 from .verdict import GateRecord
 
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from .session import StagegateRun
 
 REACHABILITY_TIMEOUT = 10.0
-LOAD_LOG = "stagegate-load.log"
 
 
 def run_gate(run: StagegateRun) -> GateRecord:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 DEFAULT_VERDICT = "stagegate-verdict.json"
 DEFAULT_JUNIT = "stagegate-junit.xml"
+LOAD_LOG = "stagegate-load.log"  # Locust's log, next to the verdict
 WORKERINPUT_KEY = "stagegate_target"
 MARKER_PROBLEM = pytest.StashKey[str]()
 
@@ -55,7 +56,7 @@ class StagegateRun:
         target: Target,
         target_source: str,
         known_targets: tuple[str, ...],
-        config_path: Path | None,
+        config_path: Path,
         gate: GateSettings,
     ) -> None:
         self.config = config
@@ -89,7 +90,7 @@ class StagegateRun:
                 target=_target_from_dict(data["target"]),
                 target_source=data["source"],
                 known_targets=tuple(data["known"]),
-                config_path=Path(data["config_path"]) if data["config_path"] else None,
+                config_path=Path(data["config_path"]),
                 gate=GateSettings(),
             )
         path = _find_config(config)
@@ -146,7 +147,7 @@ class StagegateRun:
         """Errors that would only show after minutes of tests are usage errors now."""
         load = self.gate_settings.load
         if not load.requests and load.locustfile is None:
-            where = self.config_path or CONFIG_FILENAME
+            where = self.config_path
             raise pytest.UsageError(
                 f"pytest-stagegate: {where}: gate.load: --gate needs a scenario: a list of "
                 f"requests (gate.load.requests: [GET /]) or gate.load.locustfile."
@@ -180,11 +181,10 @@ class StagegateRun:
             self._previous_sigterm = None
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
-        where = str(self.config_path) if self.config_path else "none (built-in 'local' target)"
         lines = [
             self.target.redact(
                 f"stagegate: target {self.target.name!r} ({self.target.base_url}) "
-                f"from {self.target_source}; config {where}"
+                f"from {self.target_source}; config {self.config_path}"
             ),
         ]
         if self.target.protected:
@@ -205,7 +205,7 @@ class StagegateRun:
             "target": _target_to_dict(self.target),
             "source": self.target_source,
             "known": list(self.known_targets),
-            "config_path": str(self.config_path) if self.config_path else None,
+            "config_path": str(self.config_path),
         }
 
     @property
@@ -214,8 +214,7 @@ class StagegateRun:
 
     @property
     def verdict_wanted(self) -> bool:
-        opt = self.config.option
-        return bool(self.gate_requested or opt.stagegate_verdict or opt.stagegate_verdict_junit)
+        return _verdict_wanted(self.config.option)
 
     # -- collection: markers ------------------------------------------------------------------
 
@@ -382,11 +381,23 @@ class StagegateRun:
 
     def files(self) -> Iterator[tuple[str, Path]]:
         """The verdict files this run writes: (kind, path)."""
-        opt = self.config.option
         if not self.verdict_wanted:
             return
-        yield "json", Path(opt.stagegate_verdict or DEFAULT_VERDICT)
-        yield "junit", Path(opt.stagegate_verdict_junit or DEFAULT_JUNIT)
+        json_path, junit_path = _verdict_paths(self.config.option)
+        yield "json", json_path
+        yield "junit", junit_path
+
+
+def _verdict_wanted(opt: Any) -> bool:
+    return bool(opt.stagegate_gate or opt.stagegate_verdict or opt.stagegate_verdict_junit)
+
+
+def _verdict_paths(opt: Any) -> tuple[Path, Path]:
+    """Where the verdict goes: (JSON, JUnit XML)."""
+    return (
+        Path(opt.stagegate_verdict or DEFAULT_VERDICT),
+        Path(opt.stagegate_verdict_junit or DEFAULT_JUNIT),
+    )
 
 
 def forget_previous_verdict(config: pytest.Config) -> None:
@@ -398,12 +409,12 @@ def forget_previous_verdict(config: pytest.Config) -> None:
     opt = config.option
     if hasattr(config, "workerinput") or opt.collectonly:
         return
-    if not (opt.stagegate_gate or opt.stagegate_verdict or opt.stagegate_verdict_junit):
+    if not _verdict_wanted(opt):
         return
-    verdict = Path(opt.stagegate_verdict or DEFAULT_VERDICT)
-    paths = [verdict, Path(opt.stagegate_verdict_junit or DEFAULT_JUNIT)]
+    verdict, junit = _verdict_paths(opt)
+    paths = [verdict, junit]
     if verdict.name:
-        paths.append(verdict.with_name("stagegate-load.log"))
+        paths.append(verdict.with_name(LOAD_LOG))
     for path in paths:
         if path.name and not path.is_dir():  # a directory is reported as a usage error later
             with contextlib.suppress(OSError):
