@@ -35,7 +35,7 @@ def run_worker(
     config = load_config(config_path)
     target = config.resolve_target(target_name, environ)
     settings = config.gate_settings(target_name)
-    if not settings.load.requests and settings.load.locustfile is None:
+    if not settings.load.has_scenario:
         raise StagegateError(
             f"{config_path}: gate.load has no scenario (requests or locustfile) for a worker to run"
         )

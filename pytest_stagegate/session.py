@@ -146,7 +146,7 @@ class StagegateRun:
     def _check_gate_inputs(self) -> None:
         """Errors that would only show after minutes of tests are usage errors now."""
         load = self.gate_settings.load
-        if not load.requests and load.locustfile is None:
+        if not load.has_scenario:
             where = self.config_path
             raise pytest.UsageError(
                 f"pytest-stagegate: {where}: gate.load: --gate needs a scenario: a list of "
@@ -488,7 +488,7 @@ def _redact_report(report: pytest.TestReport, target: Target) -> None:
         report.longrepr = (path, line, target.redact(reason))
     elif report.longrepr is not None:
         text = str(report.longrepr)
-        if any(secret in text for secret in target.secrets if secret):
+        if target.redactor.found_in(text):
             report.longrepr = target.redact(text)
     if isinstance(getattr(report, "wasxfail", None), str):
         report.wasxfail = target.redact(report.wasxfail)

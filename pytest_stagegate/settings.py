@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -60,9 +61,14 @@ class Target:
     verify_tls: bool = True
     secrets: frozenset[str] = frozenset()
 
+    @cached_property
+    def redactor(self) -> Redactor:
+        """Masks this target's secrets; built once (it runs on every line of output)."""
+        return Redactor(self.secrets)
+
     def redact(self, text: str) -> str:
         """``text`` with every secret value replaced by ``***``."""
-        return Redactor(self.secrets)(text)
+        return self.redactor(text)
 
     def public_headers(self) -> dict[str, str]:
         """Headers safe to show: a value holding a secret is ``***``-redacted."""
@@ -117,6 +123,11 @@ class LoadSettings:
     user_class: Literal["fast", "http"] = "fast"
     wait: tuple[float, float] = (0.0, 0.0)  # between(min, max) seconds, Locust's default is 0
     abort: AbortSettings = AbortSettings()
+
+    @property
+    def has_scenario(self) -> bool:
+        """A list of requests or a locustfile: something for Locust to run."""
+        return bool(self.requests) or self.locustfile is not None
 
 
 @dataclass(frozen=True)
