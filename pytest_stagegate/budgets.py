@@ -39,6 +39,7 @@ from typing import Literal
 
 from . import units
 from .errors import closest, did_you_mean
+from .units import format_limit, format_observed
 
 __all__ = [
     "STANDARD_PERCENTILES",
@@ -321,25 +322,6 @@ def _measured(n: int) -> str:
     return f"only {_requests(n)} {'was' if n == 1 else 'were'} measured"
 
 
-def _value(value: float, unit: str) -> str:
-    if unit == "ms":
-        return units.format_ms(value)
-    if unit == "ratio":
-        return f"{value * 100:.2f}%"
-    return f"{value:,.1f} requests/s"
-
-
-def _limit(value: float, unit: str) -> str:
-    # Limits are what the user wrote, so "300 ms", not "300.0 ms".
-    if unit == "ms":
-        if value == int(value) or value >= 1e5:
-            return f"{value:,.0f} ms"
-        return f"{value:,.6g} ms"
-    if unit == "ratio":
-        return units.format_rate(value)
-    return f"{value:,g} requests/s"
-
-
 def _percent(fraction: float) -> str:
     return f"{fraction * 100:,.4g}%"
 
@@ -429,7 +411,7 @@ def _certain_failure(
         if best > limit:
             return (
                 f"even if the {needed - n:,} missing ones had all succeeded the error rate "
-                f"would be {_value(best, 'ratio')}"
+                f"would be {format_observed(best, 'ratio')}"
             )
     if metric.base == "min_rps" and stats.rps < limit:
         return "a rate this low is a count of what was served, not an estimate"
@@ -511,14 +493,14 @@ def _check(
         if observed is not None and (base is None or base.value is not None):
             certain = _certain_failure(metric, stats, limit, needed)
         if certain is not None and observed is not None:
-            allowed = _limit(limit, unit)
+            allowed = format_limit(limit, unit)
             if base is not None and base.value is not None:
                 allowed = (
-                    f"{_value(limit, 'ms')} (+{_percent(budget.limit)} on its baseline of "
-                    f"{_value(base.value, 'ms')})"
+                    f"{format_observed(limit, 'ms')} (+{_percent(budget.limit)} on its baseline of "
+                    f"{format_observed(base.value, 'ms')})"
                 )
             clause = (
-                f"{desc} was {_value(observed, unit)}, "
+                f"{desc} was {format_observed(observed, unit)}, "
                 f"{'under its minimum' if metric.base == 'min_rps' else 'over its budget'} "
                 f"of {allowed}; {measured}, but {certain}"
             )
@@ -526,7 +508,7 @@ def _check(
                 note = _saturation_note(metric, saturated)
                 return done("inconclusive", clause + "." + note, observed, n)
             return done("fail", clause + ".", observed, n)
-        seen = f"; it was {_value(observed, metric.unit)}" if observed is not None else ""
+        seen = f"; it was {format_observed(observed, metric.unit)}" if observed is not None else ""
         return done(
             "inconclusive",
             f"{desc} could not be judged: {_measured(n)} and {why}{seen}.",
@@ -547,29 +529,28 @@ def _check(
             return done(
                 "inconclusive",
                 f"{base.problem}, so the {budget.metric} budget could not be checked "
-                f"({desc} was {_value(observed, 'ms')}, {_requests(n)}).",
+                f"({desc} was {format_observed(observed, 'ms')}, {_requests(n)}).",
                 None,
                 n,
             )
         change = observed / base.value - 1
         if abs(change) < 0.0005:
-            versus = f"the same as its baseline of {_value(base.value, 'ms')}"
+            versus = f"the same as its baseline of {format_observed(base.value, 'ms')}"
         else:
             direction = "above" if change > 0 else "below"
-            versus = (
-                f"{abs(change) * 100:.1f}% {direction} its baseline of {_value(base.value, 'ms')}"
-            )
+            was = format_observed(base.value, "ms")
+            versus = f"{abs(change) * 100:.1f}% {direction} its baseline of {was}"
         passed = observed <= limit
         clause = (
-            f"{desc} was {_value(observed, 'ms')}, {versus}: "
+            f"{desc} was {format_observed(observed, 'ms')}, {versus}: "
             f"{'within' if passed else 'over'} its budget of +{_percent(budget.limit)} "
-            f"(at most {_value(limit, 'ms')}; {_requests(n)})"
+            f"(at most {format_observed(limit, 'ms')}; {_requests(n)})"
         )
     elif metric.base == "min_rps":
         passed = observed >= limit
         clause = (
-            f"{desc} was {_value(observed, unit)}, "
-            f"{'at or above' if passed else 'under'} its minimum of {_limit(limit, unit)} "
+            f"{desc} was {format_observed(observed, unit)}, "
+            f"{'at or above' if passed else 'under'} its minimum of {format_limit(limit, unit)} "
             f"({_requests(n)})"
         )
     else:
@@ -580,8 +561,9 @@ def _check(
             else _requests(n)
         )
         clause = (
-            f"{desc} was {_value(observed, unit)}, "
-            f"{'within' if passed else 'over'} its budget of {_limit(limit, unit)} ({counted})"
+            f"{desc} was {format_observed(observed, unit)}, "
+            f"{'within' if passed else 'over'} its budget of {format_limit(limit, unit)} "
+            f"({counted})"
         )
 
     if passed:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ._atomic import atomic_write_bytes
-from .units import format_ms, format_rate
+from .units import format_limit, format_observed, format_rate
 from .verdict import parse_timestamp
 
 __all__ = ["check_name", "split_nodeid", "to_xml", "write_junit"]
@@ -90,7 +90,7 @@ def check_name(check: Mapping[str, Any]) -> str:
         bound = "?" if limit is None else f"+{format_rate(limit)}"
         return f"{base} of {endpoint} <= baseline {bound}"
     op = ">=" if metric == "min_rps" else "<="
-    return f"{metric} of {endpoint} {op} {_value(limit, check['unit'])}"
+    return f"{metric} of {endpoint} {op} {_limit(limit, check['unit'])}"
 
 
 # -- suites ---------------------------------------------------------------------------------
@@ -257,18 +257,20 @@ def _failure_message(check: Mapping[str, Any], *, inconclusive: bool = False) ->
     endpoint, metric, unit = check["endpoint"], check["metric"], check["unit"]
     samples = check["samples"]
     sample_text = f"{samples} sample" + ("" if samples == 1 else "s")
-    observed = "not measured" if check["observed"] is None else _measured(check["observed"], unit)
+    observed = (
+        "not measured" if check["observed"] is None else format_observed(check["observed"], unit)
+    )
     if inconclusive:
         return f"{metric} of {endpoint} could not be judged: {observed}, {sample_text}"
     if metric.endswith("_regression"):
         baseline = check.get("baseline")
-        base = "unknown" if baseline is None else _measured(baseline, unit)
+        base = "unknown" if baseline is None else format_observed(baseline, unit)
         limit = "?" if check["limit"] is None else format_rate(check["limit"])
         return (
             f"{metric.removesuffix('_regression')} of {endpoint} was {observed}, more than "
             f"{limit} over the baseline of {base} ({sample_text})"
         )
-    limit = _value(check["limit"], unit)
+    limit = _limit(check["limit"], unit)
     side = "under" if metric == "min_rps" else "over"
     return f"{metric} of {endpoint} was {observed}, {side} the limit of {limit} ({sample_text})"
 
@@ -286,23 +288,8 @@ def _check_details(check: Mapping[str, Any]) -> str:
 # -- text -----------------------------------------------------------------------------------
 
 
-def _value(value: float | None, unit: str) -> str:
-    if value is None:
-        return "?"
-    if unit == "ratio":
-        return format_rate(value)
-    if unit == "rps":
-        return f"{value:g} req/s"
-    return f"{value:g} ms"
-
-
-def _measured(value: float, unit: str) -> str:
-    # Observed values get the precision people read in reports; limits stay as written.
-    if unit == "ms":
-        return format_ms(value)
-    if unit == "rps":
-        return f"{value:.1f} req/s"
-    return format_rate(value)
+def _limit(value: float | None, unit: str) -> str:
+    return "?" if value is None else format_limit(value, unit)
 
 
 def _seconds(value: float) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from .units import format_duration, format_ms, format_rate
+from .units import format_duration, format_limit, format_ms, format_observed, format_rate
 
 __all__ = ["Format", "render", "render_compare"]
 
@@ -194,7 +194,7 @@ def _limit(check: Mapping[str, Any]) -> str:
         limit = "?" if check["limit"] is None else format_rate(check["limit"])
         return f"<= {base} +{limit}"
     op = ">=" if check["metric"] == "min_rps" else "<="
-    return f"{op} {_format(check['limit'], check['unit'])}"
+    return f"{op} {format_limit(check['limit'], check['unit'])}"
 
 
 def _commit(commit: Mapping[str, Any]) -> str:
@@ -249,13 +249,7 @@ def _endpoints(verdict: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 
 
 def _format(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "ratio":
-        return _rate(value)
-    if unit == "rps":
-        return _rps(value)
-    return _ms(value)
+    return "-" if value is None else format_observed(value, unit)
 
 
 def _ms(value: float | None) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .units import format_ms, format_rate
+from .units import format_limit, format_ms, format_observed
 
 if TYPE_CHECKING:
     from .session import StagegateRun
@@ -80,8 +80,9 @@ def _write_gate(run: StagegateRun, gate: Any, tr: Any) -> None:
         tr.write_line(f"  {'budget':<44} {'observed':>12} {'limit':>12} {'samples':>8}  outcome")
         for c in gate.checks:
             tr.write_line(
-                f"  {(c.metric + ' of ' + c.endpoint)[:44]:<44} {_value(c.observed, c.unit):>12} "
-                f"{_value(c.limit, c.unit):>12} {c.samples:>8,}  {c.outcome.upper()}",
+                f"  {(c.metric + ' of ' + c.endpoint)[:44]:<44} "
+                f"{_observed(c.observed, c.unit):>12} {format_limit(c.limit, c.unit):>12} "
+                f"{c.samples:>8,}  {c.outcome.upper()}",
                 **({"red": True} if c.outcome == "fail" else {}),
             )
     for error in run.load_errors:
@@ -91,11 +92,5 @@ def _write_gate(run: StagegateRun, gate: Any, tr: Any) -> None:
         tr.write_line(f"  warning: {generator.get('note')}", yellow=True)
 
 
-def _value(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "ms":
-        return format_ms(value)
-    if unit == "ratio":
-        return format_rate(value)
-    return f"{value:,.1f}/s"
+def _observed(value: float | None, unit: str) -> str:
+    return "-" if value is None else format_observed(value, unit)

@@ -96,3 +96,25 @@ def format_ms(ms: float) -> str:
 def format_rate(rate: float) -> str:
     """``0.0123`` -> ``1.23%``."""
     return f"{rate * 100:.3g}%"
+
+
+def format_observed(value: float, unit: str) -> str:
+    """A measured value of a budget's unit ("ms", "ratio", "rps") for people: ``106.0 ms``,
+    ``1.23%``, ``19.9 req/s``."""
+    if unit == "ms":
+        return format_ms(value)
+    if unit == "ratio":
+        return format_rate(value)
+    return f"{value:,.1f} req/s"
+
+
+def format_limit(value: float, unit: str) -> str:
+    """A limit of a budget's unit as it was written: ``300 ms`` (not ``300.0 ms``), ``1%``,
+    ``20 req/s``."""
+    if unit == "ms":
+        if value == int(value) or value >= 1e5:
+            return f"{value:,.0f} ms"
+        return f"{value:,.6g} ms"
+    if unit == "ratio":
+        return format_rate(value)
+    return f"{value:,g} req/s"

@@ -56,6 +56,7 @@ from urllib.parse import urlsplit, urlunsplit
 from ._atomic import atomic_open
 from .budgets import TOTAL, Check, EndpointStats
 from .errors import StagegateError
+from .units import format_limit, format_observed
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -649,7 +650,7 @@ def _metric_key(metric: str) -> tuple[str, float, str]:
 def _check_sentence(check: Check) -> str:
     if check.message.strip():
         return _sentence(check.message)
-    observed = "nothing" if check.observed is None else _value(check.observed, check.unit)
+    observed = "nothing" if check.observed is None else format_observed(check.observed, check.unit)
     if check.outcome == "inconclusive":
         return _sentence(
             f"{check.metric} of {check.endpoint} could not be judged "
@@ -657,7 +658,7 @@ def _check_sentence(check: Check) -> str:
         )
     return _sentence(
         f"{check.metric} of {check.endpoint} was {observed}, against a limit of "
-        f"{_value(check.limit, check.unit)} ({_plural(check.samples, 'sample')})"
+        f"{format_limit(check.limit, check.unit)} ({_plural(check.samples, 'sample')})"
     )
 
 
@@ -672,14 +673,6 @@ def _saturation_sentence(generator: Mapping[str, Any]) -> str:
     cpu = generator.get("cpu_max_percent", generator.get("max_cpu_percent"))
     detail = f" (CPU up to {float(cpu):.0f}% of a core)" if isinstance(cpu, (int, float)) else ""
     return f"Warning: the load generator was saturated{detail}, {advice}"
-
-
-def _value(value: float, unit: str) -> str:
-    if unit == "ratio":
-        return f"{value * 100:.3g}%"
-    if unit == "rps":
-        return f"{value:.1f} req/s"
-    return f"{value:.1f} ms"
 
 
 def _plural(n: int, noun: str) -> str:

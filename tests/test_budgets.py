@@ -296,7 +296,7 @@ def test_the_messages_of_the_contract() -> None:
     )
     check = one(Budget(TOTAL, "error_rate", 0.01), stats_for(TOTAL, 5000, failures=160))
     assert check.message == (
-        "error rate of total was 3.20%, over its budget of 1% (5,000 requests, 160 failed)."
+        "error rate of total was 3.2%, over its budget of 1% (5,000 requests, 160 failed)."
     )
 
 
@@ -313,9 +313,9 @@ def test_the_messages_of_the_contract() -> None:
         ("max", 1000.0, {"high": 1000.0}, "pass", 1000.0, "ms", "maximum latency of X"),
         ("error_rate", 0.01, {"failures": 21}, "pass", 0.01, "ratio", "(2,100 requests, 21"),
         ("error_rate", 0.01, {"failures": 22}, "fail", 22 / 2100, "ratio", "was 1.05%, over"),
-        ("error_rate", 0.0, {"failures": 0}, "pass", 0.0, "ratio", "was 0.00%, within its"),
+        ("error_rate", 0.0, {"failures": 0}, "pass", 0.0, "ratio", "was 0%, within its"),
         ("min_rps", 20.0, {"rps": 20.0}, "pass", 20.0, "rps", "at or above its minimum of 20"),
-        ("min_rps", 20.0, {"rps": 19.9}, "fail", 19.9, "rps", "was 19.9 requests/s, under"),
+        ("min_rps", 20.0, {"rps": 19.9}, "fail", 19.9, "rps", "was 19.9 req/s, under"),
     ],
 )
 def test_each_metric(
@@ -461,7 +461,7 @@ def test_zero_samples_observes_nothing() -> None:
         ("error_rate", 0.01, {"failures": 57}, "fail", "the 43 missing ones had all succeeded"),
         # 1 failure in 100 is exactly 1%: more successes could still make it pass.
         ("error_rate", 0.01, {"failures": 1}, "inconclusive", "could not be judged"),
-        ("error_rate", 0.01, {"failures": 2}, "fail", "would be 2.00%"),
+        ("error_rate", 0.01, {"failures": 2}, "fail", "would be 2%"),
         ("min_rps", 20.0, {"rps": 1.9}, "fail", "a count of what was served"),
         ("min_rps", 1.0, {"rps": 1.9}, "inconclusive", "could not be judged"),
         # A percentile of few samples is noise both ways.

@@ -449,7 +449,7 @@ def test_compare_golden(fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[
     assert (code, err) == (0, "")
     check_golden(f"compare.{'md' if fmt == 'markdown' else 'txt'}", out)
     if fmt == "text":
-        assert "GET /api/products       p95         180.0 ms  412.0 ms  +128.9%" in out
+        assert "GET /api/products       p95           180.0 ms    412.0 ms  +128.9%" in out
 
 
 def test_compare_endpoints_only_on_one_side_and_missing_gate(
@@ -460,7 +460,7 @@ def test_compare_endpoints_only_on_one_side_and_missing_gate(
     old = SAMPLES["pass"]().to_dict()
     new = SAMPLES["inconclusive"]().to_dict()
     text = render_compare(old, new)
-    assert "GET /api/products                                      only in the old run" in text
+    assert "GET /api/products                                           only in the old run" in text
     assert render_compare(old, SAMPLES["error"]().to_dict()).endswith(
         "Nothing to compare: the new verdict has no load measurements.\n"
     )

@@ -303,7 +303,7 @@ def test_split_nodeid(nodeid: str, expected: tuple[str, str]) -> None:
     ("metric", "limit", "unit", "name"),
     [
         ("p95", 300.0, "ms", "p95 of total <= 300 ms"),
-        ("p99.9", 1250.5, "ms", "p99.9 of total <= 1250.5 ms"),
+        ("p99.9", 1250.5, "ms", "p99.9 of total <= 1,250.5 ms"),
         ("avg", 80.0, "ms", "avg of total <= 80 ms"),
         ("error_rate", 0.005, "ratio", "error_rate of total <= 0.5%"),
         ("min_rps", 20.0, "rps", "min_rps of total >= 20 req/s"),
