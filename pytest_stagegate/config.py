@@ -64,12 +64,16 @@ class Config:
     """A parsed stagegate.yaml. Targets stay unresolved until one is selected."""
 
     path: Path
-    target_names: tuple[str, ...]
     # Each target as written (validated, ``${VAR}`` still in place); resolved on demand.
     _raw_targets: Mapping[str, Any] = field(repr=False, default_factory=dict)
     _gate: Mapping[str, GateSettings] = field(repr=False, default_factory=dict)
     # Line of every key path, so errors found at resolve time can still point into the file.
     _lines: Mapping[KeyPath, int] = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def target_names(self) -> tuple[str, ...]:
+        """The targets' names, in the order of the file."""
+        return tuple(self._raw_targets)
 
     def resolve_target(self, name: str, environ: Mapping[str, str]) -> Target:
         """The target ``name`` with ``${VAR}``/``${VAR:-default}`` substituted.
@@ -178,12 +182,9 @@ def _build_config(path: Path, data: Any, lines: dict[KeyPath, int]) -> Config:
                 + (" (put it in quotes)" if not isinstance(name, str) else ""),
             )
         TargetReader(doc, name, targets[name], None).read()
-    names = tuple(targets)
-
     settings = parse_gate(doc, data.get("gate"), targets)
     return Config(
         path=path,
-        target_names=names,
         _raw_targets=targets,
         _gate=settings,
         _lines=lines,

@@ -189,6 +189,35 @@ def test_locusts_statistics_are_kept_only_where_read(fields: dict[str, Any], kee
     assert out.strip() == str(keeps)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("not json", "The load plan could not be read: json.decoder.JSONDecodeError"),
+        (
+            json.dumps({**json.loads(plan_for("http://127.0.0.1:9").to_json()), "schema": 2}),
+            "the load plan is schema 2; this version of pytest-stagegate reads schema 1",
+        ),
+    ],
+    ids=["garbage", "other-schema"],
+)
+def test_a_plan_the_child_cannot_read_is_an_error_result(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    result_path = tmp_path / "result.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest_stagegate.load.runner", "--result", str(result_path)],
+        input=text,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=HANG_DETECTOR,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(result_path.read_text())
+    assert doc["status"] == "error"
+    assert expected in doc["reason"]
+
+
 # --- declarative runs ----------------------------------------------------------------------
 def test_healthy_run_completes_and_excludes_the_warmup() -> None:
     # The first requests on /a take 1 s (by count, not by clock): the users' very first

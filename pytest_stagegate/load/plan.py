@@ -85,6 +85,11 @@ class LoadPlan:
     @classmethod
     def from_json(cls, text: str) -> LoadPlan:
         data = json.loads(text)
+        if data.get("schema") != PLAN_SCHEMA:
+            raise ValueError(
+                f"the load plan is schema {data.get('schema')!r}; this version of "
+                f"pytest-stagegate reads schema {PLAN_SCHEMA}"
+            )
         data["requests"] = [PlannedRequest(**r) for r in data.get("requests", [])]
         data["abort_latency"] = [LatencyLimit(**a) for a in data.get("abort_latency", [])]
         data["wait"] = tuple(data.get("wait", (0.0, 0.0)))
