@@ -34,7 +34,7 @@ class PeakRSS:
         while not self._stop.wait(0.2):
             for child in me.children(recursive=True):
                 try:
-                    if "pytest_stagegate.load.runner" in " ".join(child.cmdline()):
+                    if "pytest_stagegate.load.child" in " ".join(child.cmdline()):
                         self.peak = max(self.peak, child.memory_info().rss)
                 except psutil.Error:
                     pass

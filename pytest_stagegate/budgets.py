@@ -34,11 +34,11 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Literal
 
 from . import units
-from .errors import closest, did_you_mean
+from .errors import closest
+from .metrics import STANDARD_PERCENTILES, Metric, Unit, parse_metric
 from .units import format_limit, format_observed
 
 __all__ = [
@@ -58,9 +58,6 @@ __all__ = [
 
 TOTAL = "total"
 Outcome = Literal["pass", "fail", "inconclusive"]
-
-# What every verdict records, so that a later run can compare against it.
-STANDARD_PERCENTILES = ("p50", "p90", "p95", "p99")
 
 MAX_REGRESSION = 10.0  # 1000%: beyond that a regression budget is no longer a budget
 
@@ -109,96 +106,17 @@ class Check:
     samples: int
     outcome: Outcome
     message: str  # a sentence: "p95 of GET /api/products was 412.0 ms, over its budget of 300 ms"
-    unit: Literal["ms", "ratio", "rps"] = "ms"
+    unit: Unit = "ms"
     baseline: float | None = None  # for *_regression checks
 
 
 # --- metric names -------------------------------------------------------------------------
 
-_REGRESSION = "_regression"
-_PERCENTILE = re.compile(r"p(\d{1,2})(?:\.(\d))?")
-_LOOKS_LIKE_PERCENTILE = re.compile(r"p[\d.]+")
-_VALID = "pNN, pNN.N, avg, max, error_rate, min_rps and <pNN|avg|max>_regression"
-_SUGGESTIONS = (
-    *STANDARD_PERCENTILES,
-    "p99.9",
-    "avg",
-    "max",
-    "error_rate",
-    "min_rps",
-    *(f"{m}{_REGRESSION}" for m in (*STANDARD_PERCENTILES, "avg", "max")),
-)
-
-
-@dataclass(frozen=True)
-class _Metric:
-    base: str  # canonical: "p95", "p99.9", "avg", "max", "error_rate", "min_rps"
-    regression: bool
-    percentile: Fraction | None  # 95 for p95
-
-    @property
-    def name(self) -> str:
-        return self.base + _REGRESSION if self.regression else self.base
-
-    @property
-    def unit(self) -> Literal["ms", "ratio", "rps"]:
-        if self.base == "error_rate":
-            return "ratio"
-        if self.base == "min_rps":
-            return "rps"
-        return "ms"
-
-
-def _percentile_error(key: str) -> ValueError:
-    hint = "; for the slowest request use max" if key.startswith("p100") else ""
-    return ValueError(
-        f"unknown budget {key!r}: percentiles go from p0.1 to p99.9 (e.g. p95, p99.9){hint}"
-    )
-
-
-def _parse_percentile(text: str, key: str) -> _Metric:
-    match = _PERCENTILE.fullmatch(text)
-    if not match:
-        raise _percentile_error(key)
-    whole, tenth = match.group(1), match.group(2)
-    value = Fraction(int(whole)) + Fraction(int(tenth or 0), 10)
-    if not 0 < value < 100:
-        raise _percentile_error(key)
-    # Canonical form, so that "p95.0" and "p95" read the same measured percentile.
-    canonical = f"p{int(whole)}" if not tenth or tenth == "0" else f"p{int(whole)}.{tenth}"
-    return _Metric(canonical, regression=False, percentile=value)
-
-
-def _parse_metric(key: str) -> _Metric:
-    if key in ("avg", "max", "error_rate", "min_rps"):
-        return _Metric(key, regression=False, percentile=None)
-    if key.endswith(_REGRESSION):
-        base = key[: -len(_REGRESSION)]
-        if base in ("avg", "max"):
-            return _Metric(base, regression=True, percentile=None)
-        if _LOOKS_LIKE_PERCENTILE.fullmatch(base):
-            metric = _parse_percentile(base, key)
-            return _Metric(metric.base, regression=True, percentile=metric.percentile)
-        if base in ("error_rate", "min_rps"):
-            raise ValueError(
-                f"unknown budget {key!r}: only latencies have regression budgets, "
-                "<pNN|avg|max>_regression (e.g. p95_regression); use error_rate or min_rps"
-            )
-        raise ValueError(
-            f"unknown budget {key!r}: a regression budget is <pNN|avg|max>_regression "
-            f"(e.g. p95_regression, avg_regression){did_you_mean(key, _SUGGESTIONS)}"
-        )
-    if _LOOKS_LIKE_PERCENTILE.fullmatch(key):
-        return _parse_percentile(key, key)
-    raise ValueError(
-        f"unknown budget {key!r}: valid budgets are {_VALID}{did_you_mean(key, _SUGGESTIONS)}"
-    )
-
 
 def percentile_of(metric: str) -> float | None:
     """The percentile (0-100) a budget metric reads: 95.0 for ``p95`` and ``p95_regression``,
     None for the others. Raises ValueError for an unknown metric."""
-    value = _parse_metric(metric).percentile
+    value = parse_metric(metric).percentile
     return float(value) if value is not None else None
 
 
@@ -206,13 +124,13 @@ def percentiles_needed(budgets: Iterable[Budget]) -> set[str]:
     """Every ``pNN`` key the budgets read from ``EndpointStats.percentiles`` (regression
     bases included), so the caller knows what to compute. Add ``STANDARD_PERCENTILES`` for
     what a verdict should record anyway."""
-    return {m.base for m in (_parse_metric(b.metric) for b in budgets) if m.percentile}
+    return {m.base for m in (parse_metric(b.metric) for b in budgets) if m.percentile}
 
 
 def samples_needed(metric: str, min_samples: int) -> int:
     """The fewest requests a check of ``metric`` can be judged on: ``min_samples``, and for a
     percentile pNN at least ``ceil(1 / (1 - NN/100))`` (below that, pNN is the maximum)."""
-    percentile = _parse_metric(metric).percentile
+    percentile = parse_metric(metric).percentile
     needed = max(1, min_samples)
     if percentile is not None:
         # Exact fractions: in floats, 1 / (1 - 0.99) is 100.00000000000009 and ceil gives 101.
@@ -289,7 +207,7 @@ def _parse_regression(value: object) -> float:
 def parse_budget(endpoint: str, key: str, value: object, *, source: str = "") -> Budget:
     """Parse one ``key: value`` pair of a budget block. Raises ValueError with a message
     that says what would be valid (the config loader adds file, line and key)."""
-    metric = _parse_metric(key)
+    metric = parse_metric(key)
     if metric.regression:
         limit = _parse_regression(value)
     elif metric.base == "error_rate":
@@ -304,7 +222,7 @@ def parse_budget(endpoint: str, key: str, value: object, *, source: str = "") ->
 # --- evaluation ---------------------------------------------------------------------------
 
 
-def _describe(metric: _Metric, endpoint: str) -> str:
+def _describe(metric: Metric, endpoint: str) -> str:
     what = {
         "avg": "average latency",
         "max": "maximum latency",
@@ -326,7 +244,7 @@ def _percent(fraction: float) -> str:
     return f"{fraction * 100:,.4g}%"
 
 
-def _observe(stats: EndpointStats, metric: _Metric) -> float | None:
+def _observe(stats: EndpointStats, metric: Metric) -> float | None:
     if metric.base == "avg":
         return stats.avg_ms
     if metric.base == "max":
@@ -366,7 +284,7 @@ class _Baseline:
 
 
 def _baseline_value(
-    metric: _Metric,
+    metric: Metric,
     endpoint: str,
     baseline: Mapping[str, EndpointStats] | None,
     needed: int,
@@ -397,9 +315,7 @@ def _baseline_value(
     return _Baseline(value, "")
 
 
-def _certain_failure(
-    metric: _Metric, stats: EndpointStats, limit: float, needed: int
-) -> str | None:
+def _certain_failure(metric: Metric, stats: EndpointStats, limit: float, needed: int) -> str | None:
     """Why a check with too few samples fails anyway, or None when more samples could still
     make it pass. A failing deployment that answers few requests (it hangs, it times out)
     must read as a failure, not as "not enough data"."""
@@ -418,7 +334,7 @@ def _certain_failure(
     return None
 
 
-def _saturation_note(metric: _Metric, saturated: str) -> str:
+def _saturation_note(metric: Metric, saturated: str) -> str:
     cause = saturated.strip().rstrip(".")
     cause = cause[:1].upper() + cause[1:]
     if metric.base == "min_rps":
@@ -439,7 +355,7 @@ def _check(
     baseline: Mapping[str, EndpointStats] | None,
     saturated: str | None,
 ) -> Check:
-    metric = _parse_metric(budget.metric)
+    metric = parse_metric(budget.metric)
     unit = metric.unit
     needed = samples_needed(metric.name, min_samples)
     desc = _describe(metric, budget.endpoint)

@@ -26,11 +26,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import NoReturn
 
-from . import __version__
+from . import defaults
+from ._version import __version__
 from .errors import StagegateError
-from .report import render, render_compare
 from .units import DURATION_HELP, parse_duration
-from .verdict import VerdictError, load_verdict, parse_timestamp, schema
+from .verdict.model import VerdictError, load_verdict, parse_timestamp, schema
+from .verdict.report import render, render_compare
 
 __all__ = ["EXIT_OK", "EXIT_REFUSED", "EXIT_USAGE", "build_parser", "main"]
 
@@ -160,13 +161,18 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     worker.add_argument("--master-host", required=True, help="the master's address")
-    worker.add_argument("--master-port", type=int, default=5557, help="default: 5557")
     worker.add_argument(
-        "--stagegate-config", type=Path, default=Path("stagegate.yaml"), metavar="PATH",
-        help="default: ./stagegate.yaml",
+        "--master-port",
+        type=int,
+        default=defaults.MASTER_PORT,
+        help=f"default: {defaults.MASTER_PORT}",
+    )
+    worker.add_argument(
+        "--stagegate-config", type=Path, default=Path(defaults.CONFIG_FILE), metavar="PATH",
+        help=f"default: ./{defaults.CONFIG_FILE}",
     )  # fmt: skip
     worker.add_argument(
-        "--target", default=os.environ.get("STAGEGATE_TARGET", "local"),
+        "--target", default=os.environ.get("STAGEGATE_TARGET", defaults.TARGET),
         help="the target under load (default: $STAGEGATE_TARGET or local)",
     )  # fmt: skip
     worker.set_defaults(func=_worker)
@@ -303,7 +309,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from .remote import run_worker
+    from .load.remote import run_worker
 
     return run_worker(
         config_path=args.stagegate_config,

@@ -15,7 +15,7 @@ import pytest
 
 from pytest_stagegate import cli
 from pytest_stagegate.cli import main
-from pytest_stagegate.verdict import (
+from pytest_stagegate.verdict.model import (
     CommitInfo,
     GateRecord,
     TestRecord,
@@ -455,7 +455,7 @@ def test_compare_golden(fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_compare_endpoints_only_on_one_side_and_missing_gate(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pytest_stagegate.report import render_compare
+    from pytest_stagegate.verdict.report import render_compare
 
     old = SAMPLES["pass"]().to_dict()
     new = SAMPLES["inconclusive"]().to_dict()
@@ -470,7 +470,7 @@ def test_compare_endpoints_only_on_one_side_and_missing_gate(
 
 
 def test_compare_changes() -> None:
-    from pytest_stagegate.report import _change
+    from pytest_stagegate.verdict.report import _change
 
     assert _change(100.0, 110.0, "ms") == "+10.0%"
     assert _change(100.0, 90.0, "rps") == "-10.0%"
@@ -552,7 +552,7 @@ def test_subprocess_report_markdown(tmp_path: Path) -> None:
 
 
 def test_report_profile_keeps_the_case_of_names() -> None:
-    from pytest_stagegate.report import _profile
+    from pytest_stagegate.verdict.report import _profile
 
     assert _profile({"scenario": "perf/Locustfile.py", "workers": 0}, 0) == (
         "Scenario: perf/Locustfile.py."

@@ -93,7 +93,7 @@ def test_remote_workers_need_a_master_address(pytester: pytest.Pytester) -> None
 def test_a_worker_without_a_master_gives_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pytest_stagegate import remote
+    from pytest_stagegate.load import remote
 
     monkeypatch.setattr(remote, "MASTER_WAIT", 1.0)
     (tmp_path / "stagegate.yaml").write_text(

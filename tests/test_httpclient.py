@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from pytest_stagegate.config import Target
-from pytest_stagegate.httpclient import RequestLog, make_async_client, make_client, summarize
+from pytest_stagegate.target.client import RequestLog, make_async_client, make_client, summarize
 from tests.servers import HTTPTestServer, Route, refused_url
 
 

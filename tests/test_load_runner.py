@@ -56,7 +56,7 @@ def runner_pids() -> set[int]:
     pids = set()
     for child in psutil.Process().children(recursive=True):
         try:
-            if "pytest_stagegate.load.runner" in " ".join(child.cmdline()):
+            if "pytest_stagegate.load.child" in " ".join(child.cmdline()):
                 pids.add(child.pid)
         except psutil.Error:
             pass
@@ -68,7 +68,7 @@ def run_child(plan: LoadPlan, tmp_path: Path) -> tuple[subprocess.CompletedProce
     result = tmp_path / "result.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest_stagegate.load.runner", "--result", str(result)],
+        [sys.executable, "-m", "pytest_stagegate.load.child", "--result", str(result)],
         input=plan.to_json(),
         capture_output=True,
         text=True,
@@ -81,12 +81,12 @@ def run_child(plan: LoadPlan, tmp_path: Path) -> tuple[subprocess.CompletedProce
 # --- the parent side stays free of locust --------------------------------------------------
 PYTEST_SIDE = [
     "pytest_stagegate.plugin",
-    "pytest_stagegate.session",
-    "pytest_stagegate.gate",
-    "pytest_stagegate.finish",
-    "pytest_stagegate.summary",
+    "pytest_stagegate.plugin.session",
+    "pytest_stagegate.plugin.gate",
+    "pytest_stagegate.plugin.finish",
+    "pytest_stagegate.plugin.terminal",
     "pytest_stagegate.cli",
-    "pytest_stagegate.remote",
+    "pytest_stagegate.load.remote",
     "pytest_stagegate.load.process",
     "pytest_stagegate.load.result",
 ]
@@ -125,7 +125,7 @@ def in_child(code: str, stdin: str | None = None) -> str:
 
 def test_bucketing_keeps_three_significant_digits() -> None:
     code = (
-        "from pytest_stagegate.load.runner import bucket_response_time_3sig as b\n"
+        "from pytest_stagegate.load.child.runner import bucket_response_time_3sig as b\n"
         "print([b(x) for x in (106.4, 1064.0, 10.64, 1.064, 0.01234, 0, 99.96, 23456.7)])\n"
     )
     out = in_child(code)
@@ -136,7 +136,7 @@ def test_bucketing_shortcuts_agree_with_plain_rounding() -> None:
     # the usual ranges skip round(x, ndigits); the keys must be the same as with it
     code = (
         "import math, random\n"
-        "from pytest_stagegate.load.runner import bucket_response_time_3sig as b\n"
+        "from pytest_stagegate.load.child.runner import bucket_response_time_3sig as b\n"
         "def ref(x):\n"
         "    if x <= 0:\n"
         "        return 0\n"
@@ -162,7 +162,7 @@ def test_bucketing_shortcuts_agree_with_plain_rounding() -> None:
 def test_quiet_locust_stats_drops_requests_and_keeps_errors() -> None:
     code = (
         "from locust.stats import RequestStats\n"
-        "from pytest_stagegate.load.runner import quiet_locust_stats\n"
+        "from pytest_stagegate.load.child.runner import quiet_locust_stats\n"
         "stats = RequestStats()\n"
         "quiet_locust_stats(stats)\n"
         "stats.log_request('GET', '/a', 12.5, 10)\n"
@@ -181,7 +181,7 @@ def test_locusts_statistics_are_kept_only_where_read(fields: dict[str, Any], kee
     code = (
         "import json, sys\n"
         "from pytest_stagegate.load.plan import LoadPlan\n"
-        "from pytest_stagegate.load.runner import keeps_locust_stats\n"
+        "from pytest_stagegate.load.child.runner import keeps_locust_stats\n"
         "print(keeps_locust_stats(LoadPlan.from_json(sys.stdin.read())))\n"
     )
     plan = plan_for("http://127.0.0.1:9", **fields)
@@ -205,7 +205,7 @@ def test_a_plan_the_child_cannot_read_is_an_error_result(
 ) -> None:
     result_path = tmp_path / "result.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest_stagegate.load.runner", "--result", str(result_path)],
+        [sys.executable, "-m", "pytest_stagegate.load.child", "--result", str(result_path)],
         input=text,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
@@ -474,7 +474,7 @@ def test_a_remote_workers_clock_skew_does_not_move_its_window(tmp_path: Path) ->
             requests=[],
         )
         worker = subprocess.Popen(
-            [sys.executable, "-m", "pytest_stagegate.load.runner", "--mode", "worker",
+            [sys.executable, "-m", "pytest_stagegate.load.child", "--mode", "worker",
              "--master-host", "127.0.0.1", "--master-port", str(port)],
             stdin=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from pytest_stagegate.verdict import load_verdict
+from pytest_stagegate.verdict.model import load_verdict
 from tests.servers import HTTPTestServer, Route
 
 VERDICT = "stagegate-verdict.json"
@@ -51,8 +51,8 @@ WRITER = textwrap.dedent(
     from datetime import datetime, timedelta, timezone
     from pathlib import Path
 
-    from pytest_stagegate.junit import write_junit
-    from pytest_stagegate.verdict import CommitInfo, TestRecord, Verdict, write_verdict
+    from pytest_stagegate.verdict.junit import write_junit
+    from pytest_stagegate.verdict.model import CommitInfo, TestRecord, Verdict, write_verdict
 
     out, mode, records = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 

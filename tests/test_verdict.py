@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped,unuse
 
 from pytest_stagegate import _atomic
 from pytest_stagegate.budgets import Check, EndpointStats
-from pytest_stagegate.verdict import (
+from pytest_stagegate.verdict.model import (
     SCHEMA_VERSION,
     CommitInfo,
     GateRecord,

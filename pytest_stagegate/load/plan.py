@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from .. import defaults
 from ..budgets import Budget, percentile_of
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class LoadPlan:
     duration: float  # seconds of load, warm-up included
     warmup: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
-    timeout: float = 10.0  # per request
+    timeout: float = defaults.REQUEST_TIMEOUT  # per request
     verify_tls: bool = True
     requests: list[PlannedRequest] = field(default_factory=list)
     locustfile: str | None = None

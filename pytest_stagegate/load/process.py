@@ -1,6 +1,6 @@
 """Run the load in child processes, from the pytest process: spawn, watch, bound, kill.
 
-``run_load(plan)`` starts ``python -m pytest_stagegate.load.runner`` (one local process, or a
+``run_load(plan)`` starts ``python -m pytest_stagegate.load.child`` (one local process, or a
 master and N workers), hands each the plan on stdin, turns the master's JSON progress lines
 into ``Progress`` callbacks, and returns the ``LoadResult`` the child wrote.
 
@@ -61,6 +61,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from .. import defaults
 from .._redact import Redactor
 from ..errors import LoadError
 from .plan import EXIT_PORT_BUSY, STOP_ALLOWANCE, WORKER_CONNECT_TIMEOUT, LoadPlan
@@ -68,7 +69,7 @@ from .result import LoadResult
 
 __all__ = ["Progress", "run_load"]
 
-RUNNER_MODULE = "pytest_stagegate.load.runner"
+RUNNER_MODULE = "pytest_stagegate.load.child"
 STARTUP_TIMEOUT = 30.0  # interpreter + locust import, before the load starts
 WORKER_EXIT_TIMEOUT = 5.0  # workers quit right after the master; then they are killed
 KILL_WAIT = 3.0
@@ -117,7 +118,7 @@ def run_load(
     workers: int = 0,
     on_progress: Callable[[Progress], None] | None = None,
     log_path: Path | None = None,
-    grace: float = 15.0,
+    grace: float = defaults.STOP_GRACE,
     python: str = sys.executable,
     remote_workers: int = 0,
     master_bind: tuple[str, int] | None = None,

@@ -1,6 +1,6 @@
 """What a load run measured: the load child's result JSON as frozen dataclasses. Pure.
 
-The child (``pytest_stagegate.load.runner``) writes one JSON document; ``LoadResult.from_dict``
+The child (``pytest_stagegate.load.child``) writes one JSON document; ``LoadResult.from_dict``
 reads it back and refuses anything malformed with a ValueError. Shape (schema 1)::
 
     {"schema": 1,

@@ -27,12 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._configdoc import Doc, KeyPath, got, parse_yaml
-from ._configgate import parse_gate
-from ._configtargets import TargetReader
-from ._redact import Redactor
-from .errors import ConfigError, did_you_mean
-from .settings import (
+from .. import defaults
+from .._redact import Redactor
+from ..errors import ConfigError, did_you_mean
+from ._gate import parse_gate
+from ._targets import TargetReader
+from ._yaml import Doc, KeyPath, got, parse_yaml
+from .model import (
     AbortSettings,
     GateSettings,
     LoadSettings,
@@ -56,7 +57,7 @@ __all__ = [
     "load_config",
 ]
 
-CONFIG_FILENAME = "stagegate.yaml"
+CONFIG_FILENAME = defaults.CONFIG_FILE
 
 
 @dataclass(frozen=True)

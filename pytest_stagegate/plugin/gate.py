@@ -13,18 +13,18 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .budgets import STANDARD_PERCENTILES, evaluate, percentiles_needed
-from .config import Target
-from .errors import LoadError
-from .httpclient import make_client
-from .load.plan import LoadPlan, plan_for
-from .load.result import ErrorRecord
+from ..budgets import STANDARD_PERCENTILES, evaluate, percentiles_needed
+from ..config import Target
+from ..errors import LoadError
+from ..load.plan import LoadPlan, plan_for
+from ..load.result import ErrorRecord
+from ..target.client import make_client
+from ..units import format_ms
+from ..verdict.model import GateRecord
 from .session import LOAD_LOG
-from .units import format_ms
-from .verdict import GateRecord
 
 if TYPE_CHECKING:
-    from .load.process import Progress
+    from ..load.process import Progress
     from .session import StagegateRun
 
 REACHABILITY_TIMEOUT = 10.0
@@ -98,7 +98,7 @@ def _run_gate(run: StagegateRun) -> GateRecord:
     if replaced is not None:
         plan = replaced
         profile = describe_profile(plan, workers, remote)
-    from .load.process import run_load
+    from ..load.process import run_load
 
     bind = run.config.option.stagegate_master_bind
     if remote and bind is not None:

@@ -18,9 +18,10 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from ._configdoc import HEADER_NAME, Doc, Index, KeyPath, check_json, got, parse_template, present
-from ._redact import MIN_SECRET_LENGTH
-from .settings import ReadyCheck, Target, VersionCheck
+from .. import defaults
+from .._redact import MIN_SECRET_LENGTH
+from ._yaml import HEADER_NAME, Doc, Index, KeyPath, check_json, got, parse_template, present
+from .model import ReadyCheck, Target, VersionCheck
 
 _T = TypeVar("_T")
 
@@ -146,7 +147,9 @@ class TargetReader:
         doc.known_keys(values, kp, _TARGET_KEYS)
         base_url = self.base_url(values)
         headers = self.headers(values.get("headers"), (*kp, "headers"))
-        timeout = self.typed(values, "timeout", kp, self.positive_duration, 10.0)
+        timeout = self.typed(
+            values, "timeout", kp, self.positive_duration, defaults.REQUEST_TIMEOUT
+        )
         raw_vars = doc.mapping(values.get("vars"), (*kp, "vars"))
         check_json(doc, raw_vars, (*kp, "vars"))
         vars_ = self.deep(raw_vars, (*kp, "vars"))

@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .config import CONFIG_FILENAME, GateSettings, Target, load_config
-from .errors import ConfigError, StagegateError, did_you_mean
-from .httpclient import RequestLog, make_client, summarize
-from .plugin import find_config_file
-from .readiness import check_version, wait_ready
+from ..config import CONFIG_FILENAME, GateSettings, Target, load_config
+from ..errors import ConfigError, StagegateError, did_you_mean
+from ..target.client import RequestLog, make_client, summarize
+from ..target.readiness import check_version, wait_ready
+from . import find_config_file
 from .records import TestRecorder
 from .records import skip_reason as _skip_reason
 
 if TYPE_CHECKING:
-    from .verdict import GateRecord, Verdict
+    from ..verdict.model import GateRecord, Verdict
 
 DEFAULT_VERDICT = "stagegate-verdict.json"
 DEFAULT_JUNIT = "stagegate-junit.xml"
@@ -160,7 +160,7 @@ class StagegateRun:
             )
         baseline = self.config.option.stagegate_baseline
         if baseline:
-            from .verdict import baseline_stats, load_verdict
+            from ..verdict.model import baseline_stats, load_verdict
 
             try:
                 self.baseline = baseline_stats(load_verdict(Path(baseline)))
@@ -375,7 +375,7 @@ class StagegateRun:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker:
             return
-        from .summary import write_summary
+        from .terminal import write_summary
 
         write_summary(self, terminalreporter)
 
@@ -461,7 +461,7 @@ def _target_to_dict(target: Target) -> dict[str, Any]:
 
 
 def _target_from_dict(data: Mapping[str, Any]) -> Target:
-    from .config import ReadyCheck, VersionCheck
+    from ..config import ReadyCheck, VersionCheck
 
     fields = dict(data)
     fields["ready"] = ReadyCheck(**fields["ready"]) if fields.get("ready") else None

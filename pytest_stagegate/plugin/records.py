@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from .config import Target
-from .verdict import TestRecord
+from ..config import Target
+from ..verdict.model import TestRecord
 
 
 @dataclass

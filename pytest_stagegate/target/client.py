@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from .config import Target
+from ..config import Target
 
 CONNECT_RETRIES = 2
 

@@ -15,10 +15,10 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from .config import load_config
-from .errors import StagegateError
-from .load.plan import plan_for
-from .load.process import RUNNER_MODULE
+from ..config import load_config
+from ..errors import StagegateError
+from .plan import plan_for
+from .process import RUNNER_MODULE
 
 # Locust's own worker gives up on a silent master after 60 s; this is the outer bound.
 MASTER_WAIT = 90.0

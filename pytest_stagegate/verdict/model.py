@@ -53,10 +53,11 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
-from ._atomic import atomic_open
-from .budgets import TOTAL, Check, EndpointStats
-from .errors import StagegateError
-from .units import format_limit, format_observed
+from .._atomic import atomic_open
+from .._version import __version__
+from ..budgets import TOTAL, Check, EndpointStats
+from ..errors import StagegateError
+from ..units import format_limit, format_observed
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -731,8 +732,6 @@ def _public_url(url: str) -> str:
 
 
 def _own_version() -> str:
-    from . import __version__
-
     return __version__
 
 

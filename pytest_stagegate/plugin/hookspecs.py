@@ -29,9 +29,9 @@ import pytest
 if TYPE_CHECKING:
     import httpx
 
-    from .config import Target
-    from .load.plan import LoadPlan
-    from .verdict import GateRecord, Verdict
+    from ..config import Target
+    from ..load.plan import LoadPlan
+    from ..verdict.model import GateRecord, Verdict
 
 
 @pytest.hookspec(firstresult=True)

@@ -13,8 +13,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from ._redact import Redactor
-from .budgets import Budget
+from .. import defaults
+from .._redact import Redactor
+from ..budgets import Budget
 
 __all__ = [
     "AbortSettings",
@@ -32,8 +33,8 @@ class ReadyCheck:
     """Poll ``path`` until it answers 2xx, for at most ``timeout`` seconds."""
 
     path: str
-    timeout: float = 60.0
-    interval: float = 0.25  # first poll interval; doubles up to 5 s
+    timeout: float = defaults.READY_TIMEOUT
+    interval: float = defaults.READY_INTERVAL  # first poll interval; doubles up to 5 s
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Target:
     name: str
     base_url: str
     headers: Mapping[str, str] = field(default_factory=dict)
-    timeout: float = 10.0
+    timeout: float = defaults.REQUEST_TIMEOUT
     ready: ReadyCheck | None = None
     version: VersionCheck | None = None
     vars: Mapping[str, Any] = field(default_factory=dict)
@@ -107,16 +108,18 @@ class AbortSettings:
     min_requests: int = 20  # ... over at least this many requests
     latency_factor: float = 3.0  # or a latency budget is exceeded this many times over ...
     latency_for: float = 5.0  # ... for this many seconds in a row
-    grace: float = 15.0  # extra seconds the load process may take to stop before it is killed
+    grace: float = (
+        defaults.STOP_GRACE
+    )  # extra seconds the load process may take to stop before it is killed
 
 
 @dataclass(frozen=True)
 class LoadSettings:
     """``gate.load`` after per-target overrides."""
 
-    users: int = 10
-    spawn_rate: float = 10.0
-    duration: float = 30.0
+    users: int = defaults.USERS
+    spawn_rate: float = defaults.SPAWN_RATE
+    duration: float = defaults.DURATION
     warmup: float = 0.0
     requests: tuple[RequestSpec, ...] = ()
     locustfile: Path | None = None
@@ -136,7 +139,7 @@ class GateSettings:
 
     load: LoadSettings = LoadSettings()
     budgets: tuple[Budget, ...] = ()
-    min_samples: int = 100
-    saturation_cpu: float = 90.0  # percent of one core, per load process
+    min_samples: int = defaults.MIN_SAMPLES
+    saturation_cpu: float = defaults.SATURATION_CPU  # percent of one core, per load process
     run_after_critical_failure: bool = False
     flaky_blocks: bool = False  # a flaky (passed on rerun) non-critical test blocks promotion

@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 
-from .config import ReadyCheck, Target, VersionCheck
-from .errors import TargetNotReady
-from .httpclient import make_client
-from .units import format_duration
+from ..config import ReadyCheck, Target, VersionCheck
+from ..errors import TargetNotReady
+from ..units import format_duration
+from .client import make_client
 
 MAX_INTERVAL = 5.0
 

@@ -25,9 +25,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ._atomic import atomic_write_bytes
-from .units import format_limit, format_observed, format_rate
-from .verdict import parse_timestamp
+from .._atomic import atomic_write_bytes
+from ..units import format_limit, format_observed, format_rate
+from .model import parse_timestamp
 
 __all__ = ["check_name", "split_nodeid", "to_xml", "write_junit"]
 

@@ -19,12 +19,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import budgets as _budgets
-from ._configdoc import HEADER_NAME, Doc, Index, KeyPath, check_json, got, present, unknown
-from .budgets import TOTAL, Budget
-from .errors import did_you_mean
-from .settings import AbortSettings, GateSettings, LoadSettings, RequestSpec
-from .units import format_duration
+from .. import budgets as _budgets
+from .. import defaults
+from ..budgets import TOTAL, Budget
+from ..errors import did_you_mean
+from ..units import format_duration
+from ._yaml import HEADER_NAME, Doc, Index, KeyPath, check_json, got, present, unknown
+from .model import AbortSettings, GateSettings, LoadSettings, RequestSpec
 
 _POLICY_KEYS = ("min_samples", "saturation_cpu", "run_after_critical_failure", "flaky_blocks")
 _GATE_KEYS = ("load", "budgets", "targets", *_POLICY_KEYS)
@@ -337,7 +338,7 @@ def _merge_gate(doc: Doc, name: str, base: _GatePart, over: _GatePart | None) ->
         for endpoint, limits in over.budgets.items():
             budgets.setdefault(endpoint, {}).update(limits)
 
-    duration, duration_kp = load.get("duration", (30.0, None))
+    duration, duration_kp = load.get("duration", (defaults.DURATION, None))
     warmup, warmup_kp = load.get("warmup", (0.0, None))
     if warmup >= duration:
         where = _latest(warmup_kp, duration_kp)

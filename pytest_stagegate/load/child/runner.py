@@ -1,6 +1,6 @@
 """The load child process: Locust as a library, one bounded run, one result file.
 
-    python -m pytest_stagegate.load.runner --result PATH [--mode local|master|worker]
+    python -m pytest_stagegate.load.child --result PATH [--mode local|master|worker]
         [--workers N] [--master-host HOST] [--master-port PORT] [--shared-clock]   < plan.json
 
 Only this module imports locust (which monkey-patches the standard library with gevent); the
@@ -136,10 +136,11 @@ from locust.rpc import Message
 from locust.runners import STATE_STOPPED, MasterRunner, Runner, WorkerRunner
 from locust.user import User
 
-from .._atomic import atomic_write_text
-from .._redact import Redactor
-from ..histogram import LogHistogram
-from .plan import (
+from ... import defaults
+from ..._atomic import atomic_write_text
+from ..._redact import Redactor
+from ...histogram import LogHistogram
+from ..plan import (
     EXIT_PORT_BUSY,
     FINAL_REPORT_TIMEOUT,
     WORKER_CONNECT_TIMEOUT,
@@ -147,7 +148,7 @@ from .plan import (
     LoadPlan,
     PlannedRequest,
 )
-from .usage import RecentUsage, UsageStats, judge_saturation
+from ..usage import RecentUsage, UsageStats, judge_saturation
 
 log = logging.getLogger("pytest_stagegate.load")
 
@@ -1210,12 +1211,12 @@ def _orphan_watch() -> None:
 
 # --- entry point ---------------------------------------------------------------------------
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m pytest_stagegate.load.runner")
+    parser = argparse.ArgumentParser(prog="python -m pytest_stagegate.load.child")
     parser.add_argument("--result", type=Path, help="where to write the result JSON")
     parser.add_argument("--mode", choices=("local", "master", "worker"), default="local")
     parser.add_argument("--workers", type=int, default=0, help="workers the master waits for")
     parser.add_argument("--master-host", default="127.0.0.1")
-    parser.add_argument("--master-port", type=int, default=5557)
+    parser.add_argument("--master-port", type=int, default=defaults.MASTER_PORT)
     parser.add_argument(
         "--shared-clock",
         action="store_true",
@@ -1285,11 +1286,3 @@ def _finish(args: argparse.Namespace, doc: dict[str, Any], code: int) -> int:
         log.error("Could not write the result to %s: %s", args.result, e)
         return EXIT_FAILED
     return code
-
-
-if __name__ == "__main__":
-    code = main()
-    with contextlib.suppress(Exception):
-        sys.stderr.flush()
-    # os._exit: gevent, zmq and user greenlets may otherwise hold the interpreter at exit
-    os._exit(code)

@@ -12,7 +12,7 @@ import pytest
 if TYPE_CHECKING:
     import httpx
 
-    from .config import Target
+    from ..config import Target
     from .session import StagegateRun
 
 
@@ -53,7 +53,7 @@ def target_vars(target: Target) -> Mapping[str, Any]:
 def http(pytestconfig: pytest.Config) -> Iterator[httpx.Client]:
     """An ``httpx.Client`` for the target: base URL, headers, timeout; retries failed
     connections (never a response); closed at the end of the session."""
-    from .httpclient import make_client
+    from ..target.client import make_client
 
     run = _run(pytestconfig)
     with make_client(run.target, run.request_log) as client:
@@ -64,7 +64,7 @@ def http(pytestconfig: pytest.Config) -> Iterator[httpx.Client]:
 def ahttp(pytestconfig: pytest.Config) -> httpx.AsyncClient:
     """An ``httpx.AsyncClient`` for the target, one per test. It keeps no idle connection,
     so it is safe with any async test runner (anyio, pytest-asyncio)."""
-    from .httpclient import make_async_client
+    from ..target.client import make_async_client
 
     run = _run(pytestconfig)
     return make_async_client(run.target, run.request_log)

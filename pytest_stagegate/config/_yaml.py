@@ -26,8 +26,8 @@ from typing import Any, NamedTuple, cast
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .errors import ConfigError, did_you_mean
-from .units import parse_duration, parse_rate
+from ..errors import ConfigError, did_you_mean
+from ..units import parse_duration, parse_rate
 
 # A position in the document: mapping keys as written, list positions as Index.
 KeyPath = tuple[Any, ...]

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from . import __version__
-from .ci_env import commit_info
-from .junit import write_junit
-from .verdict import Verdict, write_verdict
+from .._version import __version__
+from ..verdict.commit import commit_info
+from ..verdict.junit import write_junit
+from ..verdict.model import Verdict, write_verdict
 
 if TYPE_CHECKING:
     from .session import StagegateRun
@@ -58,7 +58,7 @@ def finish_run(run: StagegateRun, session: pytest.Session) -> None:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_path and run.gate_requested:
-        from .report import render
+        from ..verdict.report import render
 
         try:
             with open(summary_path, "a", encoding="utf-8") as fh:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
-from .units import format_duration, format_limit, format_ms, format_observed, format_rate
+from ..units import format_duration, format_limit, format_ms, format_observed, format_rate
 
 __all__ = ["Format", "render", "render_compare"]
 

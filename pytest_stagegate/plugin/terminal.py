@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .units import format_limit, format_ms, format_observed
+from ..units import format_limit, format_ms, format_observed
 
 if TYPE_CHECKING:
     from .session import StagegateRun

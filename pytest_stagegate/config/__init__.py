@@ -1,0 +1,38 @@
+"""stagegate.yaml -> a frozen model (``model``), read with file:line errors (``loader``).
+
+Each module imports only those above it in this list:
+
+- ``model``: the frozen dataclasses (``Target``, ``GateSettings``, ...) and their defaults.
+- ``_yaml``: YAML with line numbers, the messages, the value readers, ``${VAR}`` syntax.
+- ``_targets``: ``targets.NAME`` -> ``Target``; substitution and secrets.
+- ``_gate``: ``gate`` -> ``GateSettings`` per target; overrides and budget names.
+- ``loader``: ``load_config(path)`` -> ``Config``, the entry point.
+"""
+
+from .loader import (
+    CONFIG_FILENAME,
+    AbortSettings,
+    Config,
+    ConfigError,
+    GateSettings,
+    LoadSettings,
+    ReadyCheck,
+    RequestSpec,
+    Target,
+    VersionCheck,
+    load_config,
+)
+
+__all__ = [
+    "CONFIG_FILENAME",
+    "AbortSettings",
+    "Config",
+    "ConfigError",
+    "GateSettings",
+    "LoadSettings",
+    "ReadyCheck",
+    "RequestSpec",
+    "Target",
+    "VersionCheck",
+    "load_config",
+]

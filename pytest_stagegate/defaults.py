@@ -1,0 +1,30 @@
+"""The one home of every default: file names, ports, and the settings stagegate.yaml may leave
+out. The configuration model, the loader, the plan, the CLI and the pytest glue read them here.
+"""
+
+from __future__ import annotations
+
+# Files
+CONFIG_FILE = "stagegate.yaml"  # found at pytest's rootdir (or where pytest was started)
+VERDICT_FILE = "stagegate-verdict.json"
+JUNIT_FILE = "stagegate-junit.xml"
+LOAD_LOG_FILE = "stagegate-load.log"  # Locust's log, next to the verdict
+
+# The target
+TARGET = "local"  # --target when neither the option, STAGEGATE_TARGET nor the ini names one
+REQUEST_TIMEOUT = 10.0  # seconds, a whole request (targets.NAME.timeout)
+READY_TIMEOUT = 60.0  # targets.NAME.ready.timeout
+READY_INTERVAL = 0.25  # first poll interval of the readiness wait; doubles up to 5 s
+
+# The load (gate.load)
+USERS = 10
+SPAWN_RATE = 10.0
+DURATION = 30.0  # seconds of load, warm-up included
+STOP_GRACE = 15.0  # gate.load.abort.grace: extra seconds the load may take to stop
+
+# The judgment (gate)
+MIN_SAMPLES = 100
+SATURATION_CPU = 90.0  # percent of one core, per load process
+
+# Distributed mode
+MASTER_PORT = 5557  # Locust's own default for its master

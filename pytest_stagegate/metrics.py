@@ -1,0 +1,143 @@
+"""The one grammar of metric names, for budgets, load results, the verdict and the load child.
+
+    pNN, pNN.N      a percentile latency (ms), p0.1 to p99.9; "p95.0" reads as "p95"
+    avg, max        mean / maximum latency (ms)
+    error_rate      failures / requests (a fraction)
+    min_rps         requests per second
+    <latency>_regression    pNN, pNN.N, avg or max compared with a baseline verdict
+
+Pure; errors are ``ValueError`` with a message that says what would be valid.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Literal
+
+from .errors import did_you_mean
+
+__all__ = [
+    "LATENCY_STATS",
+    "REGRESSION",
+    "STANDARD_PERCENTILES",
+    "Metric",
+    "Unit",
+    "parse_metric",
+    "parse_percentile",
+    "sort_key",
+    "sorted_percentiles",
+]
+
+Unit = Literal["ms", "ratio", "rps"]
+
+# What every verdict records, so that a later run can compare against it.
+STANDARD_PERCENTILES = ("p50", "p90", "p95", "p99")
+LATENCY_STATS = ("avg", "max")
+REGRESSION = "_regression"
+
+_PERCENTILE = re.compile(r"p(\d{1,2})(?:\.(\d))?")
+_LOOKS_LIKE_PERCENTILE = re.compile(r"p[\d.]+")
+_VALID = "pNN, pNN.N, avg, max, error_rate, min_rps and <pNN|avg|max>_regression"
+_SUGGESTIONS = (
+    *STANDARD_PERCENTILES,
+    "p99.9",
+    *LATENCY_STATS,
+    "error_rate",
+    "min_rps",
+    *(f"{m}{REGRESSION}" for m in (*STANDARD_PERCENTILES, *LATENCY_STATS)),
+)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A parsed metric name."""
+
+    base: str  # canonical: "p95", "p99.9", "avg", "max", "error_rate", "min_rps"
+    regression: bool = False
+    percentile: Fraction | None = None  # 95 for p95
+
+    @property
+    def name(self) -> str:
+        return self.base + REGRESSION if self.regression else self.base
+
+    @property
+    def is_latency(self) -> bool:
+        """True for what a latency histogram answers: pNN, avg, max (and their regressions)."""
+        return self.percentile is not None or self.base in LATENCY_STATS
+
+    @property
+    def unit(self) -> Unit:
+        if self.base == "error_rate":
+            return "ratio"
+        if self.base == "min_rps":
+            return "rps"
+        return "ms"
+
+
+def _percentile_error(key: str) -> ValueError:
+    hint = "; for the slowest request use max" if key.startswith("p100") else ""
+    return ValueError(
+        f"unknown budget {key!r}: percentiles go from p0.1 to p99.9 (e.g. p95, p99.9){hint}"
+    )
+
+
+def parse_percentile(text: str, key: str | None = None) -> Metric:
+    """``p95`` -> Metric("p95", percentile=95); ``p99.9``; ``p95.0`` reads as ``p95``."""
+    match = _PERCENTILE.fullmatch(text)
+    if not match:
+        raise _percentile_error(key or text)
+    whole, tenth = match.group(1), match.group(2)
+    value = Fraction(int(whole)) + Fraction(int(tenth or 0), 10)
+    if not 0 < value < 100:
+        raise _percentile_error(key or text)
+    # Canonical form, so that "p95.0" and "p95" read the same measured percentile.
+    canonical = f"p{int(whole)}" if not tenth or tenth == "0" else f"p{int(whole)}.{tenth}"
+    return Metric(canonical, regression=False, percentile=value)
+
+
+def parse_metric(key: str) -> Metric:
+    """Any metric name of the grammar above; ValueError naming the valid ones otherwise."""
+    if key in (*LATENCY_STATS, "error_rate", "min_rps"):
+        return Metric(key)
+    if key.endswith(REGRESSION):
+        base = key[: -len(REGRESSION)]
+        if base in LATENCY_STATS:
+            return Metric(base, regression=True)
+        if _LOOKS_LIKE_PERCENTILE.fullmatch(base):
+            metric = parse_percentile(base, key)
+            return Metric(metric.base, regression=True, percentile=metric.percentile)
+        if base in ("error_rate", "min_rps"):
+            raise ValueError(
+                f"unknown budget {key!r}: only latencies have regression budgets, "
+                "<pNN|avg|max>_regression (e.g. p95_regression); use error_rate or min_rps"
+            )
+        raise ValueError(
+            f"unknown budget {key!r}: a regression budget is <pNN|avg|max>_regression "
+            f"(e.g. p95_regression, avg_regression){did_you_mean(key, _SUGGESTIONS)}"
+        )
+    if _LOOKS_LIKE_PERCENTILE.fullmatch(key):
+        return parse_percentile(key, key)
+    raise ValueError(
+        f"unknown budget {key!r}: valid budgets are {_VALID}{did_you_mean(key, _SUGGESTIONS)}"
+    )
+
+
+def sort_key(name: str) -> tuple[int, float, str]:
+    """Percentiles in numeric order (p95 < p99 < p99.9, which a string sort gets wrong), then
+    the other metrics by name; a name outside the grammar goes last."""
+    try:
+        metric = parse_metric(name)
+    except ValueError:
+        return (2, 0.0, name)
+    if metric.percentile is not None:
+        return (0, float(metric.percentile), name)
+    return (1, 0.0, name)
+
+
+def sorted_percentiles(names: Iterable[str]) -> list[str]:
+    """``STANDARD_PERCENTILES`` and ``names``, canonical, without repeats, in numeric order."""
+    canonical = {parse_percentile(n).base for n in (*STANDARD_PERCENTILES, *names)}
+    return sorted(canonical, key=sort_key)
