@@ -125,16 +125,18 @@ def parse_metric(key: str) -> Metric:
     )
 
 
-def sort_key(name: str) -> tuple[int, float, str]:
-    """Percentiles in numeric order (p95 < p99 < p99.9, which a string sort gets wrong), then
-    the other metrics by name; a name outside the grammar goes last."""
+def sort_key(name: str) -> tuple[str, float, str]:
+    """Metric names in alphabetical order, except that percentiles compare by their number:
+    avg < error_rate < max < min_rps < p9 < p50 < p99 < p99.9 < p99.9_regression (a string
+    sort puts p100 before p50 and p99.9 before p99). A name outside the grammar sorts by its
+    text; one that starts like a percentile but is none (p100) lands after the percentiles."""
     try:
         metric = parse_metric(name)
     except ValueError:
-        return (2, 0.0, name)
+        return (name, 0.0, "")
     if metric.percentile is not None:
-        return (0, float(metric.percentile), name)
-    return (1, 0.0, name)
+        return ("p", float(metric.percentile), name)
+    return (name, 0.0, "")
 
 
 def sorted_percentiles(names: Iterable[str]) -> list[str]:

@@ -23,7 +23,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from .model import CommitInfo
+from .records import CommitInfo
 
 __all__ = ["GIT_TIMEOUT", "commit_info"]
 

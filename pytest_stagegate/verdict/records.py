@@ -1,0 +1,76 @@
+"""What a verdict is made of: one ``TestRecord`` per test, one ``GateRecord`` for the load gate,
+the ``CommitInfo`` under test, and the names of states, outcomes and problem kinds.
+
+Plain frozen values; the decision is in ``decide``, the JSON form in ``model``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..budgets import Check, EndpointStats
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "CommitInfo",
+    "GateRecord",
+    "GateStatus",
+    "ProblemKind",
+    "State",
+    "TestOutcome",
+    "TestRecord",
+]
+
+# The version of the verdict's JSON form (pytest_stagegate/schema/verdict-1.schema.json).
+SCHEMA_VERSION = 1
+
+State = Literal["pass", "fail", "error", "inconclusive"]
+ProblemKind = Literal["fail", "error", "inconclusive"]
+TestOutcome = Literal["passed", "failed", "error", "skipped", "xfailed", "xpassed"]
+GateStatus = Literal["completed", "aborted", "not_run", "refused", "error"]
+
+
+@dataclass(frozen=True)
+class TestRecord:
+    """What happened to one test, as the verdict sees it."""
+
+    __test__ = False  # not a test class, even though pytest would collect the name
+
+    nodeid: str
+    outcome: TestOutcome
+    duration: float = 0.0
+    critical: bool = False
+    smoke: bool = False
+    flaky: bool = False  # passed only after reruns (pytest-rerunfailures)
+    reruns: int = 0
+    message: str = ""  # one-line failure or skip reason, already redacted
+    safety_skip: bool = False  # destructive test skipped because the target is protected
+    # smoke-request latency summary from the http fixture: count, failures, avg_ms, p50_ms, max_ms
+    requests: Mapping[str, float] | None = None
+
+
+@dataclass(frozen=True)
+class GateRecord:
+    """What the load gate did and measured."""
+
+    status: GateStatus
+    reason: str = ""  # a sentence, for aborted / not_run / refused / error
+    # users, spawn_rate, duration_s, warmup_s, workers, scenario ("requests" | "locustfile")
+    profile: Mapping[str, Any] = field(default_factory=dict)
+    endpoints: Sequence[EndpointStats] = ()  # TOTAL included, named "total"
+    checks: Sequence[Check] = ()
+    # load-generator health: processes, cpu_max_percent, saturated (bool), note
+    generator: Mapping[str, Any] = field(default_factory=dict)
+    load_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """The commit under test and where that knowledge came from."""
+
+    sha: str | None = None
+    ref: str | None = None
+    run_url: str | None = None
+    source: str = "unknown"  # "github" | "gitlab" | "env" | "git" | "unknown"
