@@ -14,7 +14,8 @@ LOAD_LOG_FILE = "stagegate-load.log"  # Locust's log, next to the verdict
 TARGET = "local"  # --target when neither the option, STAGEGATE_TARGET nor the ini names one
 REQUEST_TIMEOUT = 10.0  # seconds, a whole request (targets.NAME.timeout)
 READY_TIMEOUT = 60.0  # targets.NAME.ready.timeout
-READY_INTERVAL = 0.25  # first poll interval of the readiness wait; doubles up to 5 s
+READY_INTERVAL = 0.25  # first poll interval of the readiness wait; doubles ...
+READY_MAX_INTERVAL = 5.0  # ... up to this
 
 # The load (gate.load)
 USERS = 10

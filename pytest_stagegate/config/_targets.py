@@ -226,8 +226,12 @@ class TargetReader:
         )
         return ReadyCheck(
             path=path,
-            timeout=self.typed(values, "timeout", keypath, self.positive_duration, 60.0),
-            interval=self.typed(values, "interval", keypath, self.positive_duration, 0.25),
+            timeout=self.typed(
+                values, "timeout", keypath, self.positive_duration, defaults.READY_TIMEOUT
+            ),
+            interval=self.typed(
+                values, "interval", keypath, self.positive_duration, defaults.READY_INTERVAL
+            ),
         )
 
     def version(self, raw: object, keypath: KeyPath) -> VersionCheck | None:

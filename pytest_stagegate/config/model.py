@@ -34,7 +34,7 @@ class ReadyCheck:
 
     path: str
     timeout: float = defaults.READY_TIMEOUT
-    interval: float = defaults.READY_INTERVAL  # first poll interval; doubles up to 5 s
+    interval: float = defaults.READY_INTERVAL  # first poll interval; doubles up to the max
 
 
 @dataclass(frozen=True)

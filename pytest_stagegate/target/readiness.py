@@ -13,12 +13,13 @@ from typing import Any
 
 import httpx
 
+from .. import defaults
 from ..config import ReadyCheck, Target, VersionCheck
 from ..errors import TargetNotReady
 from ..units import format_duration
 from .client import make_client
 
-MAX_INTERVAL = 5.0
+MAX_INTERVAL = defaults.READY_MAX_INTERVAL
 
 
 def wait_ready(
@@ -28,7 +29,10 @@ def wait_ready(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> float:
-    """Poll ``check.path`` until it answers 2xx. Returns the seconds waited.
+    """Poll ``check.path`` until it answers 2xx, waiting ``check.interval`` between attempts,
+    doubled each time up to ``MAX_INTERVAL``. Returns the seconds waited on ``clock``.
+
+    ``clock`` and ``sleep`` are the time the wait runs on (tests pass a fake one).
 
     Raises TargetNotReady naming the URL, the last status or error and the time waited.
     """
