@@ -111,15 +111,11 @@ def _import_nodes(
             yield from _import_nodes(node.orelse, lazy, typed)
         else:
             # class bodies, try/with/for/while/match and plain ifs run with their module
-            for field in ("body", "orelse", "finalbody", "handlers", "cases"):
-                children = getattr(node, field, None)
-                if isinstance(children, list):
-                    stmts = [c for c in children if isinstance(c, ast.stmt)]
-                    nested = [c for c in children if isinstance(c, ast.excepthandler)]
-                    nested += [c for c in children if isinstance(c, ast.match_case)]
-                    yield from _import_nodes(stmts, lazy, typed)
-                    for holder in nested:
-                        yield from _import_nodes(holder.body, lazy, typed)
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.stmt):
+                    yield from _import_nodes([child], lazy, typed)
+                elif isinstance(child, ast.ExceptHandler | ast.match_case):
+                    yield from _import_nodes(child.body, lazy, typed)
 
 
 def _resolve(name: str, modules: Mapping[str, Path]) -> str:

@@ -190,6 +190,19 @@ CASES = {
         "pkg/target/client.py:3: pkg.target.client -> locust (type): "
         "locust may be imported only under load/child/",
     ),
+    "locust tried in an except handler": (
+        {"cli.py": "try:\n    import json\nexcept ImportError:\n    import locust.env\n"},
+        "pkg/cli.py:4: pkg.cli -> locust (module): locust may be imported only under load/child/",
+    ),
+    "gevent in a method": (
+        {
+            "plugin/gate.py": (
+                "class Gate:\n    def run(self):\n        with x:\n            import gevent\n"
+            )
+        },
+        "pkg/plugin/gate.py:4: pkg.plugin.gate -> gevent (lazy): "
+        "gevent may be imported only under load/child/",
+    ),
     "zmq in the cli": (
         {"cli.py": "import zmq.green\n"},
         "pkg/cli.py:1: pkg.cli -> zmq (module): zmq may be imported only under load/child/",
