@@ -1,7 +1,7 @@
-"""The Locust side of the gate.
+"""The load engine: the plan, the child processes that run Locust, and what they measured.
 
-Nothing in this package may import locust at module level except ``runner`` (the child process
-entry point, ``python -m pytest_stagegate.load.child``). The pytest process uses ``plan``,
-``process`` and ``result`` only; Locust's gevent monkey-patching never reaches it. ``usage``
-(the saturation rule) is pure too, for the runner and its tests.
+Only ``child/`` imports locust or gevent, and only in the child process
+(``python -m pytest_stagegate.load.child``). The pytest process uses ``plan``, ``process``,
+``result``, ``usage`` and ``remote``; the pure parts of ``child`` (rounding, recorder, abort,
+assemble) are imported by the unit tests too. See docs/load-engine.md.
 """

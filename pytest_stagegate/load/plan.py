@@ -12,14 +12,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .. import defaults
-from ..budgets import Budget, percentile_of
+from ..budgets import Budget
+from ..metrics import parse_metric
 
 if TYPE_CHECKING:
     from ..config import GateSettings, Target
 
 PLAN_SCHEMA = 1
 
-# Shared by the pytest side (``load.process``) and the load child (``load.runner``).
+# Shared by the pytest side (``load.process``) and the load child (``load.child``).
 WORKER_CONNECT_TIMEOUT = 30.0  # how long a master waits for all its workers to connect
 EXIT_PORT_BUSY = 3  # the child's exit code for "the master's port was taken"
 FINAL_REPORT_TIMEOUT = 10.0  # how long a master waits for its workers' final reports
@@ -74,7 +75,7 @@ class LoadPlan:
     abort_latency_factor: float = 3.0
     abort_latency_for: float = 5.0
     # saturation
-    saturation_cpu: float = 90.0
+    saturation_cpu: float = defaults.SATURATION_CPU
     # outputs
     html_report: str | None = None
     progress_interval: float = 1.0
@@ -146,6 +147,5 @@ def plan_for(target: Target, settings: GateSettings, *, html_report: str | None 
 
 def _is_latency_limit(budget: Budget) -> bool:
     """An absolute latency limit in ms (regression budgets are ratios, not limits)."""
-    if budget.metric.endswith("_regression"):
-        return False
-    return budget.metric in ("avg", "max") or percentile_of(budget.metric) is not None
+    metric = parse_metric(budget.metric)
+    return metric.is_latency and not metric.regression

@@ -1,7 +1,8 @@
 """What a load run measured: the load child's result JSON as frozen dataclasses. Pure.
 
-The child (``pytest_stagegate.load.child``) writes one JSON document; ``LoadResult.from_dict``
-reads it back and refuses anything malformed with a ValueError. Shape (schema 1)::
+The child (``pytest_stagegate.load.child``) builds a ``LoadResult`` (``child.assemble``) and
+writes its ``to_dict()``; ``LoadResult.from_dict`` reads it back and refuses anything malformed
+with a ValueError. Shape (schema 1)::
 
     {"schema": 1,
      "status": "completed" | "aborted" | "error",
@@ -33,37 +34,31 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from ..budgets import STANDARD_PERCENTILES, TOTAL, EndpointStats
+from ..budgets import TOTAL, EndpointStats
 from ..histogram import LogHistogram
+from ..metrics import STANDARD_PERCENTILES, parse_percentile
 
 __all__ = [
     "RESULT_SCHEMA",
-    "STANDARD_PERCENTILES",
     "EndpointResult",
     "ErrorRecord",
     "GeneratorHealth",
     "LoadResult",
     "ProcessUsage",
-    "parse_percentile",
 ]
 
 RESULT_SCHEMA = 1
 Status = Literal["completed", "aborted", "error"]
 _STATUSES = ("completed", "aborted", "error")
-_PERCENTILE = re.compile(r"^p(100|\d{1,2}(?:\.\d+)?)$")
 
 
-def parse_percentile(key: str) -> float:
-    """``"p95"`` -> 95.0, ``"p99.9"`` -> 99.9. Raises ValueError for anything else."""
-    match = _PERCENTILE.match(key)
-    if not match:
-        raise ValueError(f"expected a percentile such as p95 or p99.9, got {key!r}")
-    return float(match.group(1))
+def _percentile(key: str) -> float:
+    """``"p95"`` -> 95.0 (``metrics.parse_percentile``; ValueError outside the grammar)."""
+    return float(parse_percentile(key).percentile or 0)
 
 
 @dataclass(frozen=True)
@@ -110,7 +105,7 @@ class EndpointResult:
             avg_ms=h.mean_ms,
             min_ms=h.min_ms,
             max_ms=h.max_ms,
-            percentiles={key: h.percentile(parse_percentile(key)) for key in percentiles},
+            percentiles={key: h.percentile(_percentile(key)) for key in percentiles},
         )
 
 
@@ -212,11 +207,13 @@ class GeneratorHealth:
         )
 
     @classmethod
-    def unknown(cls, note: str = "The load generator was not measured.") -> GeneratorHealth:
+    def unknown(
+        cls, note: str = "The load generator was not measured.", saturation_cpu: float = 0.0
+    ) -> GeneratorHealth:
         return cls(
             processes=0,
             saturated=False,
-            saturation_cpu=0.0,
+            saturation_cpu=float(saturation_cpu),
             cpu_max_percent=0.0,
             cpu_mean_percent=0.0,
             loop_lag_max_ms=0.0,
@@ -253,7 +250,7 @@ class LoadResult:
         every percentile asked for (``"p95"``, ``"p99.9"``) plus ``STANDARD_PERCENTILES``."""
         keys = list(dict.fromkeys([*STANDARD_PERCENTILES, *percentiles]))
         for key in keys:
-            parse_percentile(key)  # fail before computing anything
+            _percentile(key)  # fail before computing anything
         stats = {e.name: e.stats(keys, self.measured_seconds) for e in self.endpoints}
         stats[TOTAL] = self.total.stats(keys, self.measured_seconds)
         return stats
@@ -326,8 +323,11 @@ class LoadResult:
         workers: int = 0,
         started_at: str = "",
         finished_at: str = "",
+        warmup_seconds: float = 0.0,
+        generator: GeneratorHealth | None = None,
     ) -> LoadResult:
-        """A result with status "error" and nothing measured, for failures outside the child."""
+        """A result with status "error" and nothing measured: a failure in the child before
+        or instead of the load, or outside it."""
         return cls(
             status="error",
             reason=reason,
@@ -340,7 +340,8 @@ class LoadResult:
             endpoints=(),
             total=EndpointResult(TOTAL, "", 0, 0, LogHistogram()),
             errors=(),
-            generator=GeneratorHealth.unknown(),
+            generator=generator or GeneratorHealth.unknown(),
+            warmup_seconds=warmup_seconds,
         )
 
 

@@ -1,8 +1,8 @@
 """How busy a load process was, and the rule that calls a load generator saturated. Pure.
 
-The load child (``load.runner``) samples its own CPU (% of one core) and how late its event loop
-wakes a 100 ms sleep (loop lag) into these figures; the rule lives here so that it can be
-tested without Locust. A load-generating process is saturated over a span of samples when
+The load child (``load.child.monitor``) samples its own CPU (% of one core) and how late its
+event loop wakes a 100 ms sleep (loop lag) into these figures; the rule lives here so that it
+can be tested without Locust. A load-generating process is saturated over a span of samples when
   * at least ``HOT_MIN_SAMPLES`` CPU samples, and ``HOT_SHARE`` of them, were at or above the
     threshold (``plan.saturation_cpu``), or
   * the loop lag exceeded ``LAG_LIMIT_MS`` in at least ``LAG_MIN_SAMPLES`` samples and
@@ -13,7 +13,9 @@ The master's own figures never count: it only aggregates.
 from __future__ import annotations
 
 import collections
-from typing import Any
+from collections.abc import Sequence
+
+from .result import GeneratorHealth, ProcessUsage
 
 __all__ = [
     "HOT_MIN_SAMPLES",
@@ -23,6 +25,7 @@ __all__ = [
     "LAG_SHARE",
     "RecentUsage",
     "UsageStats",
+    "generator_health",
     "judge_saturation",
 ]
 
@@ -34,7 +37,7 @@ LAG_MIN_SAMPLES = 3
 
 
 class UsageStats:
-    """CPU and loop-lag samples summed up; ``to_dict`` is one ``per_process`` entry."""
+    """CPU and loop-lag samples summed up; ``usage(role)`` is one ``per_process`` entry."""
 
     __slots__ = ("cpu_max", "cpu_n", "cpu_sum", "hot", "lag_max", "lag_n", "lag_over")
 
@@ -55,17 +58,17 @@ class UsageStats:
         if lag_ms > LAG_LIMIT_MS:
             self.lag_over += 1
 
-    def to_dict(self, role: str) -> dict[str, Any]:
-        return {
-            "role": role,
-            "cpu_max_percent": round(self.cpu_max, 1),
-            "cpu_mean_percent": round(self.cpu_sum / self.cpu_n, 1) if self.cpu_n else 0.0,
-            "cpu_samples": self.cpu_n,
-            "hot_samples": self.hot,
-            "loop_lag_max_ms": round(self.lag_max, 1),
-            "loop_lag_samples": self.lag_n,
-            "loop_lag_over": self.lag_over,
-        }
+    def usage(self, role: str) -> ProcessUsage:
+        return ProcessUsage(
+            role=role,
+            cpu_max_percent=round(self.cpu_max, 1),
+            cpu_mean_percent=round(self.cpu_sum / self.cpu_n, 1) if self.cpu_n else 0.0,
+            cpu_samples=self.cpu_n,
+            hot_samples=self.hot,
+            loop_lag_max_ms=round(self.lag_max, 1),
+            loop_lag_samples=self.lag_n,
+            loop_lag_over=self.lag_over,
+        )
 
 
 class RecentUsage:
@@ -93,40 +96,57 @@ class RecentUsage:
         while samples and samples[0][0] < now - self.window:
             samples.popleft()
 
-    def to_dict(self, role: str) -> dict[str, Any]:
+    def usage(self, role: str) -> ProcessUsage:
         stats = UsageStats()
         for _, percent in self._cpu:
             stats.add_cpu(percent, self.threshold)
         for _, lag in self._lag:
             stats.add_lag(lag)
-        return stats.to_dict(role)
+        return stats.usage(role)
 
 
-def judge_saturation(processes: list[dict[str, Any]], threshold: float) -> tuple[bool, str]:
-    """(saturated, one-sentence note) from per-process usage dicts (``UsageStats.to_dict``)."""
-    loaders = [p for p in processes if p["role"] != "master"]
+def judge_saturation(processes: Sequence[ProcessUsage], threshold: float) -> tuple[bool, str]:
+    """(saturated, one-sentence note) from the processes' usage."""
+    loaders = [p for p in processes if p.role != "master"]
     for p in loaders:
-        n, hot = p["cpu_samples"], p["hot_samples"]
+        n, hot = p.cpu_samples, p.hot_samples
         if hot >= HOT_MIN_SAMPLES and hot >= HOT_SHARE * n:
             return True, (
-                f"The load generator was saturated: the {p['role']} process was at or above "
+                f"The load generator was saturated: the {p.role} process was at or above "
                 f"{threshold:g}% of one CPU core in {hot} of {n} samples "
-                f"(max {p['cpu_max_percent']:.0f}%)."
+                f"(max {p.cpu_max_percent:.0f}%)."
             )
-        n, over = p["loop_lag_samples"], p["loop_lag_over"]
+        n, over = p.loop_lag_samples, p.loop_lag_over
         if over >= LAG_MIN_SAMPLES and over >= LAG_SHARE * n:
             return True, (
-                f"The load generator was saturated: the {p['role']} process's event loop ran "
+                f"The load generator was saturated: the {p.role} process's event loop ran "
                 f"more than {LAG_LIMIT_MS:g} ms late in {over} of {n} samples "
-                f"(max {p['loop_lag_max_ms']:.0f} ms)."
+                f"(max {p.loop_lag_max_ms:.0f} ms)."
             )
-    if not loaders or all(p["cpu_samples"] < 2 for p in loaders):
+    if not loaders or all(p.cpu_samples < 2 for p in loaders):
         return False, "The load generator ran too briefly to measure its own CPU."
-    cpu_max = max(p["cpu_max_percent"] for p in loaders)
-    cpu_mean = max(p["cpu_mean_percent"] for p in loaders)
-    lag = max(p["loop_lag_max_ms"] for p in loaders)
+    cpu_max = max(p.cpu_max_percent for p in loaders)
+    cpu_mean = max(p.cpu_mean_percent for p in loaders)
+    lag = max(p.loop_lag_max_ms for p in loaders)
     count = f"{len(loaders)} load process" + ("es" if len(loaders) > 1 else "")
     return False, (
         f"The load generator kept up: {count}, CPU at most {cpu_max:.0f}% of one core "
         f"(mean {cpu_mean:.0f}%), event loop at most {lag:.0f} ms late."
+    )
+
+
+def generator_health(processes: Sequence[ProcessUsage], threshold: float) -> GeneratorHealth:
+    """The result's ``generator``: the saturation rule applied to every process, and the
+    highest figures of the load-generating ones (every process when only a master reported)."""
+    saturated, note = judge_saturation(processes, threshold)
+    loaders = [p for p in processes if p.role != "master"] or list(processes)
+    return GeneratorHealth(
+        processes=len(loaders),
+        saturated=saturated,
+        saturation_cpu=float(threshold),
+        cpu_max_percent=max((p.cpu_max_percent for p in loaders), default=0.0),
+        cpu_mean_percent=max((p.cpu_mean_percent for p in loaders), default=0.0),
+        loop_lag_max_ms=max((p.loop_lag_max_ms for p in loaders), default=0.0),
+        note=note,
+        per_process=tuple(processes),
     )

@@ -1,8 +1,13 @@
 """``python -m pytest_stagegate.load.child``: the load child process."""
 
-# Locust first, through the runner: it monkey-patches the standard library (docs/load-engine.md).
-from .runner import main  # isort: skip
+# isort: off
+# Locust first: it monkey-patches the standard library with gevent, which must happen before
+# anything imports ssl or socket (docs/load-engine.md).
+import locust  # noqa: F401
 
+from .main import main
+
+# isort: on
 import contextlib
 import os
 import sys

@@ -1,0 +1,129 @@
+"""The result of a run, built from what the child measured: the same typed ``LoadResult``
+the parent reads (``load.result``). Pure: no locust or gevent import."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+
+from ...budgets import TOTAL
+from ..plan import LoadPlan
+from ..result import EndpointResult, ErrorRecord, GeneratorHealth, LoadResult, ProcessUsage, Status
+from ..usage import generator_health
+from .recorder import EndpointTally, merge_histograms
+
+__all__ = [
+    "assemble_result",
+    "error_result",
+    "iso_time",
+    "merge_errors",
+    "redact_endpoints",
+]
+
+Redact = Callable[[str], str]
+
+
+def iso_time(t: float) -> str:
+    """Epoch seconds as ISO-8601 UTC, to the millisecond."""
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def redact_endpoints(
+    measured: Mapping[str, EndpointTally], redact: Redact
+) -> dict[str, EndpointTally]:
+    """The endpoints by redacted name: a request name is whatever the locustfile asked for (a
+    URL with a token in it, without ``name=``), so it is redacted like an error; names that
+    become equal are merged."""
+    merged: dict[str, EndpointTally] = {}
+    for raw, ep in measured.items():
+        name = redact(raw)
+        into = merged.get(name)
+        if into is None:
+            into = merged[name] = EndpointTally()
+        into.methods.update(redact(m) for m in ep.methods)
+        into.requests += ep.requests
+        into.failures += ep.failures
+        into.hist.merge(ep.hist)
+    return merged
+
+
+def merge_errors(
+    errors: Iterable[tuple[str, str, str, int]], redact: Redact
+) -> tuple[ErrorRecord, ...]:
+    """(name, method, error text, occurrences) as Locust groups them -> redacted records, the
+    ones that became equal merged, the most frequent first."""
+    merged: dict[tuple[str, str, str], int] = {}
+    for name, method, error, occurrences in errors:
+        key = (redact(name), redact(method), redact(error))
+        merged[key] = merged.get(key, 0) + occurrences
+    return tuple(
+        ErrorRecord(name=name, method=method, error=error, occurrences=n)
+        for (name, method, error), n in sorted(merged.items(), key=lambda kv: -kv[1])
+    )
+
+
+def _endpoint(name: str, method: str, ep: EndpointTally) -> EndpointResult:
+    return EndpointResult(name, method, ep.requests, ep.failures, ep.hist)
+
+
+def assemble_result(
+    plan: LoadPlan,
+    *,
+    status: Status,
+    reason: str,
+    load_start: float,
+    warmup_end: float,
+    stop_time: float,
+    finished: float,
+    workers: int,
+    run_requests: int,
+    run_failures: int,
+    endpoints: Mapping[str, EndpointTally],
+    errors: Sequence[ErrorRecord],
+    processes: Sequence[ProcessUsage],
+    html_report: str | None,
+) -> LoadResult:
+    """A finished run (completed or aborted). Times are epoch seconds; ``endpoints`` are the
+    measured window's, already redacted (``redact_endpoints``)."""
+    total = EndpointTally()
+    total.requests = sum(ep.requests for ep in endpoints.values())
+    total.failures = sum(ep.failures for ep in endpoints.values())
+    total.hist = merge_histograms(ep.hist for ep in endpoints.values())
+    return LoadResult(
+        status=status,
+        reason=reason,
+        started_at=iso_time(load_start),
+        finished_at=iso_time(finished),
+        load_seconds=round(stop_time - load_start, 3),
+        measured_seconds=round(max(0.0, stop_time - warmup_end), 3),
+        warmup_seconds=float(plan.warmup),
+        users=plan.users,
+        workers=workers,
+        requests_including_warmup=run_requests,
+        failures_including_warmup=run_failures,
+        endpoints=tuple(
+            _endpoint(name, ",".join(sorted(ep.methods)), ep)
+            for name, ep in sorted(endpoints.items())
+        ),
+        total=_endpoint(TOTAL, "", total),
+        errors=tuple(errors),
+        generator=generator_health(processes, plan.saturation_cpu),
+        html_report=html_report,
+    )
+
+
+def error_result(plan: LoadPlan | None, reason: str, workers: int, now: float) -> LoadResult:
+    """Status "error": the plan could not be read, or the run failed before or during the
+    load; nothing measured."""
+    at = iso_time(now)
+    return LoadResult.failed(
+        reason,
+        users=plan.users if plan else 0,
+        workers=workers,
+        started_at=at,
+        finished_at=at,
+        warmup_seconds=float(plan.warmup) if plan else 0.0,
+        generator=GeneratorHealth.unknown(
+            "No load was generated.", saturation_cpu=plan.saturation_cpu if plan else 0.0
+        ),
+    )

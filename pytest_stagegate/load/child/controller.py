@@ -1,0 +1,355 @@
+"""The run, in a local process or a master: start the load, check it every 0.5 s (early abort,
+progress), stop it, collect the workers' final reports and build the result."""
+
+# Locust's events, Message and report functions are untyped; every call to them would need
+# its own ignore.
+# mypy: disable-error-code="no-untyped-call"
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import math
+import time
+from typing import Any
+
+import gevent
+import gevent.event
+import gevent.pool
+import locust.stats
+from locust.env import Environment
+from locust.exception import RPCError
+from locust.rpc import Message
+from locust.runners import STATE_STOPPED, MasterRunner, Runner
+
+from ..._atomic import atomic_write_text
+from ..._redact import Redactor
+from ..plan import EXIT_PORT_BUSY, FINAL_REPORT_TIMEOUT, WORKER_CONNECT_TIMEOUT, LoadPlan
+from ..result import ErrorRecord, LoadResult, ProcessUsage, Status
+from ..usage import UsageStats
+from .abort import (
+    ABORT_START,
+    LatencyRule,
+    RecentTicks,
+    RequestCounts,
+    saturated_now,
+)
+from .assemble import assemble_result, merge_errors, redact_endpoints
+from .deadline import deadline_watch
+from .failure import LoadFailure, last_line
+from .locust_setup import MSG_HELLO, MSG_WINDOW, REPORT_KEY, quiet_locust_stats
+from .monitor import UsageMonitor
+from .output import EventStream
+from .recorder import Recorder, keeps_locust_stats
+from .runtime import freeze_startup_objects, orphan_watch
+from .scenario import build_environment
+
+__all__ = ["TICK", "Controller"]
+
+log = logging.getLogger("pytest_stagegate.load")
+
+TICK = 0.5  # seconds between checks
+
+
+class Controller:
+    """One run in local or master mode; ``run()`` returns its ``LoadResult``."""
+
+    def __init__(
+        self, plan: LoadPlan, args: argparse.Namespace, stream: EventStream, redact: Redactor
+    ) -> None:
+        self.plan = plan
+        self.args = args
+        self.stream = stream
+        self.redact = redact
+        self.master = args.mode == "master"
+        self.expected_workers = args.workers if self.master else 0
+        self.recorder = Recorder()
+        self.usage = UsageMonitor("master" if self.master else "local", plan.saturation_cpu)
+        self.worker_usage: dict[str, ProcessUsage] = {}
+        self.worker_recent: dict[str, ProcessUsage] = {}  # each worker's latest, for abort
+        self.hellos: list[str] = []
+        self.finals: set[str] = set()
+        self.done = gevent.event.Event()
+        self.status: Status = "completed"
+        self.reason = ""
+        self.group = gevent.pool.Group()
+        self.load_start = math.inf
+        self.warmup_end = math.inf
+        self.stop_time = math.inf
+        self.recent = RecentTicks()
+        self.counts = RequestCounts()
+        self.latency = LatencyRule(
+            plan.abort_latency, plan.abort_latency_factor, plan.abort_latency_for
+        )
+        self.recent_p95 = 0.0
+        self.env: Environment | None = None
+        self.runner: Runner | None = None
+        self.stopping_ourselves = False
+
+    # setup ------------------------------------------------------------------------------
+    def setup(self) -> None:
+        env = self.env = build_environment(self.plan)
+        if self.master:
+            try:
+                runner: Runner = env.create_master_runner(
+                    master_bind_host=self.args.master_host, master_bind_port=self.args.master_port
+                )
+            except (SystemExit, RPCError) as e:
+                # Locust exits or raises when the port is taken; the parent retries elsewhere
+                if isinstance(e, RPCError) and "already in use" not in str(e):
+                    raise
+                raise LoadFailure(
+                    f"The load master's port {self.args.master_port} was taken.",
+                    exit_code=EXIT_PORT_BUSY,
+                ) from None
+            runner.register_message(MSG_HELLO, self._on_hello)
+            env.events.worker_report.add_listener(self._on_worker_report)
+        else:
+            env.events.request.add_listener(self.recorder.on_request)
+            runner = env.create_local_runner()
+            if not keeps_locust_stats(self.plan):
+                quiet_locust_stats(runner.stats)
+        self.runner = runner
+        env.events.init.fire(environment=env, runner=runner, web_ui=None)
+        self.usage.start(self.group)
+        self.group.spawn(orphan_watch)
+        self.group.spawn(deadline_watch)
+        freeze_startup_objects()
+
+    def _on_hello(self, environment: Environment, msg: Message) -> None:
+        if msg.node_id not in self.hellos:
+            self.hellos.append(msg.node_id)
+
+    def _on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
+        doc = data.get(REPORT_KEY)
+        if not doc:
+            return
+        self.recorder.absorb(doc)
+        self.worker_usage[client_id] = ProcessUsage.from_dict(doc["usage"], "worker usage")
+        if doc.get("recent_usage"):
+            self.worker_recent[client_id] = ProcessUsage.from_dict(
+                doc["recent_usage"], "worker recent usage"
+            )
+        if doc.get("final"):
+            self.finals.add(client_id)
+
+    def wait_for_workers(self) -> None:
+        deadline = time.monotonic() + WORKER_CONNECT_TIMEOUT
+        while len(self.hellos) < self.expected_workers:
+            if time.monotonic() > deadline:
+                raise LoadFailure(
+                    f"Only {len(self.hellos)} of {self.expected_workers} load workers connected "
+                    f"within {WORKER_CONNECT_TIMEOUT:g} s."
+                )
+            gevent.sleep(0.05)
+
+    # the run ----------------------------------------------------------------------------
+    def run(self) -> LoadResult:
+        plan = self.plan
+        self.setup()
+        assert self.runner is not None and self.env is not None
+        if self.master:
+            self.wait_for_workers()
+        history = None
+        if plan.html_report:
+            # library mode does not record history: without it the report's charts are empty
+            locust.stats.HISTORY_STATS_INTERVAL_SEC = max(1, round(plan.duration / 300))
+            history = gevent.spawn(locust.stats.stats_history, self.runner)
+        self.load_start = time.time()
+        self.warmup_end = self.load_start + plan.warmup
+        self.recorder.warmup_end = self.warmup_end
+        self.usage.window_start = self.warmup_end
+        self.counts.add(self.load_start, 0, 0)
+        if self.master:
+            # relative for workers with their own clock, absolute for those sharing this one
+            remaining = max(0.0, self.warmup_end - time.time())
+            self.runner.send_message(
+                MSG_WINDOW,
+                {
+                    "warmup_end": self.warmup_end,
+                    "warmup_remaining": remaining,
+                    # the master's plan decides: a remote worker's own plan has no report path
+                    "locust_stats": keeps_locust_stats(plan),
+                },
+            )
+            starter = gevent.spawn(self.runner.start, plan.users, plan.spawn_rate)
+        else:
+            self.runner.start(plan.users, plan.spawn_rate)
+            starter = None
+        self.stream.emit("started", load_start=self.load_start, duration=plan.duration)
+        self.group.spawn(self._ticker)
+        self.group.spawn(self._progress)
+        self.done.wait(timeout=plan.duration)
+        self.stop_time = time.time()
+        self.usage.window_end = self.stop_time
+        self.stop_load(starter)
+        html = self.write_html() if plan.html_report else None
+        if history is not None:
+            history.kill(block=False)
+        self.group.kill(block=False)
+        return self.result(html)
+
+    def stop_load(self, starter: gevent.Greenlet | None) -> None:
+        runner = self.runner
+        assert runner is not None
+        self.stopping_ourselves = True
+        if starter is not None and not starter.ready():
+            starter.kill(block=True)
+        if isinstance(runner, MasterRunner):
+            runner.stop(send_stop_to_client=False)
+            # quit, not stop: only a quitting worker sends a final report
+            # (docs/load-engine.md, Distributed mode)
+            for client in list(runner.clients.all):
+                runner.server.send_to_client(Message("quit", None, client.id))
+            deadline = time.monotonic() + FINAL_REPORT_TIMEOUT
+            while set(self.hellos) - self.finals and time.monotonic() < deadline:
+                gevent.sleep(0.05)
+            missing = len(set(self.hellos) - self.finals)
+            if missing:
+                log.warning("%d load worker(s) sent no final report", missing)
+            runner.greenlet.kill(block=True)
+        else:
+            runner.quit()
+
+    def _stop(self, status: Status, reason: str) -> None:
+        if not self.done.is_set():
+            self.status = status
+            self.reason = self.redact(reason)
+            self.done.set()
+
+    # periodic checks ----------------------------------------------------------------------
+    def _ticker(self) -> None:
+        while not self.done.is_set():
+            gevent.sleep(TICK)
+            try:
+                self._tick()
+            except Exception:
+                log.exception("stagegate load check failed")
+
+    def _tick(self) -> None:
+        now = time.time()
+        elapsed = now - self.load_start
+        rec = self.recorder
+        self.recent.add(now, *rec.take_fresh())
+        self.counts.add(now, rec.run_requests, rec.run_failures)
+        self.recent_p95 = self.recent.p95()
+        runner = self.runner
+        if runner is not None and runner.state == STATE_STOPPED and not self.stopping_ourselves:
+            self._stop("completed", "The locustfile stopped the load before the duration ended.")
+            return
+        plan = self.plan
+        if not plan.abort_enabled or elapsed < ABORT_START:
+            return
+        burst = self.counts.burst(plan.abort_min_requests, plan.abort_error_rate)
+        if burst is not None:
+            self._stop("aborted", burst.reason(elapsed, self._top_error()))
+        check = self.latency.check(now, self.recent.measured(), self.generator_saturated_now)
+        if check.held is not None:
+            log.warning(
+                "%s of %s is over %g times its budget, but the load generator is "
+                "saturated: not stopping the load for latency.",
+                check.held.metric,
+                check.held.endpoint,
+                plan.abort_latency_factor,
+            )
+        if check.breach is not None:
+            self._stop("aborted", check.breach.reason(elapsed))
+
+    def _top_error(self) -> str:
+        runner = self.runner
+        if runner is None or not runner.stats.errors:
+            return ""
+        top = max(runner.stats.errors.values(), key=lambda e: e.occurrences)
+        error = locust.stats.StatsError.parse_error(top.error)
+        where = (
+            top.name if str(top.name).startswith(f"{top.method} ") else f"{top.method} {top.name}"
+        )
+        return f" (most often {error} on {where}, {top.occurrences:,} times)"
+
+    def generator_saturated_now(self) -> bool:
+        """Over the last few seconds: this process's own samples in local mode, the workers'
+        latest reports in distributed mode (a worker not heard from yet does not count)."""
+        if self.master:
+            processes = [self.worker_recent[c] for c in self.hellos if c in self.worker_recent]
+        else:
+            processes = [self.usage.recent_snapshot()]
+        return saturated_now(processes, self.plan.saturation_cpu)
+
+    def _progress(self) -> None:
+        interval = max(0.1, self.plan.progress_interval)
+        while not self.done.is_set():
+            gevent.sleep(interval)
+            if self.done.is_set():
+                return
+            now = time.time()
+            runner = self.runner
+            self.stream.emit(
+                "progress",
+                elapsed=round(now - self.load_start, 2),
+                duration=self.plan.duration,
+                users=runner.user_count if runner is not None else 0,
+                rps=round(self.counts.rps(), 1),
+                p95_ms=round(self.recent_p95, 2),
+                requests=self.recorder.run_requests,
+                failures=self.recorder.run_failures,
+                warmup=now < self.warmup_end,
+            )
+
+    # outputs ----------------------------------------------------------------------------
+    def write_html(self) -> str | None:
+        from locust.html import get_html_report
+
+        path = self.plan.html_report
+        assert path is not None and self.env is not None
+        try:
+            html = get_html_report(self.env, show_download_link=False)
+            atomic_write_text(path, self.redact(html))
+        except Exception as e:
+            log.warning("Could not write the HTML report to %s: %s", path, last_line(e))
+            return None
+        return path
+
+    def result(self, html: str | None) -> LoadResult:
+        rec = self.recorder
+        rec.take_fresh()  # the requests since the last tick, the workers' final reports
+        processes = [self.usage.snapshot()]
+        for i, client in enumerate(self.hellos, start=1):
+            role = f"worker {i}"
+            usage = self.worker_usage.get(client)
+            processes.append(UsageStats().usage(role) if usage is None else _with_role(usage, role))
+        return assemble_result(
+            self.plan,
+            status=self.status,
+            reason=self.reason,
+            load_start=self.load_start,
+            warmup_end=self.warmup_end,
+            stop_time=self.stop_time,
+            finished=time.time(),
+            workers=self.expected_workers,
+            run_requests=rec.run_requests,
+            run_failures=rec.run_failures,
+            endpoints=redact_endpoints(rec.measured, self.redact),
+            errors=self._errors(),
+            processes=processes,
+            html_report=html,
+        )
+
+    def _errors(self) -> tuple[ErrorRecord, ...]:
+        if self.runner is None:
+            return ()
+        return merge_errors(
+            (
+                (
+                    str(e.name),
+                    str(e.method),
+                    locust.stats.StatsError.parse_error(e.error),
+                    int(e.occurrences),
+                )
+                for e in self.runner.stats.errors.values()
+            ),
+            self.redact,
+        )
+
+
+def _with_role(usage: ProcessUsage, role: str) -> ProcessUsage:
+    return dataclasses.replace(usage, role=role)

@@ -1,0 +1,155 @@
+"""The scenario Locust runs: a declarative user built from ``plan.requests``, or a
+locustfile's users with the target's headers, timeout and TLS setting; and the Environment
+that holds them (docs/load-engine.md, The scenario)."""
+
+# Locust's events are untyped; every call to them would need its own ignore.
+# mypy: disable-error-code="no-untyped-call"
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+import locust
+from locust import HttpUser, between
+from locust.contrib.fasthttp import FastHttpUser
+from locust.env import Environment
+from locust.user import User
+
+from ..plan import LoadPlan, PlannedRequest
+from .deadline import within_timeout
+from .failure import LoadFailure, last_line
+
+__all__ = ["adapt_user_class", "build_environment", "declarative_user", "locustfile_users"]
+
+log = logging.getLogger("pytest_stagegate.load")
+
+
+def _task(req: PlannedRequest, plan: LoadPlan, *, http: bool) -> Callable[[Any], None]:
+    method = req.method.upper()
+    path, name = req.path, req.name
+    expect = frozenset(req.expect_status)
+    kwargs: dict[str, Any] = {"name": name}
+    headers = {**plan.headers, **req.headers}
+    if headers:  # none: spare the client a merge per request
+        kwargs["headers"] = headers
+    if req.json is not None:
+        kwargs["json"] = req.json
+    if http:  # requests has no session-wide timeout or verify; FastHttpUser takes them per class
+        kwargs["timeout"] = plan.timeout
+        kwargs["verify"] = plan.verify_tls
+    wanted = "/".join(str(s) for s in sorted(expect))
+
+    if not expect:
+
+        def task(user: Any) -> None:
+            user.client.request(method, path, **kwargs)
+
+    else:
+
+        def task(user: Any) -> None:
+            with user.client.request(method, path, catch_response=True, **kwargs) as resp:
+                code = resp.status_code
+                # status 0: no response at all; keep the connection error Locust recorded
+                if code in expect:
+                    resp.success()
+                elif code:
+                    resp.failure(f"HTTP {code}, expected {wanted}")
+
+    bounded = within_timeout(task, method, name, plan.timeout)
+    bounded.__name__ = name
+    bounded.__qualname__ = name
+    return bounded
+
+
+def declarative_user(plan: LoadPlan) -> type[User]:
+    if not plan.requests:
+        raise LoadFailure("The load plan has neither requests nor a locustfile: nothing to run.")
+    http = plan.user_class == "http"
+    base: type[User] = HttpUser if http else FastHttpUser
+    attrs: dict[str, Any] = {
+        "host": plan.host,
+        "wait_time": between(*plan.wait),
+        "tasks": {_task(r, plan, http=http): max(1, int(r.weight)) for r in plan.requests},
+        "__module__": __name__,
+    }
+    if not http:
+        attrs.update(
+            network_timeout=plan.timeout,
+            connection_timeout=plan.timeout,
+            insecure=not plan.verify_tls,
+        )
+    return type("StagegateUser", (base,), attrs)
+
+
+def _overrides(cls: type, attr: str, base: type) -> bool:
+    """Whether ``cls`` sets ``attr`` itself somewhere below ``base``."""
+    for klass in cls.__mro__:
+        if klass is base:
+            return False
+        if attr in vars(klass):
+            return True
+    return False
+
+
+def adapt_user_class(cls: type[User], plan: LoadPlan) -> type[User]:
+    """``cls`` with the target's headers (and timeout, TLS) where it does not set its own."""
+    attrs: dict[str, Any] = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
+    if issubclass(cls, FastHttpUser):
+        if plan.headers and getattr(cls, "default_headers", None) is None:
+            attrs["default_headers"] = dict(plan.headers)
+        for attr in ("network_timeout", "connection_timeout"):
+            if not _overrides(cls, attr, FastHttpUser):
+                attrs[attr] = plan.timeout
+        if not _overrides(cls, "insecure", FastHttpUser):
+            attrs["insecure"] = not plan.verify_tls
+    elif issubclass(cls, HttpUser) and plan.headers:
+        headers = dict(plan.headers)
+
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            cls.__init__(self, *args, **kwargs)
+            self.client.headers.update(headers)
+
+        attrs["__init__"] = __init__
+    if len(attrs) == 2:
+        return cls
+    return type(cls.__name__, (cls,), attrs)
+
+
+def locustfile_users(plan: LoadPlan) -> list[type[User]]:
+    from locust.util.load_locustfile import load_locustfile
+
+    path = plan.locustfile or ""
+    if not os.path.isfile(path):
+        raise LoadFailure(f"The locustfile {path} does not exist.")
+    try:
+        user_classes, shapes = load_locustfile(os.path.abspath(path))
+    except BaseException as e:  # SystemExit too: a locustfile may call sys.exit()
+        raise LoadFailure(f"Could not import the locustfile {path}: {last_line(e)}") from None
+    if not user_classes:
+        raise LoadFailure(
+            f"The locustfile {path} defines no User class: it needs a subclass of "
+            "locust.HttpUser, locust.FastHttpUser or locust.User with tasks (not abstract)."
+        )
+    if shapes:
+        log.warning("The locustfile's load shape is ignored: the gate sets users and duration.")
+    return [adapt_user_class(cls, plan) for cls in user_classes.values()]
+
+
+def build_environment(plan: LoadPlan) -> Environment:
+    users = locustfile_users(plan) if plan.locustfile else [declarative_user(plan)]
+    env = Environment(
+        user_classes=users,
+        host=plan.host,
+        events=locust.events,  # the locustfile's ``from locust import events`` listeners
+        locustfile=os.path.basename(plan.locustfile) if plan.locustfile else "stagegate",
+        stop_timeout=0.0,
+    )
+    env.stagegate_target = {  # type: ignore[attr-defined]
+        "name": plan.target_name,
+        "base_url": plan.host,
+        "headers": dict(plan.headers),
+        "vars": dict(plan.vars),
+    }
+    return env

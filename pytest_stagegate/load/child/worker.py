@@ -1,0 +1,83 @@
+"""Worker mode: generate load for a master, and send it this process's measurements (histograms
+and CPU) with every report, a final one when the master says quit."""
+
+# Locust's events and Message are untyped; every call to them would need its own ignore.
+# mypy: disable-error-code="no-untyped-call"
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import time
+from typing import Any
+
+import gevent.pool
+from locust.env import Environment
+from locust.rpc import Message
+from locust.runners import STATE_STOPPED, WorkerRunner
+
+from ..plan import LoadPlan
+from .deadline import deadline_watch
+from .failure import EXIT_OK
+from .locust_setup import MSG_HELLO, MSG_WINDOW, REPORT_KEY, quiet_locust_stats
+from .monitor import UsageMonitor
+from .recorder import Recorder, keeps_locust_stats
+from .runtime import freeze_startup_objects, orphan_watch
+from .scenario import build_environment
+
+__all__ = ["run_worker"]
+
+
+def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
+    env = build_environment(plan)
+    recorder = Recorder()
+    usage = UsageMonitor("worker", plan.saturation_cpu)
+    # listeners before the runner exists: the runner starts reporting as soon as it connects
+    env.events.request.add_listener(recorder.on_request)
+
+    def on_stopping(environment: Environment, **_: Any) -> None:
+        usage.window_end = time.time()
+
+    env.events.test_stopping.add_listener(on_stopping)
+    runner_ref: list[WorkerRunner] = []
+
+    def on_report(client_id: str, data: dict[str, Any]) -> None:
+        doc = recorder.drain()
+        doc["usage"] = usage.snapshot().to_dict()
+        doc["recent_usage"] = usage.recent_snapshot().to_dict()  # the master's "saturated now?"
+        # the report sent after stop() holds every request this worker will ever make
+        doc["final"] = bool(runner_ref) and runner_ref[0].state == STATE_STOPPED
+        data[REPORT_KEY] = doc
+
+    env.events.report_to_master.add_listener(on_report)
+    group = gevent.pool.Group()
+    group.spawn(orphan_watch)
+    group.spawn(deadline_watch)
+    runner = env.create_worker_runner(args.master_host, args.master_port)
+    runner_ref.append(runner)
+
+    def on_window(environment: Environment, msg: Message) -> None:
+        if args.shared_clock:  # the master's machine: its absolute time is exact
+            warmup_end = float(msg.data["warmup_end"])
+        else:  # another machine's clock may be off: count from the message's arrival
+            warmup_end = time.time() + float(msg.data["warmup_remaining"])
+        recorder.warmup_end = warmup_end
+        usage.window_start = warmup_end
+        # sent before the users start; a worker's own locustfile keeps them whatever the master says
+        if not msg.data.get("locust_stats", True) and not keeps_locust_stats(plan):
+            quiet_locust_stats(runner.stats)
+
+    runner.register_message(MSG_WINDOW, on_window)
+    env.events.init.fire(environment=env, runner=runner, web_ui=None)
+    usage.start(group)
+    freeze_startup_objects()
+    runner.send_message(MSG_HELLO, {"pid": os.getpid()})
+    runner.greenlet.join()
+    group.kill(block=False)
+    # zmq sends from a background thread: without a lingering close and a context term, the
+    # final report queued by "quit" may die with the process
+    with contextlib.suppress(Exception):
+        sock = runner.client.socket
+        sock.close(linger=2000)
+        sock.context.term()
+    return EXIT_OK
