@@ -30,7 +30,7 @@ from pytest_stagegate.verdict.model import (
     write_verdict,
 )
 
-from .verdict_samples import (
+from tests.verdict_samples import (
     FINISHED,
     GITHUB,
     SAMPLES,
@@ -83,7 +83,7 @@ def test_golden_json(name: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
 def test_golden_json_validates_with_jsonschema(name: str) -> None:
-    from .verdict_samples import GOLDEN
+    from tests.verdict_samples import GOLDEN
 
     data = json.loads((GOLDEN / f"verdict-{name}.json").read_text(encoding="utf-8"))
     Draft202012Validator(schema()).validate(data)

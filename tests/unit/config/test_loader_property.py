@@ -160,7 +160,7 @@ environs = st.dictionaries(
     st.sampled_from(["X", "Y", "TOKEN", "STAGING_TOKEN", "GIT_SHA"]), st.text(max_size=8)
 )
 
-EXAMPLE = (Path(__file__).parent / "test_config.py").read_text(encoding="utf-8")
+EXAMPLE = (Path(__file__).parent / "test_loader.py").read_text(encoding="utf-8")
 EXAMPLE = EXAMPLE.split('CONTRACT_EXAMPLE = """\\\n', 1)[1].split('"""', 1)[0]
 
 _counter = itertools.count()

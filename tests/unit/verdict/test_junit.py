@@ -12,7 +12,7 @@ import xmlschema
 from pytest_stagegate.verdict.junit import check_name, split_nodeid, to_xml, write_junit
 from pytest_stagegate.verdict.model import GateRecord, TestRecord, Verdict
 
-from .verdict_samples import (
+from tests.verdict_samples import (
     FINISHED,
     GITHUB,
     GOLDEN,
