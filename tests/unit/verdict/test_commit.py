@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from pytest_stagegate.verdict import CommitInfo
 from pytest_stagegate.verdict import commit as ci_env
 from pytest_stagegate.verdict.commit import commit_info
-from pytest_stagegate.verdict.model import CommitInfo
 
 SHA = "3f2a9c1e5b7d4a60812c9e3f5a7b1d2c4e6f8a90"
 OTHER = "0123456789abcdef0123456789abcdef01234567"

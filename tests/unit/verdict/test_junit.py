@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 import xmlschema
 
+from pytest_stagegate.verdict import GateRecord, TestRecord, Verdict
 from pytest_stagegate.verdict.junit import check_name, split_nodeid, to_xml, write_junit
-from pytest_stagegate.verdict.model import GateRecord, TestRecord, Verdict
-
 from tests.verdict_samples import (
     FINISHED,
     GITHUB,
