@@ -1,4 +1,5 @@
-"""pytest glue: options, ini keys, markers, and wiring. The work lives in ``session.StagegateRun``.
+"""pytest glue: options, ini keys, markers, and wiring. The work lives in ``session.StagegateRun``
+(registered only for an active run); the choices are read once into ``options.RunOptions``.
 
 The plugin stays inert in projects without a stagegate.yaml unless ``--target``, ``--gate`` or
 ``--stagegate-config`` asks for it, so installing it never changes an unrelated test run.
@@ -6,12 +7,11 @@ The plugin stays inert in projects without a stagegate.yaml unless ``--target``,
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from .. import defaults
 from . import fixtures as _fixtures
-from .options import parse_bind, parse_count, parse_workers
+from .options import BIND_EXAMPLE, TARGET_ENV, RunOptions, parse_bind, parse_count, parse_workers
 
 # Fixtures are plain module attributes so pytest finds them in this plugin module.
 target = _fixtures.target
@@ -33,8 +33,8 @@ MARKERS = {
     ),
 }
 
-TARGET_HELP = "stagegate target to test, from stagegate.yaml (default: local)"
-CONFIG_HELP = "path of stagegate.yaml (default: stagegate.yaml at the rootdir)"
+TARGET_HELP = f"stagegate target to test, from {defaults.CONFIG_FILE} (default: {defaults.TARGET})"
+CONFIG_HELP = f"path of {defaults.CONFIG_FILE} (default: {defaults.CONFIG_FILE} at the rootdir)"
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -49,7 +49,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--target",
         dest="stagegate_target",
         metavar="NAME",
-        help=TARGET_HELP + "; env STAGEGATE_TARGET, ini stagegate_target",
+        help=TARGET_HELP + f"; env {TARGET_ENV}, ini stagegate_target",
     )
     group.addoption("--stagegate-config", dest="stagegate_config", metavar="PATH", help=CONFIG_HELP)
     group.addoption(
@@ -63,13 +63,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--verdict",
         dest="stagegate_verdict",
         metavar="PATH",
-        help="write the JSON verdict here (default with --gate: stagegate-verdict.json)",
+        help=f"write the JSON verdict here (default with --gate: {defaults.VERDICT_FILE})",
     )
     group.addoption(
         "--verdict-junit",
         dest="stagegate_verdict_junit",
         metavar="PATH",
-        help="write the JUnit XML verdict here (default with --gate: stagegate-junit.xml)",
+        help=f"write the JUnit XML verdict here (default with --gate: {defaults.JUNIT_FILE})",
     )
     group.addoption(
         "--gate-baseline",
@@ -99,7 +99,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="HOST:PORT",
         type=parse_bind,
         default=None,
-        help="where the Locust master listens for remote workers, e.g. 0.0.0.0:5557",
+        help=f"where the Locust master listens for remote workers, e.g. {BIND_EXAMPLE}",
     )
     group.addoption(
         "--gate-report",
@@ -114,43 +114,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for line in MARKERS.values():
         config.addinivalue_line("markers", line)
-    if not _wanted(config):
+    options = RunOptions.from_config(config)
+    if not options.active:
         return
     from .session import StagegateRun, forget_previous_verdict
 
-    forget_previous_verdict(config)
-    run = StagegateRun.from_config(config)
+    forget_previous_verdict(options)
+    run = StagegateRun.start(config, options)
     config.pluginmanager.register(run, StagegateRun.PLUGIN_NAME)
-
-
-def _wanted(config: pytest.Config) -> bool:
-    """Active when asked for on the command line or when the project has a stagegate.yaml;
-    never for pytest's own listings (--help, --markers, --fixtures)."""
-    opt = config.option
-    listings = ("help", "markers", "showfixtures", "show_fixtures_per_test")
-    if any(getattr(opt, name, False) for name in listings):
-        return False
-    if opt.stagegate_target or opt.stagegate_gate or opt.stagegate_config:
-        return True
-    if opt.stagegate_verdict or opt.stagegate_verdict_junit or opt.stagegate_baseline:
-        return True
-    if config.getini("stagegate_config"):
-        return True
-    return find_config_file(config) is not None
-
-
-def find_config_file(config: pytest.Config) -> Path | None:
-    """stagegate.yaml at the rootdir, else where pytest was started.
-
-    pytest picks the rootdir before plugin options exist, so the value of an option such as
-    ``--gate-baseline ../prod.json`` can move it; the directory pytest runs from is the other
-    place a user expects the file.
-    """
-    for folder in (Path(config.rootpath), config.invocation_params.dir):
-        path = folder / CONFIG_FILENAME
-        if path.is_file():
-            return path
-    return None
-
-
-CONFIG_FILENAME = "stagegate.yaml"  # also config.CONFIG_FILENAME; not imported, to start fast

@@ -1,77 +1,108 @@
-"""The end of a run: decide the verdict, let hooks see it, write the files, set the exit code."""
+"""The end of a run: decide the verdict, let hooks see it, write the files, choose the exit
+code. Takes values and returns a ``Finished`` for the session to store."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .._version import __version__
+from ..config import Target
+from ..verdict import TestRecord, Verdict, write_verdict
 from ..verdict.commit import commit_info
 from ..verdict.junit import write_junit
-from ..verdict.model import Verdict, write_verdict
+from .options import RunOptions
+from .state import GateOutcome
 
 if TYPE_CHECKING:
-    from .session import StagegateRun
+    from .state import Problem
+    from .terminal import WriteLine
+
+STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
 
-def finish_run(run: StagegateRun, session: pytest.Session) -> None:
+@dataclasses.dataclass(frozen=True)
+class Finished:
+    """The decided verdict, its JSON form as written, and the exit status the run ends with."""
+
+    verdict: Verdict
+    data: dict[str, Any]
+    exit_status: int
+
+
+def finish_run(
+    options: RunOptions,
+    *,
+    target: Target,
+    tests: Sequence[TestRecord],
+    gate: GateOutcome | None,
+    problems: Sequence[Problem],
+    interrupted: bool,
+    started_at: datetime,
+    flaky_blocks: bool,
+    exit_status: int,
+    verdict_hook: Callable[[Verdict], None],
+    write_line: WriteLine,
+    environ: Mapping[str, str] = os.environ,
+) -> Finished:
+    """Decide the verdict, hand it to ``verdict_hook`` (``pytest_stagegate_verdict``), write
+    ``options.files`` and, for a gated run on GitHub, the step summary."""
     verdict = Verdict(
-        target_name=run.target.name,
-        base_url=run.target.redact(run.target.base_url),
-        commit=commit_info(os.environ, Path(run.config.rootpath)),
-        started_at=run.started_at,
+        target_name=target.name,
+        base_url=target.redact(target.base_url),
+        commit=commit_info(environ, options.rootdir),
+        started_at=started_at,
         finished_at=datetime.now(timezone.utc),
-        tests=run.recorder.records(),
-        gate=run.gate_record,
-        problems=[(kind, msg) for kind, msg in run.problems],  # type: ignore[misc]
-        interrupted=run.interrupted,
-        flaky_blocks=run.gate_settings.flaky_blocks,
-        gate_requested=run.gate_requested,
+        tests=tests,
+        gate=gate.record if gate is not None else None,
+        problems=problems,
+        interrupted=interrupted,
+        flaky_blocks=flaky_blocks,
+        gate_requested=options.gate,
         plugin_version=__version__,
     )
-    if run.load_errors:
-        verdict.add_reason("Most frequent load errors: " + "; ".join(run.load_errors) + ".")
+    if gate is not None and gate.load_errors:
+        verdict.add_reason("Most frequent load errors: " + "; ".join(gate.load_errors) + ".")
     try:
-        run.config.hook.pytest_stagegate_verdict(config=run.config, verdict=verdict)
+        verdict_hook(verdict)
     except Exception as exc:  # a notifier that fails must not cost the verdict
         verdict.add_problem(
             "error",
-            run.target.redact(
-                f"A pytest_stagegate_verdict hook failed: {type(exc).__name__}: {exc}"
-            ),
+            target.redact(f"A pytest_stagegate_verdict hook failed: {type(exc).__name__}: {exc}"),
         )
-    run.verdict = verdict
-    _set_exit_status(session, verdict.promote, run.gate_requested)
+    status = exit_status_for(exit_status, verdict.promote, options.gate)
     data = verdict.to_dict()
-    for kind, path in run.files():
+    for kind, path in options.files:
         try:
             if kind == "json":
                 write_verdict(path, data)
             else:
                 write_junit(path, data)
         except (OSError, ValueError) as exc:
-            run.write_line(f"stagegate: could not write {path}: {exc}", red=True)
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
-    if summary_path and run.gate_requested:
+            write_line(f"stagegate: could not write {path}: {exc}", red=True)
+            status = pytest.ExitCode.TESTS_FAILED
+    summary_path = environ.get(STEP_SUMMARY_ENV)
+    if summary_path and options.gate:
         from ..verdict.report import render
 
         try:
             with open(summary_path, "a", encoding="utf-8") as fh:
                 fh.write(render(data, "markdown") + "\n")
         except OSError as exc:
-            run.write_line(f"stagegate: could not append to $GITHUB_STEP_SUMMARY: {exc}")
+            write_line(f"stagegate: could not append to ${STEP_SUMMARY_ENV}: {exc}")
+    return Finished(verdict, data, int(status))
 
 
-def _set_exit_status(session: pytest.Session, promote: bool, gate_requested: bool) -> None:
+def exit_status_for(status: int, promote: bool, gate_requested: bool) -> int:
     """0 only when the verdict promotes; pytest's own codes otherwise stay."""
-    status = session.exitstatus
     if status == pytest.ExitCode.OK and not promote:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    elif status == pytest.ExitCode.NO_TESTS_COLLECTED and gate_requested:
+        return pytest.ExitCode.TESTS_FAILED
+    if status == pytest.ExitCode.NO_TESTS_COLLECTED and gate_requested:
         # The contract's codes are 0, 1, 2 and 4: a gate-only run is judged by its verdict.
-        session.exitstatus = pytest.ExitCode.OK if promote else pytest.ExitCode.TESTS_FAILED
+        return pytest.ExitCode.OK if promote else pytest.ExitCode.TESTS_FAILED
+    return status

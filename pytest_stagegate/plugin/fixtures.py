@@ -7,33 +7,33 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .. import defaults
+from .state import RUN_STATE, RunState
+
 # httpx and the rest load only when a fixture is used: the plugin is imported by every pytest
 # run in the environment, most of which never use it.
 if TYPE_CHECKING:
     import httpx
 
     from ..config import Target
-    from .session import StagegateRun
 
 
-def _run(config: pytest.Config) -> StagegateRun:
-    from .session import StagegateRun
-
-    run = config.pluginmanager.get_plugin(StagegateRun.PLUGIN_NAME)
-    if run is None:
+def _state(config: pytest.Config) -> RunState:
+    state = config.stash.get(RUN_STATE, None)
+    if state is None:
         pytest.fail(
-            "pytest-stagegate is not active: there is no stagegate.yaml at the rootdir "
+            f"pytest-stagegate is not active: there is no {defaults.CONFIG_FILE} at the rootdir "
             f"{config.rootpath}. Create one, or pass --target / --stagegate-config.",
             pytrace=False,
         )
-    return run  # type: ignore[no-any-return]
+    return state
 
 
 @pytest.fixture(scope="session")
 def target(pytestconfig: pytest.Config) -> Target:
     """The selected target: name, base_url, headers, vars, protected... (secrets redacted in
     its repr)."""
-    return _run(pytestconfig).target
+    return _state(pytestconfig).target
 
 
 @pytest.fixture(scope="session")
@@ -55,8 +55,8 @@ def http(pytestconfig: pytest.Config) -> Iterator[httpx.Client]:
     connections (never a response); closed at the end of the session."""
     from ..target.client import make_client
 
-    run = _run(pytestconfig)
-    with make_client(run.target, run.request_log) as client:
+    state = _state(pytestconfig)
+    with make_client(state.target, state.request_log) as client:
         yield client
 
 
@@ -66,5 +66,5 @@ def ahttp(pytestconfig: pytest.Config) -> httpx.AsyncClient:
     so it is safe with any async test runner (anyio, pytest-asyncio)."""
     from ..target.client import make_async_client
 
-    run = _run(pytestconfig)
-    return make_async_client(run.target, run.request_log)
+    state = _state(pytestconfig)
+    return make_async_client(state.target, state.request_log)

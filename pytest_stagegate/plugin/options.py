@@ -1,10 +1,26 @@
-"""Parsers of option values. argparse turns their ArgumentTypeError into a usage error
-(exit code 4, one line, no traceback)."""
+"""Every command-line, ini and environment choice of a run, resolved once into ``RunOptions``.
+
+The parsers of option values live here too: argparse turns their ArgumentTypeError into a
+usage error (exit code 4, one line, no traceback). Light on purpose: every pytest run in the
+environment imports this module through the plugin, most of which never use it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .. import defaults
+
+TARGET_ENV = "STAGEGATE_TARGET"
+DEFAULT_SOURCE = "the default"  # where a target name came from when nothing named one
+# pytest's own listings: the plugin stays out of them (and out of a broken stagegate.yaml)
+_LISTINGS = ("help", "markers", "showfixtures", "show_fixtures_per_test")
 
 
 def parse_workers(value: str) -> int:
@@ -33,9 +49,156 @@ def parse_count(value: str) -> int:
     return count
 
 
+BIND_EXAMPLE = f"0.0.0.0:{defaults.MASTER_PORT}"
+
+
 def parse_bind(value: str) -> tuple[str, int]:
     """``--gate-master-bind HOST:PORT``, e.g. ``0.0.0.0:5557``."""
     host, sep, port = value.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT such as 0.0.0.0:5557, got {value!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected HOST:PORT such as {BIND_EXAMPLE}, got {value!r}"
+        )
     return host.strip("[]"), int(port)
+
+
+def find_config_file(rootdir: Path, invocation_dir: Path) -> Path | None:
+    """stagegate.yaml at the rootdir, else where pytest was started.
+
+    pytest picks the rootdir before plugin options exist, so the value of an option such as
+    ``--gate-baseline ../prod.json`` can move it; the directory pytest runs from is the other
+    place a user expects the file.
+    """
+    for folder in (rootdir, invocation_dir):
+        path = folder / defaults.CONFIG_FILE
+        if path.is_file():
+            return path
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """What the command line, the environment and the ini file asked of this run.
+
+    Read once in ``pytest_configure``; nothing else reads ``config.option`` for stagegate.
+    """
+
+    target: str  # the target's name
+    target_source: str  # "--target", "env STAGEGATE_TARGET", "ini stagegate_target", "the default"
+    config_path: Path | None  # as given, or found; None when neither
+    config_source: str  # "--stagegate-config", "ini stagegate_config" or "found"
+    rootdir: Path
+    invocation_dir: Path
+    gate: bool = False
+    verdict_path: Path = Path(defaults.VERDICT_FILE)
+    junit_path: Path = Path(defaults.JUNIT_FILE)
+    verdict_wanted: bool = False  # --gate, --verdict or --verdict-junit
+    baseline: Path | None = None
+    html_report: Path | None = None
+    workers: int = 0  # local Locust worker processes
+    remote_workers: int = 0
+    master_bind: tuple[str, int] | None = None
+    collect_only: bool = False
+    is_worker: bool = False  # an xdist worker
+    active: bool = False  # asked for, or the project has a stagegate.yaml
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> RunOptions:
+        opt = config.option
+        rootdir = Path(config.rootpath)
+        invocation_dir = Path(config.invocation_params.dir)
+        target, target_source = _target_name(
+            opt.stagegate_target, config.getini("stagegate_target")
+        )
+        option_config, ini_config = opt.stagegate_config, config.getini("stagegate_config")
+        config_path: Path | None
+        if option_config:
+            config_path, config_source = invocation_dir / str(option_config), "--stagegate-config"
+        elif ini_config:
+            config_path, config_source = rootdir / str(ini_config), "ini stagegate_config"
+        else:
+            config_path, config_source = find_config_file(rootdir, invocation_dir), "found"
+        verdict_wanted = bool(
+            opt.stagegate_gate or opt.stagegate_verdict or opt.stagegate_verdict_junit
+        )
+        asked = bool(
+            opt.stagegate_target
+            or opt.stagegate_gate
+            or opt.stagegate_config
+            or opt.stagegate_verdict
+            or opt.stagegate_verdict_junit
+            or opt.stagegate_baseline
+            or ini_config
+        )
+        listing = any(getattr(opt, name, False) for name in _LISTINGS)
+        return cls(
+            target=target,
+            target_source=target_source,
+            config_path=config_path,
+            config_source=config_source,
+            rootdir=rootdir,
+            invocation_dir=invocation_dir,
+            gate=bool(opt.stagegate_gate),
+            verdict_path=Path(opt.stagegate_verdict or defaults.VERDICT_FILE),
+            junit_path=Path(opt.stagegate_verdict_junit or defaults.JUNIT_FILE),
+            verdict_wanted=verdict_wanted,
+            baseline=_path(opt.stagegate_baseline),
+            html_report=_path(opt.stagegate_report),
+            workers=int(opt.stagegate_workers or 0),
+            remote_workers=int(opt.stagegate_remote_workers or 0),
+            master_bind=opt.stagegate_master_bind,
+            collect_only=bool(opt.collectonly),
+            is_worker=hasattr(config, "workerinput"),
+            active=not listing and (asked or config_path is not None),
+        )
+
+    @property
+    def controls(self) -> bool:
+        """The process that waits for the target, runs the gate and writes the verdict: the
+        only one without xdist, the controller with it; never for --collect-only."""
+        return not self.is_worker and not self.collect_only
+
+    @property
+    def files(self) -> tuple[tuple[str, Path], ...]:
+        """The verdict files this run writes: (kind, path), kind "json" or "junit"."""
+        if not self.verdict_wanted:
+            return ()
+        return (("json", self.verdict_path), ("junit", self.junit_path))
+
+    @property
+    def load_log(self) -> Path | None:
+        """Locust's log (redacted), next to the verdict for CI to keep with it."""
+        if not self.verdict_wanted or not self.verdict_path.name:
+            return None
+        return self.verdict_path.with_name(defaults.LOAD_LOG_FILE)
+
+    def config_file(self) -> Path:
+        """The stagegate.yaml to read; a usage error when there is none."""
+        if self.config_path is not None and self.config_source == "found":
+            return self.config_path
+        if self.config_path is not None:
+            if not self.config_path.is_file():
+                raise pytest.UsageError(
+                    f"pytest-stagegate: {self.config_source}: no file at {self.config_path}"
+                )
+            return self.config_path
+        raise pytest.UsageError(
+            f"pytest-stagegate: no {defaults.CONFIG_FILE} at the rootdir {self.rootdir} or in "
+            f"{self.invocation_dir}. Create one (see the README's configuration section) "
+            f"or pass --stagegate-config PATH."
+        )
+
+
+def _target_name(option: str | None, ini: Any) -> tuple[str, str]:
+    """The target's name and where it came from: option, then environment, then ini."""
+    if option:
+        return option, "--target"
+    if os.environ.get(TARGET_ENV):
+        return os.environ[TARGET_ENV], f"env {TARGET_ENV}"
+    if ini:
+        return str(ini), "ini stagegate_target"
+    return defaults.TARGET, DEFAULT_SOURCE
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None

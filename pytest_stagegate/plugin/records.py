@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ..config import Target
-from ..verdict.model import TestRecord
+from ..verdict import TestRecord
 
 
 @dataclass

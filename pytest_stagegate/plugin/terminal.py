@@ -1,13 +1,25 @@
-"""The stagegate section of pytest's terminal summary."""
+"""What a run shows on pytest's terminal: the load's progress line and the stagegate section of
+the summary. Takes values; the gate's tables come from ``verdict.report``, the same renderer as
+``stagegate report``."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
-from ..units import format_limit, format_ms, format_observed
+from ..units import format_ms
 
 if TYPE_CHECKING:
-    from .session import StagegateRun
+    from ..load.process import Progress
+    from ..verdict import TestRecord, Verdict
+
+
+class WriteLine(Protocol):
+    """A line on the terminal, with pytest's markup (``red=True``, ``bold=True``)."""
+
+    def __call__(self, line: str, **markup: bool) -> None: ...
 
 
 GATE_STATUS = {
@@ -19,18 +31,27 @@ GATE_STATUS = {
 }
 
 
-def write_summary(run: StagegateRun, tr: Any) -> None:
-    records = run.recorder.records()
-    safety = [r for r in records if r.safety_skip]
-    elsewhere = run.recorder.flagged("elsewhere_skip")
-    gate = run.gate_record
-    if not (safety or elsewhere or gate is not None or run.verdict is not None):
+def write_summary(
+    tr: Any,
+    *,
+    target_name: str,
+    tests: Sequence[TestRecord],
+    elsewhere: Sequence[str],
+    verdict: Verdict | None,
+    gate: Mapping[str, Any] | None,
+    load_errors: Sequence[str],
+    files: Sequence[tuple[str, Path]],
+) -> None:
+    """The stagegate section: safety skips, tests meant for other targets, the gate (``gate``:
+    the verdict's ``gate`` mapping, when the gate ran) and the verdict."""
+    safety = [r for r in tests if r.safety_skip]
+    if not (safety or elsewhere or gate is not None or verdict is not None):
         return
     tr.write_sep("=", "stagegate")
     if safety:
         tr.write_line(
             f"{len(safety)} destructive test(s) skipped for safety: target "
-            f"{run.target.name!r} is protected",
+            f"{target_name!r} is protected",
             yellow=True,
             bold=True,
         )
@@ -38,11 +59,10 @@ def write_summary(run: StagegateRun, tr: Any) -> None:
             tr.write_line(f"  SKIPPED (protected target) {r.nodeid}")
     if elsewhere:
         tr.write_line(
-            f"{len(elsewhere)} test(s) skipped: marked for other targets than {run.target.name!r}"
+            f"{len(elsewhere)} test(s) skipped: marked for other targets than {target_name!r}"
         )
     if gate is not None:
-        _write_gate(run, gate, tr)
-    verdict = run.verdict
+        _write_gate(tr, gate, load_errors)
     if verdict is not None:
         color = {"pass": "green", "fail": "red"}.get(verdict.state, "yellow")
         tr.write_line(
@@ -51,46 +71,74 @@ def write_summary(run: StagegateRun, tr: Any) -> None:
         )
         for reason in verdict.reasons:
             tr.write_line(f"  - {reason}")
-        for kind, path in run.files():
+        for kind, path in files:
             tr.write_line(f"  {kind}: {path}")
 
 
-def _write_gate(run: StagegateRun, gate: Any, tr: Any) -> None:
-    profile = gate.profile
+def _write_gate(tr: Any, gate: Mapping[str, Any], load_errors: Sequence[str]) -> None:
+    from ..verdict.report import gate_table_lines
+
+    profile = gate["profile"]
     tr.write_line(
-        f"load gate: {GATE_STATUS.get(gate.status, gate.status)}; {profile.get('users')} users, "
-        f"{profile.get('duration_s')} s, warm-up {profile.get('warmup_s')} s"
+        f"load gate: {GATE_STATUS.get(gate['status'], gate['status'])}; "
+        f"{profile.get('users')} users, {profile.get('duration_s')} s, warm-up "
+        f"{profile.get('warmup_s')} s"
         + (f", {profile.get('workers')} workers" if profile.get("workers") else "")
     )
-    if gate.reason:
-        tr.write_line(f"  {gate.reason}")
-    if gate.endpoints:
-        tr.write_line(
-            f"  {'request':<36} {'reqs':>8} {'fails':>6} {'req/s':>8} "
-            f"{'p50':>10} {'p95':>10} {'p99':>10}"
-        )
-        for e in gate.endpoints:
-            pct = e.percentiles
-            tr.write_line(
-                f"  {e.name[:36]:<36} {e.requests:>8,} {e.failures:>6,} {e.rps:>8.1f} "
-                f"{format_ms(pct.get('p50', 0.0)):>10} {format_ms(pct.get('p95', 0.0)):>10} "
-                f"{format_ms(pct.get('p99', 0.0)):>10}"
-            )
-    if gate.checks:
-        tr.write_line(f"  {'budget':<44} {'observed':>12} {'limit':>12} {'samples':>8}  outcome")
-        for c in gate.checks:
-            tr.write_line(
-                f"  {(c.metric + ' of ' + c.endpoint)[:44]:<44} "
-                f"{_observed(c.observed, c.unit):>12} {format_limit(c.limit, c.unit):>12} "
-                f"{c.samples:>8,}  {c.outcome.upper()}",
-                **({"red": True} if c.outcome == "fail" else {}),
-            )
-    for error in run.load_errors:
+    if gate["reason"]:
+        tr.write_line(f"  {gate['reason']}")
+    for line, failed in gate_table_lines(gate):
+        tr.write_line(f"  {line}".rstrip(), **({"red": True} if failed else {}))
+    for error in load_errors:
         tr.write_line(f"  load error: {error}")
-    generator = gate.generator or {}
+    generator = gate.get("generator") or {}
     if generator.get("saturated"):
         tr.write_line(f"  warning: {generator.get('note')}", yellow=True)
 
 
-def _observed(value: float | None, unit: str) -> str:
-    return "-" if value is None else format_observed(value, unit)
+class ProgressLine:
+    """One line of load progress: redrawn at most once a second on a terminal, printed every
+    few seconds otherwise (CI logs). ``reporter``: pytest's terminal reporter, or None."""
+
+    CI_EVERY = 5.0
+
+    def __init__(self, reporter: Any) -> None:
+        self._reporter = reporter
+        self._tty = bool(reporter is not None and reporter.isatty())
+        self._last = 0.0
+        self._width = 0
+        self._started = False
+
+    def update(self, p: Progress) -> None:
+        if self._reporter is None:
+            return
+        now = time.monotonic()
+        if now - self._last < (1.0 if self._tty else self.CI_EVERY):
+            return
+        self._last = now
+        self._write(progress_text(p))
+
+    def _write(self, line: str) -> None:
+        if not self._started:
+            self._reporter.write_line("")
+            self._started = True
+        if self._tty:
+            self._reporter.write("\r" + line.ljust(self._width))
+            self._width = len(line)
+        else:
+            self._reporter.write_line(line)
+
+    def done(self) -> None:
+        if self._reporter is not None and self._tty and self._started:
+            self._reporter.write_line("")
+
+
+def progress_text(p: Progress) -> str:
+    """``stagegate load:   12/30 s | 10 users | 95.0 req/s | p95 12.0 ms | 0 of 1,140 failed
+    so far (warm-up included)``"""
+    phase = " (warm-up)" if p.warmup else ""
+    return (
+        f"stagegate load: {p.elapsed:4.0f}/{p.duration:g} s{phase} | {p.users} users | "
+        f"{p.rps:,.1f} req/s | p95 {format_ms(p.p95_ms)} | "
+        f"{p.failures:,} of {p.requests:,} failed so far (warm-up included)"
+    )

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from ..units import format_duration, format_limit, format_ms, format_observed, format_rate
 
-__all__ = ["Format", "render", "render_compare"]
+__all__ = ["Format", "gate_table_lines", "render", "render_compare"]
 
 Format = Literal["markdown", "text"]
 
@@ -83,24 +83,7 @@ def render(verdict: Mapping[str, Any], fmt: Format = "text") -> str:
         profile = _profile(gate["profile"], gate["load_seconds"])
         if profile:
             doc.paragraph(profile)
-        if gate["endpoints"]:
-            doc.table(
-                ["endpoint", "requests", "failures", "rps", "p50", "p95", "p99"],
-                [
-                    [
-                        doc.code(e["name"]),
-                        str(e["requests"]),
-                        f"{e['failures']} ({_rate(e['error_rate'])})",
-                        _rps(e["rps"]),
-                        _ms(e["percentiles"].get("p50")),
-                        _ms(e["percentiles"].get("p95")),
-                        _ms(e["percentiles"].get("p99")),
-                    ]
-                    for e in gate["endpoints"]
-                ],
-                numeric={"requests", "failures", "rps", "p50", "p95", "p99"},
-            )
-        _checks(doc, "Budget checks", gate["checks"])
+        _gate_tables(doc, gate)
         generator = gate.get("generator") or {}
         if generator.get("saturated"):
             doc.paragraph(
@@ -165,7 +148,41 @@ def render_compare(old: Mapping[str, Any], new: Mapping[str, Any], fmt: Format =
     return doc.text()
 
 
+def gate_table_lines(gate: Mapping[str, Any], fmt: Format = "text") -> list[tuple[str, bool]]:
+    """The load gate's tables, as ``stagegate report`` shows them: per endpoint (requests,
+    failures, rps, p50, p95, p99) and every budget check (observed, limit, samples, outcome),
+    in the verdict's order (endpoints by name, total last; checks by endpoint, total last, then
+    metric). ``gate`` is the verdict's ``gate`` mapping. One (line, failed) pair per line;
+    ``failed`` marks the row of a failed check, which a terminal shows in red."""
+    doc = _Doc(fmt)
+    _gate_tables(doc, gate)
+    return [
+        (line, line in doc.alarms) for block in doc.blocks for line in (*block.splitlines(), "")
+    ][:-1]
+
+
 # -- pieces ---------------------------------------------------------------------------------
+
+
+def _gate_tables(doc: _Doc, gate: Mapping[str, Any]) -> None:
+    if gate["endpoints"]:
+        doc.table(
+            ["endpoint", "requests", "failures", "rps", "p50", "p95", "p99"],
+            [
+                [
+                    doc.code(e["name"]),
+                    str(e["requests"]),
+                    f"{e['failures']} ({_rate(e['error_rate'])})",
+                    _rps(e["rps"]),
+                    _ms(e["percentiles"].get("p50")),
+                    _ms(e["percentiles"].get("p95")),
+                    _ms(e["percentiles"].get("p99")),
+                ]
+                for e in gate["endpoints"]
+            ],
+            numeric={"requests", "failures", "rps", "p50", "p95", "p99"},
+        )
+    _checks(doc, "Budget checks", gate["checks"])
 
 
 def _checks(doc: _Doc, title: str, checks: Sequence[Mapping[str, Any]]) -> None:
@@ -185,6 +202,7 @@ def _checks(doc: _Doc, title: str, checks: Sequence[Mapping[str, Any]]) -> None:
             for c in checks
         ],
         numeric={"observed", "limit", "samples"},
+        alarms=[c["outcome"] == "fail" for c in checks],
     )
 
 
@@ -282,6 +300,7 @@ class _Doc:
             raise ValueError(f"format must be markdown or text, got {fmt!r}")
         self.markdown = fmt == "markdown"
         self.blocks: list[str] = []
+        self.alarms: set[str] = set()  # rendered rows of failed checks
 
     def text(self) -> str:
         return "\n\n".join(self.blocks) + "\n"
@@ -315,15 +334,20 @@ class _Doc:
         self.blocks.append("\n".join(f"- {_one_line(item)}" for item in items))
 
     def table(
-        self, headers: list[str], rows: Sequence[Sequence[str]], numeric: set[str] | None = None
+        self,
+        headers: list[str],
+        rows: Sequence[Sequence[str]],
+        numeric: set[str] | None = None,
+        alarms: Sequence[bool] = (),
     ) -> None:
+        """``alarms``: per row, whether it reports a failure (see ``gate_table_lines``)."""
         numeric = numeric or set()
         if self.markdown:
             lines = ["| " + " | ".join(headers) + " |"]
             lines.append("|" + "|".join("---:" if h in numeric else "---" for h in headers) + "|")
-            for row in rows:
-                lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
-            self.blocks.append("\n".join(lines))
+            rendered = ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+            self.alarms.update(r for r, alarm in zip(rendered, alarms, strict=False) if alarm)
+            self.blocks.append("\n".join([*lines, *rendered]))
             return
         cells = [[_one_line(c) for c in row] for row in rows]
         widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
@@ -336,7 +360,9 @@ class _Doc:
             return "  ".join(padded).rstrip()
 
         rule = "  ".join("-" * w for w in widths)
-        self.blocks.append("\n".join([line(headers), rule, *(line(r) for r in cells)]))
+        rendered = [line(r) for r in cells]
+        self.alarms.update(r for r, alarm in zip(rendered, alarms, strict=False) if alarm)
+        self.blocks.append("\n".join([line(headers), rule, *rendered]))
 
 
 def _one_line(text: str) -> str:
