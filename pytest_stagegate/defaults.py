@@ -23,6 +23,12 @@ SPAWN_RATE = 10.0
 DURATION = 30.0  # seconds of load, warm-up included
 STOP_GRACE = 15.0  # gate.load.abort.grace: extra seconds the load may take to stop
 
+# Stopping the load early (gate.load.abort)
+ABORT_ERROR_RATE = 0.9  # at least this share of requests failed ...
+ABORT_MIN_REQUESTS = 20  # ... over at least this many requests
+ABORT_LATENCY_FACTOR = 3.0  # or a latency budget exceeded this many times over ...
+ABORT_LATENCY_FOR = 5.0  # ... for this many seconds in a row
+
 # The judgment (gate)
 MIN_SAMPLES = 100
 SATURATION_CPU = 90.0  # percent of one core, per load process

@@ -104,13 +104,11 @@ class AbortSettings:
     """When to stop the load early because the deployment is clearly broken."""
 
     enabled: bool = True
-    error_rate: float = 0.9  # fail fast when at least this share of requests fail ...
-    min_requests: int = 20  # ... over at least this many requests
-    latency_factor: float = 3.0  # or a latency budget is exceeded this many times over ...
-    latency_for: float = 5.0  # ... for this many seconds in a row
-    grace: float = (
-        defaults.STOP_GRACE
-    )  # extra seconds the load process may take to stop before it is killed
+    error_rate: float = defaults.ABORT_ERROR_RATE  # fail fast when this share of requests fail
+    min_requests: int = defaults.ABORT_MIN_REQUESTS  # ... over at least this many requests
+    latency_factor: float = defaults.ABORT_LATENCY_FACTOR  # or a latency budget is exceeded
+    latency_for: float = defaults.ABORT_LATENCY_FOR  # ... that many times over for this long
+    grace: float = defaults.STOP_GRACE  # extra seconds the load may take to stop before a kill
 
 
 @dataclass(frozen=True)
