@@ -1,8 +1,9 @@
 """The load engine end to end: real Locust in child processes against real servers.
 
-Every run is short (1-4 s of load, a few users) and bounded by ``run_load``'s own deadline.
+Every run is short (1-5 s of load, a few users) and bounded by ``run_load``'s own deadline.
 The assertions are about outcomes (statuses, counts, which requests were measured), never
-about speed: this runs on a 2-core machine next to other work.
+about speed: this runs on a 2-core machine next to other work. The child's pure parts
+(rounding, recorder, abort rules, result assembly) are tested in-process in tests/unit/load/.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from pytest_stagegate.load import process as load_process
 from pytest_stagegate.load.plan import LatencyLimit, LoadPlan, PlannedRequest
 from pytest_stagegate.load.process import Progress, run_load
 from pytest_stagegate.load.result import LoadResult
-from pytest_stagegate.load.usage import RecentUsage, UsageStats, judge_saturation
 from tests.servers import HTTPTestServer, Route, free_port, refused_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +63,9 @@ def runner_pids() -> set[int]:
     return pids
 
 
-def run_child(plan: LoadPlan, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], dict]:
+def run_child(
+    plan: LoadPlan, tmp_path: Path
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     """The runner started by hand, to see its raw stdout and stderr."""
     result = tmp_path / "result.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -89,6 +91,13 @@ PYTEST_SIDE = [
     "pytest_stagegate.load.remote",
     "pytest_stagegate.load.process",
     "pytest_stagegate.load.result",
+    "pytest_stagegate.load.usage",
+    # the child's pure modules: the unit tests import them into the pytest process
+    "pytest_stagegate.load.child.rounding",
+    "pytest_stagegate.load.child.recorder",
+    "pytest_stagegate.load.child.abort",
+    "pytest_stagegate.load.child.assemble",
+    "pytest_stagegate.load.child.failure",
 ]
 
 
@@ -123,46 +132,26 @@ def in_child(code: str, stdin: str | None = None) -> str:
     ).stdout
 
 
-def test_bucketing_keeps_three_significant_digits() -> None:
+def test_the_childs_locust_rounds_to_three_digits() -> None:
+    # the function is tested in tests/unit/load/child/test_rounding.py; this is Locust's own
+    # statistics with it installed, as every child process installs it
     code = (
-        "from pytest_stagegate.load.child.runner import bucket_response_time_3sig as b\n"
-        "print([b(x) for x in (106.4, 1064.0, 10.64, 1.064, 0.01234, 0, 99.96, 23456.7)])\n"
+        "from pytest_stagegate.load.child.locust_setup import install_locust_settings\n"
+        "from locust.stats import RequestStats\n"
+        "install_locust_settings()\n"
+        "stats = RequestStats()\n"
+        "for ms in (106.4, 1064.0, 10.64):\n"
+        "    stats.log_request('GET', '/a', ms, 10)\n"
+        "print(sorted(stats.get('/a', 'GET').response_times))\n"
     )
     out = in_child(code)
-    assert out.strip() == "[106, 1060, 10.6, 1.06, 0.0123, 0, 100, 23500]"
-
-
-def test_bucketing_shortcuts_agree_with_plain_rounding() -> None:
-    # the usual ranges skip round(x, ndigits); the keys must be the same as with it
-    code = (
-        "import math, random\n"
-        "from pytest_stagegate.load.child.runner import bucket_response_time_3sig as b\n"
-        "def ref(x):\n"
-        "    if x <= 0:\n"
-        "        return 0\n"
-        "    r = round(x, 2 - math.floor(math.log10(x)))\n"
-        "    return int(r) if r >= 100 else r\n"
-        "rng = random.Random(7)\n"
-        "xs = [rng.uniform(0.5, 2000.0) for _ in range(100000)]\n"
-        "xs += [10 ** rng.uniform(-3, 5) for _ in range(100000)]\n"
-        "xs += [1.0, 9.99, 9.995, 10.0, 99.94, 99.95, 99.96, 100.0, 999.4, 999.5, 999.6]\n"
-        "# ties and their neighbours, where rounding half up and round() part ways\n"
-        "xs += [100.5, 1005.0, 1025.0, 10.25, 1.125, 0.1025, 0.10149999999999999, 2.5]\n"
-        "xs += [9.9949999, 99.9499999, 999.4999, 9994.99, 0.99949, 0.5, 150.0]\n"
-        "xs += [k / 8 for k in range(1, 80000)]  # exact binary fractions: many ties\n"
-        "xs += [50, 150, 1005, 2, 0]  # ints, from a custom client\n"
-        "bad = [(x, b(x), ref(x)) for x in xs\n"
-        "       if b(x) != ref(x) or type(b(x)) is not type(ref(x))]\n"
-        "print(len(xs), bad[:5])\n"
-    )
-    out = in_child(code)
-    assert out.strip() == "280030 []"
+    assert out.strip() == "[10.6, 106, 1060]"  # Locust's own 2 digits: [11, 110, 1100]
 
 
 def test_quiet_locust_stats_drops_requests_and_keeps_errors() -> None:
     code = (
         "from locust.stats import RequestStats\n"
-        "from pytest_stagegate.load.child.runner import quiet_locust_stats\n"
+        "from pytest_stagegate.load.child.locust_setup import quiet_locust_stats\n"
         "stats = RequestStats()\n"
         "quiet_locust_stats(stats)\n"
         "stats.log_request('GET', '/a', 12.5, 10)\n"
@@ -171,22 +160,6 @@ def test_quiet_locust_stats_drops_requests_and_keeps_errors() -> None:
     )
     out = in_child(code)
     assert out.strip() == "0 [1]"
-
-
-@pytest.mark.parametrize(
-    ("fields", "keeps"),
-    [({}, False), ({"html_report": "r.html"}, True), ({"locustfile": "lf.py"}, True)],
-)
-def test_locusts_statistics_are_kept_only_where_read(fields: dict[str, Any], keeps: bool) -> None:
-    code = (
-        "import json, sys\n"
-        "from pytest_stagegate.load.plan import LoadPlan\n"
-        "from pytest_stagegate.load.child.runner import keeps_locust_stats\n"
-        "print(keeps_locust_stats(LoadPlan.from_json(sys.stdin.read())))\n"
-    )
-    plan = plan_for("http://127.0.0.1:9", **fields)
-    out = in_child(code, plan.to_json())
-    assert out.strip() == str(keeps)
 
 
 @pytest.mark.parametrize(
@@ -220,14 +193,7 @@ def test_a_plan_the_child_cannot_read_is_an_error_result(
 
 # --- declarative runs ----------------------------------------------------------------------
 def test_healthy_run_completes_and_excludes_the_warmup() -> None:
-    # The first requests on /a take 1 s (by count, not by clock): the users' very first
-    # requests, started at once and over long before the 2 s warm-up ends. Every other request
-    # is answered at once: a measured maximum of 1 s would mean the warm-up was counted; half
-    # of that is still a margin of hundreds of milliseconds for a busy machine.
-    def first_slow(index: int, elapsed: float) -> float:
-        return 1.0 if index < 3 else 0.0
-
-    routes = {"/a": Route(latency=first_slow), "/b": Route()}
+    routes = {"/a": Route(), "/b": Route()}
     progress: list[Progress] = []
     with HTTPTestServer(routes) as server:
         plan = plan_for(
@@ -256,10 +222,57 @@ def test_healthy_run_completes_and_excludes_the_warmup() -> None:
     # the warm-up's requests, all the slow ones among them, are left out of the measurements
     assert result.requests_including_warmup > stats[TOTAL].requests
     assert result.requests_including_warmup <= received
-    assert stats[TOTAL].max_ms < 500
+    assert result.total.histogram.count == stats[TOTAL].requests
     assert result.failures_including_warmup == 0 and result.errors == ()
     assert progress and progress[0].warmup and progress[0].users > 0
     assert progress[-1].requests > 0
+
+
+def test_a_request_started_in_the_warmup_is_not_measured_when_it_ends_after(
+    tmp_path: Path,
+) -> None:
+    # Each user's first request is named apart and answered 2.5 s later: it starts in the
+    # 1.5 s warm-up (the users start at once) and ends in the measured window. It counts by
+    # when it started, so it is in the run's counts and not in the measured endpoints: by name,
+    # not by how long anything took.
+    locustfile = tmp_path / "first_request_locustfile.py"
+    locustfile.write_text(
+        textwrap.dedent(
+            """
+            from locust import FastHttpUser, constant, task
+
+            class FirstSlow(FastHttpUser):
+                wait_time = constant(0.01)
+
+                def on_start(self):
+                    self.client.get("/first", name="first")
+
+                @task
+                def a(self):
+                    self.client.get("/a", name="GET /a")
+            """
+        )
+    )
+    routes = {"/first": Route(latency=2.5), "/a": Route()}
+    with HTTPTestServer(routes) as server:
+        plan = plan_for(
+            server.url,
+            users=2,
+            spawn_rate=2,
+            duration=5.0,
+            warmup=1.5,
+            locustfile=str(locustfile),
+            requests=[],
+        )
+        result = run_load(plan)
+        first = server.count("/first")
+        received = server.total
+    assert result.status == "completed", result.reason
+    assert first == 2
+    assert [e.name for e in result.endpoints] == ["GET /a"]
+    assert 0 < result.total.requests < result.requests_including_warmup <= received
+    # both first requests were answered before the stop and counted in the run
+    assert result.requests_including_warmup >= result.total.requests + first
 
 
 def test_expect_status_decides_success() -> None:
@@ -369,7 +382,7 @@ def test_refusing_target_is_aborted_early(saturation_cpu: float) -> None:
 
 def test_hanging_target_is_aborted_on_errors() -> None:
     # every request runs out of the target's timeout and is recorded as a failure
-    # (runner._within_timeout), so the error abort ends the run long before its 30 s
+    # (load/child/deadline.py), so the error abort ends the run long before its 30 s
     with HTTPTestServer({"/a": Route(hang=True)}) as server:
         plan = plan_for(server.url, users=4, duration=30.0, timeout=0.5, abort_min_requests=5)
         result = run_load(plan, grace=5)
@@ -933,51 +946,6 @@ def test_a_missing_interpreter_raises_load_error() -> None:
         run_load(plan_for(refused_url()), python="/nonexistent/python3")
 
 
-# --- the children's import path ------------------------------------------------------------
-def _site_dirs() -> set[str]:
-    import site
-
-    return {*site.getsitepackages(), site.getusersitepackages()}
-
-
-def test_an_importable_package_adds_nothing_to_the_children_path(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # installed here (editable): found from any directory, so PYTHONPATH stays the user's
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "mine"))
-    load_process._needs_checkout_on_path.cache_clear()
-    env = load_process._child_env(sys.executable)
-    assert env["PYTHONPATH"] == str(tmp_path / "mine")
-    monkeypatch.delenv("PYTHONPATH")
-    assert "PYTHONPATH" not in load_process._child_env(sys.executable)
-
-
-def test_a_package_the_child_cannot_find_adds_only_the_checkout(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # an interpreter without site-packages (-S): it cannot find pytest_stagegate by itself
-    python = tmp_path / "python-without-site"
-    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" -S "$@"\n')
-    python.chmod(0o755)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("PYTHONPATH", raising=False)
-    load_process._needs_checkout_on_path.cache_clear()
-    env = load_process._child_env(str(python))
-    assert env["PYTHONPATH"] == str(ROOT)
-    assert not set(env["PYTHONPATH"].split(os.pathsep)) & _site_dirs()
-    # and with it, that interpreter imports this very package (the standard library is still
-    # its own: nothing else is on the path)
-    code = "import json, pytest_stagegate.load.plan as p\nprint(p.__file__)\nprint(json.__file__)"
-    out = subprocess.run(
-        [str(python), "-c", code], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert out.returncode == 0, out.stderr
-    plan_file, json_file = out.stdout.split()
-    assert Path(plan_file).resolve() == ROOT / "pytest_stagegate" / "load" / "plan.py"
-    assert not Path(json_file).resolve().is_relative_to(ROOT)
-
-
 # --- saturation ----------------------------------------------------------------------------
 def test_busy_generator_is_flagged_saturated() -> None:
     with HTTPTestServer() as server:
@@ -992,7 +960,8 @@ def test_busy_generator_is_flagged_saturated() -> None:
 
 def test_light_load_reports_its_generator_health() -> None:
     # Whether a shared machine stalled this process's event loop is not for this test to
-    # say (the rule itself is tested below, on fixed samples); what is reported must be whole
+    # say (the rule itself is tested in tests/unit/load/test_usage.py, on fixed samples); what
+    # is reported must be whole
     # and agree with itself.
     with HTTPTestServer() as server:
         plan = plan_for(server.url, users=1, spawn_rate=1, duration=2.0, wait=(0.2, 0.2))
@@ -1005,60 +974,6 @@ def test_light_load_reports_its_generator_health() -> None:
     assert generator.saturation_cpu == 90.0
     assert generator.saturated is ("was saturated" in generator.note)
     assert generator.to_dict()["saturated"] is generator.saturated
-
-
-def usage(role: str, cpu: list[float], lag: list[float], threshold: float = 90.0) -> dict:
-    stats = UsageStats()
-    for pct in cpu:
-        stats.add_cpu(pct, threshold)
-    for ms in lag:
-        stats.add_lag(ms)
-    return stats.to_dict(role)
-
-
-def test_saturation_rule_light_load_kept_up() -> None:
-    saturated, note = judge_saturation([usage("local", [5.0] * 8, [1.0] * 40)], 90.0)
-    assert saturated is False
-    assert note.startswith("The load generator kept up: 1 load process, CPU at most 5%")
-
-
-@pytest.mark.parametrize(
-    ("cpu", "lag", "saturated"),
-    [
-        ([95.0, 95.0] + [10.0] * 6, [1.0] * 40, True),  # 2 of 8 hot: 25%
-        ([95.0] + [10.0] * 7, [1.0] * 40, False),  # one hot sample is not enough
-        ([10.0] * 8, [60.0] * 3 + [1.0] * 37, True),  # 3 of 40 late: 7.5%
-        ([10.0] * 8, [60.0] * 2 + [1.0] * 38, False),
-        ([10.0] * 8, [60.0] * 3 + [1.0] * 97, False),  # 3%: under the share
-    ],
-)
-def test_saturation_rule(cpu: list[float], lag: list[float], saturated: bool) -> None:
-    assert judge_saturation([usage("local", cpu, lag)], 90.0)[0] is saturated
-
-
-def test_saturation_rule_ignores_the_master_and_needs_samples() -> None:
-    busy_master = usage("master", [99.0] * 8, [90.0] * 40)
-    idle_worker = usage("worker 1", [5.0] * 8, [1.0] * 40)
-    assert judge_saturation([busy_master, idle_worker], 90.0)[0] is False
-    busy_worker = usage("worker 2", [99.0] * 8, [1.0] * 40)
-    saturated, note = judge_saturation([busy_master, idle_worker, busy_worker], 90.0)
-    assert saturated is True and "the worker 2 process" in note
-    assert judge_saturation([], 90.0) == (
-        False,
-        "The load generator ran too briefly to measure its own CPU.",
-    )
-
-
-def test_recent_usage_forgets_old_samples() -> None:
-    recent = RecentUsage(window=3.0, threshold=90.0)
-    for t in (0.0, 0.5, 1.0):
-        recent.add_cpu(t, 99.0)
-    assert judge_saturation([recent.to_dict("local")], 90.0)[0] is True
-    for t in (4.5, 5.0):  # the hot samples are more than 3 s old now
-        recent.add_cpu(t, 5.0)
-    now = recent.to_dict("local")
-    assert now["cpu_samples"] == 2 and now["hot_samples"] == 0
-    assert judge_saturation([now], 90.0)[0] is False
 
 
 def test_result_round_trips_through_json() -> None:

@@ -8,13 +8,10 @@ from typing import Any
 
 import pytest
 
-from pytest_stagegate.budgets import STANDARD_PERCENTILES, TOTAL
+from pytest_stagegate.budgets import TOTAL
 from pytest_stagegate.histogram import LogHistogram, exact_percentile
-from pytest_stagegate.load.result import (
-    GeneratorHealth,
-    LoadResult,
-    parse_percentile,
-)
+from pytest_stagegate.load.result import GeneratorHealth, LoadResult
+from pytest_stagegate.metrics import STANDARD_PERCENTILES
 
 
 def hist_of(samples: list[float]) -> dict[str, Any]:
@@ -125,22 +122,19 @@ def test_endpoint_stats_with_no_measured_time() -> None:
     assert stats[TOTAL].rps == 0.0
 
 
-def test_endpoint_stats_rejects_a_bad_percentile() -> None:
-    with pytest.raises(ValueError, match=r"p95 or p99\.9"):
-        LoadResult.from_dict(document()).endpoint_stats(["95"])
+@pytest.mark.parametrize("key", ["95", "p", "p100", "p0", "p101", "p-1", "avg", "p9x"])
+def test_endpoint_stats_rejects_what_the_metric_grammar_rejects(key: str) -> None:
+    # one grammar (pytest_stagegate.metrics): percentiles from p0.1 to p99.9
+    with pytest.raises(ValueError, match=r"p0\.1 to p99\.9"):
+        LoadResult.from_dict(document()).endpoint_stats([key])
 
 
-@pytest.mark.parametrize(
-    ("key", "value"), [("p50", 50.0), ("p99.9", 99.9), ("p100", 100.0), ("p0", 0.0)]
-)
-def test_parse_percentile(key: str, value: float) -> None:
-    assert parse_percentile(key) == value
-
-
-@pytest.mark.parametrize("key", ["p", "p101", "p-1", "95", "avg", "p9x"])
-def test_parse_percentile_rejects(key: str) -> None:
-    with pytest.raises(ValueError):
-        parse_percentile(key)
+def test_endpoint_stats_reads_every_percentile_of_the_grammar() -> None:
+    stats = LoadResult.from_dict(document()).endpoint_stats(["p0.1", "p99.9", "p95.0"])
+    every = A_SAMPLES + B_SAMPLES
+    total = stats[TOTAL].percentiles
+    assert total["p0.1"] == pytest.approx(exact_percentile(every, 0.1), rel=1e-3)
+    assert total["p95.0"] == total["p95"]
 
 
 def _broken(path: list[Any], value: Any) -> dict[str, Any]:

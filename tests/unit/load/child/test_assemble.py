@@ -1,0 +1,155 @@
+"""``load.child.assemble``: the child's ``LoadResult``, the very type the parent reads back."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pytest_stagegate._redact import Redactor
+from pytest_stagegate.budgets import TOTAL
+from pytest_stagegate.load.child.assemble import (
+    assemble_result,
+    error_result,
+    iso_time,
+    merge_errors,
+    redact_endpoints,
+)
+from pytest_stagegate.load.child.recorder import EndpointTally
+from pytest_stagegate.load.plan import LoadPlan
+from pytest_stagegate.load.result import ErrorRecord, LoadResult
+from pytest_stagegate.load.usage import UsageStats
+
+SECRET = "s3cr3t-T0KEN"
+PLAN = LoadPlan(
+    host="http://127.0.0.1:9", users=7, spawn_rate=7, duration=10, warmup=2, saturation_cpu=85
+)
+
+
+def tally(method: str, times: list[float], failures: int = 0) -> EndpointTally:
+    ep = EndpointTally()
+    ep.methods.add(method)
+    ep.requests = len(times)
+    ep.failures = failures
+    for t in times:
+        ep.hist.record(t)
+    return ep
+
+
+def usage(role: str, cpu: float) -> Any:
+    stats = UsageStats()
+    for _ in range(4):
+        stats.add_cpu(cpu, 85.0)
+        stats.add_lag(1.5)
+    return stats.usage(role)
+
+
+def assembled(**overrides: Any) -> LoadResult:
+    fields: dict[str, Any] = {
+        "status": "completed",
+        "reason": "",
+        "load_start": 1_767_225_600.0,
+        "warmup_end": 1_767_225_602.0,
+        "stop_time": 1_767_225_610.0004,
+        "finished": 1_767_225_611.5,
+        "workers": 2,
+        "run_requests": 40,
+        "run_failures": 3,
+        "endpoints": {
+            "POST /b": tally("POST", [100.0, 120.0], failures=1),
+            "GET /a": tally("GET", [float(i) for i in range(1, 31)], failures=2),
+        },
+        "errors": (ErrorRecord("GET /a", "GET", "boom", 3),),
+        "processes": [usage("master", 99.0), usage("worker 1", 40.0), usage("worker 2", 60.0)],
+        "html_report": "/tmp/report.html",
+    }
+    fields.update(overrides)
+    return assemble_result(PLAN, **fields)
+
+
+def test_assembled_result_round_trips_exactly() -> None:
+    result = assembled()
+    doc = json.loads(json.dumps(result.to_dict()))
+    again = LoadResult.from_dict(doc)
+    assert again == result
+    assert again.to_dict() == result.to_dict()
+    # histograms are not part of the dataclasses' equality: compare them too
+    pairs = zip((*result.endpoints, result.total), (*again.endpoints, again.total), strict=True)
+    for before, after in pairs:
+        assert after.histogram.to_dict() == before.histogram.to_dict()
+
+
+def test_assembled_fields() -> None:
+    result = assembled()
+    assert result.started_at == "2026-01-01T00:00:00.000+00:00"
+    assert result.finished_at == "2026-01-01T00:00:11.500+00:00"
+    assert (result.load_seconds, result.measured_seconds) == (10.0, 8.0)
+    assert (result.warmup_seconds, result.users, result.workers) == (2.0, 7, 2)
+    assert (result.requests_including_warmup, result.failures_including_warmup) == (40, 3)
+    assert [(e.name, e.method, e.requests) for e in result.endpoints] == [
+        ("GET /a", "GET", 30),
+        ("POST /b", "POST", 2),
+    ]
+    assert (result.total.name, result.total.method) == (TOTAL, "")
+    assert (result.total.requests, result.total.failures) == (32, 3)
+    assert result.total.histogram.count == 32 and result.total.histogram.max_ms == 120.0
+    assert result.html_report == "/tmp/report.html"
+
+
+def test_the_generator_counts_the_load_processes_not_the_master() -> None:
+    generator = assembled().generator
+    assert generator.processes == 2
+    assert generator.saturated is False  # the busy master does not count
+    assert generator.cpu_max_percent == 60.0 and generator.loop_lag_max_ms == 1.5
+    assert generator.saturation_cpu == 85.0
+    assert [p.role for p in generator.per_process] == ["master", "worker 1", "worker 2"]
+    hot = assembled(processes=[usage("local", 99.0)]).generator
+    assert hot.saturated is True and "the local process" in hot.note
+
+
+def test_a_run_aborted_in_its_warmup_measured_nothing() -> None:
+    result = assembled(stop_time=1_767_225_601.0, endpoints={}, status="aborted", reason="r")
+    assert result.measured_seconds == 0.0 and result.load_seconds == 1.0
+    assert result.endpoints == () and result.total.requests == 0
+    assert LoadResult.from_dict(result.to_dict()) == result
+
+
+def test_endpoints_are_redacted_and_merged() -> None:
+    redact = Redactor([SECRET])
+    measured = {
+        f"/a?token={SECRET}": tally("GET", [1.0]),
+        "/a?token=***": tally("POST", [2.0, 3.0], failures=1),
+        "/b": tally(f"X-{SECRET}", [4.0]),
+    }
+    merged = redact_endpoints(measured, redact)
+    assert set(merged) == {"/a?token=***", "/b"}
+    a = merged["/a?token=***"]
+    assert (a.methods, a.requests, a.failures, a.hist.count) == ({"GET", "POST"}, 3, 1, 3)
+    assert merged["/b"].methods == {"X-***"}
+
+
+def test_errors_are_redacted_merged_and_the_most_frequent_first() -> None:
+    errors = merge_errors(
+        [
+            ("GET /a", "GET", f"rejected {SECRET}", 2),
+            ("GET /b", "GET", "HTTP 500", 3),
+            ("GET /a", "GET", "rejected ***", 2),
+        ],
+        Redactor([SECRET]),
+    )
+    assert errors == (
+        ErrorRecord("GET /a", "GET", "rejected ***", 4),
+        ErrorRecord("GET /b", "GET", "HTTP 500", 3),
+    )
+
+
+def test_error_result_round_trips_and_says_nothing_was_generated() -> None:
+    result = error_result(PLAN, "The locustfile x does not exist.", 3, 1_767_225_600.0)
+    assert result.status == "error" and result.reason == "The locustfile x does not exist."
+    assert result.started_at == result.finished_at == iso_time(1_767_225_600.0)
+    assert (result.users, result.workers, result.warmup_seconds) == (7, 3, 2.0)
+    assert result.generator.note == "No load was generated."
+    assert result.generator.saturation_cpu == 85.0 and result.generator.processes == 0
+    assert LoadResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+    unread = error_result(None, "The load plan could not be read: x", 0, 0.0)
+    assert (unread.users, unread.warmup_seconds, unread.generator.saturation_cpu) == (0, 0.0, 0.0)
+    assert LoadResult.from_dict(unread.to_dict()).to_dict() == unread.to_dict()

@@ -1,0 +1,117 @@
+"""``load.child.recorder``: the measured window, the warm-up, and the workers' reports."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from pytest_stagegate.histogram import LogHistogram
+from pytest_stagegate.load.child.recorder import (
+    EndpointTally,
+    Recorder,
+    keeps_locust_stats,
+    merge_histograms,
+)
+from pytest_stagegate.load.plan import LoadPlan
+
+WARMUP_END = 1000.0
+
+
+def recorder() -> Recorder:
+    rec = Recorder()
+    rec.warmup_end = WARMUP_END
+    return rec
+
+
+def test_a_request_counts_by_when_it_started() -> None:
+    rec = recorder()
+    # started before the warm-up's end, finished after it: warm-up
+    rec.on_request("GET", "/a", 500.0, start_time=WARMUP_END - 0.1)
+    rec.on_request("GET", "/a", 20.0, start_time=WARMUP_END)
+    rec.on_request("POST", "/a", 30.0, exception=ValueError("x"), start_time=WARMUP_END + 1)
+    fresh, warm = rec.take_fresh()
+    assert set(fresh) == {"/a"} and set(warm) == {"/a"}
+    assert fresh["/a"].requests == 2 and fresh["/a"].failures == 1
+    assert fresh["/a"].methods == {"GET", "POST"}
+    assert fresh["/a"].hist.max_ms == 30.0
+    assert warm["/a"].count == 1 and warm["/a"].max_ms == 500.0
+    assert (rec.run_requests, rec.run_failures) == (3, 1)
+
+
+def test_without_a_warmup_end_everything_is_warmup() -> None:
+    rec = Recorder()
+    rec.on_request("GET", "/a", 5.0, start_time=1e12)
+    fresh, warm = rec.take_fresh()
+    assert fresh == {} and warm["/a"].count == 1
+    assert rec.run_requests == 1
+
+
+def test_without_a_start_time_the_response_time_dates_the_request() -> None:
+    rec = Recorder()
+    rec.warmup_end = 0.0  # any real clock is past it
+    rec.on_request("GET", "/a", 5.0)
+    assert rec.take_fresh()[0]["/a"].requests == 1
+
+
+@pytest.mark.parametrize("garbage", [None, -1.0, math.nan, math.inf])
+def test_a_custom_clients_garbage_time_is_counted_but_not_timed(garbage: Any) -> None:
+    rec = recorder()
+    rec.on_request("GET", "/a", garbage, start_time=WARMUP_END + 1)
+    rec.on_request("GET", "/a", 7.0, start_time=WARMUP_END + 1)
+    ep = rec.take_fresh()[0]["/a"]
+    assert ep.requests == 2 and ep.hist.count == 1 and ep.hist.max_ms == 7.0
+
+
+def test_take_fresh_folds_into_the_measured_window_and_starts_over() -> None:
+    rec = recorder()
+    rec.on_request("GET", "/a", 10.0, start_time=WARMUP_END + 1)
+    rec.take_fresh()
+    rec.on_request("GET", "/a", 20.0, start_time=WARMUP_END + 2)
+    fresh, _ = rec.take_fresh()
+    assert fresh["/a"].requests == 1
+    assert rec.measured["/a"].requests == 2 and rec.measured["/a"].hist.count == 2
+    assert rec.take_fresh() == ({}, {})
+
+
+def test_a_drained_report_absorbed_by_the_master_is_the_same_measurement() -> None:
+    worker = recorder()
+    for i in range(50):
+        worker.on_request("GET", "/a", float(i), start_time=WARMUP_END + 1)
+    worker.on_request("GET", "/b", 99.0, exception=OSError("x"), start_time=WARMUP_END + 1)
+    worker.on_request("GET", "/a", 400.0, start_time=WARMUP_END - 1)
+    expected = {n: (e.requests, e.failures, e.hist.to_dict()) for n, e in worker.fresh.items()}
+    master = Recorder()
+    master.absorb(worker.drain())
+    assert (worker.run_requests, worker.fresh, worker.fresh_warmup) == (0, {}, {})
+    fresh, warm = master.take_fresh()
+    assert {n: (e.requests, e.failures, e.hist.to_dict()) for n, e in fresh.items()} == expected
+    assert fresh["/b"].methods == {"GET"}
+    assert warm["/a"].max_ms == 400.0
+    assert (master.run_requests, master.run_failures) == (52, 1)
+    master.absorb(worker.drain())  # an empty report adds nothing
+    assert master.run_requests == 52 and master.take_fresh() == ({}, {})
+
+
+def test_tallies_and_histograms_merge() -> None:
+    a, b = EndpointTally(), EndpointTally()
+    a.methods.add("GET")
+    a.requests, a.failures = 3, 1
+    a.hist.record(5.0)
+    b.methods.add("POST")
+    b.requests = 2
+    b.hist.record(9.0)
+    a.add(b)
+    assert (a.methods, a.requests, a.failures, a.hist.count) == ({"GET", "POST"}, 5, 1, 2)
+    assert merge_histograms([a.hist, LogHistogram(), b.hist]).count == 3
+    assert merge_histograms([]).count == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "keeps"),
+    [({}, False), ({"html_report": "r.html"}, True), ({"locustfile": "lf.py"}, True)],
+)
+def test_locusts_statistics_are_kept_only_where_read(fields: dict[str, Any], keeps: bool) -> None:
+    plan = LoadPlan(host="http://127.0.0.1:9", users=1, spawn_rate=1, duration=1, **fields)
+    assert keeps_locust_stats(LoadPlan.from_json(plan.to_json())) is keeps
