@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from pytest_stagegate.verdict.model import write_verdict
@@ -630,16 +630,22 @@ OPTION = st.tuples(st.sampled_from(VALUE_OPTIONS), JUNK, st.booleans())
 WRITTEN_PATH_OPTIONS = ("--verdict", "--verdict-junit")
 
 
-def _hits_unwritable_verdict_bug(options: list[tuple[str, str, bool]], cwd: Path) -> bool:
-    """A --verdict/--verdict-junit that names a directory or lies under a file: the traceback
-    of the strict-xfail cases 'unwritable-*' above; the property test steps around it."""
-    for name, value, _ in options:
-        if name not in WRITTEN_PATH_OPTIONS or not value or value.startswith("-"):
+def _unwritable_output(options: list[tuple[str, str, bool]], cwd: Path) -> tuple[str, str] | None:
+    """The --verdict / --verdict-junit (option, value) that names a directory or lies under a
+    file, as the run will see it (the last of each option wins), or None. Such a run must end
+    with a usage error naming the option and the path (the cases 'unwritable-*' above)."""
+    last: dict[str, tuple[str, bool]] = {}
+    for name, value, joined in options:
+        last[name] = (value, joined)
+    for name in WRITTEN_PATH_OPTIONS:
+        value, joined = last.get(name, ("", True))
+        # Written apart, a value starting with "-" is read as an option: a usage error anyway.
+        if not value or (value.startswith("-") and not joined):
             continue
         path = cwd / value
         if path.is_dir() or any(p.exists() and not p.is_dir() for p in path.parents):
-            return True
-    return False
+            return name, value
+    return None
 
 
 @settings(
@@ -651,6 +657,10 @@ def _hits_unwritable_verdict_bug(options: list[tuple[str, str, bool]], cwd: Path
     options=st.lists(OPTION, max_size=4),
     gate=st.booleans(),
 )
+# The inputs that once ended in a traceback, always tried (random junk rarely finds them).
+@example(options=[("--verdict", ".", False)], gate=False)
+@example(options=[("--verdict-junit", "test_junk.py/j.xml", True)], gate=True)
+@example(options=[("--verdict", "ok.json", True), ("--verdict", "..", True)], gate=False)
 def test_junk_on_the_command_line_is_never_an_internal_error(
     pytester: pytest.Pytester, options: list[tuple[str, str, bool]], gate: bool
 ) -> None:
@@ -660,8 +670,7 @@ def test_junk_on_the_command_line_is_never_an_internal_error(
     # Nothing listens there: --gate ends at once with verdict "error", never putting load.
     (workdir / "stagegate.yaml").write_text(PROPERTY_CONFIG.replace("{url}", refused_url()))
     (workdir / "test_junk.py").write_text(PASSING_TEST)
-    if _hits_unwritable_verdict_bug(options, workdir):
-        return
+    unwritable = _unwritable_output(options, workdir)
     argv = ["--gate"] if gate else []
     for name, value, joined in options:
         argv += [f"{name}={value}"] if joined else [name, value]
@@ -679,3 +688,13 @@ def test_junk_on_the_command_line_is_never_an_internal_error(
     event(f"exit code {proc.returncode}")
     assert "Traceback" not in output and "INTERNALERROR" not in output, (argv, output)
     assert proc.returncode in (0, 1, 4, 5), (argv, proc.returncode, output)
+    if unwritable is not None:
+        # Never a run that ends without the verdict it was asked to write: a clean refusal
+        # that names what is wrong (this option and path, or another bad option before it).
+        event("an unwritable verdict path")
+        name, value = unwritable
+        assert proc.returncode in (1, USAGE), (argv, proc.returncode, output)
+        assert f"pytest-stagegate: {name} {value}:" in output or "error:" in output.lower(), (
+            argv,
+            output,
+        )
