@@ -32,7 +32,7 @@ PROFILE = {
     "workers": 2,
     "scenario": "requests",
 }
-HEALTHY_GENERATOR = {"processes": 3, "max_cpu_percent": 41.5, "saturated": False, "note": ""}
+HEALTHY_GENERATOR = {"processes": 3, "cpu_max_percent": 41.5, "saturated": False, "note": ""}
 
 
 def verdict(
@@ -206,7 +206,7 @@ def fail_verdict() -> Verdict:
             checks=checks,
             generator={
                 "processes": 1,
-                "max_cpu_percent": 97.0,
+                "cpu_max_percent": 97.0,
                 "saturated": True,
                 "note": (
                     "The load generator was saturated: the local process was at or above 90% "

@@ -272,7 +272,7 @@ def _saturation_sentence(generator: Mapping[str, Any]) -> str:
     note = str(generator.get("note") or "").strip().rstrip(".")
     if note:  # the load process's own account: which process, how busy
         return f"Warning: {note[:1].lower()}{note[1:]}, {advice}"
-    cpu = generator.get("cpu_max_percent", generator.get("max_cpu_percent"))
+    cpu = generator.get("cpu_max_percent")
     detail = f" (CPU up to {float(cpu):.0f}% of a core)" if isinstance(cpu, (int, float)) else ""
     return f"Warning: the load generator was saturated{detail}, {advice}"
 

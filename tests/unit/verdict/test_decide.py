@@ -297,7 +297,7 @@ def test_strict_xpass_is_recorded_as_failed_and_fails() -> None:
 
 
 def test_saturated_passing_gate_passes_with_a_warning() -> None:
-    gate = good_gate(generator={"saturated": True, "max_cpu_percent": 99.2, "processes": 1})
+    gate = good_gate(generator={"saturated": True, "cpu_max_percent": 99.2, "processes": 1})
     verdict = make([passed()], gate=gate)
     assert verdict.state == "pass"
     assert verdict.reasons[0] == "1 test passed and all 4 budgets held on staging."
