@@ -1,11 +1,10 @@
-"""The ``stagegate`` command: verify (every refusal and the accept case), report, compare,
-schema, usage errors; through ``main()`` and through a real subprocess."""
+"""The ``stagegate`` command through ``main()``: verify (every refusal and the accept case),
+report, compare, schema, usage errors. tests/e2e/test_cli.py runs the real command."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -23,10 +22,9 @@ from pytest_stagegate.verdict.model import (
     schema,
     write_verdict,
 )
+from tests.verdict_samples import SAMPLES, SHA, check_golden, passing_checks
 
-from .verdict_samples import GOLDEN, SAMPLES, SHA, check_golden, pass_verdict, passing_checks
-
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def fresh(
@@ -498,57 +496,6 @@ def test_unexpected_os_error_is_one_line(
     code, _, err = run(capsys, "report", str(verdict_file))
     assert code == 4
     assert err == "stagegate: error: [Errno 5] Input/output error\n"
-
-
-# -- the real command, in a subprocess ---------------------------------------------------------
-
-
-def stagegate(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "pytest_stagegate.cli", *argv],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def test_subprocess_verify_accepts_and_refuses(tmp_path: Path) -> None:
-    path = tmp_path / "stagegate-verdict.json"
-    write_verdict(path, fresh())
-    ok = stagegate("verify", path.name, "--target", "staging", "--commit", SHA[:10], cwd=tmp_path)
-    assert (ok.returncode, ok.stderr) == (0, "")
-    assert ok.stdout.startswith("OK: stagegate-verdict.json: verdict pass for target 'staging'")
-
-    refused = stagegate("verify", path.name, "--target", "production", cwd=tmp_path)
-    assert refused.returncode == 1
-    assert refused.stdout == "REFUSED: the verdict is for target 'staging', not 'production'\n"
-
-
-def test_subprocess_usage_error_exits_4_without_traceback(tmp_path: Path) -> None:
-    done = stagegate("verify", "v.json", "--target", "staging", "--max-age", "soon", cwd=tmp_path)
-    assert done.returncode == 4
-    assert "Traceback" not in done.stderr
-    assert "argument --max-age: expected a duration" in done.stderr
-
-
-def test_subprocess_missing_file_is_refused(tmp_path: Path) -> None:
-    done = stagegate("verify", "nope.json", "--target", "staging", cwd=tmp_path)
-    assert done.returncode == 1
-    assert done.stdout == "REFUSED: nope.json: no such file\n"
-
-
-def test_subprocess_report_markdown(tmp_path: Path) -> None:
-    write_verdict(tmp_path / "v.json", pass_verdict())
-    done = stagegate("report", "v.json", "--format", "markdown", cwd=tmp_path)
-    assert done.returncode == 0
-    assert done.stdout == (GOLDEN / "report-pass.md").read_text(encoding="utf-8")
 
 
 def test_report_profile_keeps_the_case_of_names() -> None:

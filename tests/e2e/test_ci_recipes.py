@@ -15,7 +15,7 @@ import yaml
 
 from pytest_stagegate.cli import main as stagegate_main
 
-RECIPES = sorted((Path(__file__).parent.parent / "ci").rglob("*.yml"))
+RECIPES = sorted((Path(__file__).parents[2] / "ci").rglob("*.yml"))
 
 
 def _commands(node: Any) -> Iterator[str]:
@@ -56,7 +56,7 @@ def test_recipe_commands_are_real(
 ) -> None:
     # The stagegate commands read a verdict: give them a real one, so that exit code 4 can
     # only mean that their arguments did not parse.
-    golden = Path(__file__).parent / "golden" / "verdict-pass.json"
+    golden = Path(__file__).parents[1] / "golden" / "verdict-pass.json"
     (tmp_path / "stagegate-verdict.json").write_text(golden.read_text())
     monkeypatch.chdir(tmp_path)
     document = yaml.safe_load(recipe.read_text())

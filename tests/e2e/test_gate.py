@@ -8,57 +8,71 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
+import yaml
 
+from tests.conftest import stagegate_yaml
 from tests.servers import HTTPTestServer, Route, refused_url
 
 
 @pytest.fixture
-def server() -> Iterator[HTTPTestServer]:
-    routes = {
-        "/": Route(),
-        "/fast": Route(),
-        "/slow": Route(latency=0.06),
-        "/write": Route(status=201),
-        "/boom": Route(status=500, body=b"database unavailable"),
-    }
-    with HTTPTestServer(routes) as srv:
-        yield srv
+def server(serve: Callable[[Mapping[str, Route]], HTTPTestServer]) -> HTTPTestServer:
+    """This module's server (in place of conftest's shop): fast, slow, write and failing paths."""
+    return serve(
+        {
+            "/": Route(),
+            "/fast": Route(),
+            "/slow": Route(latency=0.06),
+            "/write": Route(status=201),
+            "/boom": Route(status=500, body=b"database unavailable"),
+        }
+    )
 
 
 def gate_config(
     base_url: str,
     *,
-    target_extra: str = "",
-    requests: str = "[GET /fast]",
-    budgets: str = "total: {p95: 500ms, error_rate: 1%}",
+    target: Mapping[str, Any] | None = None,
+    requests: Sequence[Any] = ("GET /fast",),
+    budgets: Mapping[str, Any] | None = None,
     duration: str = "2s",
     users: int = 2,
     name: str = "local",
+    abort: Mapping[str, Any] | None = None,
 ) -> str:
-    extra = "".join(f"    {line}\n" for line in target_extra.splitlines())
-    return f"targets:\n  {name}:\n    base_url: {base_url}\n{extra}" + textwrap.dedent(
-        f"""\
-        gate:
-          min_samples: 10
-          load:
-            users: {users}
-            spawn_rate: {users}
-            duration: {duration}
-            wait: 10ms
-            requests: {requests}
-          budgets:
-            {budgets}
-        """
+    """conftest's stagegate.yaml with this module's gate: at least 10 samples, ``users`` users
+    for ``duration`` on ``requests``, ``budgets`` in place of the default ones."""
+    text = stagegate_yaml(
+        base_url,
+        name=name,
+        target=target,
+        gate={
+            "min_samples": 10,
+            "load": {
+                "users": users,
+                "spawn_rate": users,
+                "duration": duration,
+                "requests": list(requests),
+                "abort": None,  # the default abort rules, unless ``abort`` below
+            },
+        },
     )
+    # The budgets and the abort rules replace conftest's instead of merging into them.
+    doc = yaml.safe_load(text)
+    if abort is not None:
+        doc["gate"]["load"]["abort"] = dict(abort)
+    doc["gate"]["budgets"] = dict(budgets or {"total": {"p95": "500ms", "error_rate": "1%"}})
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+READY_60S = {"path": "/healthz", "timeout": "60s"}
 
 
 def verdict_of(pytester: pytest.Pytester) -> dict[str, Any]:
@@ -111,8 +125,8 @@ def test_a_slow_endpoint_fails_its_budget_with_a_clear_reason(
         ".yaml",
         stagegate=gate_config(
             server.url,
-            requests="[GET /fast, GET /slow]",
-            budgets='"GET /slow": {p95: 30ms}',
+            requests=["GET /fast", "GET /slow"],
+            budgets={"GET /slow": {"p95": "30ms"}},
             duration="3s",
         ),
     )
@@ -133,7 +147,7 @@ def test_a_slow_endpoint_fails_its_budget_with_a_clear_reason(
 def test_protected_target_gets_no_load(pytester: pytest.Pytester, server: HTTPTestServer) -> None:
     pytester.makefile(
         ".yaml",
-        stagegate=gate_config(server.url, target_extra="protected: true", name="production"),
+        stagegate=gate_config(server.url, target={"protected": True}, name="production"),
     )
     pytester.makepyfile(
         """
@@ -163,7 +177,7 @@ def test_allow_load_is_the_way_to_load_a_protected_target(
     pytester.makefile(
         ".yaml",
         stagegate=gate_config(
-            server.url, target_extra="protected: true\nallow_load: true", name="production"
+            server.url, target={"protected": True, "allow_load": True}, name="production"
         ),
     )
     pytester.makepyfile("def test_read(http): assert http.get('/').status_code == 200")
@@ -375,7 +389,9 @@ def test_interrupt_during_the_load_leaves_a_verdict_and_no_process(
 def test_interrupt_during_the_readiness_wait(pytester: pytest.Pytester) -> None:
     pytester.makefile(
         ".yaml",
-        stagegate=gate_config(refused_url(), target_extra="ready: {path: /healthz, timeout: 60s}"),
+        stagegate=gate_config(
+            refused_url(), target={"ready": {"path": "/healthz", "timeout": "60s"}}
+        ),
     )
     pytester.makepyfile("def test_never(): pass")
     # "collected" is printed just before the readiness wait, which lasts up to 60 s
@@ -389,7 +405,7 @@ def test_interrupt_during_the_readiness_wait(pytester: pytest.Pytester) -> None:
 
 def run_example(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], Any]:
     """The bundled example with --gate, as a user runs it; returns the run and its verdict."""
-    example = Path(__file__).parent.parent / "example_suites" / "shop"
+    example = Path(__file__).parents[2] / "example_suites" / "shop"
     environ = {k: v for k, v in os.environ.items() if not k.startswith("SHOP_")}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", str(example), "--target=local", "--gate",
@@ -462,13 +478,13 @@ def test_baseline_regression_budget_and_step_summary(
         ".yaml",
         stagegate=gate_config(
             server.url,
-            requests="[GET /slow]",
-            budgets='"GET /slow": {p95_regression: 10%}',
+            requests=["GET /slow"],
+            budgets={"GET /slow": {"p95_regression": "10%"}},
             duration="3s",
         ),
     )
     pytester.makepyfile("def test_nothing(): pass")
-    baseline = json.loads((Path(__file__).parent / "golden" / "verdict-pass.json").read_text())
+    baseline = json.loads((Path(__file__).parents[1] / "golden" / "verdict-pass.json").read_text())
     baseline["gate"]["endpoints"] = [
         {
             "name": "GET /slow",
@@ -538,10 +554,11 @@ def test_a_failing_error_budget_names_the_errors(
         ".yaml",
         stagegate=gate_config(
             server.url,
-            requests="[GET /fast, {method: GET, path: /boom, weight: 1}]",
-            budgets="total: {error_rate: 1%}",
+            requests=["GET /fast", {"method": "GET", "path": "/boom", "weight": 1}],
+            budgets={"total": {"error_rate": "1%"}},
             duration="2s",
-        ).replace("load:", "load:\n    abort: {enabled: false}"),
+            abort={"enabled": False},
+        ),
     )
     pytester.makepyfile("def test_nothing(): pass")
     result = pytester.runpytest("--gate")

@@ -6,26 +6,30 @@ import json
 import subprocess
 import sys
 import textwrap
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
 
-from tests.servers import HTTPTestServer, Route, free_port, refused_url
+from tests.conftest import write_stagegate
+from tests.servers import HTTPTestServer, Route, refused_url
+
+GOLDEN = Path(__file__).parents[1] / "golden"
 
 
 @pytest.fixture
-def shop() -> Iterator[HTTPTestServer]:
-    routes = {
-        "/healthz": Route(body=b'{"status": "ok"}', content_type="application/json"),
-        "/version": Route(body=b'{"build": {"sha": "abc123"}}', content_type="application/json"),
-        "/api/products": Route(body=b"[1, 2, 3]", content_type="application/json"),
-        "/api/cart": Route(status=201),
-        "/boom": Route(status=500),
-    }
-    with HTTPTestServer(routes) as server:
-        yield server
+def shop(serve: Callable[[Mapping[str, Route]], HTTPTestServer]) -> HTTPTestServer:
+    return serve(
+        {
+            "/healthz": Route(body=b'{"status": "ok"}', content_type="application/json"),
+            "/version": Route(
+                body=b'{"build": {"sha": "abc123"}}', content_type="application/json"
+            ),
+            "/api/products": Route(body=b"[1, 2, 3]", content_type="application/json"),
+            "/api/cart": Route(status=201),
+            "/boom": Route(status=500),
+        }
+    )
 
 
 def write_config(pytester: pytest.Pytester, text: str) -> None:
@@ -40,15 +44,8 @@ def test_inert_without_a_config_file(pytester: pytest.Pytester) -> None:
 
 
 def test_fixtures_point_at_the_target(pytester: pytest.Pytester, shop: HTTPTestServer) -> None:
-    write_config(
-        pytester,
-        f"""
-        targets:
-          local:
-            base_url: {shop.url}
-            headers: {{X-Team: checkout}}
-            vars: {{product_id: 7}}
-        """,
+    write_stagegate(
+        pytester, shop.url, target={"headers": {"X-Team": "checkout"}, "vars": {"product_id": 7}}
     )
     pytester.makepyfile(
         """
@@ -130,54 +127,47 @@ def test_bad_input_is_a_usage_error(
 def test_missing_secret_of_another_target_is_fine(
     pytester: pytest.Pytester, shop: HTTPTestServer
 ) -> None:
-    write_config(
-        pytester,
-        f"""
-        targets:
-          local:
-            base_url: {shop.url}
-          staging:
-            base_url: https://staging.invalid
-            headers: {{Authorization: "Bearer ${{STAGEGATE_TEST_UNSET_TOKEN}}"}}
-        """,
-    )
+    staging = {
+        "base_url": "https://staging.invalid",
+        "headers": {"Authorization": "Bearer ${STAGEGATE_TEST_UNSET_TOKEN}"},
+    }
+    write_stagegate(pytester, shop.url, targets={"staging": staging})
     pytester.makepyfile("def test_one(http): assert http.get('/healthz').status_code == 200")
     pytester.runpytest().assert_outcomes(passed=1)
 
 
-def test_waits_for_a_target_that_becomes_ready(pytester: pytest.Pytester) -> None:
-    port = free_port()
-    server = HTTPTestServer({"/healthz": Route()}, port=port)
-    timer = threading.Timer(3.0, server.start)  # connections are refused until then
-    timer.start()
-    try:
-        write_config(
-            pytester,
-            f"""
-            targets:
-              local:
-                base_url: http://127.0.0.1:{port}
-                ready: {{path: /healthz, timeout: 60s}}
-            """,
-        )
-        pytester.makepyfile("def test_one(http): assert http.get('/healthz').status_code == 200")
-        result = pytester.runpytest()
-    finally:
-        timer.join()
-        server.stop()
+def test_waits_for_a_target_that_becomes_ready(
+    pytester: pytest.Pytester, serve: Callable[[Mapping[str, Route]], HTTPTestServer]
+) -> None:
+    unready = 3  # /healthz answers 503 to the first polls, 200 after them
+    events: list[str] = []  # what the server answered, in arrival order
+
+    healthz = Route(status=503)
+
+    def poll(index: int, elapsed: float) -> float:
+        # A latency callable runs before the status is sent: it decides the answer.
+        healthz.status = 503 if index < unready else 200
+        events.append(f"healthz {healthz.status}")
+        return 0.0
+
+    def product(index: int, elapsed: float) -> float:
+        events.append("products")
+        return 0.0
+
+    healthz.latency = poll
+    server = serve({"/healthz": healthz, "/api/products": Route(latency=product)})
+    write_stagegate(pytester, server.url, target={"ready": {"path": "/healthz", "timeout": "60s"}})
+    pytester.makepyfile("def test_one(http): assert http.get('/api/products').status_code == 200")
+    result = pytester.runpytest()
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["stagegate: target 'local' ready after *"])
+    # The run polled until the target was ready, and the test ran only after that.
+    assert events == [*["healthz 503"] * unready, "healthz 200", "products"]
 
 
 def test_a_target_that_never_gets_ready_stops_the_run(pytester: pytest.Pytester) -> None:
-    write_config(
-        pytester,
-        f"""
-        targets:
-          local:
-            base_url: {refused_url()}
-            ready: {{path: /healthz, timeout: 1s}}
-        """,
+    write_stagegate(
+        pytester, refused_url(), target={"ready": {"path": "/healthz", "timeout": "1s"}}
     )
     pytester.makepyfile("def test_one(): raise AssertionError('must not run')")
     result = pytester.runpytest("--verdict", "verdict.json")
@@ -190,15 +180,8 @@ def test_a_target_that_never_gets_ready_stops_the_run(pytester: pytest.Pytester)
 
 
 def test_wrong_build_stops_the_run(pytester: pytest.Pytester, shop: HTTPTestServer) -> None:
-    write_config(
-        pytester,
-        f"""
-        targets:
-          local:
-            base_url: {shop.url}
-            version: {{path: /version, field: build.sha, expect: def456}}
-        """,
-    )
+    version = {"path": "/version", "field": "build.sha", "expect": "def456"}
+    write_stagegate(pytester, shop.url, target={"version": version})
     pytester.makepyfile("def test_one(): pass")
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -208,17 +191,8 @@ def test_wrong_build_stops_the_run(pytester: pytest.Pytester, shop: HTTPTestServ
 def test_protected_target_never_receives_destructive_requests(
     pytester: pytest.Pytester, shop: HTTPTestServer
 ) -> None:
-    write_config(
-        pytester,
-        f"""
-        targets:
-          local:
-            base_url: {shop.url}
-          production:
-            base_url: {shop.url}
-            protected: true
-        """,
-    )
+    production = {"base_url": shop.url, "protected": True}
+    write_stagegate(pytester, shop.url, targets={"production": production})
     pytester.makepyfile(
         """
         import pytest
@@ -246,10 +220,7 @@ def test_protected_target_never_receives_destructive_requests(
 
 
 def test_targets_marker(pytester: pytest.Pytester, shop: HTTPTestServer) -> None:
-    write_config(
-        pytester,
-        f"targets:\n  local:\n    base_url: {shop.url}\n  staging:\n    base_url: {shop.url}\n",
-    )
+    write_stagegate(pytester, shop.url, targets={"staging": {"base_url": shop.url}})
     pytester.makepyfile(
         """
         import pytest
@@ -269,7 +240,7 @@ def test_targets_marker(pytester: pytest.Pytester, shop: HTTPTestServer) -> None
 def test_targets_marker_with_an_unknown_name_is_an_error(
     pytester: pytest.Pytester, shop: HTTPTestServer
 ) -> None:
-    write_config(pytester, f"targets:\n  local:\n    base_url: {shop.url}\n")
+    write_stagegate(pytester, shop.url)
     pytester.makepyfile("import pytest\n@pytest.mark.targets('stagign')\ndef test_x(): pass\n")
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -323,15 +294,16 @@ def test_importing_the_plugin_is_light() -> None:
             "import pytest_stagegate.plugin as plugin",
             "heavy = {'httpx', 'yaml', 'locust', 'gevent', 'jsonschema'} & set(sys.modules)",
             "import pytest_stagegate.config as config",
-            "print(sorted(heavy), plugin.CONFIG_FILENAME == config.CONFIG_FILENAME)",
+            "import pytest_stagegate.defaults as defaults",
+            "print(sorted(heavy), defaults.CONFIG_FILE == config.CONFIG_FILENAME, plugin.__name__)",
         ]
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[] True"
+    assert out.stdout.strip() == "[] True pytest_stagegate.plugin"
 
 
 def test_a_run_stopped_by_a_usage_error_leaves_no_old_verdict(pytester: pytest.Pytester) -> None:
-    golden = Path(__file__).parent / "golden" / "verdict-pass.json"
+    golden = GOLDEN / "verdict-pass.json"
     (pytester.path / "stagegate-verdict.json").write_text(golden.read_text())
     (pytester.path / "stagegate-junit.xml").write_text("<testsuites/>")
     write_config(pytester, "targets:\n  local:\n    base_ulr: http://127.0.0.1:1\n")

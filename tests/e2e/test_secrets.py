@@ -1,0 +1,97 @@
+"""Secret canaries: a unique secret in headers, vars and the base URL's password, through
+failing, skipped and xfailed tests, -vv, the gate and Locust's HTML report; then every output
+is searched for it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_stagegate
+from tests.servers import HTTPTestServer, Route
+
+
+def test_a_secret_reaches_the_server_but_no_output(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    serve: Callable[[Mapping[str, Route]], HTTPTestServer],
+) -> None:
+    canary = f"canary-{uuid.uuid4().hex}"
+    monkeypatch.setenv("STAGEGATE_CANARY", canary)
+    server = serve({"/ok": Route(), "/boom": Route(status=500, body=b"internal error")})
+    write_stagegate(
+        pytester,
+        server.url.replace("http://", "http://ci:${STAGEGATE_CANARY}@"),
+        target={
+            "headers": {
+                "X-Api-Key": "${STAGEGATE_CANARY}",
+                "Authorization": "Bearer ${STAGEGATE_CANARY}",
+            },
+            "vars": {"password": "${STAGEGATE_CANARY}"},
+        },
+        gate={
+            "load": {"wait": "20ms", "requests": ["GET /ok", "GET /boom"], "abort": None},
+            "budgets": {"total": {"p95": None}},  # error_rate 1% alone
+        },
+    )
+    pytester.makepyfile(
+        """
+        import logging
+
+        def test_prints_it(http, target, target_vars):
+            print(target, dict(http.headers), target_vars)
+            logging.getLogger("app").warning("headers %s", dict(http.headers))
+            assert http.headers["x-api-key"] == "not it"
+
+        def test_diff(target_vars):
+            assert target_vars == {"password": "other"}
+
+        def test_request(http):
+            assert http.get("/boom").status_code == 200
+
+        def test_skips_with_it(target_vars):
+            import pytest
+            pytest.skip(f"not with password {target_vars['password']}")
+
+        def test_xfails_with_it(target_vars):
+            import pytest
+            pytest.xfail(f"known: {target_vars['password']}")
+        """
+    )
+    result = pytester.runpytest(
+        "-vv",
+        "-rA",
+        "-l",
+        "--gate",
+        "--gate-report",
+        "report.html",
+        "--junitxml",
+        "pj.xml",
+        "-rsx",
+    )
+    seen = {k.lower(): v for k, v in server.last_headers("/ok").items()}
+    assert seen["x-api-key"] == canary  # the load really carried the secret
+    assert result.ret == 1
+    outputs = {
+        "terminal": result.stdout.str() + result.stderr.str(),
+        **{
+            name: (pytester.path / name).read_text(errors="replace")
+            for name in (
+                "stagegate-verdict.json",
+                "stagegate-junit.xml",
+                "stagegate-load.log",
+                "report.html",
+                "pj.xml",
+            )
+        },
+    }
+    assert "***" in outputs["terminal"]
+    leaks = [name for name, text in outputs.items() if canary in text]
+    assert leaks == []
+    # and nothing else the run left behind
+    for path in Path(pytester.path).rglob("*"):
+        if path.is_file():
+            assert canary not in path.read_text(errors="replace"), path
