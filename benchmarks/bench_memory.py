@@ -3,7 +3,7 @@
     python benchmarks/bench_memory.py [--short 15] [--long 60] [--users 10]
 
 Each run is run_load() with a declarative FastHttpUser scenario at full speed against nginx
-(or benchmarks/fastserver.py); a thread samples the runner child's RSS with psutil every
+(or benchmarks/fastserver.py); a thread samples the load child's RSS with psutil every
 0.2 s. Prints both peaks, the requests each run made and the ratio long/short peak (flat
 memory: about 1.0; keeping raw samples would add ~40 bytes per request).
 """
@@ -22,7 +22,7 @@ from pytest_stagegate.load.process import run_load
 
 
 class PeakRSS:
-    """The largest RSS seen of any load runner process under this one."""
+    """The largest RSS seen of any load child process under this one."""
 
     def __init__(self) -> None:
         self.peak = 0

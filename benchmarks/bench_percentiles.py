@@ -9,8 +9,8 @@ reference. Printed per percentile: the exact value, the gate's (LogHistogram, 3 
 digits), and what stock Locust 2.47 would report (its 2-significant-digit bucketing, computed
 here on the same samples with its rank rule), each with its relative error.
 
-Profiles sit just above 100 ms and 1 s, where Locust's rounding step is largest (field notes:
-a true p50 of 106 ms shows as 110).
+Profiles sit just above 100 ms and 1 s, where Locust's rounding step is largest: a true p50
+of 106 ms shows as 110 (docs/load-engine.md, "Locust's rounding").
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ from .result import LoadResult
 
 __all__ = ["Progress", "run_load"]
 
-RUNNER_MODULE = "pytest_stagegate.load.child"
+CHILD_MODULE = "pytest_stagegate.load.child"
 STARTUP_TIMEOUT = 30.0  # interpreter + locust import, before the load starts
 WORKER_EXIT_TIMEOUT = 5.0  # workers quit right after the master; then they are killed
 KILL_WAIT = 3.0
@@ -199,7 +199,7 @@ def _free_port() -> int:
 
 def _child_env(python: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.pop("LOCUST_SKIP_MONKEY_PATCH", None)  # the runner relies on gevent's patching
+    env.pop("LOCUST_SKIP_MONKEY_PATCH", None)  # the child relies on gevent's patching
     env["PYTHONUNBUFFERED"] = "1"
     pythonpath = env.get("PYTHONPATH", "")
     if _needs_checkout_on_path(python, pythonpath, os.getcwd()):
@@ -353,7 +353,7 @@ class _Run:
                     shutil.rmtree(tmp, ignore_errors=True)
 
     def _spawn_all(self, log: _Log, result_path: Path) -> None:
-        base = [self.python, "-m", RUNNER_MODULE]
+        base = [self.python, "-m", CHILD_MODULE]
         env = _child_env(self.python)
         if self.workers or self.remote_workers:
             host, port = self.master_bind or ("127.0.0.1", _free_port())

@@ -1,7 +1,7 @@
 """``stagegate worker``: a Locust worker on another machine, for a gated run's master.
 
 The worker builds its load plan from its own stagegate.yaml and environment (so secrets never
-travel between machines), then runs the load runner in Locust's worker mode against the master
+travel between machines), then runs the load child in Locust's worker mode against the master
 that ``pytest --gate --gate-remote-workers N --gate-master-bind HOST:PORT`` started. It measures
 exactly like a local worker (precise histograms, CPU), reports to the master, and exits when
 the master ends the run.
@@ -18,7 +18,7 @@ from pathlib import Path
 from ..config import load_config
 from ..errors import StagegateError
 from .plan import plan_for
-from .process import RUNNER_MODULE
+from .process import CHILD_MODULE
 
 # Locust's own worker gives up on a silent master after 60 s; this is the outer bound.
 MASTER_WAIT = 90.0
@@ -47,7 +47,7 @@ def run_worker(
         file=sys.stderr,
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", RUNNER_MODULE, "--mode", "worker",
+        [sys.executable, "-m", CHILD_MODULE, "--mode", "worker",
          "--master-host", master_host, "--master-port", str(master_port)],
         stdin=subprocess.PIPE,
     )  # fmt: skip

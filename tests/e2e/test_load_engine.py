@@ -66,7 +66,7 @@ def runner_pids() -> set[int]:
 def run_child(
     plan: LoadPlan, tmp_path: Path
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-    """The runner started by hand, to see its raw stdout and stderr."""
+    """The load child started by hand, to see its raw stdout and stderr."""
     result = tmp_path / "result.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
