@@ -1,0 +1,196 @@
+"""``plugin.finish``: the verdict built from values, handed to the hook, written to its files,
+and the exit status the run ends with."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from pytest_stagegate import defaults
+from pytest_stagegate.config import Target
+from pytest_stagegate.plugin.finish import Finished, exit_status_for, finish_run
+from pytest_stagegate.plugin.options import RunOptions
+from pytest_stagegate.plugin.state import GateOutcome
+from pytest_stagegate.verdict import GateRecord, TestRecord, Verdict, load_verdict
+
+TARGET = Target(
+    name="staging",
+    base_url="https://ci:pw-secret@staging.invalid",
+    secrets=frozenset({"pw-secret"}),
+)
+STARTED = datetime(2025, 1, 15, 10, 0, tzinfo=timezone.utc)
+OK = int(pytest.ExitCode.OK)
+FAILED = int(pytest.ExitCode.TESTS_FAILED)
+NO_TESTS = int(pytest.ExitCode.NO_TESTS_COLLECTED)
+PASSED = (TestRecord("t.py::test_ok", "passed"),)
+
+
+class Lines(list[tuple[str, dict[str, bool]]]):
+    """A write_line that keeps what it was given."""
+
+    def __call__(self, line: str, **markup: bool) -> None:
+        self.append((line, markup))
+
+
+def finish(
+    tmp_path: Path,
+    *,
+    tests: Sequence[TestRecord] = PASSED,
+    gate: GateOutcome | None = None,
+    hook: Callable[[Verdict], None] | None = None,
+    exit_status: int = OK,
+    environ: Mapping[str, str] | None = None,
+    lines: Lines | None = None,
+    gated: bool = False,
+) -> Finished:
+    opts = RunOptions(
+        target="staging",
+        target_source="--target",
+        config_path=tmp_path / defaults.CONFIG_FILE,
+        config_source="found",
+        rootdir=tmp_path,
+        invocation_dir=tmp_path,
+        verdict_path=tmp_path / "out" / defaults.VERDICT_FILE,
+        junit_path=tmp_path / "out" / defaults.JUNIT_FILE,
+        verdict_wanted=True,
+    )
+    seen: list[Verdict] = []
+
+    def verdict_hook(verdict: Verdict) -> None:
+        seen.append(verdict)
+        if hook is not None:
+            hook(verdict)
+
+    finished = finish_run(
+        dataclasses.replace(opts, gate=gated),
+        target=TARGET,
+        tests=tests,
+        gate=gate,
+        problems=[],
+        interrupted=False,
+        started_at=STARTED,
+        flaky_blocks=False,
+        exit_status=exit_status,
+        verdict_hook=verdict_hook,
+        write_line=lines if lines is not None else Lines(),
+        environ=environ or {},
+    )
+    assert seen == [finished.verdict]  # the hook saw the verdict that was written
+    return finished
+
+
+def test_a_passing_run_writes_both_files(tmp_path: Path) -> None:
+    finished = finish(tmp_path)
+    assert finished.verdict.state == "pass"
+    assert finished.exit_status == OK
+    written = load_verdict(tmp_path / "out" / defaults.VERDICT_FILE)
+    assert written == finished.data
+    assert written["target"] == {"name": "staging", "base_url": "https://***@staging.invalid"}
+    assert written["started_at"].startswith("2025-01-15T10:00:00")
+    assert written["gate"] is None
+    junit = (tmp_path / "out" / defaults.JUNIT_FILE).read_text()
+    assert "test_ok" in junit
+
+
+def test_a_failing_verdict_fails_a_passing_pytest_run(tmp_path: Path) -> None:
+    failed = (TestRecord("t.py::test_login", "failed", critical=True, message="boom"),)
+    finished = finish(tmp_path, tests=failed)
+    assert finished.verdict.state == "fail"
+    assert finished.exit_status == FAILED
+
+
+def test_the_hook_may_add_to_the_verdict(tmp_path: Path) -> None:
+    finished = finish(tmp_path, hook=lambda verdict: verdict.add_reason("Notified #releases."))
+    assert "Notified #releases." in finished.data["reasons"]
+    assert "Notified #releases." in load_verdict(finished_path(tmp_path))["reasons"]
+
+
+def finished_path(tmp_path: Path) -> Path:
+    return tmp_path / "out" / defaults.VERDICT_FILE
+
+
+def test_a_failing_hook_is_a_problem_not_a_lost_verdict(tmp_path: Path) -> None:
+    def hook(verdict: Verdict) -> None:
+        raise RuntimeError("chat is down for pw-secret")
+
+    finished = finish(tmp_path, hook=hook)
+    assert finished.verdict.state == "error"
+    assert finished.exit_status == FAILED
+    (reason,) = [r for r in finished.data["reasons"] if "hook failed" in r]
+    assert reason.startswith("A pytest_stagegate_verdict hook failed: RuntimeError: chat is down")
+    assert "pw-secret" not in json.dumps(finished.data)
+
+
+def test_a_gate_only_run_is_judged_by_its_verdict(tmp_path: Path) -> None:
+    gate = GateOutcome(
+        GateRecord(status="error", reason="the load could not start"),
+        load_errors=("3 x HTTP 500 on GET /boom", "1 x timeout on GET /"),
+    )
+    finished = finish(tmp_path, tests=(), gate=gate, exit_status=NO_TESTS, gated=True)
+    assert finished.data["gate"]["status"] == "error"
+    assert (
+        "Most frequent load errors: 3 x HTTP 500 on GET /boom; 1 x timeout on GET /."
+        in finished.data["reasons"]
+    )
+    assert finished.exit_status == FAILED
+
+
+def test_an_unwritable_file_is_said_and_fails_the_run(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / defaults.JUNIT_FILE).mkdir()  # a folder where the file goes
+    lines = Lines()
+    finished = finish(tmp_path, lines=lines)
+    assert finished.verdict.state == "pass"
+    assert finished.exit_status == FAILED
+    ((line, markup),) = lines
+    assert line.startswith(f"stagegate: could not write {tmp_path / 'out' / defaults.JUNIT_FILE}")
+    assert markup == {"red": True}
+    assert finished_path(tmp_path).is_file()  # the other file is still written
+
+
+def test_the_step_summary_of_a_gated_run(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    gate = GateOutcome(GateRecord(status="refused", reason="protected"))
+    finish(tmp_path, gate=gate, environ={"GITHUB_STEP_SUMMARY": str(summary)}, gated=True)
+    text = summary.read_text()
+    assert text.startswith("earlier step\n## Stagegate verdict for staging: ")
+    assert "### Load gate: refused" in text
+
+
+def test_no_step_summary_without_the_gate(tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    finish(tmp_path, environ={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert not summary.exists()
+
+
+def test_a_step_summary_that_cannot_be_written_is_said(tmp_path: Path) -> None:
+    lines = Lines()
+    gate = GateOutcome(GateRecord(status="refused", reason="protected"))
+    environ = {"GITHUB_STEP_SUMMARY": str(tmp_path)}  # a folder
+    finished = finish(tmp_path, gate=gate, environ=environ, lines=lines, gated=True)
+    ((line, _),) = lines
+    assert line.startswith("stagegate: could not append to $GITHUB_STEP_SUMMARY: ")
+    assert finished.exit_status == FAILED  # by the refused gate, not by the summary
+
+
+@pytest.mark.parametrize(
+    ("status", "promote", "gate", "expected"),
+    [
+        (OK, True, False, OK),
+        (OK, False, False, FAILED),
+        (FAILED, True, False, FAILED),  # pytest's failure stays
+        (int(pytest.ExitCode.INTERRUPTED), False, True, int(pytest.ExitCode.INTERRUPTED)),
+        (NO_TESTS, True, True, OK),  # a gate-only run
+        (NO_TESTS, False, True, FAILED),
+        (NO_TESTS, True, False, NO_TESTS),  # without the gate, pytest's code stays
+        (int(pytest.ExitCode.USAGE_ERROR), True, True, int(pytest.ExitCode.USAGE_ERROR)),
+    ],
+)
+def test_exit_status(status: int, promote: bool, gate: bool, expected: int) -> None:
+    assert exit_status_for(status, promote, gate) == expected

@@ -1,0 +1,189 @@
+"""``plugin.terminal``: the stagegate section of pytest's summary and the load's progress line,
+written to a reporter that keeps what it is given. The gate's tables are the ones
+``stagegate report`` prints (one renderer, ``verdict.report.gate_table_lines``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pytest_stagegate.load.process import Progress
+from pytest_stagegate.plugin.terminal import ProgressLine, progress_text, write_summary
+from pytest_stagegate.verdict import TestRecord
+from pytest_stagegate.verdict.report import gate_table_lines, render
+from tests.verdict_samples import SAMPLES
+
+
+class Reporter:
+    """What pytest's TerminalReporter offers the summary: write_sep, write_line, write."""
+
+    def __init__(self, tty: bool = False) -> None:
+        self.tty = tty
+        self.lines: list[tuple[str, dict[str, bool]]] = []
+        self.raw: list[str] = []
+
+    def isatty(self) -> bool:
+        return self.tty
+
+    def write_sep(self, sep: str, title: str) -> None:
+        self.lines.append((f"{sep * 3} {title} {sep * 3}", {}))
+
+    def write_line(self, line: str, **markup: bool) -> None:
+        self.lines.append((line, markup))
+
+    def write(self, text: str) -> None:
+        self.raw.append(text)
+
+    @property
+    def text(self) -> list[str]:
+        return [line for line, _ in self.lines]
+
+
+def summary(**overrides: Any) -> Reporter:
+    tr = Reporter()
+    values: dict[str, Any] = {
+        "target_name": "staging",
+        "tests": [],
+        "elsewhere": [],
+        "verdict": None,
+        "gate": None,
+        "load_errors": (),
+        "files": (),
+    }
+    values.update(overrides)
+    write_summary(tr, **values)
+    return tr
+
+
+def test_nothing_to_say_writes_nothing() -> None:
+    assert summary(tests=[TestRecord("t.py::test_ok", "passed")]).lines == []
+
+
+def test_safety_skips_are_loud_and_listed() -> None:
+    tests = [
+        TestRecord("t.py::test_write", "skipped", safety_skip=True),
+        TestRecord("t.py::test_read", "passed"),
+    ]
+    tr = summary(target_name="production", tests=tests, elsewhere=["t.py::test_qa"])
+    assert tr.lines == [
+        ("=== stagegate ===", {}),
+        (
+            "1 destructive test(s) skipped for safety: target 'production' is protected",
+            {"yellow": True, "bold": True},
+        ),
+        ("  SKIPPED (protected target) t.py::test_write", {}),
+        ("1 test(s) skipped: marked for other targets than 'production'", {}),
+    ]
+
+
+def test_the_verdict_its_reasons_and_files() -> None:
+    verdict = SAMPLES["pass"]()
+    files = [("json", Path("v.json")), ("junit", Path("j.xml"))]
+    tr = summary(verdict=verdict, files=files)
+    assert tr.lines[1] == ("verdict: PASS (promote: yes)", {"green": True, "bold": True})
+    assert tr.text[2:] == [
+        *(f"  - {reason}" for reason in verdict.reasons),
+        "  json: v.json",
+        "  junit: j.xml",
+    ]
+    failing = summary(verdict=SAMPLES["fail"]())
+    assert failing.lines[1] == ("verdict: FAIL (promote: no)", {"red": True, "bold": True})
+    error = summary(verdict=SAMPLES["error"]())
+    assert error.lines[1] == ("verdict: ERROR (promote: no)", {"yellow": True, "bold": True})
+
+
+def test_the_gate_section_shows_the_reports_tables() -> None:
+    data = SAMPLES["fail"]().to_dict()
+    gate = data["gate"]
+    tr = summary(gate=gate, load_errors=["2 x HTTP 500 on GET /boom"])
+    assert tr.text[1] == "load gate: ran to the end; 20 users, 30 s, warm-up 5 s, 2 workers"
+    table = [(f"  {line}".rstrip(), failed) for line, failed in gate_table_lines(gate)]
+    shown = [(line, bool(markup.get("red"))) for line, markup in tr.lines[2 : 2 + len(table)]]
+    assert shown == table
+    assert tr.text[2 + len(table) :] == [
+        "  load error: 2 x HTTP 500 on GET /boom",
+        f"  warning: {gate['generator']['note']}",
+    ]
+    # exactly one row is red: the failed check, as the verdict orders the checks
+    red = [line for line, markup in tr.lines if markup.get("red")]
+    assert [line.split()[:4] for line in red] == [["p95", "of", "GET", "/api/products"]]
+    assert red[0].endswith("FAIL")
+    # and `stagegate report` prints the same tables, line for line
+    report = render(data, "text").splitlines()
+    rows = [line.strip() for line, _ in table if line.strip()]
+    assert all(row in (r.strip() for r in report) for row in rows)
+
+
+def test_a_gate_that_did_not_run_says_why() -> None:
+    gate = SAMPLES["error"]().to_dict()["gate"]
+    assert summary(gate=gate).text == [
+        "=== stagegate ===",
+        "load gate: did not run; None users, None s, warm-up None s",
+        "  The load gate was requested but did not run.",
+    ]
+
+
+def test_a_refused_gate_has_no_tables() -> None:
+    gate = {
+        "status": "refused",
+        "reason": "target 'production' is protected",
+        "profile": {"users": 2, "duration_s": 2.0, "warmup_s": 0.0, "workers": 0},
+        "endpoints": [],
+        "checks": [],
+        "generator": {},
+    }
+    assert summary(gate=gate).text == [
+        "=== stagegate ===",
+        "load gate: refused; 2 users, 2.0 s, warm-up 0.0 s",
+        "  target 'production' is protected",
+    ]
+
+
+PROGRESS = Progress(
+    elapsed=12.4,
+    duration=30.0,
+    users=10,
+    rps=1234.5,
+    p95_ms=12.0,
+    requests=14000,
+    failures=3,
+    warmup=True,
+)
+
+
+def test_progress_text() -> None:
+    assert progress_text(PROGRESS) == (
+        "stagegate load:   12/30 s (warm-up) | 10 users | 1,234.5 req/s | p95 12.0 ms | "
+        "3 of 14,000 failed so far (warm-up included)"
+    )
+
+
+def test_progress_in_a_ci_log_is_a_line() -> None:
+    tr = Reporter(tty=False)
+    line = ProgressLine(tr)
+    line.update(PROGRESS)
+    line.done()
+    assert tr.text == ["", progress_text(PROGRESS)]
+    assert tr.raw == []
+
+
+def test_progress_on_a_terminal_is_redrawn_in_place() -> None:
+    tr = Reporter(tty=True)
+    line = ProgressLine(tr)
+    line.update(PROGRESS)
+    assert tr.text == [""]
+    assert tr.raw == ["\r" + progress_text(PROGRESS)]
+    line.done()
+    assert tr.text == ["", ""]  # the line is ended once the load is over
+
+
+def test_no_progress_without_a_terminal() -> None:
+    line = ProgressLine(None)
+    line.update(PROGRESS)
+    line.done()  # nothing to write to, and no error
+
+
+def test_done_without_progress_writes_nothing() -> None:
+    tr = Reporter(tty=True)
+    ProgressLine(tr).done()
+    assert tr.lines == [] and tr.raw == []
