@@ -69,11 +69,11 @@ class LoadPlan:
     secrets: list[str] = field(default_factory=list)  # redacted from logs and reports
     # early abort
     abort_enabled: bool = True
-    abort_error_rate: float = 0.9
-    abort_min_requests: int = 20
+    abort_error_rate: float = defaults.ABORT_ERROR_RATE
+    abort_min_requests: int = defaults.ABORT_MIN_REQUESTS
     abort_latency: list[LatencyLimit] = field(default_factory=list)
-    abort_latency_factor: float = 3.0
-    abort_latency_for: float = 5.0
+    abort_latency_factor: float = defaults.ABORT_LATENCY_FACTOR
+    abort_latency_for: float = defaults.ABORT_LATENCY_FOR
     # saturation
     saturation_cpu: float = defaults.SATURATION_CPU
     # outputs

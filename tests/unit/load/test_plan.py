@@ -33,6 +33,14 @@ def test_plan_defaults_come_from_defaults() -> None:
     plan = LoadPlan(host="http://127.0.0.1:9", users=1, spawn_rate=1, duration=1)
     assert plan.timeout == defaults.REQUEST_TIMEOUT
     assert plan.saturation_cpu == defaults.SATURATION_CPU
+    assert (plan.abort_error_rate, plan.abort_min_requests) == (
+        defaults.ABORT_ERROR_RATE,
+        defaults.ABORT_MIN_REQUESTS,
+    )
+    assert (plan.abort_latency_factor, plan.abort_latency_for) == (
+        defaults.ABORT_LATENCY_FACTOR,
+        defaults.ABORT_LATENCY_FOR,
+    )
 
 
 def test_a_plan_of_another_schema_is_refused() -> None:
