@@ -30,10 +30,10 @@ def report(
         nodeid,
         ("t.py", 1, "test_x"),
         {},
-        outcome,
+        outcome,  # type: ignore[arg-type]  # "rerun" too, as pytest-rerunfailures reports
         longrepr,
         when,
-        duration=duration,  # type: ignore[arg-type]
+        duration=duration,
     )
     for name, value in extra.items():
         setattr(made, name, value)
