@@ -6,6 +6,10 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+# httpx imports httpcore lazily, on its first connection: imported here, it is in the
+# sys.modules snapshot that pytester restores after an in-process run, so later tests see the
+# same httpcore classes httpx mapped its errors from.
+import httpcore  # noqa: F401
 import pytest
 
 from pytest_stagegate.config import GateSettings, Target

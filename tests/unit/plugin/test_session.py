@@ -8,6 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+# httpx imports httpcore lazily, on its first connection: imported here, it is in the
+# sys.modules snapshot that pytester restores after an in-process run, so later tests see the
+# same httpcore classes httpx mapped its errors from.
+import httpcore  # noqa: F401
 import pytest
 
 from pytest_stagegate import defaults
