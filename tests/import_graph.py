@@ -321,3 +321,31 @@ def outside_child(root: Path) -> list[str]:
     """Every module of the package that the pytest process may import (all but load/child/)."""
     graph = scan(root)
     return sorted(m for m in graph.modules if unit_of(m)[: len(CHILD)] != CHILD)
+
+
+def locust_free(root: Path) -> list[str]:
+    """Every module of the package that can be imported without bringing in locust, gevent,
+    geventhttpclient or zmq: what runs in the pytest process, plus the child's pure modules.
+
+    Follows executed imports (module-level and lazy, not type-only) and the parent packages
+    Python runs before a submodule, so the list is derived from the tree, not kept by hand.
+    """
+    graph = scan(root)
+    pulls: dict[str, set[str]] = {m: set() for m in graph.modules}
+    for imp in graph.imports:
+        if imp.kind != "type":
+            pulls[imp.importer].add(imp.imported)
+    for module in graph.modules:
+        parts = module.split(".")
+        pulls[module].update(".".join(parts[:n]) for n in range(1, len(parts)))
+    free = []
+    for module in graph.modules:
+        seen, todo = {module}, [module]
+        while todo:
+            for name in pulls.get(todo.pop(), ()):
+                if name not in seen:
+                    seen.add(name)
+                    todo.append(name)
+        if not seen & CHILD_ONLY:
+            free.append(module)
+    return sorted(free)

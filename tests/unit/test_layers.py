@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.import_graph import check, outside_child, scan
+from tests.import_graph import check, locust_free, outside_child, scan
 
 PACKAGE = Path(__file__).resolve().parents[2] / "pytest_stagegate"
 
@@ -282,6 +282,29 @@ def test_outside_child_is_every_module_the_pytest_process_may_import(tmp_path: P
     assert not [m for m in modules if m.startswith("pkg.load.child")]
 
 
+def test_locust_free_follows_executed_imports_and_parent_packages(tmp_path: Path) -> None:
+    root = build(
+        tmp_path,
+        {
+            "load/child/abort.py": "from .recorder import R\n",
+            "load/child/scenario.py": "def users():\n    from .runner import main\n",
+            "load/child/typed.py": (
+                "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .runner import R\n"
+            ),
+        },
+    )
+    free = set(locust_free(root))
+    assert {"pkg", "pkg.plugin", "pkg.plugin.session", "pkg.cli", "pkg.load.process"} <= free
+    assert {"pkg.load.child", "pkg.load.child.recorder", "pkg.load.child.abort"} <= free
+    assert "pkg.load.child.typed" in free  # a type-only import never runs
+    assert not free & {"pkg.load.child.runner", "pkg.load.child.__main__"}
+    assert "pkg.load.child.scenario" not in free  # a lazy import runs when called
+    assert set(outside_child(root)) <= free
+    # importing a submodule runs its parent packages first
+    root = build(tmp_path / "2", {"load/child/__init__.py": "from .runner import main\n"})
+    assert "pkg.load.child.recorder" not in locust_free(root)
+
+
 def test_the_scan_reads_the_real_package() -> None:
     graph = scan(PACKAGE)
     assert "pytest_stagegate.plugin" in graph.modules
@@ -291,6 +314,9 @@ def test_the_scan_reads_the_real_package() -> None:
     }
     assert {"locust", "gevent"} <= child_imports
     assert {i.kind for i in graph.imports} == {"module", "lazy", "type"}
+    free = locust_free(PACKAGE)
+    assert "pytest_stagegate.plugin" in free
+    assert "pytest_stagegate.load.child.__main__" not in free
 
 
 def test_the_real_package_keeps_its_layers() -> None:
