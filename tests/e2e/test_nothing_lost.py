@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from pytest_stagegate.verdict.model import load_verdict
+from pytest_stagegate.verdict import load_verdict
 from tests.servers import HTTPTestServer, Route
 
 VERDICT = "stagegate-verdict.json"
@@ -190,11 +190,14 @@ def test_a_killed_writer_leaves_complete_files_or_none(
     seen_absent = dict.fromkeys(reference, 0)
     seen_complete = dict.fromkeys(reference, 0)
     kills = 20
+    patience = time.monotonic() + PATIENCE  # for the first complete read, over all kills
     for _ in range(kills):
         proc = _start(writer, out, "loop")
         try:
             _wait_for_line(proc, "ready")
-            # Read the files while the child rewrites them, for a random while, then kill it.
+            # Read the files while the child rewrites them, for a random while, then kill it;
+            # but not before one complete read of each file: reads that only ever found the
+            # files absent would prove nothing about torn writes.
             until = time.monotonic() + rng.uniform(0.0, 1.0)
             while True:
                 for name, expected in reference.items():
@@ -206,7 +209,8 @@ def test_a_killed_writer_leaves_complete_files_or_none(
                         continue
                     assert data == expected, f"{name}: {len(data)} of {len(expected)} bytes"
                     seen_complete[name] += 1
-                if time.monotonic() >= until:
+                now = time.monotonic()
+                if now >= until and (all(seen_complete.values()) or now >= patience):
                     break
         finally:
             _kill(proc)
@@ -215,6 +219,8 @@ def test_a_killed_writer_leaves_complete_files_or_none(
             if path.exists():
                 assert path.read_bytes() == expected, f"{name} is not a complete write"
 
+    # The reads overlapped real writes: each file was seen complete (and never torn, above).
+    assert all(seen_complete.values()), f"no complete read: {seen_complete}"
     # After all that, what is there is valid as a whole.
     if (out / VERDICT).exists():
         assert len(load_verdict(out / VERDICT)["tests"]["records"]) == RECORDS
