@@ -25,14 +25,14 @@ import sys
 import textwrap
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pytest_stagegate.verdict import load_verdict
-from tests.servers import HTTPTestServer, Route
+from tests.conftest import write_stagegate
+from tests.servers import HTTPTestServer
 
 VERDICT = "stagegate-verdict.json"
 JUNIT = "stagegate-junit.xml"
@@ -273,36 +273,23 @@ def test_a_writer_killed_at_a_chosen_point_leaves_the_previous_files(
 # --- pytest runs ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def server() -> Iterator[HTTPTestServer]:
-    with HTTPTestServer({"/": Route()}) as srv:
-        yield srv
-
-
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STAGEGATE_TARGET", raising=False)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
 
 
-def _config(url: str) -> str:
-    return textwrap.dedent(
-        f"""\
-        targets:
-          local:
-            base_url: {url}
-          other:
-            base_url: {url}
-        gate:
-          min_samples: 1
-          load:
-            users: 2
-            spawn_rate: 2
-            duration: 1s
-            requests: [GET /]
-          budgets:
-            total: {{error_rate: 50%}}
-        """
+def _config(pytester: pytest.Pytester, url: str) -> None:
+    """Two targets on ``url``; a 1 s gate with one lenient budget, judged on any sample."""
+    write_stagegate(
+        pytester,
+        url,
+        targets={"other": {"base_url": url}},
+        gate={
+            "min_samples": 1,
+            "load": {"duration": "1s", "wait": None, "abort": None},
+            "budgets": {"total": {"error_rate": "50%", "p95": None}},
+        },
     )
 
 
@@ -322,7 +309,7 @@ def _nodeids(verdict: dict[str, Any]) -> set[str]:
 def test_a_second_run_replaces_the_first_runs_files(
     pytester: pytest.Pytester, server: HTTPTestServer
 ) -> None:
-    pytester.makefile(".yaml", stagegate=_config(server.url))
+    _config(pytester, server.url)
     pytester.makepyfile(
         test_first="def test_a(): pass\ndef test_b(): pass\ndef test_c(): pass\n",
         test_second="def test_broken():\n    assert 1 == 2\n",
@@ -360,7 +347,7 @@ def test_a_second_run_replaces_the_first_runs_files(
 def test_a_second_run_leaves_no_artifact_of_the_first(
     pytester: pytest.Pytester, server: HTTPTestServer
 ) -> None:
-    pytester.makefile(".yaml", stagegate=_config(server.url))
+    _config(pytester, server.url)
     pytester.makepyfile(test_one="def test_a(): pass\n")
     assert pytester.runpytest(*SPEED, "--gate").ret == 0
     before = {p.name for p in pytester.path.glob("stagegate-*")} - {"stagegate.yaml"}
@@ -373,7 +360,7 @@ def test_a_second_run_leaves_no_artifact_of_the_first(
 def test_sigterm_during_a_test_leaves_a_complete_interrupted_verdict(
     pytester: pytest.Pytester, server: HTTPTestServer
 ) -> None:
-    pytester.makefile(".yaml", stagegate=_config(server.url))
+    _config(pytester, server.url)
     pytester.makepyfile(
         test_slow="""
         import pathlib
