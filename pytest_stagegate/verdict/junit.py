@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_write_bytes
+from ..metrics import REGRESSION
 from ..units import format_limit, format_observed, format_rate
 from .model import parse_timestamp
 
@@ -85,8 +86,9 @@ def split_nodeid(nodeid: str) -> tuple[str, str]:
 def check_name(check: Mapping[str, Any]) -> str:
     """``p95 of GET /api/products <= 300 ms``: the budget, as a test name."""
     metric, endpoint, limit = check["metric"], check["endpoint"], check["limit"]
-    if metric.endswith("_regression"):
-        base = metric.removesuffix("_regression")
+    # By suffix, not parse_metric: a hook's check may name a metric outside the grammar.
+    if metric.endswith(REGRESSION):
+        base = metric.removesuffix(REGRESSION)
         bound = "?" if limit is None else f"+{format_rate(limit)}"
         return f"{base} of {endpoint} <= baseline {bound}"
     op = ">=" if metric == "min_rps" else "<="
@@ -262,12 +264,12 @@ def _failure_message(check: Mapping[str, Any], *, inconclusive: bool = False) ->
     )
     if inconclusive:
         return f"{metric} of {endpoint} could not be judged: {observed}, {sample_text}"
-    if metric.endswith("_regression"):
+    if metric.endswith(REGRESSION):
         baseline = check.get("baseline")
         base = "unknown" if baseline is None else format_observed(baseline, unit)
         limit = "?" if check["limit"] is None else format_rate(check["limit"])
         return (
-            f"{metric.removesuffix('_regression')} of {endpoint} was {observed}, more than "
+            f"{metric.removesuffix(REGRESSION)} of {endpoint} was {observed}, more than "
             f"{limit} over the baseline of {base} ({sample_text})"
         )
     limit = _limit(check["limit"], unit)
