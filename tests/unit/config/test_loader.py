@@ -151,7 +151,7 @@ def test_example_gate(example: Config) -> None:
 
 def test_config_is_frozen(example: Config) -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
-        example.path = None  # type: ignore[misc]
+        example.path = None  # type: ignore[misc,assignment]
     target = example.resolve_target("staging", ENV)
     with pytest.raises(dataclasses.FrozenInstanceError):
         target.base_url = "http://elsewhere"  # type: ignore[misc]
