@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from pytest_stagegate.verdict.model import write_verdict
+from pytest_stagegate.verdict import write_verdict
 from tests.servers import HTTPTestServer, Route, refused_url
 from tests.verdict_samples import pass_verdict
 

@@ -52,7 +52,7 @@ WRITER = textwrap.dedent(
     from pathlib import Path
 
     from pytest_stagegate.verdict.junit import write_junit
-    from pytest_stagegate.verdict.model import CommitInfo, TestRecord, Verdict, write_verdict
+    from pytest_stagegate.verdict import CommitInfo, TestRecord, Verdict, write_verdict
 
     out, mode, records = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 
