@@ -30,7 +30,7 @@ from . import defaults
 from ._version import __version__
 from .errors import StagegateError
 from .units import DURATION_HELP, parse_duration
-from .verdict.model import VerdictError, load_verdict, parse_timestamp, schema
+from .verdict import VerdictError, load_verdict, parse_timestamp, schema
 from .verdict.report import render, render_compare
 
 __all__ = ["EXIT_OK", "EXIT_REFUSED", "EXIT_USAGE", "build_parser", "main"]

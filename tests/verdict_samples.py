@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_stagegate.budgets import Check, EndpointStats
-from pytest_stagegate.verdict.model import CommitInfo, GateRecord, TestRecord, Verdict
+from pytest_stagegate.verdict import CommitInfo, GateRecord, TestRecord, Verdict
 
 GOLDEN = Path(__file__).parent / "golden"
 JUNIT_XSD = Path(__file__).parent / "schemas" / "junit-10.xsd"

@@ -1,7 +1,7 @@
 """Reading stagegate.yaml: YAML with the line of every key, the messages, the value readers
 that raise a ``ConfigError`` naming file, line and dotted key, and the ``${VAR}`` syntax.
 
-Shared by ``_configtargets`` and ``_configgate``; knows nothing of what the keys mean.
+Shared by ``_targets`` and ``_gate``; knows nothing of what the keys mean.
 
 Rules the contract leaves open, decided here:
 

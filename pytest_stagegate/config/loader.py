@@ -9,13 +9,7 @@ environment variable into a header or ``vars`` (and a password in the base URL) 
 Every error is a ``ConfigError`` that names the file, the line and the dotted key, says what is
 wrong and what would be valid. Nothing here imports pytest or locust.
 
-This module is the entry point and re-exports the dataclasses. The work is split by what it
-knows of; each module below imports only those above it:
-
-- ``settings``: the frozen dataclasses (``Target``, ``GateSettings``, ...), a pure model.
-- ``_configdoc``: YAML with line numbers, the messages, the value readers, ``${VAR}`` syntax.
-- ``_configtargets``: ``targets.NAME`` -> ``Target``; substitution and secrets.
-- ``_configgate``: ``gate`` -> ``GateSettings`` per target; overrides and budget names.
+The package's modules are listed in ``config/__init__.py``; this one is the entry point.
 
 The rules the contract leaves open are written down in the module that decides them.
 """

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from ..config import Target
     from ..load.plan import LoadPlan
-    from ..verdict.model import GateRecord, Verdict
+    from ..verdict import GateRecord, Verdict
 
 
 @pytest.hookspec(firstresult=True)

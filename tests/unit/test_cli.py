@@ -14,7 +14,7 @@ import pytest
 
 from pytest_stagegate import cli
 from pytest_stagegate.cli import main
-from pytest_stagegate.verdict.model import (
+from pytest_stagegate.verdict import (
     CommitInfo,
     GateRecord,
     TestRecord,
