@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 WORKERINPUT_KEY = "stagegate_target"
 MARKER_PROBLEM = pytest.StashKey[str]()
+SKIP_REASON = pytest.StashKey[str]()
 
 
 class StagegateRun:
@@ -94,11 +95,23 @@ class StagegateRun:
                     "pytest-stagegate: --gate-baseline and --gate-report only apply to a gated "
                     "run: add --gate."
                 )
+            run._check_load_allowed(target)
             replaced = config.hook.pytest_stagegate_configure_target(config=config, target=target)
             if replaced is not None:
                 state.target = replaced
+                run._check_load_allowed(replaced)
         config.stash[RUN_STATE] = state
         return run
+
+    def _check_load_allowed(self, target: Target) -> None:
+        """``--gate`` on a protected target that takes no load is a usage error before any
+        test runs: the run could never promote, and minutes of smoke tests would hide that."""
+        if self.options.gate and target.protected and not target.allow_load:
+            raise pytest.UsageError(
+                f"pytest-stagegate: --gate: target {target.name!r} is protected and takes no "
+                f"load (set targets.{target.name}.allow_load: true in {self.config_path} to "
+                f"allow it), so no test was run. Run without --gate for the smoke tests alone."
+            )
 
     def _check_outputs(self) -> None:
         """A file that cannot be written is a usage error now, not a traceback at the end."""
@@ -200,12 +213,19 @@ class StagegateRun:
                 destructive=item.get_closest_marker("destructive") is not None,
             )
             if reason is not None:
+                # The mark shows in --collect-only and -rs; the skip itself is ours (below), so
+                # it holds with pytest's skipping plugin disabled (-p no:skipping).
                 item.add_marker(pytest.mark.skip(reason=reason))
+                item.stash[SKIP_REASON] = reason
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         problem = item.stash.get(MARKER_PROBLEM, None)
         if problem is not None:
             pytest.fail(problem, pytrace=False)
+        reason = item.stash.get(SKIP_REASON, None)
+        if reason is not None:
+            pytest.skip(reason)  # before any fixture of the test is set up
 
     # -- running tests: records, redaction ----------------------------------------------------
 

@@ -161,14 +161,17 @@ def test_protected_target_gets_no_load(pytester: pytest.Pytester, server: HTTPTe
             assert http.get("/").status_code == 200
         """
     )
+    # an earlier passing verdict must not survive the refusal
+    (pytester.path / "stagegate-verdict.json").write_text('{"verdict": "pass"}')
     result = pytester.runpytest("--target", "production", "--gate")
-    assert result.ret == 1
-    assert server.count("/write") == 0
-    assert server.count("/fast") == 0
-    verdict = verdict_of(pytester)
-    assert verdict["verdict"] == "error"
-    assert verdict["tests"]["safety_skipped"] == 1
-    assert any("allow_load: true" in r for r in verdict["reasons"]), verdict["reasons"]
+    # a usage error before any test: the run could never promote
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*--gate: target 'production' is protected and takes no load*allow_load: true*"]
+    )
+    assert "Traceback" not in result.stderr.str()
+    assert server.total == 0  # not a test, not a probe, not a request of the load
+    assert not (pytester.path / "stagegate-verdict.json").exists()
 
 
 def test_allow_load_is_the_way_to_load_a_protected_target(

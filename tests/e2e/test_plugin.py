@@ -188,28 +188,35 @@ def test_wrong_build_stops_the_run(pytester: pytest.Pytester, shop: HTTPTestServ
     result.stdout.fnmatch_lines(["*wrong build*'abc123'*'def456' was expected*"])
 
 
+@pytest.mark.parametrize("extra", [[], ["-p", "no:skipping"]], ids=["default", "no-skipping"])
 def test_protected_target_never_receives_destructive_requests(
-    pytester: pytest.Pytester, shop: HTTPTestServer
+    pytester: pytest.Pytester, shop: HTTPTestServer, extra: list[str]
 ) -> None:
+    # With pytest's skipping plugin disabled the skip marks mean nothing: the plugin's own
+    # setup hook must still keep the tests, and their fixtures, away from the target.
     production = {"base_url": shop.url, "protected": True}
     write_stagegate(pytester, shop.url, targets={"production": production})
     pytester.makepyfile(
         """
         import pytest
 
+        @pytest.fixture
+        def seeded_cart(http):
+            http.post("/api/cart", json={})
+
         @pytest.mark.destructive
         def test_write(http):
             http.post("/api/cart", json={})
 
         @pytest.mark.destructive
-        def test_write_again(http):
-            http.post("/api/cart", json={})
+        def test_write_again(seeded_cart):
+            pass
 
         def test_read(http):
             assert http.get("/api/products").status_code == 200
         """
     )
-    result = pytester.runpytest("--target", "production", "-rs")
+    result = pytester.runpytest("--target", "production", "-rs", *extra)
     result.assert_outcomes(passed=1, skipped=2)
     result.stdout.fnmatch_lines(["*destructive test not run: target 'production' is protected*"])
     result.stdout.fnmatch_lines(
