@@ -11,7 +11,8 @@ Implement them like any pytest hook (the name is the contract; ``@pytest.hookimp
             return dataclasses.replace(target, base_url=url)
 
     def pytest_stagegate_prepare(config, target, client):
-        client.post("/api/test-data/reset")           # seed data once per session
+        if not target.protected:                      # never write to production
+            client.post("/api/test-data/reset")       # seed data once per session
 
     def pytest_stagegate_verdict(config, verdict):
         if verdict.state == "fail":
@@ -50,7 +51,9 @@ def pytest_stagegate_prepare(config: pytest.Config, target: Target, client: http
     """Prepare the target once per session, after it is ready and before the first test.
 
     ``client`` is an ``httpx.Client`` for the target (base URL, headers, timeout). Use it to
-    seed test data. Raising an exception stops the run with verdict ``error``.
+    seed test data, and check ``target.protected`` first: the plugin keeps destructive tests
+    away from a protected target, but what a hook sends is the hook's to decide. Raising an
+    exception stops the run with verdict ``error``.
     """
 
 
