@@ -2,6 +2,7 @@
 
 Durations: ``250ms``, ``1.5s``, ``2m``, ``1h`` or a bare number of seconds.
 Rates: ``1%``, ``0.5%`` or a fraction such as ``0.01``.
+Sizes: ``512KB``, ``16MB``, ``1GB`` (powers of 1024) or a bare number of bytes.
 Pure functions; errors are ``ValueError`` with a message that says what would be valid.
 """
 
@@ -16,6 +17,9 @@ _RATE = re.compile(r"^\s*((?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(%)?\s*$")
 _FACTORS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 DURATION_HELP = "a duration such as 250ms, 1.5s, 2m or 1h"
 RATE_HELP = "a rate such as 1% or 0.01 (between 0 and 100%)"
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IGNORECASE)
+_SIZE_FACTORS = {"": 1, "b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
+SIZE_HELP = "a size such as 512KB, 16MB or 1GB (or a number of bytes)"
 
 
 def parse_duration(value: object) -> float:
@@ -61,6 +65,36 @@ def parse_rate(value: object) -> float:
     if not math.isfinite(rate) or not 0.0 <= rate <= 1.0:
         raise ValueError(f"expected {RATE_HELP}, got {value!r}")
     return rate + 0.0
+
+
+def parse_size(value: object) -> int:
+    """Return bytes. ``512KB`` -> 524288, ``16MB`` -> 16777216, ``1GB``; a bare number is
+    bytes. K, M and G are powers of 1024 (``KiB`` and friends are accepted too)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected {SIZE_HELP}, got {value!r}")
+    if isinstance(value, int):
+        size = _to_float(value)
+    elif isinstance(value, str):
+        match = _SIZE.match(value)
+        if not match:
+            raise ValueError(f"expected {SIZE_HELP}, got {value!r}")
+        unit = (match.group(2) or "").lower().replace("ib", "b")
+        size = float(match.group(1)) * _SIZE_FACTORS[unit]
+    else:
+        raise ValueError(f"expected {SIZE_HELP}, got {value!r}")
+    if not math.isfinite(size):
+        raise ValueError(f"expected {SIZE_HELP}, got {value!r}")
+    if size < 1:
+        raise ValueError(f"a size must be at least 1 byte, got {value!r}")
+    return int(size)
+
+
+def format_size(size: int) -> str:
+    """``16777216`` -> ``16MB``; ``1536`` -> ``1.5KB``; ``100`` -> ``100 bytes``."""
+    for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size >= factor:
+            return f"{size / factor:.4g}{unit}"
+    return f"{size} bytes"
 
 
 def _to_float(value: float) -> float:

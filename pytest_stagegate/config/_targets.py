@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 from .. import defaults
 from .._redact import MIN_SECRET_LENGTH
+from ..units import parse_size
 from ._yaml import HEADER_NAME, Doc, Index, KeyPath, check_json, got, parse_template, present
 from .model import ReadyCheck, Target, VersionCheck
 
@@ -35,6 +36,7 @@ _TARGET_KEYS = (
     "protected",
     "allow_load",
     "verify_tls",
+    "max_body",
 )
 _READY_KEYS = ("path", "timeout", "interval")
 _VERSION_KEYS = ("path", "expect", "field")
@@ -166,7 +168,14 @@ class TargetReader:
             allow_load=self.typed(values, "allow_load", kp, self.boolean, not protected),
             verify_tls=self.typed(values, "verify_tls", kp, self.boolean, True),
             secrets=frozenset(self.secrets),
+            max_body=self.typed(values, "max_body", kp, self.size, Target.max_body),
         )
+
+    def size(self, value: object, keypath: KeyPath) -> int:
+        try:
+            return parse_size(value)
+        except ValueError as error:
+            raise self.doc.error(keypath, str(error)) from None
 
     def positive_duration(self, value: object, keypath: KeyPath) -> float:
         return self.doc.duration(value, keypath, positive=True)

@@ -61,6 +61,8 @@ class Target:
     allow_load: bool = True
     verify_tls: bool = True
     secrets: frozenset[str] = frozenset()
+    # the largest response body accepted, in bytes (16MB; TODO: defaults.MAX_BODY)
+    max_body: int = 16 * 1024 * 1024
 
     @cached_property
     def redactor(self) -> Redactor:

@@ -60,6 +60,7 @@ class LoadPlan:
     headers: dict[str, str] = field(default_factory=dict)
     timeout: float = defaults.REQUEST_TIMEOUT  # per request
     verify_tls: bool = True
+    max_body: int = 16 * 1024 * 1024  # bytes; a larger response body is a failed request
     requests: list[PlannedRequest] = field(default_factory=list)
     locustfile: str | None = None
     user_class: Literal["fast", "http"] = "fast"
@@ -112,6 +113,7 @@ def plan_for(target: Target, settings: GateSettings, *, html_report: str | None 
         headers=dict(target.headers),
         timeout=target.timeout,
         verify_tls=target.verify_tls,
+        max_body=target.max_body,
         requests=[
             PlannedRequest(
                 method=r.method,
