@@ -156,6 +156,11 @@ class StagegateRun:
             self._previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
+        reporter = self._reporter()
+        if self.state.verdict is not None and reporter is not None:
+            from .terminal import write_final_line
+
+            write_final_line(reporter, self.state.verdict)
         if self._previous_sigterm is not None:
             signal.signal(signal.SIGTERM, self._previous_sigterm)
             self._previous_sigterm = None

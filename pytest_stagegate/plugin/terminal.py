@@ -142,3 +142,12 @@ def progress_text(p: Progress) -> str:
         f"{p.rps:,.1f} req/s | p95 {format_ms(p.p95_ms)} | "
         f"{p.failures:,} of {p.requests:,} failed so far (warm-up included)"
     )
+
+
+def write_final_line(tr: Any, verdict: Verdict) -> None:
+    """The terminal's last line: the verdict, after pytest's own "8 passed" line, which is
+    green whenever the tests passed, even when the gate failed."""
+    promote = "promote" if verdict.promote else "do not promote"
+    color = "green" if verdict.state == "pass" else "red"
+    title = f"stagegate verdict: {verdict.state.upper()} ({promote})"
+    tr.write_sep("=", title, **{color: True, "bold": True})

@@ -97,6 +97,7 @@ def test_passing_gate_writes_a_verdict_that_verify_accepts(
     result = pytester.runpytest("--gate")
     assert result.ret == 0, result.stdout.str()
     result.stdout.fnmatch_lines(["*load gate: ran to the end*", "*verdict: PASS (promote: yes)*"])
+    assert "stagegate verdict: PASS (promote)" in [ln for ln in result.outlines if ln.strip()][-1]
     verdict = verdict_of(pytester)
     assert verdict["verdict"] == "pass" and verdict["promote"] is True
     total = next(e for e in verdict["gate"]["endpoints"] if e["name"] == "total")
@@ -133,6 +134,9 @@ def test_a_slow_endpoint_fails_its_budget_with_a_clear_reason(
     pytester.makepyfile("def test_nothing(): pass")
     result = pytester.runpytest("--gate")
     assert result.ret == 1
+    # the terminal ends with the verdict, not with pytest's green "1 passed"
+    last = [line for line in result.outlines if line.strip()][-1]
+    assert "stagegate verdict: FAIL (do not promote)" in last, result.stdout.str()
     verdict = verdict_of(pytester)
     assert verdict["verdict"] == "fail"
     (check,) = verdict["gate"]["checks"]

@@ -8,7 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from pytest_stagegate.load.process import Progress
-from pytest_stagegate.plugin.terminal import ProgressLine, progress_text, write_summary
+from pytest_stagegate.plugin.terminal import (
+    ProgressLine,
+    progress_text,
+    write_final_line,
+    write_summary,
+)
 from pytest_stagegate.verdict import TestRecord
 from pytest_stagegate.verdict.report import gate_table_lines, render
 from tests.verdict_samples import SAMPLES
@@ -25,8 +30,8 @@ class Reporter:
     def isatty(self) -> bool:
         return self.tty
 
-    def write_sep(self, sep: str, title: str) -> None:
-        self.lines.append((f"{sep * 3} {title} {sep * 3}", {}))
+    def write_sep(self, sep: str, title: str, **markup: bool) -> None:
+        self.lines.append((f"{sep * 3} {title} {sep * 3}", markup))
 
     def write_line(self, line: str, **markup: bool) -> None:
         self.lines.append((line, markup))
@@ -90,6 +95,22 @@ def test_the_verdict_its_reasons_and_files() -> None:
     assert failing.lines[1] == ("verdict: FAIL (promote: no)", {"red": True, "bold": True})
     error = summary(verdict=SAMPLES["error"]())
     assert error.lines[1] == ("verdict: ERROR (promote: no)", {"yellow": True, "bold": True})
+
+
+def test_the_last_line_is_the_verdict_red_unless_it_passed() -> None:
+    expected = {
+        "pass": ("=== stagegate verdict: PASS (promote) ===", {"green": True, "bold": True}),
+        "fail": ("=== stagegate verdict: FAIL (do not promote) ===", {"red": True, "bold": True}),
+        "error": ("=== stagegate verdict: ERROR (do not promote) ===", {"red": True, "bold": True}),
+        "inconclusive": (
+            "=== stagegate verdict: INCONCLUSIVE (do not promote) ===",
+            {"red": True, "bold": True},
+        ),
+    }
+    for state, line in expected.items():
+        tr = Reporter()
+        write_final_line(tr, SAMPLES[state]())
+        assert tr.lines == [line], state
 
 
 def test_the_gate_section_shows_the_reports_tables() -> None:
