@@ -1,6 +1,14 @@
 """The verdict's files: writing ``stagegate-verdict.json`` atomically, reading it back
 (``load_verdict``, as ``stagegate verify`` does), validating it against the shipped JSON Schema
-(``pytest_stagegate/schema/verdict-1.schema.json``), and the baseline a later run compares with.
+(``pytest_stagegate/schema/verdict-1.schema.json``), signing it, and the baseline a later run
+compares with.
+
+The signature (with a key in ``STAGEGATE_SIGNING_KEY``) is an HMAC-SHA256 of the verdict's
+*canonical form*: the verdict's JSON object without its ``signature`` field, serialised with
+``json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+allow_nan=False)`` and encoded as UTF-8. It is stored in the verdict as
+``"signature": {"alg": "HMAC-SHA256", "value": "<64 lowercase hex digits>"}``. Any change to any
+other field, or a signature made with another key, makes ``check_signature`` report a mismatch.
 
 Takes a ``Verdict`` by its ``to_dict`` (not by import), so that ``model`` may re-export these.
 """
@@ -8,6 +16,8 @@ Takes a ``Verdict`` by its ``to_dict`` (not by import), so that ``model`` may re
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import importlib.resources
 import json
 from collections.abc import Mapping
@@ -20,16 +30,30 @@ from ..errors import StagegateError
 from .records import SCHEMA_VERSION
 
 __all__ = [
+    "MAX_VERDICT_BYTES",
+    "SIGNATURE_ALG",
+    "SIGNATURE_FIELD",
+    "SIGNING_KEY_ENV",
     "SupportsToDict",
     "VerdictError",
     "baseline_stats",
+    "canonical_bytes",
+    "check_signature",
     "load_verdict",
     "schema",
+    "sign_verdict",
+    "signing_key",
     "validate_verdict",
     "write_verdict",
 ]
 
 SCHEMA_RESOURCE = "schema/verdict-1.schema.json"
+SIGNING_KEY_ENV = "STAGEGATE_SIGNING_KEY"
+SIGNATURE_FIELD = "signature"
+SIGNATURE_ALG = "HMAC-SHA256"
+# A verdict is a few hundred kB even with thousands of tests; anything far larger is not one,
+# and reading it whole could exhaust the memory of the machine that verifies it.
+MAX_VERDICT_BYTES = 16 * 1024 * 1024
 
 
 class VerdictError(StagegateError):
@@ -54,12 +78,20 @@ def write_verdict(path: Path, verdict: SupportsToDict | Mapping[str, Any]) -> No
         fh.write("\n")
 
 
-def load_verdict(path: Path) -> dict[str, Any]:
+def load_verdict(path: Path, *, max_bytes: int = MAX_VERDICT_BYTES) -> dict[str, Any]:
     """Read and validate a verdict file. Raises VerdictError whose message starts with the path
-    and says what is wrong: missing, unreadable, not JSON, another schema version, or the JSON
-    path of the first schema violation."""
+    and says what is wrong: missing, unreadable, larger than ``max_bytes``, not JSON, another
+    schema version, or the JSON path of the first schema violation. Reads at most
+    ``max_bytes + 1`` bytes, whatever the file is (a huge file, a pipe, a device)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with open(path, "rb") as fh:
+            raw = fh.read(max_bytes + 1)
+        if len(raw) > max_bytes:
+            raise VerdictError(
+                f"{path}: not a verdict: the file is larger than {_size(max_bytes)}, the most "
+                "a verdict file may be"
+            )
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise VerdictError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -77,6 +109,8 @@ def load_verdict(path: Path) -> dict[str, Any]:
         ) from None
     except ValueError as exc:
         raise VerdictError(f"{path}: not a verdict: {exc}") from None
+    except RecursionError:
+        raise VerdictError(f"{path}: not a verdict: the JSON is nested too deeply") from None
     try:
         validate_verdict(data)
     except VerdictError as exc:
@@ -111,6 +145,65 @@ def validate_verdict(data: Mapping[str, Any]) -> None:
         if len(message) > 300:
             message = message[:297] + "..."
         raise VerdictError(f"not a valid verdict: at {error.json_path}: {message}")
+
+
+def signing_key(environ: Mapping[str, str]) -> bytes | None:
+    """The signing key from ``STAGEGATE_SIGNING_KEY`` (UTF-8), or None when unset or empty
+    (an unset CI secret expands to the empty string)."""
+    value = environ.get(SIGNING_KEY_ENV, "")
+    return value.encode("utf-8", "surrogateescape") if value else None
+
+
+def canonical_bytes(data: Mapping[str, Any]) -> bytes:
+    """The bytes the signature covers: ``data`` without its ``signature`` field, as compact
+    JSON with sorted keys, non-ASCII characters as themselves, UTF-8 (see the module
+    docstring)."""
+    unsigned = {key: value for key, value in data.items() if key != SIGNATURE_FIELD}
+    text = json.dumps(
+        _plain(unsigned),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+    )
+    return text.encode("utf-8", "surrogatepass")
+
+
+def sign_verdict(data: Mapping[str, Any], key: bytes) -> dict[str, Any]:
+    """A copy of the verdict data with its ``signature`` (replacing any earlier one)."""
+    if not key:
+        raise ValueError("the signing key is empty")
+    signed = {k: v for k, v in data.items() if k != SIGNATURE_FIELD}
+    signed[SIGNATURE_FIELD] = {"alg": SIGNATURE_ALG, "value": _mac(key, data)}
+    return signed
+
+
+def check_signature(data: Mapping[str, Any], key: bytes) -> str | None:
+    """None when ``data`` carries a signature made with ``key`` over its canonical form;
+    otherwise why not, as a plain clause (never showing the key or the expected value)."""
+    signature = data.get(SIGNATURE_FIELD)
+    if signature is None:
+        return "the verdict is not signed"
+    if not isinstance(signature, Mapping) or signature.get("alg") != SIGNATURE_ALG:
+        return f"the verdict's signature is not an {SIGNATURE_ALG} signature"
+    value = signature.get("value")
+    if not isinstance(value, str) or not hmac.compare_digest(
+        value.encode("ascii", "replace"), _mac(key, data).encode("ascii")
+    ):
+        return (
+            "the verdict's signature does not match its content: the file was changed after "
+            f"it was written, or it was signed with another key than the one in "
+            f"{SIGNING_KEY_ENV}"
+        )
+    return None
+
+
+def _mac(key: bytes, data: Mapping[str, Any]) -> str:
+    return hmac.new(key, canonical_bytes(data), hashlib.sha256).hexdigest()
+
+
+def _size(n: int) -> str:
+    return f"{n / (1024 * 1024):g} MiB" if n >= 1024 * 1024 else f"{n} bytes"
 
 
 def schema() -> dict[str, Any]:
