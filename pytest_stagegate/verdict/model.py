@@ -89,9 +89,12 @@ class Verdict:
         gate_requested: bool = False,
         plugin_version: str = "",
         checks: Sequence[Check] = (),
+        configured_base_url: str | None = None,
     ) -> None:
         self.target_name = target_name
         self.base_url = base_url
+        # Set when a pytest_stagegate_configure_target hook replaced the configured target.
+        self.configured_base_url = configured_base_url
         self.commit = commit
         self.started_at = started_at
         self.finished_at = finished_at
@@ -190,7 +193,18 @@ class Verdict:
                 "verdict": state,
                 "promote": state == "pass",
                 "reasons": reasons,
-                "target": {"name": self.target_name, "base_url": _public_url(self.base_url)},
+                "target": {
+                    "name": self.target_name,
+                    "base_url": _public_url(self.base_url),
+                    **(
+                        {}
+                        if self.configured_base_url is None
+                        else {
+                            "replaced": True,
+                            "configured_base_url": _public_url(self.configured_base_url),
+                        }
+                    ),
+                },
                 "commit": {
                     "sha": self.commit.sha,
                     "ref": self.commit.ref,
