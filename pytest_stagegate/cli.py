@@ -1,8 +1,12 @@
 """The ``stagegate`` command: what CI runs after pytest, to act on the verdict.
 
     stagegate verify VERDICT --target T [--commit SHA] [--max-age 24h] [--allow-no-gate]
-        exit 0 only for a valid, passing verdict of that target (and commit), young enough,
-        whose load gate ran; otherwise print "REFUSED: <reason>" and exit 1
+                     [--require-signature] [--base-url URL] [--allow-replaced-target]
+        exit 0 only for a valid, passing verdict of that target (and commit, and base URL),
+        young enough, whose load gate ran, measured on the configured target (not one a hook
+        replaced), signed with $STAGEGATE_SIGNING_KEY when it is signed or when
+        --require-signature asks for it; otherwise print "REFUSED: <reason>" and exit 1.
+        Reads at most 16 MiB of VERDICT.
     stagegate report VERDICT [--format text|markdown]     a summary, e.g. for $GITHUB_STEP_SUMMARY
     stagegate compare OLD NEW [--format text|markdown]    per-endpoint latency changes
     stagegate schema                                      the verdict's JSON Schema
@@ -24,13 +28,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
 
 from . import defaults
 from ._version import __version__
 from .errors import StagegateError
 from .units import DURATION_HELP, parse_duration
 from .verdict import VerdictError, load_verdict, parse_timestamp, schema
+from .verdict.files import SIGNING_KEY_ENV, check_signature, signing_key
 from .verdict.report import render, render_compare
 
 __all__ = ["EXIT_OK", "EXIT_REFUSED", "EXIT_USAGE", "build_parser", "main"]
@@ -89,6 +95,31 @@ def _commit(text: str) -> str:
     return value
 
 
+def _base_url(text: str) -> str:
+    if _url_key(text) is None:
+        raise argparse.ArgumentTypeError(
+            f"expected an http(s) URL such as https://host, got {text!r}"
+        )
+    return text
+
+
+def _url_key(url: str) -> tuple[str, str, int | None, str] | None:
+    """What makes two base URLs the same place: scheme, host (any case), port (the scheme's
+    default made explicit), path without a trailing slash. Credentials, query and fragment
+    are left out (the verdict masks credentials). None for what is not an http(s) URL."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    if port is None:
+        port = 443 if scheme == "https" else 80
+    return scheme, parts.hostname.lower(), port, parts.path.rstrip("/")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="stagegate",
@@ -123,6 +154,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-no-gate",
         action="store_true",
         help="accept a verdict of smoke tests alone (by default the load gate must have run)",
+    )
+    verify.add_argument(
+        "--require-signature",
+        action="store_true",
+        help=f"refuse a verdict that is not signed with the key in ${SIGNING_KEY_ENV} (a "
+        "signed verdict is always checked when the key is set)",
+    )
+    verify.add_argument(
+        "--base-url",
+        type=_base_url,
+        metavar="URL",
+        help="the base URL the verdict must have been measured at (credentials are ignored)",
+    )
+    verify.add_argument(
+        "--allow-replaced-target",
+        action="store_true",
+        help="accept a verdict whose target a pytest_stagegate_configure_target hook replaced "
+        "(e.g. with a local app); refused by default",
     )
     verify.set_defaults(func=_verify)
 
@@ -216,7 +265,8 @@ def _verify(args: argparse.Namespace) -> int:
     except VerdictError as exc:
         return _refuse([str(exc)])
 
-    refusals: list[str] = []
+    # The signature first: without it, nothing else in the file can be trusted.
+    refusals, signed = _signature_refusals(data, args.require_signature)
     state = data["verdict"]
     if state != "pass":
         refusals.append(f"the verdict is {state}, not pass: {data['reasons'][0]}")
@@ -231,6 +281,7 @@ def _verify(args: argparse.Namespace) -> int:
     target = data["target"]["name"]
     if target != args.target:
         refusals.append(f"the verdict is for target {target!r}, not {args.target!r}")
+    refusals += _where_refusals(data["target"], args)
 
     sha: str | None = data["commit"]["sha"]
     if args.commit is not None:
@@ -260,8 +311,67 @@ def _verify(args: argparse.Namespace) -> int:
         return _refuse(refusals)
     at = f" at commit {sha[:12]}" if sha else ""
     when = "just now" if age.total_seconds() < 1 else f"{_human(age)} ago"
-    print(f"OK: {args.verdict}: verdict pass for target {target!r}{at}, finished {when}")
+    extra = "; signature verified" if signed else ""
+    if data["target"].get("replaced"):
+        extra += "; measured on a target a hook replaced (--allow-replaced-target)"
+    print(f"OK: {args.verdict}: verdict pass for target {target!r}{at}, finished {when}{extra}")
     return EXIT_OK
+
+
+def _signature_refusals(data: dict[str, Any], required: bool) -> tuple[list[str], bool]:
+    """(refusals, whether the signature was verified). A present signature is checked
+    whenever the key is set; a missing one is refused only with --require-signature. The
+    key is never shown."""
+    key = signing_key(os.environ)
+    present = data.get("signature") is not None
+    if key is None:
+        if required:
+            return [
+                f"--require-signature needs the signing key in ${SIGNING_KEY_ENV}, which is not "
+                "set (or empty), so the verdict's signature cannot be checked"
+            ], False
+        return [], False
+    if not present and not required:
+        return [], False
+    problem = check_signature(data, key)
+    if problem is None:
+        return [], True
+    if not present:
+        problem += (
+            f" (was {SIGNING_KEY_ENV} set for the pytest run that wrote it?); "
+            "--require-signature refuses an unsigned verdict"
+        )
+    return [problem], False
+
+
+def _where_refusals(target: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    """Refusals about where the verdict was measured: --base-url, a replaced target."""
+    refusals = []
+    if target.get("replaced") and not args.allow_replaced_target:
+        configured = target.get("configured_base_url")
+        refusals.append(
+            f"the verdict was not measured on the configured target {target['name']!r}: a "
+            f"pytest_stagegate_configure_target hook replaced it (measured at "
+            f"{target['base_url']}"
+            + (f", configured {configured}" if configured else "")
+            + "); pass --allow-replaced-target to accept that"
+        )
+    if args.base_url is not None and _url_key(target["base_url"]) != _url_key(args.base_url):
+        refusals.append(
+            f"the verdict was measured at {target['base_url']}, not at {_shown(args.base_url)}"
+        )
+    return refusals
+
+
+def _shown(url: str) -> str:
+    """``url`` without credentials, as the verdict shows URLs."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
 
 
 def _refuse(refusals: Sequence[str]) -> int:

@@ -7,11 +7,22 @@ The plugin stays inert in projects without a stagegate.yaml unless ``--target``,
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from .. import defaults
 from . import fixtures as _fixtures
-from .options import BIND_EXAMPLE, TARGET_ENV, RunOptions, parse_bind, parse_count, parse_workers
+from .options import (
+    BIND_EXAMPLE,
+    SIGNING_KEY_ENV,
+    TARGET_ENV,
+    RunOptions,
+    forget_verdict_files,
+    parse_bind,
+    parse_count,
+    parse_workers,
+)
 
 # Fixtures are plain module attributes so pytest finds them in this plugin module.
 target = _fixtures.target
@@ -43,7 +54,10 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    # First, while pytest loads the plugin: a run that stops on an unknown option, a bad
+    # option value or a broken conftest.py must not leave the previous verdict behind.
+    forget_verdict_files(pluginmanager.get_plugin("pytestconfig"))
     group = parser.getgroup("stagegate", "pytest-stagegate: staging gate")
     group.addoption(
         "--target",
@@ -120,5 +134,9 @@ def pytest_configure(config: pytest.Config) -> None:
     from .session import StagegateRun, forget_previous_verdict
 
     forget_previous_verdict(options)
+    if options.controls:
+        # The key is in options now; out of the environment, no test, hook, xdist worker or
+        # Locust child can read it, print it or sign with it.
+        os.environ.pop(SIGNING_KEY_ENV, None)
     run = StagegateRun.start(config, options)
     config.pluginmanager.register(run, StagegateRun.PLUGIN_NAME)

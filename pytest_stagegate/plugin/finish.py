@@ -15,6 +15,7 @@ from .._version import __version__
 from ..config import Target
 from ..verdict import TestRecord, Verdict, write_verdict
 from ..verdict.commit import commit_info
+from ..verdict.files import sign_verdict
 from ..verdict.junit import write_junit
 from .options import RunOptions
 from .state import GateOutcome
@@ -49,12 +50,21 @@ def finish_run(
     verdict_hook: Callable[[Verdict], None],
     write_line: WriteLine,
     environ: Mapping[str, str] = os.environ,
+    configured_target: Target | None = None,
 ) -> Finished:
     """Decide the verdict, hand it to ``verdict_hook`` (``pytest_stagegate_verdict``), write
-    ``options.files`` and, for a gated run on GitHub, the step summary."""
+    ``options.files`` (the JSON signed with ``options.signing_key``, if any) and, for a gated
+    run on GitHub, the step summary. ``configured_target`` is the target as stagegate.yaml
+    configured it when a ``pytest_stagegate_configure_target`` hook replaced it with
+    ``target``: the verdict then says so."""
     verdict = Verdict(
         target_name=target.name,
         base_url=target.redact(target.base_url),
+        configured_base_url=(
+            None
+            if configured_target is None
+            else target.redact(configured_target.redact(configured_target.base_url))
+        ),
         commit=commit_info(environ, options.rootdir),
         started_at=started_at,
         finished_at=datetime.now(timezone.utc),
@@ -66,6 +76,8 @@ def finish_run(
         gate_requested=options.gate,
         plugin_version=__version__,
     )
+    if configured_target is not None:
+        verdict.add_reason(replaced_sentence(target, configured_target))
     if gate is not None and gate.load_errors:
         verdict.add_reason("Most frequent load errors: " + "; ".join(gate.load_errors) + ".")
     try:
@@ -77,6 +89,8 @@ def finish_run(
         )
     status = exit_status_for(exit_status, verdict.promote, options.gate)
     data = verdict.to_dict()
+    if options.signing_key:
+        data = sign_verdict(data, options.signing_key)
     for kind, path in options.files:
         try:
             if kind == "json":
@@ -96,6 +110,25 @@ def finish_run(
         except OSError as exc:
             write_line(f"stagegate: could not append to ${STEP_SUMMARY_ENV}: {exc}")
     return Finished(verdict, data, int(status))
+
+
+def replaced_sentence(target: Target, configured: Target) -> str:
+    """The reason a verdict gives when a hook replaced its target (no credentials)."""
+    from ..verdict.model import _public_url
+
+    def shown(url: str) -> str:
+        return _public_url(target.redact(configured.redact(url)))
+
+    where = (
+        f"measured at {shown(target.base_url)}, not at the configured {shown(configured.base_url)}"
+        if target.base_url != configured.base_url
+        else f"at the configured base URL {shown(configured.base_url)}, with other settings"
+    )
+    return (
+        f"A pytest_stagegate_configure_target hook replaced the target {configured.name!r}: "
+        f"{where}; `stagegate verify` refuses this verdict for a named target unless "
+        "--allow-replaced-target."
+    )
 
 
 def exit_status_for(status: int, promote: bool, gate_requested: bool) -> int:

@@ -8,8 +8,11 @@ environment imports this module through the plugin, most of which never use it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
+import shlex
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,7 @@ import pytest
 from .. import defaults
 
 TARGET_ENV = "STAGEGATE_TARGET"
+SIGNING_KEY_ENV = "STAGEGATE_SIGNING_KEY"  # the same name as verdict.files.SIGNING_KEY_ENV
 DEFAULT_SOURCE = "the default"  # where a target name came from when nothing named one
 # pytest's own listings: the plugin stays out of them (and out of a broken stagegate.yaml)
 _LISTINGS = ("help", "markers", "showfixtures", "show_fixtures_per_test")
@@ -101,6 +105,8 @@ class RunOptions:
     collect_only: bool = False
     is_worker: bool = False  # an xdist worker
     active: bool = False  # asked for, or the project has a stagegate.yaml
+    # From STAGEGATE_SIGNING_KEY; never shown (not in repr) and never compared.
+    signing_key: bytes | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RunOptions:
@@ -150,6 +156,7 @@ class RunOptions:
             collect_only=bool(opt.collectonly),
             is_worker=hasattr(config, "workerinput"),
             active=not listing and (asked or config_path is not None),
+            signing_key=_signing_key(os.environ),
         )
 
     @property
@@ -187,6 +194,73 @@ class RunOptions:
             f"{self.invocation_dir}. Create one (see the README's configuration section) "
             f"or pass --stagegate-config PATH."
         )
+
+
+def verdict_files_in_args(args: Sequence[str]) -> tuple[Path, ...]:
+    """The verdict files (JSON, JUnit, load log) a run with these raw command-line arguments
+    writes, read from the arguments alone, before pytest has parsed them: ``--verdict PATH``,
+    ``--verdict=PATH``, the same for ``--verdict-junit``, the defaults when ``--gate`` (or one
+    of them) is there. Empty for ``--help``, ``--version`` and ``--collect-only``, which write
+    no verdict. It may name a file too many (an option's value that looks like ``--gate``),
+    never one too few of the plain forms; ``RunOptions.files`` is the parsed truth."""
+    gate = False
+    verdict: str | None = None
+    junit: str | None = None
+    words = list(args)
+    i = 0
+    while i < len(words):
+        word = str(words[i])
+        i += 1
+        if word == "--":
+            break
+        if word in ("-h", "--help", "--version", "--co", "--collect-only"):
+            return ()
+        if word == "--gate":
+            gate = True
+        for name in ("--verdict", "--verdict-junit"):
+            value: str | None = None
+            if word == name and i < len(words):
+                value, i = str(words[i]), i + 1
+            elif word.startswith(name + "="):
+                value = word[len(name) + 1 :]
+            if value is not None:
+                if name == "--verdict":
+                    verdict = value
+                else:
+                    junit = value
+    if not (gate or verdict or junit):
+        return ()
+    json_path = Path(verdict or defaults.VERDICT_FILE)
+    paths = [json_path, Path(junit or defaults.JUNIT_FILE)]
+    if json_path.name:
+        paths.append(json_path.with_name(defaults.LOAD_LOG_FILE))
+    return tuple(paths)
+
+
+def forget_verdict_files(config: pytest.Config | None) -> None:
+    """Remove the verdict files the raw arguments of this pytest run name (see
+    ``verdict_files_in_args``): the command line, ``PYTEST_ADDOPTS`` and the ini's
+    ``addopts``. Called while pytest loads the plugin (``pytest_addoption``), the earliest
+    moment plugin code runs with the arguments at hand: before pytest rejects an unknown
+    option or a bad option value, and before it imports any conftest.py, so a run that stops
+    there cannot leave a previous passing verdict behind. Never raises."""
+    if config is None or os.environ.get("PYTEST_XDIST_WORKER"):
+        return  # an xdist worker writes no verdict (its controller removed the files)
+    args: list[str] = []
+    with contextlib.suppress(Exception):  # malformed addopts: pytest reports it itself
+        args += [str(a) for a in config.getini("addopts")]
+    with contextlib.suppress(ValueError):
+        args += shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
+    args += [str(a) for a in config.invocation_params.args]
+    for path in verdict_files_in_args(args):
+        if path.name and not path.is_dir():  # a directory is reported as a usage error later
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
+
+
+def _signing_key(environ: Any) -> bytes | None:
+    value = environ.get(SIGNING_KEY_ENV, "")
+    return value.encode("utf-8", "surrogateescape") if value else None
 
 
 def _target_name(option: str | None, ini: Any) -> tuple[str, str]:

@@ -99,6 +99,8 @@ class StagegateRun:
             replaced = config.hook.pytest_stagegate_configure_target(config=config, target=target)
             if replaced is not None:
                 state.target = replaced
+                if replaced != target:  # the verdict says where it really measured
+                    state.configured_target = target
                 run._check_load_allowed(replaced)
         config.stash[RUN_STATE] = state
         return run
@@ -278,11 +280,39 @@ class StagegateRun:
             message = f"The pytest-xdist worker {worker} crashed: {error}"
             self.state.problems.append(("fail", self.state.target.redact(message)))
 
+    def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
+        self.state.running = (nodeid, location)
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        self.state.running = None
+
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
-        if isinstance(excinfo.value, pytest.Session.Interrupted):
+        exc = excinfo.value
+        if isinstance(exc, pytest.Session.Interrupted):
             return  # pytest's own stop (collection errors, -x); reported elsewhere
-        if isinstance(excinfo.value, KeyboardInterrupt):
+        target = self.state.target
+        if isinstance(exc, pytest.exit.Exception):
+            if exc.msg.startswith("pytest-stagegate: "):
+                return  # our own stop (readiness, prepare): its problem is recorded already
+            # pytest.exit() from a test, a fixture, a conftest or a plugin: whatever its
+            # return code, the run did not finish and cannot pass.
             self.state.interrupted = True
+            reason = target.redact(
+                f"pytest.exit() stopped the run: {exc.msg or 'no reason given'}"
+            )
+            self.state.problems.append(("error", reason))
+        elif isinstance(exc, KeyboardInterrupt):
+            self.state.interrupted = True
+            reason = "interrupted (Ctrl-C or SIGTERM)"
+        else:
+            return
+        if self.state.running is not None and not self.options.is_worker:
+            # The test in progress never finished: not passed, whatever its setup said.
+            nodeid, location = self.state.running
+            report = pytest.TestReport(
+                nodeid, location, {}, "failed", f"Stopped before it finished: {reason}", "setup"
+            )
+            self.state.recorder.add(report, target)
 
     # -- the run: readiness before the tests, the gate after them -----------------------------
 
@@ -365,6 +395,7 @@ class StagegateRun:
             exit_status=session.exitstatus,
             verdict_hook=verdict_hook,
             write_line=self.write_line,
+            configured_target=state.configured_target,
         )
         state.verdict, state.verdict_data = finished.verdict, finished.data
         session.exitstatus = finished.exit_status

@@ -50,6 +50,9 @@ class RunState:
     baseline: dict[str, EndpointStats] | None = None  # read from --gate-baseline
     problems: list[Problem] = dataclasses.field(default_factory=list)
     interrupted: bool = False
+    # The target as stagegate.yaml configured it, when the configure_target hook replaced it.
+    configured_target: Target | None = None
+    running: tuple[str, tuple[str, int | None, str]] | None = None  # the test in progress
     gate: GateOutcome | None = None  # once the gate ran
     verdict: Verdict | None = None  # once decided
     verdict_data: dict[str, Any] | None = None  # verdict.to_dict(), as written

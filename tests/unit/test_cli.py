@@ -22,6 +22,7 @@ from pytest_stagegate.verdict import (
     schema,
     write_verdict,
 )
+from pytest_stagegate.verdict.files import sign_verdict
 from tests.verdict_samples import SAMPLES, SHA, check_golden, passing_checks
 
 REPO = Path(__file__).resolve().parents[2]
@@ -506,4 +507,262 @@ def test_report_profile_keeps_the_case_of_names() -> None:
     )
     assert _profile({"duration_s": 30, "workers": 4}, 12.5) == (
         "30s of load, 4 worker processes, ran 12.5s."
+    )
+
+
+# -- verify: signatures, where it was measured, size (issue 10) -------------------------------
+
+SIGNING_KEY = "Kx7-signing-key-never-shown-4f1e"
+
+
+@pytest.fixture
+def key(monkeypatch: pytest.MonkeyPatch) -> bytes:
+    monkeypatch.setenv("STAGEGATE_SIGNING_KEY", SIGNING_KEY)
+    return SIGNING_KEY.encode()
+
+
+def signed_file(path: Path, data: dict[str, Any], key: bytes) -> Path:
+    write_verdict(path, sign_verdict(data, key))
+    return path
+
+
+def forge(data: dict[str, Any]) -> dict[str, Any]:
+    """The six consistent edits that turn a failing verdict into a schema-valid passing one."""
+    forged = json.loads(json.dumps(data))
+    forged["verdict"] = "pass"  # 1
+    forged["promote"] = True  # 2
+    forged["reasons"] = ["All 1 test passed and all 2 budgets held on staging."]  # 3
+    forged["tests"]["failed"] = 0  # 4
+    forged["tests"]["passed"] = forged["tests"]["total"]
+    forged["tests"]["failed_tests"] = []  # 5
+    for record in forged["tests"]["records"]:  # 6
+        record["outcome"], record["message"] = "passed", ""
+    return forged
+
+
+def write_json(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(data, indent=2))
+    return path
+
+
+def test_the_six_edits_make_a_schema_valid_pass_that_only_the_signature_catches(
+    tmp_path: Path, key: bytes, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signed = sign_verdict(fresh("fail").to_dict(), key)
+    path = write_json(tmp_path / "v.json", forge(signed))
+    code, line = verify(capsys, path)
+    assert code == 1
+    assert line == (
+        "REFUSED: the verdict's signature does not match its content: the file was changed "
+        "after it was written, or it was signed with another key than the one in "
+        "STAGEGATE_SIGNING_KEY"
+    )
+    # The forgery is otherwise a perfect pass: only the key can tell.
+    monkeypatch.delenv("STAGEGATE_SIGNING_KEY")
+    assert verify(capsys, path)[0] == 0
+    # ... unless a signature is required, as the CI recipes do.
+    code, line = verify(capsys, path, "--require-signature")
+    assert code == 1
+    assert line == (
+        "REFUSED: --require-signature needs the signing key in $STAGEGATE_SIGNING_KEY, which "
+        "is not set (or empty), so the verdict's signature cannot be checked"
+    )
+
+
+def test_a_forged_verdict_with_its_signature_removed_is_refused_when_required(
+    tmp_path: Path, key: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    forged = forge(fresh("fail").to_dict())
+    path = write_json(tmp_path / "v.json", forged)
+    code, line = verify(capsys, path, "--require-signature")
+    assert code == 1
+    assert line.startswith("REFUSED: the verdict is not signed (was STAGEGATE_SIGNING_KEY set")
+    assert line.endswith("--require-signature refuses an unsigned verdict")
+    # Without the flag an unsigned verdict is still accepted (the 0.1 behaviour).
+    assert verify(capsys, path)[0] == 0
+
+
+def test_verify_accepts_a_correctly_signed_verdict_and_says_so(
+    tmp_path: Path, key: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = signed_file(tmp_path / "v.json", fresh().to_dict(), key)
+    code, line = verify(capsys, path, "--require-signature", "--commit", SHA)
+    assert code == 0
+    assert line.endswith("finished 1h 0m ago; signature verified")
+
+
+def test_verify_refuses_a_verdict_signed_with_another_key(
+    tmp_path: Path, key: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = signed_file(tmp_path / "v.json", fresh().to_dict(), b"a key of another project")
+    for extra in ((), ("--require-signature",)):
+        code, line = verify(capsys, path, *extra)
+        assert code == 1
+        assert "signature does not match its content" in line
+
+
+def test_a_revived_verdict_is_refused(
+    tmp_path: Path, key: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = fresh(finished=datetime.now(timezone.utc) - timedelta(days=30)).to_dict()
+    path = signed_file(tmp_path / "v.json", old, key)
+    assert "longer ago than --max-age 24h" in verify(capsys, path)[1]
+    data = json.loads(path.read_text())
+    recent = datetime.now(timezone.utc) - timedelta(minutes=5)
+    data["finished_at"] = recent.strftime("%Y-%m-%dT%H:%M:%SZ")
+    data["started_at"] = (recent - timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    write_json(path, data)
+    code, line = verify(capsys, path, "--require-signature")
+    assert code == 1
+    assert line.startswith("REFUSED: the verdict's signature does not match its content")
+
+
+def test_a_relabelled_verdict_is_refused(
+    tmp_path: Path, key: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = signed_file(tmp_path / "v.json", fresh(target="qa").to_dict(), key)
+    data = json.loads(path.read_text())
+    data["target"]["name"] = "staging"
+    data["reasons"] = [r.replace("on qa", "on staging") for r in data["reasons"]]
+    write_json(path, data)
+    code, line = verify(capsys, path, "--require-signature")
+    assert code == 1
+    assert line.startswith("REFUSED: the verdict's signature does not match its content")
+
+
+def test_the_signing_key_is_never_printed(
+    tmp_path: Path, key: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = signed_file(tmp_path / "good.json", fresh().to_dict(), key)
+    bad = write_json(tmp_path / "bad.json", forge(sign_verdict(fresh("fail").to_dict(), key)))
+    outputs = []
+    for argv in (
+        ("verify", str(good), "--target", "staging", "--require-signature"),
+        ("verify", str(bad), "--target", "staging", "--require-signature"),
+        ("verify", str(bad), "--target", "prod", "--base-url", "https://x", "--max-age", "1s"),
+        ("report", str(good)),
+        ("verify", str(good), "--target"),
+        ("verify", "--help"),
+    ):
+        _code, out, err = run(capsys, *argv)
+        outputs.append(out + err)
+    text = "\n".join(outputs)
+    assert "signature does not match" in text and "signature verified" in text
+    for part in (SIGNING_KEY, SIGNING_KEY[:8], SIGNING_KEY[-8:], key.hex()[:16]):
+        assert part not in text
+
+
+def replaced(target: str = "staging") -> Verdict:
+    verdict = fresh(target=target)
+    return Verdict(
+        target_name=verdict.target_name,
+        base_url="http://127.0.0.1:8000",
+        configured_base_url="https://user:pw@shop-staging.example.com",
+        commit=verdict.commit,
+        started_at=verdict.started_at,
+        finished_at=verdict.finished_at,
+        tests=verdict.tests,
+        gate=verdict.gate,
+        plugin_version="0.1.0",
+    )
+
+
+def test_a_verdict_of_a_replaced_target_is_refused_unless_allowed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "v.json"
+    write_verdict(path, replaced())
+    data = json.loads(path.read_text())
+    assert data["target"] == {
+        "name": "staging",
+        "base_url": "http://127.0.0.1:8000",
+        "replaced": True,
+        "configured_base_url": "https://***@shop-staging.example.com",
+    }
+    code, line = verify(capsys, path)
+    assert code == 1
+    assert line == (
+        "REFUSED: the verdict was not measured on the configured target 'staging': a "
+        "pytest_stagegate_configure_target hook replaced it (measured at http://127.0.0.1:8000, "
+        "configured https://***@shop-staging.example.com); pass --allow-replaced-target to "
+        "accept that"
+    )
+    code, line = verify(capsys, path, "--allow-replaced-target")
+    assert code == 0
+    assert line.endswith("; measured on a target a hook replaced (--allow-replaced-target)")
+    # Allowing a replaced target does not allow another place.
+    code, line = verify(
+        capsys, path, "--allow-replaced-target", "--base-url", "https://shop-staging.example.com"
+    )
+    assert code == 1
+    assert line == (
+        "REFUSED: the verdict was measured at http://127.0.0.1:8000, not at "
+        "https://shop-staging.example.com"
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://shop-staging.example.com",
+        "https://shop-staging.example.com/",
+        "HTTPS://Shop-Staging.Example.com:443",
+        "https://someone:secret@shop-staging.example.com",
+    ],
+)
+def test_verify_base_url_accepts_the_same_place(
+    verdict_file: Path, url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert verify(capsys, verdict_file, "--base-url", url)[0] == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://shop-staging.example.com",
+        "https://shop-staging.example.com:8443",
+        "https://shop.example.com",
+        "https://shop-staging.example.com/v2",
+    ],
+)
+def test_verify_base_url_refuses_another_place(
+    verdict_file: Path, url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, line = verify(capsys, verdict_file, "--base-url", url)
+    assert code == 1
+    assert line == (
+        f"REFUSED: the verdict was measured at https://shop-staging.example.com, not at {url}"
+    )
+
+
+def test_verify_base_url_never_echoes_credentials(
+    verdict_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, line = verify(capsys, verdict_file, "--base-url", "https://me:Pw-9931@elsewhere.test")
+    assert code == 1
+    assert "Pw-9931" not in line and "***@elsewhere.test" in line
+
+
+@pytest.mark.parametrize("url", ["shop-staging.example.com", "ftp://x", "https://", "http://[::1"])
+def test_verify_base_url_must_be_an_http_url(
+    verdict_file: Path, url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _out, err = run(
+        capsys, "verify", str(verdict_file), "--target", "staging", "--base-url", url
+    )
+    assert code == 4
+    assert "--base-url: expected an http(s) URL" in err and "Traceback" not in err
+
+
+def test_verify_refuses_an_oversized_file_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "huge.json"
+    with path.open("wb") as fh:  # sparse: 64 MiB that take no disk
+        fh.truncate(64 * 1024 * 1024)
+    code, line = verify(capsys, path)
+    assert code == 1
+    assert line == (
+        f"REFUSED: {path}: not a verdict: the file is larger than 16 MiB, the most a verdict "
+        "file may be"
     )

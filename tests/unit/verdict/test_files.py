@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import stat
@@ -22,6 +24,14 @@ from pytest_stagegate.verdict import (
     schema,
     validate_verdict,
     write_verdict,
+)
+from pytest_stagegate.verdict.files import (
+    MAX_VERDICT_BYTES,
+    SIGNATURE_ALG,
+    canonical_bytes,
+    check_signature,
+    sign_verdict,
+    signing_key,
 )
 from tests.verdict_samples import (
     SAMPLES,
@@ -342,3 +352,135 @@ def test_lone_surrogates_do_not_break_writing(tmp_path: Path) -> None:
     record = TestRecord("t.py::a", "failed", message="bad byte \udcff in output")
     write_verdict(path, make([record]))
     assert load_verdict(path)["tests"]["failed_tests"][0]["message"] == "bad byte \ufffd in output"
+
+
+# -- the signature -----------------------------------------------------------------------------
+
+KEY = b"k3y-for-tests-\xc3\xa9"
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The path of every scalar in a JSON document."""
+    if isinstance(value, dict):
+        return [p for key, item in value.items() for p in _leaves(item, (*path, key))]
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in _leaves(item, (*path, i))]
+    return [path]
+
+
+def _tampered(value: Any) -> Any:
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 1
+    if isinstance(value, str):
+        return value + "x"
+    return "x"  # None
+
+
+def test_canonical_bytes_are_sorted_compact_utf8_json_without_the_signature() -> None:
+    data = {"b": 1, "a": "é", "signature": {"alg": SIGNATURE_ALG, "value": "0" * 64}}
+    assert canonical_bytes(data) == '{"a":"é","b":1}'.encode()
+
+
+def test_sign_verdict_is_hmac_sha256_of_the_canonical_form_and_schema_valid(
+    tmp_path: Path,
+) -> None:
+    data = SAMPLES["fail"]().to_dict()
+    signed = sign_verdict(data, KEY)
+    assert "signature" not in data, "the input is not changed"
+    expected = hmac.new(
+        KEY,
+        json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(),
+        hashlib.sha256,
+    ).hexdigest()
+    assert signed["signature"] == {"alg": "HMAC-SHA256", "value": expected}
+    assert {k: v for k, v in signed.items() if k != "signature"} == data
+    path = tmp_path / "v.json"
+    write_verdict(path, signed)
+    loaded = load_verdict(path)
+    assert loaded["signature"] == signed["signature"]
+    assert check_signature(loaded, KEY) is None
+    assert sign_verdict(signed, KEY) == signed, "re-signing replaces the signature"
+
+
+def test_a_signature_made_with_another_key_does_not_match() -> None:
+    signed = sign_verdict(SAMPLES["pass"]().to_dict(), KEY)
+    problem = check_signature(signed, b"Zq9-other-key")
+    assert problem is not None and "does not match" in problem
+    assert "Zq9-other-key" not in problem and signed["signature"]["value"] not in problem
+
+
+def test_check_signature_of_an_unsigned_or_malformed_signature() -> None:
+    data = SAMPLES["pass"]().to_dict()
+    assert check_signature(data, KEY) == "the verdict is not signed"
+    data["signature"] = {"alg": "HMAC-MD5", "value": "0" * 64}
+    assert "not an HMAC-SHA256 signature" in str(check_signature(data, KEY))
+    data["signature"] = {"alg": "HMAC-SHA256", "value": "é" * 64}
+    assert "does not match" in str(check_signature(data, KEY))
+
+
+def test_sign_verdict_refuses_an_empty_key() -> None:
+    with pytest.raises(ValueError, match="empty"):
+        sign_verdict(SAMPLES["pass"]().to_dict(), b"")
+
+
+@pytest.mark.parametrize("sample", ["pass", "fail"])
+def test_tampering_with_any_field_breaks_the_signature(sample: str) -> None:
+    signed = sign_verdict(SAMPLES[sample]().to_dict(), KEY)
+    paths = [p for p in _leaves(signed) if p[0] != "signature"]
+    assert len(paths) > 50
+    for path in paths:
+        copy = json.loads(json.dumps(signed))
+        node = copy
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = _tampered(node[path[-1]])
+        assert check_signature(copy, KEY) is not None, f"changing {path} kept the signature"
+    # and adding or removing a field
+    added = {**signed, "extra": 1}
+    assert check_signature(added, KEY) is not None
+    for key in [k for k in signed if k != "signature"]:
+        removed = {k: v for k, v in signed.items() if k != key}
+        assert check_signature(removed, KEY) is not None, key
+
+
+def test_signing_key_from_the_environment() -> None:
+    assert signing_key({}) is None
+    assert signing_key({"STAGEGATE_SIGNING_KEY": ""}) is None  # an unset CI secret
+    assert signing_key({"STAGEGATE_SIGNING_KEY": "sécret"}) == "sécret".encode()
+
+
+# -- bounded reading ---------------------------------------------------------------------------
+
+
+def test_load_verdict_refuses_a_file_larger_than_the_limit_reading_only_the_limit(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v.json"
+    write_verdict(path, SAMPLES["pass"]())
+    size = path.stat().st_size
+    assert load_verdict(path, max_bytes=size)["verdict"] == "pass"
+    with pytest.raises(VerdictError) as info:
+        load_verdict(path, max_bytes=size - 1)
+    assert str(info.value) == (
+        f"{path}: not a verdict: the file is larger than {size - 1} bytes, the most a verdict "
+        "file may be"
+    )
+
+
+def test_load_verdict_of_an_endless_stream_is_bounded() -> None:
+    # /dev/zero never ends: reading it whole would exhaust the memory.
+    zero = Path("/dev/zero")
+    if not zero.exists():
+        pytest.skip("no /dev/zero")
+    with pytest.raises(VerdictError, match="larger than 16 MiB"):
+        load_verdict(zero)
+    assert MAX_VERDICT_BYTES == 16 * 1024 * 1024
+
+
+def test_load_verdict_of_deeply_nested_json(tmp_path: Path) -> None:
+    path = tmp_path / "v.json"
+    path.write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(VerdictError, match="nested too deeply"):
+        load_verdict(path)
