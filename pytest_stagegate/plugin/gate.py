@@ -203,7 +203,17 @@ def _run_gate(
         generator=generator,
         load_seconds=result.load_seconds,
     )
-    return GateOutcome(record, load_log, tuple(top_errors(result.errors, target)))
+    problems: tuple[Problem, ...] = ()
+    if plan.html_report and not result.html_report:
+        # asked for and lost (a full disk, say): the run must not pass as if it had been written
+        problems = (
+            (
+                "error",
+                f"The HTML report asked for with --gate-report could not be "
+                f"written to {plan.html_report} (the load log says why).",
+            ),
+        )
+    return GateOutcome(record, load_log, tuple(top_errors(result.errors, target)), problems)
 
 
 def load_log_path(options: RunOptions) -> Path | None:

@@ -30,7 +30,7 @@ from ..target.readiness import check_version, wait_ready
 from . import markers
 from .options import BIND_EXAMPLE, DEFAULT_SOURCE, RunOptions
 from .records import TestRecorder, skip_reason
-from .state import RUN_STATE, RunState
+from .state import RUN_STATE, GateOutcome, RunState
 
 if TYPE_CHECKING:
     from ..budgets import EndpointStats
@@ -326,16 +326,21 @@ class StagegateRun:
             from .gate import ConfigHooks, run_gate
             from .terminal import ProgressLine
 
-            outcome = run_gate(
-                self.options,
-                self.state.target,
-                self.state.gate_settings,
-                self.state.recorder.records(),
-                baseline=self.state.baseline,
-                hooks=ConfigHooks(self.config),
-                write_line=self.write_line,
-                progress=ProgressLine(self._reporter()),
-            )
+            try:
+                outcome = run_gate(
+                    self.options,
+                    self.state.target,
+                    self.state.gate_settings,
+                    self.state.recorder.records(),
+                    baseline=self.state.baseline,
+                    hooks=ConfigHooks(self.config),
+                    write_line=self.write_line,
+                    progress=ProgressLine(self._reporter()),
+                )
+            except KeyboardInterrupt:
+                # The verdict must say what really ran: the gate started and was cut short.
+                self.state.gate = _interrupted_gate(self.options)
+                raise
             self.state.gate = outcome
             self.state.problems.extend(outcome.problems)
         return result
@@ -482,6 +487,16 @@ def _redact_report(report: pytest.TestReport, target: Target) -> None:
         (name, target.redact(value) if isinstance(value, str) else value)
         for name, value in report.user_properties
     ]
+
+
+def _interrupted_gate(options: RunOptions) -> GateOutcome:
+    from ..verdict import GateRecord
+
+    reason = (
+        "the load gate started but was interrupted (Ctrl-C or SIGTERM) before it finished, "
+        "so nothing it measured was judged"
+    )
+    return GateOutcome(GateRecord(status="error", reason=reason), load_log=options.load_log)
 
 
 def _unwritable(path: Path) -> str | None:

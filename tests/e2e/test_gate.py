@@ -391,6 +391,10 @@ def test_interrupt_during_the_load_leaves_a_verdict_and_no_process(
     assert verdict["verdict"] == "error"
     assert verdict["interrupted"] is True
     assert "interrupted" in verdict["reasons"][0]
+    # it says what really ran: the gate started, it was not "requested but did not run"
+    assert not any("did not run" in r for r in verdict["reasons"]), verdict["reasons"]
+    assert verdict["gate"]["status"] == "error"
+    assert "started but was interrupted" in verdict["gate"]["reason"]
 
 
 def test_interrupt_during_the_readiness_wait(pytester: pytest.Pytester) -> None:
@@ -574,3 +578,25 @@ def test_a_failing_error_budget_names_the_errors(
     reasons = verdict_of(pytester)["reasons"]
     assert any(r.startswith("error rate of total was") for r in reasons), reasons
     assert any("Most frequent load errors:" in r and "GET /boom" in r for r in reasons), reasons
+
+
+def test_a_report_that_could_not_be_written_fails_the_run(
+    pytester: pytest.Pytester, server: HTTPTestServer
+) -> None:
+    # The start checks that --gate-report can be written; here the place is lost afterwards
+    # (the plan hook points it where nothing can be written, as a full disk would).
+    pytester.makefile(".yaml", stagegate=gate_config(server.url))
+    pytester.makeconftest(
+        """
+        import dataclasses
+
+        def pytest_stagegate_load_plan(config, target, plan):
+            return dataclasses.replace(plan, html_report="/proc/stagegate-nowhere/report.html")
+        """
+    )
+    pytester.makepyfile("def test_up(http): assert http.get('/').status_code == 200")
+    result = pytester.runpytest("--gate", "--gate-report", "report.html")
+    assert result.ret == 1, result.stdout.str()
+    verdict = verdict_of(pytester)
+    assert verdict["verdict"] == "error"
+    assert any("could not be written" in r for r in verdict["reasons"]), verdict["reasons"]
