@@ -6,6 +6,7 @@ from __future__ import annotations
 
 # Files
 CONFIG_FILE = "stagegate.yaml"  # found at pytest's rootdir (or where pytest was started)
+MAX_CONFIG_BYTES = 1024 * 1024  # a stagegate.yaml larger than this is refused unparsed
 VERDICT_FILE = "stagegate-verdict.json"
 JUNIT_FILE = "stagegate-junit.xml"
 LOAD_LOG_FILE = "stagegate-load.log"  # Locust's log, next to the verdict

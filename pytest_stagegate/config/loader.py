@@ -117,7 +117,16 @@ def load_config(path: Path | str) -> Config:
     """Read and validate ``path``. Raises ConfigError naming file, line and key."""
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        with path.open("rb") as fh:
+            # read one byte past the cap: a huge file is refused without parsing it
+            raw = fh.read(defaults.MAX_CONFIG_BYTES + 1)
+        if len(raw) > defaults.MAX_CONFIG_BYTES:
+            raise ConfigError(
+                f"the file is larger than {defaults.MAX_CONFIG_BYTES // 1024} KiB, far more "
+                f"than any configuration needs; is it the right file?",
+                path=path,
+            )
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise ConfigError(
             f"cannot read the file: it is not UTF-8 text (byte {error.start})", path=path

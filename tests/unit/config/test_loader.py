@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_stagegate import defaults
 from pytest_stagegate.budgets import Budget
 from pytest_stagegate.config import (
     CONFIG_FILENAME,
@@ -935,6 +936,22 @@ def test_not_utf8(tmp_path: Path) -> None:
     path.write_bytes(b"targets:\n  s: {base_url: '\xff'}\n")
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_config(path)
+
+
+def test_a_huge_file_is_refused_without_parsing_it(tmp_path: Path) -> None:
+    # 10 MB of YAML list took 27 s and 556 MB before its error; now it is never parsed
+    path = tmp_path / CONFIG_FILENAME
+    path.write_text("targets: [" + "x, " * 4_000_000 + "x]\n")
+    with pytest.raises(ConfigError, match="larger than 1024 KiB") as info:
+        load_config(path)
+    assert info.value.path == path
+
+
+def test_a_file_just_under_the_size_cap_is_read(tmp_path: Path) -> None:
+    path = tmp_path / CONFIG_FILENAME
+    text = "targets:\n  s: {base_url: https://x}\n"
+    path.write_text(text + "#" * (defaults.MAX_CONFIG_BYTES - len(text) - 1) + "\n")
+    assert load_config(path).target_names == ("s",)
 
 
 def test_recursive_alias(tmp_path: Path) -> None:
