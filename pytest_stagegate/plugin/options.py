@@ -219,8 +219,8 @@ def verdict_files_in_args(args: Sequence[str]) -> tuple[Path, ...]:
             gate = True
         for name in ("--verdict", "--verdict-junit"):
             value: str | None = None
-            if word == name and i < len(words):
-                value, i = str(words[i]), i + 1
+            if word == name and i < len(words) and not str(words[i]).startswith("-"):
+                value, i = str(words[i]), i + 1  # argparse takes "-x" for an option, not a value
             elif word.startswith(name + "="):
                 value = word[len(name) + 1 :]
             if value is not None:
