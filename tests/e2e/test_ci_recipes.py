@@ -74,3 +74,38 @@ def test_recipe_commands_are_real(
         else:
             # A usage error exits 4; anything else means the arguments parsed.
             assert stagegate_main(words[1:]) != 4, f"{recipe.name}: {command}"
+
+
+def _steps(node: Any) -> Iterator[dict[str, Any]]:
+    """Every GitHub step (a mapping with `run:`)."""
+    if isinstance(node, dict):
+        if "run" in node:
+            yield node
+        for value in node.values():
+            yield from _steps(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _steps(item)
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_verify_requires_a_signature(recipe: Path) -> None:
+    commands = [c for c in _commands(yaml.safe_load(recipe.read_text())) if "stagegate verify" in c]
+    for command in commands:
+        assert "--require-signature" in _words(command), f"{recipe.name}: {command}"
+
+
+def test_github_recipes_sign_and_verify_with_the_ci_secret() -> None:
+    signing, verifying = 0, 0
+    for recipe in (r for r in RECIPES if r.parent.name == "github"):
+        for step in _steps(yaml.safe_load(recipe.read_text())):
+            run = str(step["run"])
+            gated = run.startswith("pytest") and "--gate" in run.split()
+            if gated or "stagegate verify" in run:
+                env = step.get("env") or {}
+                assert env.get("STAGEGATE_SIGNING_KEY") == "${{ secrets.STAGEGATE_SIGNING_KEY }}", (
+                    f"{recipe.name}: {run}"
+                )
+                signing += gated
+                verifying += "stagegate verify" in run
+    assert (signing, verifying) == (1, 1)
