@@ -1,31 +1,227 @@
-"""Replacing secret values in text: one implementation for the pytest process and the Locust
-child alike. Pure; imports nothing of the project."""
+"""Replacing secret values in text, in every form they take: one implementation for the pytest
+process and the Locust child alike. Pure; imports nothing of the project.
+
+A secret rarely reaches the output as typed. pytest shows it through ``repr`` (a backslash
+doubled, a newline as ``\\n``) and shortens a long repr (``'eyJhbGciOi...iJ9'``); JSON
+escapes it (``\\u0026`` for ``&`` in Locust's HTML report); httpx logs a URL with the password
+percent-encoded and sends it as a base64 Basic header; a diff shows a multi-line value one line
+at a time. So each secret is masked in all of its *forms*:
+
+- the value itself, and each line of a multi-line value (a line of 8 or more characters,
+  surrounding spaces stripped, is a secret by itself);
+- its Python repr-escaped text (``repr(s)[1:-1]``, with either quote, and ``ascii()``);
+- its JSON-escaped text (``json.dumps``, with and without ``ensure_ascii``, and the HTML-safe
+  variant Jinja's ``tojson`` writes into Locust's HTML report: ``<``, ``>``, ``&``, ``'`` as
+  ``\\u003c``, ``\\u003e``, ``\\u0026``, ``\\u0027``); these escapes applied twice, as when a
+  repr is written into a JSON file;
+- its URL-encoded text (``quote`` with and without ``/`` safe, ``quote_plus``, upper- or
+  lower-case hex);
+- each of the above as HTML/XML text and attribute (``&amp;``, ``&#x27;``, ``&#10;``...).
+
+(The base64 Basic-auth token of a base_url's ``user:password`` is derived where the user is
+known, in ``config/_targets.py``, and is a secret of its own.)
+
+**The rule, exactly.** ``MIN_SECRET_LENGTH`` is 4; a run is a stretch of consecutive characters.
+
+1. A secret of **8 or more characters**: every run of 8 or more characters that occurs in any of
+   its forms is masked, wherever it appears (inside a word too), each hit extended to the
+   longest such run; one stretch becomes one ``***``. So a repr cut to ``'eyJhbGciOi...'``,
+   a value split over two lines, or a prefix of a JSON-escaped value are caught. A run of 8
+   made of fewer than 3 distinct characters (``--------`` of a PEM header, 8 spaces) hides
+   nothing and would mask pytest's own separators: it is not masked.
+2. A secret of **4 to 7 characters** is masked, in each of its forms, only as a whole token:
+   not where a letter, digit or ``_`` directly precedes a form that begins with one, nor where
+   one directly follows a form that ends with one. ``ci:hunter2@``, ``'hunter2'`` and
+   ``pw=hunter2`` are masked; ``xhunter2y`` is not, and a secret ``rtio`` never turns
+   ``AssertionError`` into ``Ass***nError``.
+3. A secret **shorter than 4 characters**, or one of fewer than 3 distinct characters, cannot be
+   masked without destroying the output (every ``5`` or ``a``) and hides nothing: it is not
+   masked, and counted in ``Redactor.unmaskable`` (the run warns about it in its header).
+   stagegate.yaml takes header and vars values shorter than 4 characters as no secrets at all;
+   a base_url password of any length is a secret, so a short one is reported.
+
+Masking reads a text 4 characters at a time against a set of the 4-character pieces of the
+forms and looks up the 8-character runs only around a hit (every run of 8 contains an aligned
+block of 4), so a line without a secret costs a quarter of its length in set lookups; the short
+secrets are one compiled regular expression.
+"""
 
 from __future__ import annotations
 
+import html
+import json
+import re
 from collections.abc import Iterable
+from urllib.parse import quote, quote_plus
+
+__all__ = ["MASK", "MIN_SECRET_LENGTH", "RUN", "Redactor", "forms_of"]
 
 MASK = "***"
 # A value this short cannot be hidden meaningfully (masking every "5" or "on" in the output
 # destroys it and hides nothing); stagegate.yaml keeps such values out of the secrets.
 MIN_SECRET_LENGTH = 4
+# Secrets at least this long are masked by any run of this many characters of any form.
+RUN = 8
+# A run (or short secret) with fewer distinct characters than this is not masked.
+MIN_DISTINCT = 3
+
+_HTML_SAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "'": "\\u0027"}
+_PERCENT = re.compile(r"%[0-9A-F]{2}")
+_XML_ATTR = {"\n": "&#10;", "\r": "&#13;", "\t": "&#09;"}
+
+
+def _repr_quoted(text: str, quote_char: str) -> str:
+    """The body of Python's repr of ``text`` as if written between ``quote_char`` quotes."""
+    body = repr(text)[1:-1]
+    if repr(text)[0] == quote_char:
+        return body
+    # repr chose the other quote: it left ``quote_char`` bare and the other one unescaped
+    other = "'" if quote_char == '"' else '"'
+    return body.replace("\\" + other, other).replace(quote_char, "\\" + quote_char)
+
+
+def _escapes(text: str) -> set[str]:
+    """One level of string escaping: repr (both quotes, ascii) and JSON (plain, HTML-safe)."""
+    out = {_repr_quoted(text, "'"), _repr_quoted(text, '"'), ascii(text)[1:-1]}
+    for ensure_ascii in (True, False):
+        dumped = json.dumps(text, ensure_ascii=ensure_ascii)[1:-1]
+        out.add(dumped)
+        out.add("".join(_HTML_SAFE.get(c, c) for c in dumped))
+    return out
+
+
+def _markup(text: str) -> set[str]:
+    """``text`` as HTML/XML character data and attribute values."""
+    attr = html.escape(text, quote=False).replace('"', "&quot;")
+    for raw, entity in _XML_ATTR.items():
+        attr = attr.replace(raw, entity)
+    return {
+        html.escape(text, quote=False),
+        html.escape(text),  # &quot; &#x27;
+        html.escape(text).replace("&#x27;", "&#39;"),
+        html.escape(text).replace("&#x27;", "&apos;"),
+        attr,
+    }
+
+
+def forms_of(secret: str) -> frozenset[str]:
+    """Every text ``secret`` may appear as in the output (see the module docstring)."""
+    forms = {secret}
+    once = _escapes(secret)
+    forms |= once
+    for escaped in once:
+        forms |= _escapes(escaped)
+    for url in (quote(secret, safe=""), quote(secret), quote_plus(secret), quote_plus(secret, "/")):
+        forms |= {url, _PERCENT.sub(lambda m: m.group(0).lower(), url)}
+    for form in list(forms):
+        forms |= _markup(form)
+    return frozenset(forms)
+
+
+def _maskable(text: str) -> bool:
+    return len(set(text)) >= MIN_DISTINCT
+
+
+def _token_regex(form: str) -> str:
+    before = r"(?<!\w)" if re.match(r"\w", form) else ""
+    after = r"(?!\w)" if re.match(r"\w", form[-1]) else ""
+    return before + re.escape(form) + after
 
 
 class Redactor:
-    """``Redactor(secrets)(text)`` is ``text`` with every secret replaced by ``***``."""
+    """``Redactor(secrets)(text)`` is ``text`` with every form of every secret replaced by
+    ``***``, by the rule of the module docstring."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        # longest first, so a secret that contains another is masked whole
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        values = {s for s in secrets if s}
+        long: set[str] = set()  # secrets masked by runs
+        short: set[str] = set()  # secrets masked as whole tokens
+        unmaskable = 0
+        for value in values:
+            if len(value) >= RUN:
+                long.add(value)
+                for line in value.splitlines():
+                    line = line.strip()
+                    if len(line) >= RUN and line != value:
+                        long.add(line)
+            elif len(value) >= MIN_SECRET_LENGTH and _maskable(value):
+                short.add(value)
+            else:
+                unmaskable += 1
+        grams: set[str] = set()
+        for value in long:
+            mine = {
+                form[i : i + RUN] for form in forms_of(value) for i in range(len(form) - RUN + 1)
+            }
+            mine = {gram for gram in mine if _maskable(gram)}
+            if not mine and value in values:
+                unmaskable += 1
+            grams |= mine
+        short_forms = {form for value in short for form in forms_of(value)}
+        self._grams = frozenset(grams)
+        self._quads = frozenset(gram[i : i + 4] for gram in grams for i in range(RUN - 3))
+        self._tokens = (
+            re.compile(
+                "|".join(_token_regex(f) for f in sorted(short_forms, key=lambda f: (-len(f), f)))
+            )
+            if short_forms
+            else None
+        )
+        self.unmaskable = unmaskable
+        """How many of the secrets cannot be masked (rule 3); never their values."""
 
     def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
+        if self._grams:
+            text = self._mask_runs(text)
+        if self._tokens is not None:
+            text = self._tokens.sub(MASK, text)
         return text
 
+    def _run_starts(self, text: str, first: bool = False) -> list[int]:
+        """The positions where an 8-character run of a form starts (only the first one when
+        ``first``), in order.
+
+        Every window of 8 characters contains a whole block of 4 starting at a multiple of 4,
+        so the text is read 4 characters at a time against the set of 4-character pieces of the
+        forms, and only around a hit are the windows themselves looked up."""
+        quads, grams = self._quads, self._grams
+        starts: list[int] = []
+        checked = -1  # windows starting at or before this position were looked up
+        last = len(text) - RUN
+        for block in range(0, len(text) - 3, 4):
+            if text[block : block + 4] not in quads:
+                continue
+            for start in range(max(block - 4, checked + 1), min(block, last) + 1):
+                if text[start : start + RUN] in grams:
+                    starts.append(start)
+                    if first:
+                        return starts
+            checked = max(checked, min(block, last))
+        return starts
+
+    def _mask_runs(self, text: str) -> str:
+        starts = self._run_starts(text)
+        if not starts:
+            return text
+        pieces: list[str] = []
+        done = 0  # text[:done] is in pieces
+        end = -1  # the end of the stretch being masked
+        for start in starts:
+            if start > end:  # a new stretch (an adjacent run joins the previous one)
+                if end >= 0:
+                    pieces.append(MASK)
+                pieces.append(text[done:start])
+            end = max(end, start + RUN)
+            done = end
+        pieces.append(MASK)
+        pieces.append(text[done:])
+        return "".join(pieces)
+
     def __bool__(self) -> bool:
-        return bool(self._secrets)
+        return bool(self._grams) or self._tokens is not None
 
     def found_in(self, text: str) -> bool:
-        return any(secret in text for secret in self._secrets)
+        return bool(
+            (self._grams and self._run_starts(text, first=True))
+            or (self._tokens is not None and self._tokens.search(text))
+        )

@@ -9,11 +9,15 @@ Rules the contract leaves open, decided here:
 - Defaults written in the file are not secrets; values taken from the environment into headers
   and ``vars`` are, if at least 4 characters long. Typed values (timeouts, switches), the
   expected build in ``version.expect`` and the URL itself are not: masking every "5", "true" or
-  commit id in the output would destroy it and hide nothing. A password in the base URL is.
+  commit id in the output would destroy it and hide nothing. A password in the base URL is, of
+  any length (one too short to mask is reported by the run), and so is the base64 token of the
+  ``Authorization: Basic`` header the HTTP clients derive from the URL's ``user:password``.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -200,9 +204,10 @@ class TargetReader:
                 f"expected an http:// or https:// URL such as https://shop-staging.example.com, "
                 f"got {shown}",
             )
-        password = urlsplit(url).password
-        if password:
-            self.secrets.update({password, unquote(password)})
+        parts = urlsplit(url)
+        if parts.password:
+            self.secrets.update({parts.password, unquote(parts.password)})
+            self.secrets.update(basic_auth_tokens(parts.username or "", parts.password))
         return url.rstrip("/")
 
     def headers(self, raw: object, keypath: KeyPath) -> dict[str, str]:
@@ -272,3 +277,14 @@ class TargetReader:
         if text is None:
             return "/"
         return self.doc.path_string(text, keypath)
+
+
+def basic_auth_tokens(user: str, password: str) -> set[str]:
+    """The base64 tokens of the Basic header a client builds from a URL's userinfo (both as
+    percent-encoded in the URL): httpx encodes ``user:password`` as UTF-8, requests and Locust's
+    clients as Latin-1."""
+    pair = f"{unquote(user)}:{unquote(password)}"
+    tokens = {base64.b64encode(pair.encode("utf-8")).decode("ascii")}
+    with contextlib.suppress(UnicodeEncodeError):  # not Latin-1: that client cannot send it
+        tokens.add(base64.b64encode(pair.encode("latin-1")).decode("ascii"))
+    return tokens

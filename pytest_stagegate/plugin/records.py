@@ -7,6 +7,7 @@ adds on the process that ran the test.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ class _Partial:
     reruns: int = 0
     marks: dict[str, Any] = field(default_factory=dict)
     requests: dict[str, float] | None = None
+    name: str = ""  # the node id as shown: a parametrize id may carry a secret
 
 
 class TestRecorder:
@@ -35,7 +37,9 @@ class TestRecorder:
         self._tests: dict[str, _Partial] = {}
 
     def add(self, report: pytest.TestReport, target: Target) -> None:
-        partial = self._tests.setdefault(report.nodeid, _Partial())
+        partial = self._tests.get(report.nodeid)
+        if partial is None:
+            partial = self._tests[report.nodeid] = _Partial(name=target.redact(report.nodeid))
         marks = getattr(report, "stagegate", None) or {}
         if marks:
             # a flag raised by any phase stays raised (the skip is in setup, not teardown)
@@ -51,7 +55,7 @@ class TestRecorder:
         if report.when == "setup":
             partial.outcome = "passed"
             partial.message = ""
-        outcome, message = _classify(report)
+        outcome, message = _classify(report, target.redact)
         if outcome is None:
             return
         if report.when == "teardown":
@@ -66,10 +70,10 @@ class TestRecorder:
 
     def records(self) -> list[TestRecord]:
         result = []
-        for nodeid, p in self._tests.items():
+        for p in self._tests.values():
             result.append(
                 TestRecord(
-                    nodeid=nodeid,
+                    nodeid=p.name,
                     outcome=p.outcome,  # type: ignore[arg-type]
                     duration=round(p.duration, 6),
                     critical=bool(p.marks.get("critical")),
@@ -84,7 +88,7 @@ class TestRecorder:
         return result
 
 
-def _classify(report: pytest.TestReport) -> tuple[str | None, str]:
+def _classify(report: pytest.TestReport, redact: Callable[[str], str]) -> tuple[str | None, str]:
     """(outcome, one-line message) of one phase; outcome None when the phase says nothing new."""
     wasxfail = getattr(report, "wasxfail", None)
     if report.skipped:
@@ -92,7 +96,7 @@ def _classify(report: pytest.TestReport) -> tuple[str | None, str]:
             return "xfailed", str(wasxfail)
         return "skipped", skip_reason(report)
     if report.failed:
-        message = _failure_line(report)
+        message = _failure_line(report, redact)
         if report.when == "call":
             return "failed", message
         return "error", message
@@ -110,12 +114,15 @@ def skip_reason(report: pytest.TestReport) -> str:
     return ""
 
 
-def _failure_line(report: pytest.TestReport) -> str:
+def _failure_line(report: pytest.TestReport, redact: Callable[[str], str]) -> str:
+    """The first line that says what failed, redacted before it is cut to 300 characters (a
+    secret cut first could leave a part too short to be recognised)."""
     crash = getattr(report.longrepr, "reprcrash", None)
     if crash is not None:
         text = str(crash.message)
     else:
         text = str(report.longrepr or "")
+    text = redact(text)  # whole: a multi-line secret spans lines
     lines = [line for line in text.splitlines() if line.strip()]
     errors = [line[1:].strip() for line in lines if line.startswith("E ")]
     if crash is not None or not errors:

@@ -152,6 +152,10 @@ class StagegateRun:
     # -- configuration, header ----------------------------------------------------------------
 
     def pytest_configure(self, config: pytest.Config) -> None:
+        from .redaction import Redaction
+
+        # secrets out of everything pytest writes (reports, terminal, logs, --junitxml)
+        Redaction.install(config, self.state.target, self.state.configured_target)
         if not self.options.is_worker and _in_main_thread():
             # pytest only handles SIGINT; turning SIGTERM into the same interrupt lets a
             # cancelled CI job still write a verdict and stop the load processes.
@@ -261,9 +265,7 @@ class StagegateRun:
             "elsewhere_skip": markers.is_elsewhere_skip(skipped=report.skipped, reason=reason),
             "requests": (summarize(self.state.request_log.take()) if call.when == "call" else None),
         }
-        if target.secrets:
-            _redact_report(report, target)
-        return report
+        return report  # redacted by the redaction plugin (plugin/redaction.py)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if not self.options.is_worker:
@@ -469,24 +471,6 @@ def _target_from_dict(data: Mapping[str, Any]) -> Target:
     fields["version"] = VersionCheck(**fields["version"]) if fields.get("version") else None
     fields["secrets"] = frozenset(fields.get("secrets", ()))
     return Target(**fields)
-
-
-def _redact_report(report: pytest.TestReport, target: Target) -> None:
-    """Replace secrets in what pytest shows and stores of a report (-vv diffs, captured output)."""
-    if isinstance(report.longrepr, tuple):  # a skip: (path, line, reason)
-        path, line, reason = report.longrepr
-        report.longrepr = (path, line, target.redact(reason))
-    elif report.longrepr is not None:
-        text = str(report.longrepr)
-        if target.redactor.found_in(text):
-            report.longrepr = target.redact(text)
-    if isinstance(getattr(report, "wasxfail", None), str):
-        report.wasxfail = target.redact(report.wasxfail)
-    report.sections = [(title, target.redact(body)) for title, body in report.sections]
-    report.user_properties = [
-        (name, target.redact(value) if isinstance(value, str) else value)
-        for name, value in report.user_properties
-    ]
 
 
 def _interrupted_gate(options: RunOptions) -> GateOutcome:
