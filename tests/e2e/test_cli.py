@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pytest_stagegate.verdict import write_verdict
+from pytest_stagegate.verdict.files import check_signature
+from tests.conftest import write_stagegate
+from tests.servers import HTTPTestServer
 from tests.unit.test_cli import fresh
 from tests.verdict_samples import GOLDEN, SHA, pass_verdict
 
@@ -60,3 +66,79 @@ def test_subprocess_report_markdown(tmp_path: Path) -> None:
     done = stagegate("report", "v.json", "--format", "markdown", cwd=tmp_path)
     assert done.returncode == 0
     assert done.stdout == (GOLDEN / "report-pass.md").read_text(encoding="utf-8")
+
+
+# -- issue 10: a signed verdict from a real run; a replaced target -----------------------------
+
+KEY = "e2e-Signing-Key-7f3a91c0"
+
+
+def test_a_real_run_signs_its_verdict_and_keeps_the_key_from_tests(
+    pytester: pytest.Pytester, server: HTTPTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_stagegate(pytester, server.url)
+    pytester.makepyfile(
+        """
+        import os
+
+        def test_env(http):
+            assert http.get("/healthz").status_code == 200
+            print("KEY SEEN BY THE TEST:", os.environ.get("STAGEGATE_SIGNING_KEY"))
+        """
+    )
+    monkeypatch.setenv("STAGEGATE_SIGNING_KEY", KEY)
+    result = pytester.runpytest("-s", "--verdict", "v.json", "--verdict-junit", "j.xml")
+    assert result.ret == 0
+    assert "KEY SEEN BY THE TEST: None" in result.stdout.str()
+    text = (pytester.path / "v.json").read_text() + (pytester.path / "j.xml").read_text()
+    assert KEY not in text + result.stdout.str() + result.stderr.str()
+    data = json.loads((pytester.path / "v.json").read_text())
+    assert data["signature"]["alg"] == "HMAC-SHA256"
+    assert check_signature(data, KEY.encode()) is None
+
+    argv = ("verify", "v.json", "--target", "local", "--allow-no-gate", "--require-signature")
+    ok = stagegate(*argv, "--base-url", server.url, cwd=pytester.path)
+    assert (ok.returncode, ok.stderr) == (0, ""), ok.stdout
+    assert ok.stdout.rstrip().endswith("; signature verified")
+    data["finished_at"] = data["started_at"]  # one edit, anywhere
+    (pytester.path / "v.json").write_text(json.dumps(data))
+    refused = stagegate(*argv, cwd=pytester.path)
+    assert refused.returncode == 1
+    assert refused.stdout.startswith("REFUSED: the verdict's signature does not match")
+    assert KEY not in refused.stdout + refused.stderr
+
+
+def test_a_target_replaced_by_a_hook_is_recorded_and_refused(
+    pytester: pytest.Pytester, server: HTTPTestServer
+) -> None:
+    write_stagegate(pytester, "https://staging.invalid", name="staging")
+    pytester.makeconftest(
+        f"""
+        import dataclasses
+
+        def pytest_stagegate_configure_target(config, target):
+            return dataclasses.replace(target, base_url={server.url!r})
+        """
+    )
+    pytester.makepyfile("def test_one(http):\n    assert http.get('/healthz').status_code == 200\n")
+    result = pytester.runpytest("--target", "staging", "--verdict", "v.json")
+    assert result.ret == 0
+    data = json.loads((pytester.path / "v.json").read_text())
+    assert data["verdict"] == "pass"
+    assert data["target"] == {
+        "name": "staging",
+        "base_url": server.url,
+        "replaced": True,
+        "configured_base_url": "https://staging.invalid",
+    }
+    assert any("pytest_stagegate_configure_target hook replaced" in r for r in data["reasons"])
+    argv = ("verify", "v.json", "--target", "staging", "--allow-no-gate")
+    refused = stagegate(*argv, cwd=pytester.path)
+    assert refused.returncode == 1
+    assert "a pytest_stagegate_configure_target hook replaced it" in refused.stdout
+    assert stagegate(*argv, "--allow-replaced-target", cwd=pytester.path).returncode == 0
+    elsewhere = stagegate(
+        *argv, "--allow-replaced-target", "--base-url", "https://staging.invalid", cwd=pytester.path
+    )
+    assert elsewhere.returncode == 1
+    assert f"measured at {server.url}, not at https://staging.invalid" in elsewhere.stdout
