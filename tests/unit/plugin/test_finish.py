@@ -17,6 +17,7 @@ from pytest_stagegate.plugin.finish import Finished, exit_status_for, finish_run
 from pytest_stagegate.plugin.options import RunOptions
 from pytest_stagegate.plugin.state import GateOutcome
 from pytest_stagegate.verdict import GateRecord, TestRecord, Verdict, load_verdict
+from pytest_stagegate.verdict.files import check_signature
 
 TARGET = Target(
     name="staging",
@@ -194,3 +195,105 @@ def test_a_step_summary_that_cannot_be_written_is_said(tmp_path: Path) -> None:
 )
 def test_exit_status(status: int, promote: bool, gate: bool, expected: int) -> None:
     assert exit_status_for(status, promote, gate) == expected
+
+
+# -- issue 10: signing, a replaced target -----------------------------------------------------
+
+
+def finish_with(
+    tmp_path: Path, *, key: bytes | None = None, configured: Target | None = None
+) -> Finished:
+    opts = RunOptions(
+        target="staging",
+        target_source="--target",
+        config_path=tmp_path / defaults.CONFIG_FILE,
+        config_source="found",
+        rootdir=tmp_path,
+        invocation_dir=tmp_path,
+        verdict_path=tmp_path / "out" / defaults.VERDICT_FILE,
+        junit_path=tmp_path / "out" / defaults.JUNIT_FILE,
+        verdict_wanted=True,
+        signing_key=key,
+    )
+    return finish_run(
+        opts,
+        target=TARGET,
+        tests=PASSED,
+        gate=None,
+        problems=[],
+        interrupted=False,
+        started_at=STARTED,
+        flaky_blocks=False,
+        exit_status=OK,
+        verdict_hook=lambda verdict: None,
+        write_line=Lines(),
+        environ={},
+        configured_target=configured,
+    )
+
+
+def test_with_a_signing_key_the_written_verdict_is_signed(tmp_path: Path) -> None:
+    key = b"finish-key-0042"
+    finished = finish_with(tmp_path, key=key)
+    written = load_verdict(finished_path(tmp_path))
+    assert written == finished.data
+    assert written["signature"]["alg"] == "HMAC-SHA256"
+    assert check_signature(written, key) is None
+    assert check_signature(written, b"other") is not None
+    text = (
+        finished_path(tmp_path).read_text() + (tmp_path / "out" / defaults.JUNIT_FILE).read_text()
+    )
+    assert "finish-key-0042" not in text
+    assert "finish-key" not in repr(dataclasses.replace(RunOptions(
+        target="t", target_source="x", config_path=None, config_source="found",
+        rootdir=tmp_path, invocation_dir=tmp_path), signing_key=key))  # fmt: skip
+
+
+def test_without_a_key_there_is_no_signature(tmp_path: Path) -> None:
+    assert "signature" not in finish_with(tmp_path).data
+
+
+def test_a_replaced_target_is_recorded_and_named_in_the_reasons(tmp_path: Path) -> None:
+    configured = dataclasses.replace(TARGET, base_url="https://user:pw@staging.example.com")
+    local = dataclasses.replace(TARGET, base_url="http://127.0.0.1:8000")
+    finished = finish_run(
+        dataclasses.replace(
+            RunOptions(
+                target="staging",
+                target_source="--target",
+                config_path=None,
+                config_source="found",
+                rootdir=tmp_path,
+                invocation_dir=tmp_path,
+            ),
+            verdict_wanted=True,
+            verdict_path=tmp_path / "v.json",
+            junit_path=tmp_path / "j.xml",
+        ),
+        target=local,
+        tests=PASSED,
+        gate=None,
+        problems=[],
+        interrupted=False,
+        started_at=STARTED,
+        flaky_blocks=False,
+        exit_status=OK,
+        verdict_hook=lambda verdict: None,
+        write_line=Lines(),
+        environ={},
+        configured_target=configured,
+    )
+    target = load_verdict(tmp_path / "v.json")["target"]
+    assert target == {
+        "name": "staging",
+        "base_url": "http://127.0.0.1:8000",
+        "replaced": True,
+        "configured_base_url": "https://***@staging.example.com",
+    }
+    assert (
+        "A pytest_stagegate_configure_target hook replaced the target 'staging': measured at "
+        "http://127.0.0.1:8000, not at the configured https://***@staging.example.com; "
+        "`stagegate verify` refuses this verdict for a named target unless "
+        "--allow-replaced-target."
+    ) in finished.data["reasons"]
+    assert "pw" not in json.dumps(target)

@@ -17,6 +17,7 @@ from pytest_stagegate.plugin.options import (
     parse_bind,
     parse_count,
     parse_workers,
+    verdict_files_in_args,
 )
 
 # -- parsers ----------------------------------------------------------------------------------
@@ -248,3 +249,40 @@ def test_options_are_frozen(pytester: pytest.Pytester) -> None:
 def test_a_bad_option_value_is_a_usage_error(pytester: pytest.Pytester) -> None:
     with pytest.raises(pytest.UsageError, match="--gate-workers: expected a whole number"):
         pytester.parseconfig("--gate-workers", "many")
+
+
+# -- the verdict files named by the raw arguments (removed before pytest parses them) ----------
+
+V, J, L = defaults.VERDICT_FILE, defaults.JUNIT_FILE, defaults.LOAD_LOG_FILE
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([], ()),
+        (["-x", "tests"], ()),
+        (["--gate"], (V, J, L)),
+        (["--gate", "--no-such-option", "--gate-workers=x"], (V, J, L)),
+        (["--verdict", "out/v.json"], ("out/v.json", J, f"out/{L}")),
+        (["--verdict=out/v.json", "--verdict-junit=j.xml"], ("out/v.json", "j.xml", f"out/{L}")),
+        (["--verdict-junit", "j.xml"], (V, "j.xml", L)),
+        (["--verdict", "a.json", "--verdict", "b.json"], ("b.json", J, L)),
+        (["--gate", "--verdict-junit", "--basetemp=x"], (V, J, L)),  # no value: the default
+        (["--gate", "--help"], ()),
+        (["--gate", "--collect-only"], ()),
+        (["--", "--gate"], ()),
+    ],
+)
+def test_verdict_files_in_args(args: list[str], expected: tuple[str, ...]) -> None:
+    assert verdict_files_in_args(args) == tuple(Path(p) for p in expected)
+
+
+def test_the_signing_key_is_read_once_and_never_shown(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STAGEGATE_SIGNING_KEY", "opt-key-5150")
+    resolved = options(pytester, "--target", "x")
+    assert resolved.signing_key == b"opt-key-5150"
+    assert "opt-key-5150" not in repr(resolved) and "signing_key=" not in repr(resolved)
+    monkeypatch.setenv("STAGEGATE_SIGNING_KEY", "")
+    assert options(pytester, "--target", "x").signing_key is None
