@@ -23,6 +23,18 @@ its limit, an ``error_rate`` over its limit even if every missing sample had suc
 ``min_rps`` not reached (a count of requests, not an estimate). A ``*_regression`` check also
 needs a baseline with enough samples.
 
+Failed requests (docs: the README's budgets section):
+
+- Every request name and ``total`` have an ``error_rate`` budget of 1% (``DEFAULT_ERROR_RATE``;
+  ``gate.default_error_rate`` changes it) unless one is written; ``error_rate: off`` waives it
+  (a ``Waiver``), which the verdict reports as a warning.
+- A request name whose requests all failed always fails, whatever its budgets say, waived or
+  not: "every request to GET /x failed (most often HTTP 500)".
+- Latency (percentiles, avg, max) is over the successful responses and the requests that timed
+  out, at their full wait (``EndpointStats.latency_samples`` of them); the other failed requests
+  are apart (``EndpointStats.failed``), so a target that fails fast never looks fast.
+  ``min_rps`` counts successful responses only.
+
 A saturated load generator reports its own queueing as server latency and cannot produce the
 load asked for: when ``evaluate`` is told the generator was saturated, a latency or
 ``min_rps`` check that would fail is ``inconclusive`` instead (a pass stays a pass).
@@ -42,13 +54,20 @@ from .metrics import STANDARD_PERCENTILES, Metric, Unit, parse_metric
 from .units import format_limit, format_observed
 
 __all__ = [
+    "DEFAULT_ERROR_RATE",
+    "DEFAULT_SOURCE",
     "STANDARD_PERCENTILES",
     "TOTAL",
     "Budget",
     "Check",
     "EndpointStats",
+    "FailedStats",
     "Outcome",
+    "Waiver",
+    "all_failed_sentence",
+    "default_error_budgets",
     "evaluate",
+    "is_waiver",
     "parse_budget",
     "percentile_of",
     "percentiles_needed",
@@ -60,6 +79,9 @@ TOTAL = "total"
 Outcome = Literal["pass", "fail", "inconclusive"]
 
 MAX_REGRESSION = 10.0  # 1000%: beyond that a regression budget is no longer a budget
+DEFAULT_ERROR_RATE = 0.01  # every request name and total, unless set (CONTRACT.md)
+DEFAULT_SOURCE = "default"  # Budget.source of an error budget no one wrote
+OFF = "off"  # ``error_rate: off`` waives a name's error budget
 
 
 @dataclass(frozen=True)
@@ -73,8 +95,46 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class Waiver:
+    """``error_rate: off`` on a request name (or TOTAL): no error budget for it. A name whose
+    requests all failed still fails."""
+
+    endpoint: str
+    source: str = ""  # "stagegate.yaml:31"
+    metric: str = "error_rate"
+
+    def sentence(self) -> str:
+        return (
+            f"Warning: the error budget of {self.endpoint} is waived ({self.written()}): its "
+            "failed requests do not fail the gate unless every one of them failed."
+        )
+
+    def written(self) -> str:
+        """``error_rate: off at stagegate.yaml:31``"""
+        return f"error_rate: off at {self.source}" if self.source else "error_rate: off"
+
+
+@dataclass(frozen=True)
+class FailedStats:
+    """The failed requests of a name that did not time out: counted apart, with their own
+    latency, so that failing fast never reads as fast."""
+
+    requests: int
+    avg_ms: float
+    min_ms: float
+    max_ms: float
+    percentiles: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class EndpointStats:
-    """What the load measured for one request name (or TOTAL), warm-up excluded."""
+    """What the load measured for one request name (or TOTAL), warm-up excluded.
+
+    ``requests`` and ``failures`` count every request; ``timeouts`` is how many of the failures
+    timed out. The latency (``avg_ms``, ``min_ms``, ``max_ms``, ``percentiles``) is over the
+    ``latency_samples`` successful or timed-out requests (None: every request, as a 0.1 verdict
+    measured it); ``rps`` is successful responses per second; ``failed``: the other failures.
+    """
 
     name: str
     requests: int
@@ -84,10 +144,23 @@ class EndpointStats:
     min_ms: float
     max_ms: float
     percentiles: Mapping[str, float] = field(default_factory=dict)  # "p95" -> ms
+    timeouts: int = 0
+    latency_samples: int | None = None
+    failed: FailedStats | None = None
+    top_error: str = ""  # the most frequent error, a short phrase: "HTTP 500"
 
     @property
     def error_rate(self) -> float:
         return self.failures / self.requests if self.requests else 0.0
+
+    @property
+    def timed(self) -> int:
+        """How many requests the latency is over."""
+        return self.requests if self.latency_samples is None else self.latency_samples
+
+    @property
+    def all_failed(self) -> bool:
+        return self.requests > 0 and self.failures >= self.requests
 
 
 @dataclass(frozen=True)
@@ -204,6 +277,13 @@ def _parse_regression(value: object) -> float:
     return fraction
 
 
+def is_waiver(key: str, value: object) -> bool:
+    """``error_rate: off`` (YAML reads a bare ``off`` as false): the error budget waived."""
+    if key != "error_rate":
+        return False
+    return value is False or (isinstance(value, str) and value.strip().lower() == OFF)
+
+
 def parse_budget(endpoint: str, key: str, value: object, *, source: str = "") -> Budget:
     """Parse one ``key: value`` pair of a budget block. Raises ValueError with a message
     that says what would be valid (the config loader adds file, line and key)."""
@@ -299,11 +379,11 @@ def _baseline_value(
         return _Baseline(
             None, f"no baseline value for {what}: the baseline made no requests named {endpoint!r}"
         )
-    if stats.requests < needed:
+    if stats.timed < needed:
         return _Baseline(
             None,
             f"no usable baseline value for {what}: the baseline has only "
-            f"{_requests(stats.requests)} and at least {needed:,} are needed",
+            f"{_requests(stats.timed)} and at least {needed:,} are needed",
         )
     value = _observe(stats, metric)
     if value is None:
@@ -387,8 +467,26 @@ def _check(
         return done(
             "inconclusive", _no_requests(budget.endpoint, budget.metric, all_stats), None, 0
         )
-    n = stats.requests
+    if metric.base == "error_rate" and not metric.regression and stats.all_failed:
+        default = " (the default)" if budget.source == DEFAULT_SOURCE else ""
+        return done(
+            "fail",
+            f"{all_failed_sentence(stats)}: {_requests(stats.requests)}, all failed, against "
+            f"an error budget of {format_limit(limit, unit)}{default}.",
+            stats.error_rate,
+            stats.requests,
+        )
+    n = stats.timed if metric.is_latency else stats.requests
     observed = _observe(stats, metric) if n > 0 else None
+    if metric.is_latency and n == 0 and stats.requests > 0:
+        return done(
+            "inconclusive",
+            f"{desc} could not be judged: none of its {_requests(stats.requests)} "
+            f"succeeded ({stats.failures:,} failed, none timed out), and latency is measured "
+            "on successful responses.",
+            None,
+            0,
+        )
 
     if n < needed:
         if n == 0:
@@ -474,12 +572,13 @@ def _check(
         counted = (
             f"{_requests(n)}, {stats.failures:,} failed"
             if metric.base == "error_rate"
-            else _requests(n)
+            else _latency_count(stats)
         )
+        default = "default " if budget.source == DEFAULT_SOURCE else ""
         clause = (
             f"{desc} was {format_observed(observed, unit)}, "
-            f"{'within' if passed else 'over'} its budget of {format_limit(limit, unit)} "
-            f"({counted})"
+            f"{'within' if passed else 'over'} its {default}budget of "
+            f"{format_limit(limit, unit)} ({counted})"
         )
 
     if passed:
@@ -489,6 +588,47 @@ def _check(
     return done("fail", clause + ".", observed, n)
 
 
+def _latency_count(stats: EndpointStats) -> str:
+    """How many requests a latency is over: the successful ones and the timeouts."""
+    n = stats.timed
+    others = stats.requests - n if stats.latency_samples is not None else 0
+    if others <= 0:
+        if stats.timeouts:
+            return f"{_requests(n)}, {stats.timeouts:,} of them timed out"
+        return _requests(n)
+    timed_out = f", {stats.timeouts:,} timed out" if stats.timeouts else ""
+    return f"{_requests(n)}{timed_out}; {others:,} other failed not counted"
+
+
+def all_failed_sentence(stats: EndpointStats) -> str:
+    """``every request to GET /x failed (most often HTTP 500)``; when every one timed out, that
+    the target did not answer within the timeout."""
+    who = "every request" if stats.name == TOTAL else f"every request to {stats.name}"
+    if stats.timeouts >= stats.failures > 0:
+        cause = f" ({stats.top_error})" if stats.top_error else ""
+        return f"The target did not answer within the timeout: {who} timed out{cause}"
+    often = f" (most often {stats.top_error})" if stats.top_error else ""
+    return f"{who[:1].upper()}{who[1:]} failed{often}"
+
+
+def default_error_budgets(
+    budgets: Sequence[Budget],
+    names: Iterable[str],
+    *,
+    rate: float = DEFAULT_ERROR_RATE,
+    waivers: Sequence[Waiver] = (),
+) -> list[Budget]:
+    """``budgets`` and, for each of ``names`` and TOTAL that has no ``error_rate`` budget and
+    no waiver, an error budget of ``rate`` (source ``DEFAULT_SOURCE``)."""
+    have = {b.endpoint for b in budgets if b.metric == "error_rate"}
+    have.update(w.endpoint for w in waivers)
+    added: list[Budget] = []
+    for name in dict.fromkeys([*names, TOTAL]):
+        if name not in have:
+            added.append(Budget(name, "error_rate", rate, source=DEFAULT_SOURCE))
+    return [*budgets, *added]
+
+
 def evaluate(
     budgets: Sequence[Budget],
     stats: Mapping[str, EndpointStats],
@@ -496,15 +636,49 @@ def evaluate(
     min_samples: int,
     baseline: Mapping[str, EndpointStats] | None = None,
     saturated: str | None = None,
+    default_error_rate: float | None = None,
+    waivers: Sequence[Waiver] = (),
 ) -> list[Check]:
     """Check every budget against ``stats`` (keyed by request name, TOTAL included).
 
     ``baseline``: the stats of an earlier verdict, for ``*_regression`` budgets.
     ``saturated``: when the load generator was saturated, a clause saying so (e.g. "the load
     generator was saturated (CPU 98% of a core)"); failing latency and min_rps checks then
-    become inconclusive. Raises ValueError for a budget whose metric is unknown.
+    become inconclusive. ``default_error_rate``: every name of ``stats`` and TOTAL without an
+    error_rate budget or a waiver gets one (``default_error_budgets``); None adds none.
+    Whatever the budgets, a name whose requests all failed fails: its error_rate check does,
+    or, when it has none (waived), an ``error_rate`` check added for it.
+    Raises ValueError for a budget whose metric is unknown.
     """
-    return [_check(b, stats, min_samples, baseline, saturated) for b in budgets]
+    if default_error_rate is not None:
+        budgets = default_error_budgets(budgets, stats, rate=default_error_rate, waivers=waivers)
+    checks = [_check(b, stats, min_samples, baseline, saturated) for b in budgets]
+    judged = {b.endpoint for b in budgets if b.metric == "error_rate"}
+    waived = {w.endpoint: w for w in waivers}
+    for name, s in stats.items():
+        if s.all_failed and name not in judged:
+            waiver = waived.get(name)
+            why = (
+                f"its error budget is waived ({waiver.written()}), but"
+                if waiver is not None
+                else "it has no error budget, but"
+            )
+            checks.append(
+                Check(
+                    endpoint=name,
+                    metric="error_rate",
+                    limit=1.0,
+                    observed=1.0,
+                    samples=s.requests,
+                    outcome="fail",
+                    message=(
+                        f"{all_failed_sentence(s)}: {_requests(s.requests)}, all failed; {why} "
+                        "a request name whose requests all failed always fails the gate."
+                    ),
+                    unit="ratio",
+                )
+            )
+    return checks
 
 
 def summarize(checks: Iterable[Check]) -> Outcome:

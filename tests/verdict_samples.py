@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from pytest_stagegate.budgets import Check, EndpointStats
+from pytest_stagegate.budgets import Check, EndpointStats, FailedStats, Waiver
 from pytest_stagegate.verdict import CommitInfo, GateRecord, TestRecord, Verdict
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -54,7 +54,11 @@ def verdict(
     return Verdict(tests=tests, gate=gate, **fields)
 
 
-def endpoints(p95_products: float = 180.0) -> list[EndpointStats]:
+def endpoints(p95_products: float = 180.0, *, failures: bool = False) -> list[EndpointStats]:
+    """``failures``: one of the 2 failures timed out (in the latency at its full wait), the
+    other was refused at once and is counted apart (``failed``)."""
+    failed = FailedStats(1, 0.75, 0.75, 0.75, {"p50": 0.75, "p95": 0.75}) if failures else None
+    apart = {"timeouts": 1, "failed": failed} if failures else {}
     return [
         EndpointStats(
             name="GET /api/products/{id}",
@@ -65,6 +69,7 @@ def endpoints(p95_products: float = 180.0) -> list[EndpointStats]:
             min_ms=8.5,
             max_ms=402.75,
             percentiles={"p99": 310.0, "p50": 48.0, "p95": 140.0},
+            **apart,  # type: ignore[arg-type]
         ),
         EndpointStats(
             name="total",
@@ -75,6 +80,7 @@ def endpoints(p95_products: float = 180.0) -> list[EndpointStats]:
             min_ms=8.5,
             max_ms=655.0,
             percentiles={"p50": 52.0, "p95": 160.0, "p99": 395.5},
+            **apart,  # type: ignore[arg-type]
         ),
         EndpointStats(
             name="GET /api/products",
@@ -162,6 +168,8 @@ def pass_verdict() -> Verdict:
             checks=passing_checks(),
             generator=HEALTHY_GENERATOR,
             load_seconds=30.2,
+            # a waived error budget: a warning in the reasons, a skipped case in JUnit
+            waivers=(Waiver("GET /api/products", source="stagegate.yaml:31"),),
         ),
         gate_requested=True,
     )
@@ -202,7 +210,7 @@ def fail_verdict() -> Verdict:
         gate=GateRecord(
             status="completed",
             profile=PROFILE,
-            endpoints=endpoints(p95_products=412.0),
+            endpoints=endpoints(p95_products=412.0, failures=True),
             checks=checks,
             generator={
                 "processes": 1,
@@ -251,6 +259,16 @@ def inconclusive_verdict() -> Verdict:
             ],
             checks=[
                 check("total", "p50", 100, 25.0, samples=120),
+                check(
+                    "total",
+                    "error_rate",
+                    0.01,
+                    0.0,
+                    samples=120,
+                    unit="ratio",
+                    message="error rate of total was 0%, within its default budget of 1% "
+                    "(120 requests, 0 failed).",
+                ),
                 check(
                     "total",
                     "p99.9",

@@ -21,13 +21,19 @@ from typing import Any
 
 from .. import budgets as _budgets
 from .. import defaults
-from ..budgets import TOTAL, Budget
+from ..budgets import TOTAL, Budget, Waiver
 from ..errors import did_you_mean
 from ..units import format_duration
 from ._yaml import HEADER_NAME, Doc, Index, KeyPath, check_json, got, present, unknown
 from .model import AbortSettings, GateSettings, LoadSettings, RequestSpec
 
-_POLICY_KEYS = ("min_samples", "saturation_cpu", "run_after_critical_failure", "flaky_blocks")
+_POLICY_KEYS = (
+    "min_samples",
+    "saturation_cpu",
+    "run_after_critical_failure",
+    "flaky_blocks",
+    "default_error_rate",
+)
 _GATE_KEYS = ("load", "budgets", "targets", *_POLICY_KEYS)
 _TARGET_GATE_KEYS = ("load", "budgets", *_POLICY_KEYS)
 _LOAD_KEYS = (
@@ -48,7 +54,7 @@ _USER_CLASSES = ("fast", "http")
 
 # A parsed setting and where it was written; the location decides where a conflict is reported.
 _Fields = dict[str, tuple[Any, KeyPath]]
-_BudgetMap = dict[str, dict[str, tuple[Budget, KeyPath]]]
+_BudgetMap = dict[str, dict[str, tuple[Budget | Waiver, KeyPath]]]
 
 
 @dataclass
@@ -69,6 +75,7 @@ def _parse_policy(doc: Doc, values: Mapping[Any, Any], keypath: KeyPath) -> _Fie
         "saturation_cpu": doc.percent,
         "run_after_critical_failure": doc.boolean,
         "flaky_blocks": doc.boolean,
+        "default_error_rate": doc.rate,
     }
     for key, read in readers.items():
         if present(values, key):
@@ -293,11 +300,19 @@ def _parse_budgets(
                     f"expected a metric such as p95, avg, max, error_rate or min_rps, "
                     f"got {got(metric)}",
                 )
+            source = f"{doc.source_name}:{doc.line(mkp)}"
+            if _budgets.is_waiver(metric, limit):
+                # Waived, explicitly; the verdict says so. Keyed like the budget it replaces.
+                out[endpoint][metric] = (Waiver(endpoint, source=source), mkp)
+                continue
             try:
                 budget = _budgets.parse_budget(endpoint, metric, limit)
             except ValueError as error:
-                raise doc.error(mkp, str(error)) from None
-            budget = replace(budget, source=f"{doc.source_name}:{doc.line(mkp)}")
+                message = str(error)
+                if metric == "error_rate":
+                    message += "; or off to waive this error budget (the verdict warns)"
+                raise doc.error(mkp, message) from None
+            budget = replace(budget, source=source)
             # Keyed by the canonical metric, so an override's p95.0 replaces the base's p95.
             out[endpoint][budget.metric] = (budget, mkp)
     return out, endpoint_keys
@@ -355,9 +370,11 @@ def _merge_gate(doc: Doc, name: str, base: _GatePart, over: _GatePart | None) ->
         **{key: value for key, (value, _) in load.items()},
         abort=AbortSettings(**{key: value for key, (value, _) in abort.items()}),
     )
+    written = [b for limits in budgets.values() for b, _ in limits.values()]
     return GateSettings(
         load=load_settings,
-        budgets=tuple(b for limits in budgets.values() for b, _ in limits.values()),
+        budgets=tuple(b for b in written if isinstance(b, Budget)),
+        waivers=tuple(b for b in written if isinstance(b, Waiver)),
         **{key: value for key, (value, _) in policy.items()},
     )
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from .. import defaults
 from .._redact import Redactor
-from ..budgets import Budget
+from ..budgets import DEFAULT_ERROR_RATE, Budget, Waiver
 
 __all__ = [
     "AbortSettings",
@@ -143,3 +143,6 @@ class GateSettings:
     saturation_cpu: float = defaults.SATURATION_CPU  # percent of one core, per load process
     run_after_critical_failure: bool = False
     flaky_blocks: bool = False  # a flaky (passed on rerun) non-critical test blocks promotion
+    # the error budget of every request name and total without one (gate.default_error_rate)
+    default_error_rate: float = DEFAULT_ERROR_RATE
+    waivers: tuple[Waiver, ...] = ()  # error_rate: off, by name

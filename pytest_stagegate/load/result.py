@@ -14,7 +14,9 @@ with a ValueError. Shape (schema 1)::
      "users": 20, "workers": 0,          # workers: 0 = one local process
      "requests_including_warmup": 1234, "failures_including_warmup": 0,
      "endpoints": [{"name": "GET /a", "method": "GET", "requests": 900, "failures": 0,
-                    "histogram": {LogHistogram.to_dict()}}],
+                    "timeouts": 0,               # of the failures: the request timed out
+                    "histogram": {LogHistogram.to_dict()},          # successes and timeouts
+                    "failed_histogram": {LogHistogram.to_dict()}}], # the other failures
      "total": {"name": "total", "method": "", ...same...},
      "errors": [{"name", "method", "error", "occurrences"}],   # the whole run, warm-up too
      "generator": {"processes": 1, "saturated": false, "saturation_cpu": 90.0,
@@ -23,22 +25,31 @@ with a ValueError. Shape (schema 1)::
                    "per_process": [{"role": "local", "cpu_max_percent", "cpu_mean_percent",
                                     "cpu_samples", "hot_samples", "loop_lag_max_ms",
                                     "loop_lag_samples", "loop_lag_over"}]},
-     "html_report": "report.html" | null}
+     "html_report": "report.html" | null,
+     "unanswered": 0}                    # measured requests still waiting when the load stopped
 
 Requests, failures and histograms of ``endpoints`` and ``total`` count only the requests that
 started after the warm-up (the measured window). ``errors`` covers the whole run, because a
 deployment that fails during the warm-up is worth naming too.
+
+The judged latency (``histogram``: percentiles, avg, max) holds the successful responses and the
+requests that timed out, at their full wait; the other failed requests (an unexpected status, a
+refused connection) have ``failed_histogram``, so that failing fast never looks fast. Rates
+(``EndpointStats.rps``, so ``min_rps``) count successful responses only. ``timeouts``,
+``failed_histogram`` and ``unanswered`` are additions of 0.2: a result without them reads as 0
+and an empty histogram.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from ..budgets import TOTAL, EndpointStats
+from ..budgets import TOTAL, EndpointStats, FailedStats
 from ..histogram import LogHistogram
 from ..metrics import STANDARD_PERCENTILES, parse_percentile
 
@@ -49,6 +60,7 @@ __all__ = [
     "GeneratorHealth",
     "LoadResult",
     "ProcessUsage",
+    "error_phrase",
 ]
 
 RESULT_SCHEMA = 1
@@ -69,7 +81,13 @@ class EndpointResult:
     method: str
     requests: int
     failures: int
-    histogram: LogHistogram = field(compare=False)
+    histogram: LogHistogram = field(compare=False)  # successes and timeouts: judged latency
+    timeouts: int = 0  # of ``failures``
+    failed_histogram: LogHistogram = field(default_factory=LogHistogram, compare=False)
+
+    @property
+    def succeeded(self) -> int:
+        return max(0, self.requests - self.failures)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -77,36 +95,97 @@ class EndpointResult:
             "method": self.method,
             "requests": self.requests,
             "failures": self.failures,
+            "timeouts": self.timeouts,
             "histogram": self.histogram.to_dict(),
+            "failed_histogram": self.failed_histogram.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, data: object, where: str) -> EndpointResult:
         d = _mapping(data, where)
-        try:
-            histogram = LogHistogram.from_dict(_mapping(d.get("histogram"), f"{where}.histogram"))
-        except ValueError as e:
-            raise ValueError(f"{where}.histogram: {e}") from None
+        histogram = _histogram(d.get("histogram"), f"{where}.histogram")
+        failed = d.get("failed_histogram")
+        failed_histogram = (
+            LogHistogram() if failed is None else _histogram(failed, f"{where}.failed_histogram")
+        )
+        requests = _int(d, "requests", where)
+        failures = _int(d, "failures", where)
+        timeouts = _int(d, "timeouts", where, default=0)
+        if failures > requests:
+            raise ValueError(f"{where}.failures ({failures}) is more than requests ({requests})")
+        if timeouts > failures:
+            raise ValueError(f"{where}.timeouts ({timeouts}) is more than failures ({failures})")
         return cls(
             name=_str(d, "name", where),
             method=_str(d, "method", where),
-            requests=_int(d, "requests", where),
-            failures=_int(d, "failures", where),
+            requests=requests,
+            failures=failures,
             histogram=histogram,
+            timeouts=timeouts,
+            failed_histogram=failed_histogram,
         )
 
-    def stats(self, percentiles: Iterable[str], measured_seconds: float) -> EndpointStats:
-        h = self.histogram
+    def stats(
+        self, percentiles: Iterable[str], measured_seconds: float, top_error: str = ""
+    ) -> EndpointStats:
+        """Latency over the judged histogram (successes and timeouts); ``rps`` is successful
+        responses per second; the other failures' times in ``failed``."""
+        keys = list(percentiles)
+        h, f = self.histogram, self.failed_histogram
         return EndpointStats(
             name=self.name,
             requests=self.requests,
             failures=self.failures,
-            rps=self.requests / measured_seconds if measured_seconds > 0 else 0.0,
+            rps=self.succeeded / measured_seconds if measured_seconds > 0 else 0.0,
             avg_ms=h.mean_ms,
             min_ms=h.min_ms,
             max_ms=h.max_ms,
-            percentiles={key: h.percentile(_percentile(key)) for key in percentiles},
+            percentiles={key: h.percentile(_percentile(key)) for key in keys},
+            timeouts=self.timeouts,
+            latency_samples=h.count,
+            failed=FailedStats(
+                requests=self.failures - self.timeouts,
+                avg_ms=f.mean_ms,
+                min_ms=f.min_ms,
+                max_ms=f.max_ms,
+                percentiles={key: f.percentile(_percentile(key)) for key in STANDARD_PERCENTILES},
+            )
+            if self.failures > self.timeouts
+            else None,
+            top_error=top_error,
         )
+
+
+def _histogram(value: object, where: str) -> LogHistogram:
+    try:
+        return LogHistogram.from_dict(_mapping(value, where))
+    except ValueError as e:
+        raise ValueError(f"{where}: {e}") from None
+
+
+_HTTP_STATUS = (
+    re.compile(r"\bHTTP (\d{3})\b"),  # the declarative scenario's "HTTP 500, expected 200"
+    re.compile(r"\bcode=(\d{3})\b"),  # FastHttpUser's BadStatusCode
+    re.compile(r"\b(\d{3}) (?:Client|Server) Error\b"),  # HttpUser's HTTPError
+)
+_CALL = re.compile(r"""(\w+)\((['"])(.*)\2,?\)""", re.DOTALL)
+
+
+def error_phrase(error: str) -> str:
+    """Locust's error text as a short phrase: ``"HTTP 500"`` for a status, the watchdog's
+    ``"no complete response within 2 s"``, ``"ConnectionRefusedError: ..."``; at most 120
+    characters."""
+    text = " ".join(error.split())
+    for pattern in _HTTP_STATUS:
+        match = pattern.search(text)
+        if match:
+            return f"HTTP {match.group(1)}"
+    call = _CALL.fullmatch(text)
+    if call:
+        kind, message = call.group(1), call.group(3)
+        plain = kind in ("RequestTimedOut", "CatchResponseError")
+        text = message if plain else f"{kind}: {message}"
+    return text if len(text) <= 120 else text[:117].rstrip() + "..."
 
 
 @dataclass(frozen=True)
@@ -242,6 +321,21 @@ class LoadResult:
     failures_including_warmup: int = 0
     html_report: str | None = None
     schema: int = RESULT_SCHEMA
+    # measured requests still waiting for an answer when the load stopped (declarative
+    # scenarios: a locustfile's own requests are not tracked)
+    unanswered: int = 0
+
+    def top_error(self, name: str) -> str:
+        """The most frequent error of request name ``name`` (or of all, for TOTAL), as a short
+        phrase (``error_phrase``); "" when it had none."""
+        counts: dict[str, int] = {}
+        for e in self.errors:
+            if name == TOTAL or e.name == name:
+                phrase = error_phrase(e.error)
+                counts[phrase] = counts.get(phrase, 0) + e.occurrences
+        if not counts:
+            return ""
+        return max(counts.items(), key=lambda kv: (kv[1], kv[0]))[0]
 
     def endpoint_stats(
         self, percentiles: Iterable[str] = STANDARD_PERCENTILES
@@ -251,8 +345,11 @@ class LoadResult:
         keys = list(dict.fromkeys([*STANDARD_PERCENTILES, *percentiles]))
         for key in keys:
             _percentile(key)  # fail before computing anything
-        stats = {e.name: e.stats(keys, self.measured_seconds) for e in self.endpoints}
-        stats[TOTAL] = self.total.stats(keys, self.measured_seconds)
+        stats = {
+            e.name: e.stats(keys, self.measured_seconds, self.top_error(e.name))
+            for e in self.endpoints
+        }
+        stats[TOTAL] = self.total.stats(keys, self.measured_seconds, self.top_error(TOTAL))
         return stats
 
     def to_dict(self) -> dict[str, Any]:
@@ -274,6 +371,7 @@ class LoadResult:
             "errors": [e.to_dict() for e in self.errors],
             "generator": self.generator.to_dict(),
             "html_report": self.html_report,
+            "unanswered": self.unanswered,
         }
 
     @classmethod
@@ -312,6 +410,7 @@ class LoadResult:
             ),
             generator=GeneratorHealth.from_dict(d.get("generator"), "result.generator"),
             html_report=html,
+            unanswered=_int(d, "unanswered", "result", default=0),
         )
 
     @classmethod

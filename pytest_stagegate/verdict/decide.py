@@ -17,13 +17,17 @@ First match wins:
    samples, a problem of kind ``inconclusive``, a gate that was requested but did not run, a
    gate that ran without a single budget to check, or a run in which no test ran (all skipped
    or none collected), no gate was requested and no hook added a check.
+   A request name whose requests all failed is a failing check (``budgets.evaluate``); a hang
+   that left nothing measured is a gate ``error`` whose reason says the target did not answer
+   within the timeout.
 5. ``pass`` otherwise; ``promote`` is true exactly then.
 
 Outcomes: ``xfailed`` is an expected failure and never blocks. ``xpassed`` means a non-strict
 XPASS (pytest reports a strict XPASS as ``failed``, and the glue records it so) and does not
-block either. Skipped tests neither block nor count as run. A saturated load generator adds a
-warning sentence but does not change the state: the measured latencies are then an upper bound,
-so a passing gate still passed.
+block either. A waived error budget (``error_rate: off``) adds a warning sentence. Skipped
+tests neither block nor count as run. A saturated load generator adds a warning sentence but
+does not change the state: the measured latencies are then an upper bound, so a passing gate
+still passed.
 
 ``reasons`` are plain sentences, most important first: for ``pass`` one summary sentence
 ("All 12 tests passed and all 7 budgets held on staging."), otherwise the sentences that
@@ -86,7 +90,9 @@ def decide(
                 else _joined("The load gate was aborted early", gate.reason)
             )
         elif gate.status == "error":
-            errors.append(_joined("The load gate could not run", gate.reason))
+            # a load that ran but measured nothing (a hang) did run
+            head = "The load gate measured nothing" if gate.load_seconds > 0 else None
+            errors.append(_joined(head or "The load gate could not run", gate.reason))
         elif gate.status == "refused":
             errors.append(_joined("The load gate was refused", gate.reason))
         elif gate.status == "not_run":
@@ -140,6 +146,8 @@ def decide(
         )
     if gate is not None and gate.generator.get("saturated"):
         findings.append(_saturation_sentence(gate.generator))
+    if gate is not None and gate.status not in ("refused", "not_run"):
+        findings += [w.sentence() for w in sorted(gate.waivers, key=lambda w: w.endpoint)]
     findings += notes
 
     state: State

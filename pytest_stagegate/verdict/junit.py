@@ -143,12 +143,23 @@ def _gate_suite(
         total = next((e for e in gate["endpoints"] if e["name"] == "total"), None)
         if total is not None:
             out = ET.SubElement(load, "system-out")
+            timeouts = total.get("timeouts") or 0
             out.text = (
-                f"{total['requests']} requests, {total['failures']} failures "
-                f"in {gate['load_seconds']:g} s"
+                f"{total['requests']} requests, {total['failures']} failures"
+                f"{f' ({timeouts} timed out)' if timeouts else ''} in {gate['load_seconds']:g} s"
             )
+    cases = [load]
+    for waiver in gate.get("waivers") or ():  # 0.2: a waived error budget, said where it shows
+        case = _case(f"{waiver['metric']} of {waiver['endpoint']} waived", "stagegate.gate", 0.0)
+        where = f" at {waiver['source']}" if waiver.get("source") else ""
+        ET.SubElement(
+            case,
+            "skipped",
+            message=_clean(f"the error budget is waived (error_rate: off{where})"),
+        )
+        cases.append(case)
     return _checks_suite(
-        "stagegate.gate", gate["checks"], properties, timestamp, gate["load_seconds"], [load]
+        "stagegate.gate", gate["checks"], properties, timestamp, gate["load_seconds"], cases
     )
 
 

@@ -22,7 +22,7 @@ from typing import Any, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 from .._version import __version__
-from ..budgets import TOTAL, Check, EndpointStats
+from ..budgets import TOTAL, Check, EndpointStats, FailedStats
 from ..metrics import sort_key
 from .decide import count_tests, decide, failure_order, sentence, sorted_checks
 from .files import (
@@ -267,6 +267,10 @@ class Verdict:
             "checks": [_check_dict(c) for c in sorted_checks(gate.checks)],
             "generator": _jsonable(gate.generator),
             "load_seconds": _round(gate.load_seconds, 3) or 0.0,
+            "waivers": [
+                {"endpoint": w.endpoint, "metric": w.metric, "source": w.source}
+                for w in sorted(gate.waivers, key=lambda w: w.endpoint)
+            ],
         }
 
 
@@ -381,6 +385,23 @@ def _endpoint_dict(stats: EndpointStats) -> dict[str, Any]:
         "percentiles": {
             key: _round(stats.percentiles[key], 3)
             for key in sorted(stats.percentiles, key=sort_key)
+        },
+        "timeouts": stats.timeouts,
+        "failed": _failed_dict(stats.failed),
+    }
+
+
+def _failed_dict(failed: FailedStats | None) -> dict[str, Any] | None:
+    if failed is None:
+        return None
+    return {
+        "requests": failed.requests,
+        "avg_ms": _round(failed.avg_ms, 3),
+        "min_ms": _round(failed.min_ms, 3),
+        "max_ms": _round(failed.max_ms, 3),
+        "percentiles": {
+            key: _round(failed.percentiles[key], 3)
+            for key in sorted(failed.percentiles, key=sort_key)
         },
     }
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..budgets import Check, EndpointStats
+from ..budgets import Check, EndpointStats, Waiver
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -64,6 +64,7 @@ class GateRecord:
     # load-generator health: processes, cpu_max_percent, saturated (bool), note
     generator: Mapping[str, Any] = field(default_factory=dict)
     load_seconds: float = 0.0
+    waivers: Sequence[Waiver] = ()  # error budgets waived (error_rate: off): a warning each
 
 
 @dataclass(frozen=True)

@@ -172,7 +172,9 @@ def _gate_tables(doc: _Doc, gate: Mapping[str, Any]) -> None:
                 [
                     doc.code(e["name"]),
                     str(e["requests"]),
-                    f"{e['failures']} ({_rate(e['error_rate'])})",
+                    f"{e['failures']} ({_rate(e['error_rate'])}"
+                    + (f", {e['timeouts']} timed out" if e.get("timeouts") else "")
+                    + ")",
                     _rps(e["rps"]),
                     _ms(e["percentiles"].get("p50")),
                     _ms(e["percentiles"].get("p95")),

@@ -457,8 +457,9 @@ def test_zero_samples_observes_nothing() -> None:
         # A single request over the maximum is a failure however many more there could be.
         ("max", 5000.0, {"high": 10_000.0}, "fail", "more requests could not bring"),
         ("max", 5000.0, {"high": 4000.0}, "inconclusive", "could not be judged"),
-        # 57 failures of 57: even 43 successes more would leave 57%.
-        ("error_rate", 0.01, {"failures": 57}, "fail", "the 43 missing ones had all succeeded"),
+        # 56 failures of 57: even 43 successes more would leave 56% (57 of 57 is the
+        # all-failed rule, test_a_name_whose_requests_all_failed_always_fails).
+        ("error_rate", 0.01, {"failures": 56}, "fail", "the 43 missing ones had all succeeded"),
         # 1 failure in 100 is exactly 1%: more successes could still make it pass.
         ("error_rate", 0.01, {"failures": 1}, "inconclusive", "could not be judged"),
         ("error_rate", 0.01, {"failures": 2}, "fail", "would be 2%"),
@@ -678,3 +679,170 @@ def check_with(outcome: str) -> Check:
 )
 def test_summarize(outcomes: list[str], verdict: str) -> None:
     assert summarize([check_with(o) for o in outcomes]) == verdict
+
+
+# --- failed requests (issue 10): default error budgets, waivers, all failed, latency ---------
+
+
+def failing(
+    name: str,
+    requests: int,
+    failures: int,
+    *,
+    timeouts: int = 0,
+    top_error: str = "HTTP 500",
+    **fields: Any,
+) -> EndpointStats:
+    """Stats as the load measures them since 0.2: latency over successes and timeouts."""
+    return EndpointStats(
+        name=name,
+        requests=requests,
+        failures=failures,
+        rps=fields.pop("rps", (requests - failures) / 10.0),
+        avg_ms=fields.pop("avg", 50.0),
+        min_ms=fields.pop("low", 5.0),
+        max_ms=fields.pop("high", 90.0),
+        percentiles=fields.pop("percentiles", {"p95": 80.0}),
+        timeouts=timeouts,
+        latency_samples=requests - failures + timeouts,
+        top_error=top_error,
+        **fields,
+    )
+
+
+def test_every_name_and_total_get_the_default_error_budget() -> None:
+    stats = {
+        "GET /ok": failing("GET /ok", 1000, 0),
+        "GET /missing": failing("GET /missing", 1000, 20, top_error="HTTP 404"),
+        TOTAL: failing(TOTAL, 2000, 20),
+    }
+    checks = evaluate([], stats, min_samples=100, default_error_rate=budgets.DEFAULT_ERROR_RATE)
+    by_name = {c.endpoint: c for c in checks}
+    assert set(by_name) == {"GET /ok", "GET /missing", TOTAL}
+    assert all(c.metric == "error_rate" and c.limit == 0.01 for c in checks)
+    assert by_name["GET /ok"].outcome == "pass"
+    assert by_name["GET /missing"].outcome == "fail"
+    assert "over its default budget of 1%" in by_name["GET /missing"].message
+    assert by_name[TOTAL].outcome == "pass"  # exactly 1%
+    # None: no defaults (the pure function as 0.1 called it)
+    assert evaluate([], {"GET /ok": stats["GET /ok"]}, min_samples=1) == []
+
+
+def test_a_written_error_budget_replaces_the_default_and_gate_changes_it() -> None:
+    stats = {"GET /a": failing("GET /a", 1000, 30), TOTAL: failing(TOTAL, 1000, 30)}
+    written = Budget("GET /a", "error_rate", 0.05, source="stagegate.yaml:9")
+    checks = evaluate([written], stats, min_samples=100, default_error_rate=0.02)
+    assert [(c.endpoint, c.limit, c.outcome) for c in checks] == [
+        ("GET /a", 0.05, "pass"),
+        (TOTAL, 0.02, "fail"),
+    ]
+    assert "default" not in checks[0].message
+
+
+def test_default_error_budgets_skip_waived_and_written_names() -> None:
+    written = [Budget("GET /a", "error_rate", 0.05), Budget("GET /b", "p95", 300.0)]
+    added = budgets.default_error_budgets(
+        written, ["GET /a", "GET /b", "GET /c"], rate=0.03, waivers=[budgets.Waiver("GET /c")]
+    )
+    assert added[:2] == written
+    assert [(b.endpoint, b.metric, b.limit, b.source) for b in added[2:]] == [
+        ("GET /b", "error_rate", 0.03, budgets.DEFAULT_SOURCE),
+        (TOTAL, "error_rate", 0.03, budgets.DEFAULT_SOURCE),
+    ]
+
+
+def test_a_waived_name_has_no_error_check_and_says_so() -> None:
+    waiver = budgets.Waiver("GET /flaky", source="stagegate.yaml:12")
+    stats = {"GET /flaky": failing("GET /flaky", 1000, 500), TOTAL: failing(TOTAL, 1000, 5)}
+    checks = evaluate([], stats, min_samples=100, default_error_rate=0.01, waivers=[waiver])
+    assert [(c.endpoint, c.outcome) for c in checks] == [(TOTAL, "pass")]
+    assert waiver.sentence() == (
+        "Warning: the error budget of GET /flaky is waived (error_rate: off at "
+        "stagegate.yaml:12): its failed requests do not fail the gate unless every one of "
+        "them failed."
+    )
+
+
+@pytest.mark.parametrize("how", ["default", "written 100%", "waived", "none"])
+def test_a_name_whose_requests_all_failed_always_fails(how: str) -> None:
+    dead = failing("GET /x", 40, 40, top_error="HTTP 500")
+    stats = {"GET /x": dead, TOTAL: failing(TOTAL, 4000, 40)}
+    written = [Budget("GET /x", "error_rate", 1.0)] if how == "written 100%" else []
+    waivers = [budgets.Waiver("GET /x", "stagegate.yaml:3")] if how == "waived" else []
+    default = None if how == "none" else 0.01
+    checks = evaluate(written, stats, min_samples=100, default_error_rate=default, waivers=waivers)
+    dead_checks = [c for c in checks if c.endpoint == "GET /x"]
+    assert len(dead_checks) == 1  # fewer than min_samples: still no "inconclusive"
+    check = dead_checks[0]
+    assert (check.metric, check.outcome, check.observed, check.samples) == (
+        "error_rate",
+        "fail",
+        1.0,
+        40,
+    )
+    assert check.message.startswith("Every request to GET /x failed (most often HTTP 500)")
+    if how == "waived":
+        assert "its error budget is waived (error_rate: off at stagegate.yaml:3), but" in (
+            check.message
+        )
+    assert summarize(checks) == "fail"
+
+
+def test_every_request_timing_out_says_the_target_did_not_answer() -> None:
+    hung = failing("GET /slow", 12, 12, timeouts=12, top_error="no complete response within 2 s")
+    check = one(Budget("GET /slow", "error_rate", 0.01), hung)
+    assert check.outcome == "fail"
+    assert check.message.startswith(
+        "The target did not answer within the timeout: every request to GET /slow timed out "
+        "(no complete response within 2 s)"
+    )
+    assert budgets.all_failed_sentence(failing(TOTAL, 3, 3, top_error="")) == (
+        "Every request failed"
+    )
+
+
+def test_latency_and_throughput_of_a_dead_target_never_pass() -> None:
+    # every request refused at once: no latency sample, no successful response
+    dead = failing("GET /x", 2000, 2000, top_error="ConnectionRefusedError", rps=0.0)
+    plan = [
+        Budget("GET /x", "p95", 300.0),
+        Budget("GET /x", "avg", 100.0),
+        Budget("GET /x", "max", 1000.0),
+        Budget("GET /x", "min_rps", 10.0),
+    ]
+    checks = evaluate(plan, {"GET /x": dead}, min_samples=100)
+    for check in checks[:3]:
+        assert (check.outcome, check.observed, check.samples) == ("inconclusive", None, 0)
+        assert "none of its 2,000 requests succeeded" in check.message
+    assert (checks[3].outcome, checks[3].observed) == ("fail", 0.0)
+    # no error budget given: the all-failed rule adds its own failing check
+    assert (checks[4].metric, checks[4].outcome) == ("error_rate", "fail")
+    assert "it has no error budget, but" in checks[4].message
+    assert not any(c.outcome == "pass" for c in checks)
+
+
+def test_latency_samples_are_the_successes_and_timeouts() -> None:
+    # 150 requests, 60 refused fast: 90 judged, fewer than the 100 p99 needs
+    stats = failing("GET /x", 150, 62, timeouts=2, percentiles={"p95": 80.0, "p99": 2000.0})
+    p99 = one(Budget("GET /x", "p99", 500.0), stats, min_samples=10)
+    assert (p99.outcome, p99.samples) == ("inconclusive", 90)
+    p95 = one(Budget("GET /x", "p95", 100.0), stats, min_samples=10)
+    assert (p95.outcome, p95.samples) == ("pass", 90)
+    assert "(90 requests, 2 timed out; 60 other failed not counted)" in p95.message
+    err = one(Budget("GET /x", "error_rate", 0.5), stats, min_samples=10)
+    assert err.samples == 150
+
+
+def test_min_rps_counts_successful_responses() -> None:
+    # the load child's rps is successes per second; the check reads it as it is
+    check = one(Budget("GET /x", "min_rps", 10.0), failing("GET /x", 200, 150, rps=5.0))
+    assert (check.outcome, check.observed) == ("fail", 5.0)
+
+
+@pytest.mark.parametrize(
+    ("value", "waived"),
+    [("off", True), (" OFF ", True), (False, True), ("1%", False), (0, False), (None, False)],
+)
+def test_is_waiver(value: object, waived: bool) -> None:
+    assert budgets.is_waiver("error_rate", value) is waived
+    assert budgets.is_waiver("p95", value) is False

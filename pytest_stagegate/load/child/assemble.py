@@ -10,7 +10,7 @@ from ...budgets import TOTAL
 from ..plan import LoadPlan
 from ..result import EndpointResult, ErrorRecord, GeneratorHealth, LoadResult, ProcessUsage, Status
 from ..usage import generator_health
-from .recorder import EndpointTally, merge_histograms
+from .recorder import EndpointTally
 
 __all__ = [
     "assemble_result",
@@ -43,7 +43,9 @@ def redact_endpoints(
         into.methods.update(redact(m) for m in ep.methods)
         into.requests += ep.requests
         into.failures += ep.failures
+        into.timeouts += ep.timeouts
         into.hist.merge(ep.hist)
+        into.failed_hist.merge(ep.failed_hist)
     return merged
 
 
@@ -63,7 +65,15 @@ def merge_errors(
 
 
 def _endpoint(name: str, method: str, ep: EndpointTally) -> EndpointResult:
-    return EndpointResult(name, method, ep.requests, ep.failures, ep.hist)
+    return EndpointResult(
+        name,
+        method,
+        ep.requests,
+        ep.failures,
+        ep.hist,
+        timeouts=ep.timeouts,
+        failed_histogram=ep.failed_hist,
+    )
 
 
 def assemble_result(
@@ -82,13 +92,15 @@ def assemble_result(
     errors: Sequence[ErrorRecord],
     processes: Sequence[ProcessUsage],
     html_report: str | None,
+    unanswered: int = 0,
 ) -> LoadResult:
     """A finished run (completed or aborted). Times are epoch seconds; ``endpoints`` are the
-    measured window's, already redacted (``redact_endpoints``)."""
+    measured window's, already redacted (``redact_endpoints``); ``unanswered``: the measured
+    requests still waiting for an answer when the load stopped."""
     total = EndpointTally()
-    total.requests = sum(ep.requests for ep in endpoints.values())
-    total.failures = sum(ep.failures for ep in endpoints.values())
-    total.hist = merge_histograms(ep.hist for ep in endpoints.values())
+    for ep in endpoints.values():
+        total.add(ep)
+    total.methods.clear()
     return LoadResult(
         status=status,
         reason=reason,
@@ -109,6 +121,7 @@ def assemble_result(
         errors=tuple(errors),
         generator=generator_health(processes, plan.saturation_cpu),
         html_report=html_report,
+        unanswered=unanswered,
     )
 
 

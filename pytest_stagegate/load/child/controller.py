@@ -35,7 +35,7 @@ from .abort import (
     saturated_now,
 )
 from .assemble import assemble_result, merge_errors, redact_endpoints
-from .deadline import deadline_watch
+from .deadline import _IN_FLIGHT, deadline_watch
 from .failure import LoadFailure, last_line
 from .locust_setup import MSG_HELLO, MSG_WINDOW, REPORT_KEY, quiet_locust_stats
 from .monitor import UsageMonitor
@@ -44,7 +44,7 @@ from .recorder import Recorder, keeps_locust_stats
 from .runtime import freeze_startup_objects, orphan_watch
 from .scenario import build_environment
 
-__all__ = ["TICK", "Controller"]
+__all__ = ["TICK", "Controller", "unanswered_requests"]
 
 log = logging.getLogger("pytest_stagegate.load")
 
@@ -209,6 +209,8 @@ class Controller:
                 log.warning("%d load worker(s) sent no final report", missing)
             runner.greenlet.kill(block=True)
         else:
+            # before quit() kills the users: their requests in flight vanish with them
+            self.recorder.unfinished += unanswered_requests(self.warmup_end)
             runner.quit()
 
     def _stop(self, status: Status, reason: str) -> None:
@@ -332,6 +334,7 @@ class Controller:
             errors=self._errors(),
             processes=processes,
             html_report=html,
+            unanswered=rec.unfinished,
         )
 
     def _errors(self) -> tuple[ErrorRecord, ...]:
@@ -349,6 +352,20 @@ class Controller:
             ),
             self.redact,
         )
+
+
+def unanswered_requests(since: float) -> int:
+    """The requests of the declarative scenario still waiting for an answer now that started at
+    or after ``since`` (epoch seconds; the warm-up's end): what the whole-request watchdog
+    (``deadline``) holds. A hang longer than the load leaves nothing else behind. A
+    locustfile's own requests are not tracked."""
+    wall, mono = time.time(), time.monotonic()
+    count = 0
+    for deadline_at, _token, timeout in list(_IN_FLIGHT.values()):
+        # overdue (deadline inf): its RequestTimedOut is on its way, and it is unanswered
+        if math.isinf(deadline_at) or wall - (mono - (deadline_at - timeout)) >= since:
+            count += 1
+    return count
 
 
 def _with_role(usage: ProcessUsage, role: str) -> ProcessUsage:

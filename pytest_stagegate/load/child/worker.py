@@ -17,6 +17,7 @@ from locust.rpc import Message
 from locust.runners import STATE_STOPPED, WorkerRunner
 
 from ..plan import LoadPlan
+from .controller import unanswered_requests
 from .deadline import deadline_watch
 from .failure import EXIT_OK
 from .locust_setup import MSG_HELLO, MSG_WINDOW, REPORT_KEY, quiet_locust_stats
@@ -37,6 +38,8 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
 
     def on_stopping(environment: Environment, **_: Any) -> None:
         usage.window_end = time.time()
+        # before the users are killed: their requests in flight vanish with them
+        recorder.unfinished += unanswered_requests(recorder.warmup_end)
 
     env.events.test_stopping.add_listener(on_stopping)
     runner_ref: list[WorkerRunner] = []

@@ -10,7 +10,7 @@ import pytest
 
 from pytest_stagegate.budgets import TOTAL
 from pytest_stagegate.histogram import LogHistogram, exact_percentile
-from pytest_stagegate.load.result import GeneratorHealth, LoadResult
+from pytest_stagegate.load.result import GeneratorHealth, LoadResult, error_phrase
 from pytest_stagegate.metrics import STANDARD_PERCENTILES
 
 
@@ -25,13 +25,27 @@ A_SAMPLES = [float(10 + i % 50) for i in range(200)]  # 10..59 ms, 4 times each
 B_SAMPLES = [100.0 + i for i in range(100)]  # 100..199 ms
 
 
-def endpoint(name: str, method: str, samples: list[float], failures: int = 0) -> dict[str, Any]:
+A_FAILED = [1.0, 2.0, 3.0]  # refused at once: counted apart, never in the latency
+
+
+def endpoint(
+    name: str,
+    method: str,
+    samples: list[float],
+    failed: list[float] | None = None,
+    timeouts: int = 0,
+) -> dict[str, Any]:
+    """``samples``: the successes and the ``timeouts`` (at their full wait); ``failed``: the
+    other failures' times."""
+    failed = failed or []
     return {
         "name": name,
         "method": method,
-        "requests": len(samples),
-        "failures": failures,
+        "requests": len(samples) + len(failed),
+        "failures": len(failed) + timeouts,
+        "timeouts": timeouts,
         "histogram": hist_of(samples),
+        "failed_histogram": hist_of(failed),
     }
 
 
@@ -60,10 +74,10 @@ def document() -> dict[str, Any]:
         "requests_including_warmup": 400,
         "failures_including_warmup": 7,
         "endpoints": [
-            endpoint("GET /a", "GET", A_SAMPLES, failures=4),
+            endpoint("GET /a", "GET", A_SAMPLES, A_FAILED, timeouts=1),
             endpoint("POST /b", "POST", B_SAMPLES),
         ],
-        "total": endpoint("total", "", A_SAMPLES + B_SAMPLES, failures=4),
+        "total": endpoint("total", "", A_SAMPLES + B_SAMPLES, A_FAILED, timeouts=1),
         "errors": [{"name": "GET /a", "method": "GET", "error": "boom", "occurrences": 7}],
         "generator": {
             "processes": 1,
@@ -76,6 +90,7 @@ def document() -> dict[str, Any]:
             "per_process": [usage],
         },
         "html_report": None,
+        "unanswered": 0,
     }
 
 
@@ -88,7 +103,8 @@ def test_parses_every_field() -> None:
     assert result.requests_including_warmup == 400 and result.failures_including_warmup == 7
     assert [e.name for e in result.endpoints] == ["GET /a", "POST /b"]
     assert result.endpoints[0].histogram.count == 200
-    assert result.total.requests == 300
+    assert result.total.requests == 303
+    assert result.endpoints[0].timeouts == 1 and result.endpoints[0].failed_histogram.count == 3
     assert result.errors[0].occurrences == 7
     assert result.generator.per_process[0].role == "local"
     assert result.html_report is None
@@ -104,15 +120,22 @@ def test_endpoint_stats_computes_rates_and_percentiles() -> None:
     stats = LoadResult.from_dict(document()).endpoint_stats(["p99.9", "p75"])
     assert set(stats) == {"GET /a", "POST /b", TOTAL}
     a = stats["GET /a"]
-    assert a.requests == 200 and a.failures == 4 and a.error_rate == pytest.approx(0.02)
-    assert a.rps == pytest.approx(20.0)  # over the measured 10 s, not the 12 s of load
+    assert a.requests == 203 and a.failures == 4 and a.error_rate == pytest.approx(4 / 203)
+    # successful responses (203 - 4) over the measured 10 s, not the 12 s of load
+    assert a.rps == pytest.approx(19.9)
+    # the latency is over the successes and the timeout, never the fast failures
+    assert a.latency_samples == 200 and a.timeouts == 1
     assert a.min_ms == 10.0 and a.max_ms == 59.0
+    assert a.failed is not None and a.failed.requests == 3
+    assert (a.failed.min_ms, a.failed.max_ms) == (1.0, 3.0)
+    assert a.failed.avg_ms == pytest.approx(2.0)
+    assert stats["POST /b"].failed is None
     assert a.avg_ms == pytest.approx(sum(A_SAMPLES) / len(A_SAMPLES))
     assert set(a.percentiles) == {*STANDARD_PERCENTILES, "p99.9", "p75"}
     every = A_SAMPLES + B_SAMPLES
     for key, p in [("p50", 50), ("p95", 95), ("p99.9", 99.9), ("p75", 75)]:
         assert stats[TOTAL].percentiles[key] == pytest.approx(exact_percentile(every, p), rel=1e-3)
-    assert stats[TOTAL].rps == pytest.approx(30.0)
+    assert stats[TOTAL].rps == pytest.approx(29.9)
 
 
 def test_endpoint_stats_with_no_measured_time() -> None:
@@ -186,6 +209,83 @@ def test_optional_fields_default() -> None:
         del doc[key]
     result = LoadResult.from_dict(doc)
     assert result.warmup_seconds == 0.0 and result.requests_including_warmup == 0
+
+
+def test_a_result_of_0_1_reads_with_no_timeouts_nor_failed_times() -> None:
+    doc = document()
+    del doc["unanswered"]
+    for e in (*doc["endpoints"], doc["total"]):
+        del e["timeouts"], e["failed_histogram"]
+    result = LoadResult.from_dict(doc)
+    assert result.unanswered == 0
+    assert result.total.timeouts == 0 and result.total.failed_histogram.count == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (["endpoints", 0, "timeouts"], 5, r"timeouts \(5\) is more than failures \(4\)"),
+        (["endpoints", 0, "failures"], 204, r"failures \(204\) is more than requests"),
+        (["endpoints", 0, "failed_histogram"], [], r"endpoints\[0\].failed_histogram"),
+        (["unanswered"], -1, "result.unanswered"),
+    ],
+)
+def test_malformed_failure_fields(path: list[Any], value: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        LoadResult.from_dict(_broken(path, value))
+
+
+@pytest.mark.parametrize(
+    ("error", "phrase"),
+    [
+        ("CatchResponseError('HTTP 500, expected 200')", "HTTP 500"),
+        ("BadStatusCode('http://127.0.0.1:1/x', code=404)", "HTTP 404"),
+        ("HTTPError('503 Server Error: UNAVAILABLE for url: /x')", "HTTP 503"),
+        ("RequestTimedOut('no complete response within 2 s')", "no complete response within 2 s"),
+        (
+            "ConnectionRefusedError(111, 'Connection refused')",
+            "ConnectionRefusedError(111, 'Connection refused')",
+        ),
+        ("ValueError('boom')", "ValueError: boom"),
+    ],
+)
+def test_error_phrase(error: str, phrase: str) -> None:
+    assert error_phrase(error) == phrase
+
+
+def test_top_error_is_the_most_frequent_phrase_of_the_name() -> None:
+    doc = document()
+    doc["errors"] = [
+        {
+            "name": "GET /a",
+            "method": "GET",
+            "error": "CatchResponseError('HTTP 500, expected 200')",
+            "occurrences": 3,
+        },
+        {
+            "name": "GET /a",
+            "method": "GET",
+            "error": "CatchResponseError('HTTP 500, expected 201')",
+            "occurrences": 2,
+        },
+        {
+            "name": "GET /a",
+            "method": "GET",
+            "error": "CatchResponseError('HTTP 404, expected 200')",
+            "occurrences": 4,
+        },
+        {
+            "name": "POST /b",
+            "method": "POST",
+            "error": "CatchResponseError('HTTP 404, expected 200')",
+            "occurrences": 9,
+        },
+    ]
+    result = LoadResult.from_dict(doc)
+    assert result.top_error("GET /a") == "HTTP 500"  # 5 of them, over 4 of HTTP 404
+    assert result.top_error(TOTAL) == "HTTP 404"
+    assert result.endpoint_stats()["GET /a"].top_error == "HTTP 500"
+    assert result.top_error("GET /none") == ""
 
 
 def test_failed_result_is_complete_and_serialisable() -> None:

@@ -25,13 +25,25 @@ PLAN = LoadPlan(
 )
 
 
-def tally(method: str, times: list[float], failures: int = 0) -> EndpointTally:
+def tally(
+    method: str,
+    times: list[float],
+    failures: int = 0,
+    *,
+    timeouts: int = 0,
+    failed: list[float] | None = None,
+) -> EndpointTally:
+    """``times``: the judged latency (successes and ``timeouts``); ``failed``: the other
+    failures' times, counted in ``requests`` and ``failures`` too."""
     ep = EndpointTally()
     ep.methods.add(method)
-    ep.requests = len(times)
-    ep.failures = failures
+    ep.requests = len(times) + len(failed or [])
+    ep.failures = failures + len(failed or [])
+    ep.timeouts = timeouts
     for t in times:
         ep.hist.record(t)
+    for t in failed or []:
+        ep.failed_hist.record(t)
     return ep
 
 
@@ -76,6 +88,27 @@ def test_assembled_result_round_trips_exactly() -> None:
     pairs = zip((*result.endpoints, result.total), (*again.endpoints, again.total), strict=True)
     for before, after in pairs:
         assert after.histogram.to_dict() == before.histogram.to_dict()
+        assert after.failed_histogram.to_dict() == before.failed_histogram.to_dict()
+
+
+def test_timeouts_other_failures_and_unanswered_requests_reach_the_result() -> None:
+    result = assembled(
+        endpoints={
+            "GET /a": tally("GET", [10.0, 2000.0], failures=1, timeouts=1, failed=[0.5, 0.7]),
+            "GET /b": tally("GET", [], failed=[0.2]),
+        },
+        unanswered=4,
+    )
+    a, b = result.endpoints
+    assert (a.requests, a.failures, a.timeouts) == (4, 3, 1)
+    assert a.histogram.max_ms == 2000.0 and a.failed_histogram.count == 2
+    assert (b.requests, b.failures, b.histogram.count, b.failed_histogram.max_ms) == (1, 1, 0, 0.2)
+    total = result.total
+    assert (total.requests, total.failures, total.timeouts) == (5, 4, 1)
+    assert total.histogram.count == 2 and total.failed_histogram.count == 3
+    assert total.histogram.min_ms == 10.0  # the refused ones never make it look fast
+    assert result.unanswered == 4
+    assert LoadResult.from_dict(json.loads(json.dumps(result.to_dict()))).unanswered == 4
 
 
 def test_assembled_fields() -> None:
@@ -117,13 +150,14 @@ def test_endpoints_are_redacted_and_merged() -> None:
     redact = Redactor([SECRET])
     measured = {
         f"/a?token={SECRET}": tally("GET", [1.0]),
-        "/a?token=***": tally("POST", [2.0, 3.0], failures=1),
+        "/a?token=***": tally("POST", [2.0, 3.0], failures=1, timeouts=1, failed=[0.1]),
         "/b": tally(f"X-{SECRET}", [4.0]),
     }
     merged = redact_endpoints(measured, redact)
     assert set(merged) == {"/a?token=***", "/b"}
     a = merged["/a?token=***"]
-    assert (a.methods, a.requests, a.failures, a.hist.count) == ({"GET", "POST"}, 3, 1, 3)
+    assert (a.methods, a.requests, a.failures, a.hist.count) == ({"GET", "POST"}, 4, 2, 3)
+    assert (a.timeouts, a.failed_hist.count) == (1, 1)
     assert merged["/b"].methods == {"X-***"}
 
 

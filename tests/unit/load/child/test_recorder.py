@@ -9,8 +9,12 @@ import pytest
 
 from pytest_stagegate.histogram import LogHistogram
 from pytest_stagegate.load.child.recorder import (
+    FAILED,
+    SUCCESS,
+    TIMEOUT,
     EndpointTally,
     Recorder,
+    classify,
     keeps_locust_stats,
     merge_histograms,
 )
@@ -35,7 +39,9 @@ def test_a_request_counts_by_when_it_started() -> None:
     assert set(fresh) == {"/a"} and set(warm) == {"/a"}
     assert fresh["/a"].requests == 2 and fresh["/a"].failures == 1
     assert fresh["/a"].methods == {"GET", "POST"}
-    assert fresh["/a"].hist.max_ms == 30.0
+    # the failure (no timeout) is timed apart: the judged latency holds the success only
+    assert fresh["/a"].hist.max_ms == 20.0 and fresh["/a"].hist.count == 1
+    assert fresh["/a"].failed_hist.max_ms == 30.0 and fresh["/a"].timeouts == 0
     assert warm["/a"].count == 1 and warm["/a"].max_ms == 500.0
     assert (rec.run_requests, rec.run_failures) == (3, 1)
 
@@ -81,17 +87,105 @@ def test_a_drained_report_absorbed_by_the_master_is_the_same_measurement() -> No
         worker.on_request("GET", "/a", float(i), start_time=WARMUP_END + 1)
     worker.on_request("GET", "/b", 99.0, exception=OSError("x"), start_time=WARMUP_END + 1)
     worker.on_request("GET", "/a", 400.0, start_time=WARMUP_END - 1)
-    expected = {n: (e.requests, e.failures, e.hist.to_dict()) for n, e in worker.fresh.items()}
+    worker.on_request("GET", "/b", 2000.0, exception=TimeoutError(), start_time=WARMUP_END + 1)
+    worker.unfinished = 3
+
+    def tally(e: EndpointTally) -> tuple[Any, ...]:
+        return (e.requests, e.failures, e.timeouts, e.hist.to_dict(), e.failed_hist.to_dict())
+
+    expected = {n: tally(e) for n, e in worker.fresh.items()}
+    assert expected["/b"][:3] == (2, 2, 1)
     master = Recorder()
     master.absorb(worker.drain())
     assert (worker.run_requests, worker.fresh, worker.fresh_warmup) == (0, {}, {})
+    assert worker.unfinished == 0
     fresh, warm = master.take_fresh()
-    assert {n: (e.requests, e.failures, e.hist.to_dict()) for n, e in fresh.items()} == expected
+    assert {n: tally(e) for n, e in fresh.items()} == expected
     assert fresh["/b"].methods == {"GET"}
     assert warm["/a"].max_ms == 400.0
-    assert (master.run_requests, master.run_failures) == (52, 1)
+    assert (master.run_requests, master.run_failures, master.unfinished) == (53, 2, 3)
     master.absorb(worker.drain())  # an empty report adds nothing
-    assert master.run_requests == 52 and master.take_fresh() == ({}, {})
+    assert master.run_requests == 53 and master.take_fresh() == ({}, {})
+
+
+def test_a_report_of_a_0_1_worker_still_counts() -> None:
+    # [methods, requests, failures, histogram]: no timeouts nor failed times
+    h = LogHistogram()
+    h.record(5.0)
+    master = Recorder()
+    master.absorb({"m": {"/a": [["GET"], 2, 1, h.to_dict()]}, "rn": 2, "rf": 1})
+    ep = master.take_fresh()[0]["/a"]
+    assert (ep.requests, ep.failures, ep.timeouts, ep.hist.count) == (2, 1, 0, 1)
+
+
+class RequestTimedOut(Exception):
+    """As ``load.child.deadline`` names it (that module imports gevent)."""
+
+
+class Timeout(BaseException):
+    """As gevent names its timeout (a BaseException), which geventhttpclient raises."""
+
+
+def _wrapped_read_timeout() -> BaseException:
+    from requests.exceptions import ConnectionError as RequestsConnectionError
+    from urllib3.exceptions import ReadTimeoutError
+
+    # requests wraps a read timeout met while reading a body in a ConnectionError
+    return RequestsConnectionError(ReadTimeoutError(None, "/x", "Read timed out."))  # type: ignore[arg-type]
+
+
+def _chained_timeout() -> BaseException:
+    try:
+        try:
+            raise TimeoutError("timed out")
+        except TimeoutError as inner:
+            raise OSError("read failed") from inner
+    except OSError as outer:
+        return outer
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda: None, SUCCESS),
+        (lambda: RequestTimedOut("no complete response within 2 s"), TIMEOUT),
+        (lambda: Timeout(), TIMEOUT),
+        (lambda: TimeoutError("timed out"), TIMEOUT),  # socket.timeout
+        (lambda: __import__("requests").exceptions.ReadTimeout("read"), TIMEOUT),
+        (lambda: __import__("requests").exceptions.ConnectTimeout("connect"), TIMEOUT),
+        (_wrapped_read_timeout, TIMEOUT),
+        (_chained_timeout, TIMEOUT),
+        (lambda: ConnectionRefusedError(111, "Connection refused"), FAILED),
+        (lambda: ConnectionResetError(104, "reset"), FAILED),
+        (lambda: Exception("HTTP 500, expected 200"), FAILED),  # CatchResponseError's kind
+        (lambda: OSError("read failed"), FAILED),
+    ],
+)
+def test_classify(make: Any, kind: str) -> None:
+    assert classify(make()) == kind
+
+
+def test_timeouts_count_in_the_latency_at_their_full_wait_other_failures_apart() -> None:
+    rec = recorder()
+    for _ in range(98):
+        rec.on_request("GET", "/a", 10.0, start_time=WARMUP_END + 1)
+    rec.on_request("GET", "/a", 2000.0, exception=RequestTimedOut(), start_time=WARMUP_END + 1)
+    rec.on_request("GET", "/a", 0.5, exception=ConnectionRefusedError(), start_time=WARMUP_END + 1)
+    ep = rec.take_fresh()[0]["/a"]
+    assert (ep.requests, ep.failures, ep.timeouts) == (100, 2, 1)
+    assert ep.hist.count == 99 and ep.hist.max_ms == 2000.0  # the slowest answer stays in p99
+    assert ep.hist.percentile(99.5) == pytest.approx(2000.0, rel=1e-3)
+    assert ep.failed_hist.count == 1 and ep.failed_hist.max_ms == 0.5
+    assert ep.hist.min_ms == 10.0  # the refused request does not make it look fast
+    assert (rec.run_requests, rec.run_failures) == (100, 2)
+
+
+def test_warmup_failures_stay_out_of_the_progress_latency() -> None:
+    rec = recorder()
+    rec.on_request("GET", "/a", 0.1, exception=ConnectionRefusedError(), start_time=WARMUP_END - 1)
+    rec.on_request("GET", "/a", 900.0, exception=TimeoutError(), start_time=WARMUP_END - 1)
+    warm = rec.take_fresh()[1]["/a"]
+    assert warm.count == 1 and warm.min_ms == 900.0
 
 
 def test_tallies_and_histograms_merge() -> None:
@@ -100,10 +194,12 @@ def test_tallies_and_histograms_merge() -> None:
     a.requests, a.failures = 3, 1
     a.hist.record(5.0)
     b.methods.add("POST")
-    b.requests = 2
+    b.requests, b.failures, b.timeouts = 2, 2, 1
     b.hist.record(9.0)
+    b.failed_hist.record(1.0)
     a.add(b)
-    assert (a.methods, a.requests, a.failures, a.hist.count) == ({"GET", "POST"}, 5, 1, 2)
+    assert (a.methods, a.requests, a.failures, a.hist.count) == ({"GET", "POST"}, 5, 3, 2)
+    assert (a.timeouts, a.failed_hist.count) == (1, 1)
     assert merge_histograms([a.hist, LogHistogram(), b.hist]).count == 3
     assert merge_histograms([]).count == 0
 
