@@ -94,6 +94,13 @@ def _write_gate(tr: Any, gate: Mapping[str, Any], load_errors: Sequence[str]) ->
     generator = gate.get("generator") or {}
     if generator.get("saturated"):
         tr.write_line(f"  warning: {generator.get('note')}", yellow=True)
+    for waiver in gate.get("waivers") or ():
+        where = f" at {waiver['source']}" if waiver.get("source") else ""
+        tr.write_line(
+            f"  warning: the error budget of {waiver['endpoint']} is waived (error_rate: off"
+            f"{where}): its failed requests do not fail the gate unless all of them failed",
+            yellow=True,
+        )
 
 
 class ProgressLine:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pytest_stagegate.budgets import Check
+from pytest_stagegate.budgets import Budget, Check, EndpointStats, Waiver, evaluate
 from pytest_stagegate.verdict import (
     GateRecord,
     TestRecord,
@@ -379,3 +379,67 @@ def test_state_follows_later_additions() -> None:
     verdict.add_problem("fail", "late news")
     assert not verdict.promote
     assert verdict.to_dict()["verdict"] == "fail"
+
+
+# -- failed requests (issue 10) ----------------------------------------------------------------
+
+
+def test_a_waived_error_budget_is_a_warning_in_a_passing_verdict() -> None:
+    waiver = Waiver("GET /api/products", source="stagegate.yaml:31")
+    verdict = make([passed()], gate=good_gate(waivers=(waiver,)))
+    assert verdict.state == "pass"
+    assert verdict.reasons == [
+        "1 test passed and all 4 budgets held on staging.",
+        "Warning: the error budget of GET /api/products is waived (error_rate: off at "
+        "stagegate.yaml:31): its failed requests do not fail the gate unless every one of "
+        "them failed.",
+    ]
+    assert verdict.to_dict()["gate"]["waivers"] == [
+        {"endpoint": "GET /api/products", "metric": "error_rate", "source": "stagegate.yaml:31"}
+    ]
+
+
+def test_a_waiver_is_not_warned_about_when_the_gate_did_not_run() -> None:
+    waiver = Waiver("GET /x")
+    gate = GateRecord(status="refused", reason="production is protected.", waivers=(waiver,))
+    assert not any("waived" in r for r in make([passed()], gate=gate).reasons)
+
+
+def test_a_name_whose_requests_all_failed_fails_the_verdict_with_a_plain_reason() -> None:
+    dead = EndpointStats(
+        "GET /x", 40, 40, 0.0, 0.0, 0.0, 0.0, latency_samples=0, top_error="HTTP 500"
+    )
+    total = EndpointStats("total", 40, 40, 0.0, 0.0, 0.0, 0.0, latency_samples=0)
+    waiver = Waiver("GET /x", source="stagegate.yaml:9")
+    checks = evaluate(
+        [Budget("total", "p95", 300.0)],
+        {"GET /x": dead, "total": total},
+        min_samples=100,
+        default_error_rate=0.01,
+        waivers=[waiver],
+    )
+    gate = good_gate(endpoints=[dead, total], checks=checks, waivers=(waiver,))
+    verdict = make([passed()], gate=gate)
+    assert verdict.state == "fail"
+    assert verdict.reasons[0].startswith("Every request to GET /x failed (most often HTTP 500)")
+    assert verdict.reasons[1].startswith("Every request failed: 40 requests, all failed")
+    # p95 of total has no successful response to be judged on: never a pass
+    assert any("p95 of total could not be judged: none of its 40" in r for r in verdict.reasons)
+    entry = verdict.to_dict()["gate"]["endpoints"][0]
+    assert (entry["name"], entry["failures"], entry["timeouts"]) == ("GET /x", 40, 0)
+
+
+def test_a_hang_that_measured_nothing_is_error_saying_the_target_did_not_answer() -> None:
+    reason = (
+        "the target did not answer within the timeout (30 s): 4 requests were still waiting "
+        "for an answer when the load stopped after 5 s, and none was answered, so nothing "
+        "could be measured"
+    )
+    gate = GateRecord(status="error", reason=reason, load_seconds=5.0)
+    verdict = make([passed()], gate=gate)
+    assert verdict.state == "error"
+    assert verdict.reasons == [
+        "The load gate measured nothing: the target did not answer within the timeout (30 s): "
+        "4 requests were still waiting for an answer when the load stopped after 5 s, and none "
+        "was answered, so nothing could be measured."
+    ]

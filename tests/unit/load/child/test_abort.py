@@ -14,7 +14,7 @@ from pytest_stagegate.load.child.abort import (
     latency_of,
     saturated_now,
 )
-from pytest_stagegate.load.child.recorder import EndpointTally
+from pytest_stagegate.load.child.recorder import EndpointTally, Recorder
 from pytest_stagegate.load.plan import LatencyLimit
 from pytest_stagegate.load.usage import UsageStats
 
@@ -203,3 +203,20 @@ def test_saturated_now_applies_the_saturation_rule_without_the_master() -> None:
     assert saturated_now([cold.usage("local")], 90.0) is False
     assert saturated_now([hot.usage("master"), cold.usage("worker 1")], 90.0) is False
     assert saturated_now([], 90.0) is False
+
+
+def test_latency_abort_reads_the_judged_latency_of_the_recorder() -> None:
+    # the recorder's own tallies: fast refusals are apart, timeouts count at their full wait
+    def window(exception: BaseException) -> list[dict[str, EndpointTally]]:
+        rec = Recorder()
+        rec.warmup_end = 0.0
+        for _ in range(LATENCY_MIN_SAMPLES):
+            rec.on_request("GET", "GET /a", 1.0, start_time=1.0)
+            rec.on_request("GET", "GET /a", 2000.0, exception=exception, start_time=1.0)
+        return [rec.take_fresh()[0]]
+
+    rule = LatencyRule([LatencyLimit("GET /a", "max", 10.0)], factor=3.0, hold_for=0.0)
+    refused = window(ConnectionRefusedError())  # failed, not timed out: not in the latency
+    assert rule.check(10.0, refused, never_saturated).breach is None
+    check = rule.check(10.0, window(TimeoutError()), never_saturated)
+    assert check.breach is not None and check.breach.observed == pytest.approx(2000.0, rel=0.01)
