@@ -20,6 +20,8 @@ channel, all using the target's ``Redactor`` (``_redact.py`` has the rule and th
   messages pytest itself writes there), per write.
 - **pytest's ``--junitxml``** file is read back after pytest wrote it and redacted in place (a
   parametrize id can carry a secret into a test name).
+- **pytest's cache** (``.pytest_cache``): values are redacted before they are stored (node
+  ids in ``lastfailed``, ``nodeids``, ``stepwise``).
 """
 
 from __future__ import annotations
@@ -98,6 +100,12 @@ class Redaction:
             if getattr(sys, name) is stream:
                 setattr(sys, name, stream.wrapped)
         self._streams.clear()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        cache = getattr(session.config, "cache", None)
+        if cache is not None and self.redactor:
+            _redact_cache(cache, self.redactor)
 
     # -- the terminal --------------------------------------------------------------------------
 
@@ -257,6 +265,28 @@ def _redact_terminal_writer(tw: Any, redactor: Redactor) -> None:
 
     tw.write_raw = redacting_write_raw
     tw._stagegate_redacted = True
+
+
+def _redact_cache(cache: Any, redactor: Redactor) -> None:
+    """pytest's cache (``.pytest_cache``: ``--lf``, ``--nf``, ``--sw``) stores node ids, and a
+    parametrize id can hold a secret: such an id is stored redacted (so ``--lf`` cannot pick
+    that test again; CI caches and uploads this folder)."""
+    set_value = cache.set
+
+    def redacting_set(key: str, value: object) -> None:
+        set_value(key, _scrub_json(value, redactor))
+
+    cache.set = redacting_set
+
+
+def _scrub_json(value: Any, redactor: Redactor) -> Any:
+    if isinstance(value, str):
+        return redactor(value)
+    if isinstance(value, dict):
+        return {_scrub_json(k, redactor): _scrub_json(v, redactor) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub_json(item, redactor) for item in value]
+    return value
 
 
 def _terminal_text(text: str, redactor: Redactor) -> str:
