@@ -168,6 +168,7 @@ _HTTP_STATUS = (
     re.compile(r"\bcode=(\d{3})\b"),  # FastHttpUser's BadStatusCode
     re.compile(r"\b(\d{3}) (?:Client|Server) Error\b"),  # HttpUser's HTTPError
 )
+_RETRIES = re.compile(r"^RetriesExceeded\(.*\boriginal=(.*)\)$", re.DOTALL)
 _CALL = re.compile(r"""(\w+)\((['"])(.*)\2,?\)""", re.DOTALL)
 
 
@@ -180,6 +181,9 @@ def error_phrase(error: str) -> str:
         match = pattern.search(text)
         if match:
             return f"HTTP {match.group(1)}"
+    retries = _RETRIES.search(text)
+    if retries:  # geventhttpclient: the last error of its attempts is what happened
+        return retries.group(1).strip() or text
     call = _CALL.fullmatch(text)
     if call:
         kind, message = call.group(1), call.group(3)

@@ -373,17 +373,19 @@ def _record_dict(record: TestRecord) -> dict[str, Any]:
 
 
 def _endpoint_dict(stats: EndpointStats) -> dict[str, Any]:
+    # requests, none of them successful or timed out: no latency at all, not 0 ms
+    timed = stats.latency_samples != 0 or stats.requests == 0
     return {
         "name": stats.name,
         "requests": stats.requests,
         "failures": stats.failures,
         "error_rate": _round(stats.error_rate, 6),
         "rps": _round(stats.rps, 3),
-        "avg_ms": _round(stats.avg_ms, 3),
-        "min_ms": _round(stats.min_ms, 3),
-        "max_ms": _round(stats.max_ms, 3),
+        "avg_ms": _round(stats.avg_ms if timed else None, 3),
+        "min_ms": _round(stats.min_ms if timed else None, 3),
+        "max_ms": _round(stats.max_ms if timed else None, 3),
         "percentiles": {
-            key: _round(stats.percentiles[key], 3)
+            key: _round(stats.percentiles[key] if timed else None, 3)
             for key in sorted(stats.percentiles, key=sort_key)
         },
         "timeouts": stats.timeouts,

@@ -8,7 +8,7 @@ refuses every request at once can never look fast. Each request is recorded in o
 only (this runs once per request, inside the load generator); the periodic checks take the
 fresh part, keep it for the recent past (early abort, progress) and fold it into the measured
 window. In a local or worker process the recorder is fed by Locust's ``events.request``; on the
-master, by the workers' reports (``absorb``). """
+master, by the workers' reports (``absorb``)."""
 
 from __future__ import annotations
 
@@ -54,7 +54,8 @@ _TIMEOUT_CLASSES = frozenset(
 def classify(exception: BaseException | None) -> str:
     """``SUCCESS`` (no exception), ``TIMEOUT`` (the request waited its whole timeout: the
     watchdog's or a client's connect/read timeout, also when a client wraps it, as requests'
-    ConnectionError wraps urllib3's ReadTimeoutError) or ``FAILED`` (anything else: a status
+    ConnectionError wraps urllib3's ReadTimeoutError and geventhttpclient's RetriesExceeded a
+    socket timeout) or ``FAILED`` (anything else: a status
     the scenario did not expect, a refused or reset connection)."""
     if exception is None:
         return SUCCESS
@@ -69,7 +70,15 @@ def classify(exception: BaseException | None) -> str:
             cls.__name__ in _TIMEOUT_CLASSES for cls in type(current).__mro__
         ):
             return TIMEOUT
-        linked = (*current.args, current.__cause__, current.__context__)
+        # geventhttpclient's RetriesExceeded keeps the last error as ``original``, urllib3's
+        # MaxRetryError as ``reason``
+        linked = (
+            *current.args,
+            getattr(current, "original", None),
+            getattr(current, "reason", None),
+            current.__cause__,
+            current.__context__,
+        )
         pending.extend(e for e in linked if isinstance(e, BaseException))
     return FAILED
 

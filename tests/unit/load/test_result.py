@@ -247,6 +247,7 @@ def test_malformed_failure_fields(path: list[Any], value: Any, message: str) -> 
             "ConnectionRefusedError(111, 'Connection refused')",
         ),
         ("ValueError('boom')", "ValueError: boom"),
+        ("RetriesExceeded('http://127.0.0.1:1/hang', 0, original=timed out)", "timed out"),
     ],
 )
 def test_error_phrase(error: str, phrase: str) -> None:

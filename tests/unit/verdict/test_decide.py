@@ -407,7 +407,7 @@ def test_a_waiver_is_not_warned_about_when_the_gate_did_not_run() -> None:
 
 def test_a_name_whose_requests_all_failed_fails_the_verdict_with_a_plain_reason() -> None:
     dead = EndpointStats(
-        "GET /x", 40, 40, 0.0, 0.0, 0.0, 0.0, latency_samples=0, top_error="HTTP 500"
+        "GET /x", 40, 40, 0.0, 0.0, 0.0, 0.0, {"p95": 0.0}, latency_samples=0, top_error="HTTP 500"
     )
     total = EndpointStats("total", 40, 40, 0.0, 0.0, 0.0, 0.0, latency_samples=0)
     waiver = Waiver("GET /x", source="stagegate.yaml:9")
@@ -427,6 +427,8 @@ def test_a_name_whose_requests_all_failed_fails_the_verdict_with_a_plain_reason(
     assert any("p95 of total could not be judged: none of its 40" in r for r in verdict.reasons)
     entry = verdict.to_dict()["gate"]["endpoints"][0]
     assert (entry["name"], entry["failures"], entry["timeouts"]) == ("GET /x", 40, 0)
+    # no successful response: no latency at all, never "0 ms"
+    assert (entry["avg_ms"], entry["max_ms"], entry["percentiles"]) == (None, None, {"p95": None})
 
 
 def test_a_hang_that_measured_nothing_is_error_saying_the_target_did_not_answer() -> None:

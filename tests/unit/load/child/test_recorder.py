@@ -134,6 +134,17 @@ def _wrapped_read_timeout() -> BaseException:
     return RequestsConnectionError(ReadTimeoutError(None, "/x", "Read timed out."))  # type: ignore[arg-type]
 
 
+def _retries_exceeded_after_a_timeout() -> BaseException:
+    # geventhttpclient's RetriesExceeded(url, retries, original=last_error), its class faked
+    # here (geventhttpclient imports gevent)
+    class RetriesExceeded(ConnectionError):
+        def __init__(self, url: str, retries: int, original: BaseException) -> None:
+            super().__init__(url, retries)
+            self.original = original
+
+    return RetriesExceeded("http://127.0.0.1:1/hang", 0, original=TimeoutError("timed out"))
+
+
 def _chained_timeout() -> BaseException:
     try:
         try:
@@ -155,6 +166,7 @@ def _chained_timeout() -> BaseException:
         (lambda: __import__("requests").exceptions.ConnectTimeout("connect"), TIMEOUT),
         (_wrapped_read_timeout, TIMEOUT),
         (_chained_timeout, TIMEOUT),
+        (_retries_exceeded_after_a_timeout, TIMEOUT),
         (lambda: ConnectionRefusedError(111, "Connection refused"), FAILED),
         (lambda: ConnectionResetError(104, "reset"), FAILED),
         (lambda: Exception("HTTP 500, expected 200"), FAILED),  # CatchResponseError's kind
