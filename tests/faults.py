@@ -39,6 +39,15 @@ Modes (``MODES``), and the options that tune them:
     closes it (FIN) and counts it in ``drips_cut``. A client whose timeout only bounds each
     socket read (not the whole response) never times out here; ``drip_limit`` turns such a
     hang into a late "incomplete body" error, and ``drips_cut`` tells who gave up first.
+``slow_headers``
+    Sends the status line and headers (padded to about 300 bytes) one byte every
+    ``drip_interval`` seconds, then the body ``ok``: a server that is alive but never finishes
+    its headers in time. ``drip_limit`` and ``drips_cut`` work as for ``drip``. A client whose
+    timeout only bounds each socket read never times out here.
+``huge_body``
+    Answers 200 with a body of ``body_size`` bytes (``Content-Length``), sent as fast as the
+    client reads; with ``body_size=None`` (the default) an endless chunked body. ``bodies_cut``
+    counts the responses the client stopped reading (closed the connection) before their end.
 ``tls_untrusted``
     HTTPS with a self-signed certificate for 127.0.0.1 generated at start (with the
     ``cryptography`` package if installed, else ``openssl req -x509``; ``tls_unavailable()``
@@ -89,6 +98,8 @@ Mode = Literal[
     "reset",
     "malformed",
     "drip",
+    "slow_headers",
+    "huge_body",
     "tls_untrusted",
     "flapping_ready",
 ]
@@ -97,6 +108,8 @@ MODES: tuple[Mode, ...] = get_args(Mode)
 RECV_POLL = 0.2  # seconds a blocked read waits before looking at the stop flag
 MAX_HEADER_BYTES = 64 * 1024
 DRIP_LENGTH = 1_000_000
+SLOW_HEADER_PAD = 240  # bytes of padding header: ~300 bytes of headers in all
+BODY_BLOCK = 64 * 1024
 RESET_LENGTH = 1000
 RESET_SENT = 100
 
@@ -203,6 +216,7 @@ class FaultServer:
         drip_interval: float = 1.0,
         drip_limit: float | None = None,
         flap_first: int | None = None,
+        body_size: int | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
@@ -222,6 +236,7 @@ class FaultServer:
         self.drip_interval = drip_interval
         self.drip_limit = drip_limit
         self.flap_first = flap_first
+        self.body_size = body_size
 
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -238,6 +253,7 @@ class FaultServer:
         self.connections_accepted = 0
         self.drips_cut = 0  # drip connections the server closed because drip_limit ran out
         self.tls_rejections = 0  # TLS handshakes the client aborted
+        self.bodies_cut = 0  # huge bodies the client stopped reading before their end
 
     # lifecycle -----------------------------------------------------------------------------
     def start(self) -> FaultServer:
@@ -456,6 +472,10 @@ class FaultServer:
         if mode == "drip":
             self._drip(sock)
             return False
+        if mode == "slow_headers":
+            return self._slow_headers(sock)
+        if mode == "huge_body":
+            return self._huge_body(sock)
         raise AssertionError(f"unhandled mode {mode!r}")
 
     def _burst_status(self, index: int) -> int:
@@ -479,6 +499,39 @@ class FaultServer:
                 return
             sock.sendall(b"x")
 
+    def _slow_headers(self, sock: socket.socket) -> bool:
+        head = _head(200, 2, keep_alive=False, extra={"X-Pad": "p" * SLOW_HEADER_PAD})
+        started = time.monotonic()
+        for i in range(len(head)):
+            if i and self._stopping.wait(self.drip_interval):
+                return False
+            if self.drip_limit is not None and time.monotonic() - started >= self.drip_limit:
+                with self._lock:
+                    self.drips_cut += 1
+                return False
+            sock.sendall(head[i : i + 1])
+        sock.sendall(b"ok")
+        return False
+
+    def _huge_body(self, sock: socket.socket) -> bool:
+        block = b"x" * BODY_BLOCK
+        try:
+            if self.body_size is None:
+                sock.sendall(_head(200, None, keep_alive=False))
+                chunk = b"%x\r\n%s\r\n" % (len(block), block)
+                while not self._stopping.is_set():
+                    sock.sendall(chunk)
+                return False
+            sock.sendall(_head(200, self.body_size, keep_alive=False))
+            left = self.body_size
+            while left > 0 and not self._stopping.is_set():
+                sock.sendall(block[: min(left, BODY_BLOCK)])
+                left -= BODY_BLOCK
+        except OSError:
+            with self._lock:
+                self.bodies_cut += 1
+        return False
+
     def _respond(self, sock: socket.socket, request: _Request, status: int) -> bool:
         body = b"ok" if status < 400 else b"unavailable"
         keep_alive = not request.close
@@ -490,13 +543,23 @@ class FaultServer:
 _REASONS = {200: "OK", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 
 
-def _head(status: int, length: int, *, keep_alive: bool) -> bytes:
+def _head(
+    status: int,
+    length: int | None,
+    *,
+    keep_alive: bool,
+    extra: dict[str, str] | None = None,
+) -> bytes:
+    """The status line and headers; ``length=None``: a chunked body."""
     reason = _REASONS.get(status, "Status")
     connection = "keep-alive" if keep_alive else "close"
+    size = "Transfer-Encoding: chunked" if length is None else f"Content-Length: {length}"
+    more = "".join(f"{k}: {v}\r\n" for k, v in (extra or {}).items())
     return (
         f"HTTP/1.1 {status} {reason}\r\n"
         f"Content-Type: text/plain\r\n"
-        f"Content-Length: {length}\r\n"
+        f"{size}\r\n"
+        f"{more}"
         f"Connection: {connection}\r\n"
         f"\r\n"
     ).encode("ascii")
