@@ -269,11 +269,16 @@ def describe_profile(plan: LoadPlan, workers: int, remote: int = 0) -> dict[str,
 
 
 def probe(target: Target) -> str | None:
-    """None when the target answers HTTP at all; otherwise a sentence saying why not."""
+    """None when the target answers HTTP at all; otherwise a sentence saying why not.
+
+    Its response headers must arrive within the target's timeout (at most
+    ``REACHABILITY_TIMEOUT``), counted from the connect, whatever pace the server sends them at;
+    the body is not read (its size and pace are the load's concern)."""
     url = target.base_url + "/"
+    timeout = min(target.timeout, REACHABILITY_TIMEOUT)
     try:
-        with make_client(target, retries=0) as client:
-            client.get("/", timeout=min(target.timeout, REACHABILITY_TIMEOUT))
+        with make_client(target, retries=0) as client, client.stream("GET", "/", timeout=timeout):
+            pass
     except httpx.HTTPError as exc:
         return target.redact(
             f"target {target.name!r} is unreachable over HTTP, so no load was put on it: GET {url} "

@@ -110,7 +110,7 @@ class _Deadline(NamedTuple):
 
     def message(self) -> str:
         return (
-            f"no complete response within the target's timeout of "
+            f"no complete response within the request's timeout of "
             f"{format_duration(self.budget)} (connect, headers and body)"
         )
 

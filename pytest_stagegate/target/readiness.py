@@ -1,7 +1,9 @@
 """Waiting for a target to be ready and checking that it runs the expected build.
 
-Both are bounded in time: every request has a timeout no longer than what is left of the
-wait, so a target that accepts connections and never answers cannot stretch it.
+Both are bounded in time: every request, from connect to the last body byte, has a deadline no
+later than the end of the wait (``target.client``: the deadline covers the whole request, not
+each read), so a target that accepts connections and never answers, or sends its headers a byte
+at a time, cannot stretch it. A body larger than the target's ``max_body`` is an error too.
 """
 
 from __future__ import annotations

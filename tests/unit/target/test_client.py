@@ -131,7 +131,7 @@ def test_headers_dripping_byte_by_byte_time_out_at_the_deadline() -> None:
         target = Target(name="t", base_url=server.url, timeout=1.0)
         with (
             make_client(target, log) as client,
-            pytest.raises(httpx.ReadTimeout, match="within the target's timeout of 1s"),
+            pytest.raises(httpx.ReadTimeout, match="within the request's timeout of 1s"),
         ):
             client.get("/")
         # the client gave up at its deadline, not the server at its drip limit
@@ -149,7 +149,7 @@ def test_headers_dripping_byte_by_byte_time_out_at_the_deadline_async() -> None:
             async with make_async_client(target, log) as client:
                 await client.get("/")
 
-        with pytest.raises(httpx.ReadTimeout, match="within the target's timeout of 1s"):
+        with pytest.raises(httpx.ReadTimeout, match="within the request's timeout of 1s"):
             asyncio.run(fetch())
         assert server.drips_cut == 0
     (entry,) = log.take()

@@ -11,6 +11,7 @@ from pytest_stagegate import defaults
 from pytest_stagegate.config import ReadyCheck, Target, VersionCheck
 from pytest_stagegate.errors import TargetNotReady
 from pytest_stagegate.target.readiness import MAX_INTERVAL, check_version, wait_ready
+from tests.faults import FaultServer
 from tests.servers import HTTPTestServer, Route, refused_url
 
 Serve = Callable[[Mapping[str, Route]], HTTPTestServer]
@@ -159,3 +160,50 @@ def test_version_of_an_unreachable_target() -> None:
     assert str(excinfo.value).startswith(
         f"Could not read the version of target 'staging': GET {url}/version: ConnectError"
     )
+
+
+# --- bounded by the clock, not by bytes (issue 10) -------------------------------------------
+def test_polls_whose_headers_drip_end_the_wait_not_ready() -> None:
+    """Each poll drips its headers a byte every 0.2 s (never a read timeout): each one ends at
+    the target's timeout, and the wait ends not ready (real clock: the requests are real)."""
+    with FaultServer("slow_headers", drip_interval=0.2, drip_limit=20.0) as server:
+        check = ReadyCheck("/healthz", timeout=1.5, interval=0.1)
+        with pytest.raises(TargetNotReady, match="did not become ready") as info:
+            wait_ready(target(server.url, timeout=0.6), check)
+        assert server.drips_cut == 0  # the client gave up, not the server
+    assert "ReadTimeout" in str(info.value) and "within 1.5s" in str(info.value)
+
+
+def test_the_ready_timeout_bounds_a_dripping_poll_longer_than_what_is_left() -> None:
+    """A target timeout (30 s) far longer than the wait (1 s): the one poll is cut at the end
+    of the wait, so the wait as a whole stays within ``ready.timeout``."""
+    with FaultServer("slow_headers", drip_interval=0.2, drip_limit=20.0) as server:
+        check = ReadyCheck("/healthz", timeout=1.0, interval=0.1)
+        with pytest.raises(TargetNotReady, match="ReadTimeout") as info:
+            wait_ready(target(server.url, timeout=30.0), check)
+        assert server.drips_cut == 0
+        assert server.count("/healthz") == 1
+    assert "(1 attempts" in str(info.value)
+
+
+def test_a_version_whose_headers_drip_is_a_timeout() -> None:
+    with FaultServer("slow_headers", drip_interval=0.2, drip_limit=20.0) as server:
+        with pytest.raises(TargetNotReady, match=r"Could not read the version.*ReadTimeout"):
+            check_version(target(server.url, timeout=0.5), VersionCheck("/version", "1.2.3"))
+        assert server.drips_cut == 0
+
+
+def test_a_ready_answer_larger_than_max_body_is_not_ready(serve: Serve) -> None:
+    server = serve({"/healthz": Route(body=b"x" * 5000)})
+    clock = FakeClock()
+    check = ReadyCheck("/healthz", timeout=1.0, interval=0.5)
+    with pytest.raises(TargetNotReady, match="ResponseTooLarge: the response declares a body"):
+        wait(server.url, check, clock, max_body=1000)
+
+
+def test_a_version_larger_than_max_body_is_an_error() -> None:
+    with (
+        FaultServer("huge_body") as server,  # endless, chunked: no declared length
+        pytest.raises(TargetNotReady, match="larger than the target's max_body of 1KB"),
+    ):
+        check_version(target(server.url, max_body=1024), VersionCheck("/version", "1"))
