@@ -998,3 +998,66 @@ def test_error_message_shape_matches_the_contract(tmp_path: Path) -> None:
         f"{path}:4: targets.staging.timeout: expected a duration such as 250ms, 1.5s, 2m or "
         "1h, got 'fast'"
     )
+
+
+# --- targets.NAME.max_body (issue 10) --------------------------------------------------------
+@pytest.mark.parametrize(
+    ("written", "size"),
+    [
+        ("512KB", 512 * 1024),
+        ("16MB", 16 * 1024**2),
+        ("1GB", 1024**3),
+        ("1.5MB", 3 * 512 * 1024),
+        ("2MiB", 2 * 1024**2),
+        ("100kb", 100 * 1024),
+        ("4096", 4096),
+        ("1", 1),
+    ],
+)
+def test_max_body_sizes(tmp_path: Path, written: str, size: int) -> None:
+    config = load_text(
+        tmp_path, f"targets:\n  staging:\n    base_url: https://x\n    max_body: {written}\n"
+    )
+    assert config.resolve_target("staging", {}).max_body == size
+
+
+def test_max_body_defaults_to_16mb(tmp_path: Path) -> None:
+    config = load_text(tmp_path, "targets:\n  staging:\n    base_url: https://x\n")
+    assert config.resolve_target("staging", {}).max_body == 16 * 1024**2 == Target.max_body
+
+
+def test_max_body_from_the_environment(tmp_path: Path) -> None:
+    text = "targets:\n  staging:\n    base_url: https://x\n    max_body: ${MAX_BODY}\n"
+    config = load_text(tmp_path, text)
+    assert config.resolve_target("staging", {"MAX_BODY": "2MB"}).max_body == 2 * 1024**2
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("huge", "expected a size such as 512KB, 16MB or 1GB (or a number of bytes), got"),
+        ("0", "a size must be at least 1 byte, got 0"),
+        ("-1MB", "expected a size such as 512KB"),
+        ("1TB", "expected a size such as 512KB"),
+        ("1.5", "expected a size such as 512KB"),
+        ("true", "expected a size such as 512KB"),
+        ("[1MB]", "expected a size such as 512KB"),
+    ],
+)
+def test_bad_max_body_names_file_line_and_key(tmp_path: Path, written: str, expected: str) -> None:
+    path = write(
+        tmp_path,
+        "targets:\n  staging:\n    base_url: https://x\n    timeout: 2s\n"
+        f"    max_body: {written}\n",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}:5: targets.staging.max_body: {expected}")
+    assert (info.value.line, info.value.key) == (5, "targets.staging.max_body")
+
+
+def test_max_body_misspelt_is_an_unknown_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "targets:\n  staging:\n    base_url: https://x\n    max_bodyy: 1MB\n")
+    with pytest.raises(ConfigError, match="max_body") as info:
+        load_config(path)
+    assert info.value.line == 4
