@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from locust.env import Environment
 from locust.user import User
 
 from ..plan import LoadPlan, PlannedRequest
+from .body import drain
 from .deadline import within_timeout
 from .failure import LoadFailure, last_line
 
@@ -30,7 +32,10 @@ def _task(req: PlannedRequest, plan: LoadPlan, *, http: bool) -> Callable[[Any],
     method = req.method.upper()
     path, name = req.path, req.name
     expect = frozenset(req.expect_status)
-    kwargs: dict[str, Any] = {"name": name}
+    cap = plan.max_body
+    # stream: the body is read here, block by block, never held (drain); a body over max_body
+    # is a failed request, and the response time still runs to the body's last byte
+    kwargs: dict[str, Any] = {"name": name, "catch_response": True, "stream": True}
     headers = {**plan.headers, **req.headers}
     if headers:  # none: spare the client a merge per request
         kwargs["headers"] = headers
@@ -40,27 +45,57 @@ def _task(req: PlannedRequest, plan: LoadPlan, *, http: bool) -> Callable[[Any],
         kwargs["timeout"] = plan.timeout
         kwargs["verify"] = plan.verify_tls
     wanted = "/".join(str(s) for s in sorted(expect))
+    read_body = _read_requests_body if http else _read_fast_body
 
-    if not expect:
-
-        def task(user: Any) -> None:
-            user.client.request(method, path, **kwargs)
-
-    else:
-
-        def task(user: Any) -> None:
-            with user.client.request(method, path, catch_response=True, **kwargs) as resp:
-                code = resp.status_code
-                # status 0: no response at all; keep the connection error Locust recorded
-                if code in expect:
-                    resp.success()
-                elif code:
-                    resp.failure(f"HTTP {code}, expected {wanted}")
+    def task(user: Any) -> None:
+        with user.client.request(method, path, **kwargs) as resp:
+            code = resp.status_code
+            if not code:  # no response at all; keep the connection error Locust recorded
+                return
+            headers_at = time.perf_counter()
+            declared = None if method == "HEAD" else _declared(resp)
+            length, problem = read_body(resp, cap, declared)
+            meta = resp.request_meta
+            meta["response_time"] += (time.perf_counter() - headers_at) * 1000
+            meta["response_length"] = length
+            if problem:
+                resp.failure(problem)
+            elif not expect:
+                return  # Locust's rule: a status >= 400 is a failure
+            elif code in expect:
+                resp.success()
+            else:
+                resp.failure(f"HTTP {code}, expected {wanted}")
 
     bounded = within_timeout(task, method, name, plan.timeout)
     bounded.__name__ = name
     bounded.__qualname__ = name
     return bounded
+
+
+def _declared(resp: Any) -> int | None:
+    try:
+        return int((resp.headers or {}).get("content-length", ""))
+    except (TypeError, ValueError):
+        return None
+
+
+def _read_fast_body(resp: Any, cap: int, declared: int | None) -> tuple[int, str]:
+    """geventhttpclient: raw (undecoded) blocks; an unfinished body closes the connection."""
+    try:
+        return drain(resp.read, cap, declared)
+    finally:
+        resp.release()  # back to the pool when complete, else closed
+
+
+def _read_requests_body(resp: Any, cap: int, declared: int | None) -> tuple[int, str]:
+    """requests: raw (undecoded) blocks from urllib3; an unfinished body closes the connection."""
+    raw = resp.raw
+    length, problem = drain(lambda n: raw.read(n, decode_content=False), cap, declared)
+    if problem:
+        raw.close()
+    raw.release_conn()
+    return length, problem
 
 
 def declarative_user(plan: LoadPlan) -> type[User]:

@@ -1,0 +1,54 @@
+"""load/child/body.py: the load child reads a body to its end, at most max_body bytes, one
+block at a time (pure: fed by a fake ``read``, as the scenario feeds it the client's)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pytest_stagegate.load.child.body import BLOCK, drain, too_large
+
+
+def reader(total: int | None) -> tuple[Callable[[int], bytes], list[int]]:
+    """A body of ``total`` bytes (None: endless), and the sizes asked for, read by read."""
+    asked: list[int] = []
+    left = [total]
+
+    def read(n: int) -> bytes:
+        asked.append(n)
+        if left[0] is None:
+            return b"x" * n
+        size = min(n, left[0])
+        left[0] -= size
+        return b"x" * size
+
+    return read, asked
+
+
+def test_a_body_within_the_cap_is_read_to_its_end() -> None:
+    read, asked = reader(BLOCK * 2 + 10)
+    assert drain(read, cap=BLOCK * 3) == (BLOCK * 2 + 10, "")
+    assert asked == [BLOCK] * 4  # the last read says "the end"
+
+
+def test_exactly_the_cap_is_fine() -> None:
+    read, _ = reader(1000)
+    assert drain(read, cap=1000) == (1000, "")
+
+
+def test_an_endless_body_stops_one_block_past_the_cap() -> None:
+    read, asked = reader(None)
+    seen, reason = drain(read, cap=BLOCK * 10)
+    assert seen == BLOCK * 11 and len(asked) == 11  # never more than one block over
+    assert reason == too_large(BLOCK * 10)
+
+
+def test_a_declared_length_over_the_cap_reads_nothing() -> None:
+    read, asked = reader(None)
+    assert drain(read, cap=1024, declared=10 * 1024**3) == (0, too_large(1024))
+    assert asked == []
+
+
+def test_the_reason_names_the_cap_and_the_key() -> None:
+    assert too_large(16 * 1024**2) == (
+        "response body larger than the target's max_body of 16MB (targets.NAME.max_body)"
+    )
