@@ -16,7 +16,8 @@ at a time. So each secret is masked in all of its *forms*:
   repr is written into a JSON file;
 - its URL-encoded text (``quote`` with and without ``/`` safe, ``quote_plus``, upper- or
   lower-case hex);
-- each of the above as HTML/XML text and attribute (``&amp;``, ``&#x27;``, ``&#10;``...).
+- each of the above as HTML/XML text and attribute (``&amp;``, ``&#x27;``, ``&#10;``, and
+  ``&#233;`` for a non-ASCII character in an ASCII document).
 
 (The base64 Basic-auth token of a base_url's ``user:password`` is derived where the user is
 known, in ``config/_targets.py``, and is a secret of its own.)
@@ -25,10 +26,11 @@ known, in ``config/_targets.py``, and is a secret of its own.)
 
 1. A secret of **8 or more characters**: every run of 8 or more characters that occurs in any of
    its forms is masked, wherever it appears (inside a word too), each hit extended to the
-   longest such run; one stretch becomes one ``***``. So a repr cut to ``'eyJhbGciOi...'``,
-   a value split over two lines, or a prefix of a JSON-escaped value are caught. A run of 8
-   made of fewer than 3 distinct characters (``--------`` of a PEM header, 8 spaces) hides
-   nothing and would mask pytest's own separators: it is not masked.
+   longest such run; one stretch becomes one ``***`` (one per line if it spans lines, so the
+   output keeps its lines). So a repr cut to ``'eyJhbGciOi...'``, a value split over two
+   lines, or a prefix of a JSON-escaped value are caught. A run of 8 made of fewer than 3
+   distinct characters (``--------`` of a PEM header, 8 spaces) hides nothing and would mask
+   pytest's own separators: it is not masked.
 2. A secret of **4 to 7 characters** is masked, in each of its forms, only as a whole token:
    not where a letter, digit or ``_`` directly precedes a form that begins with one, nor where
    one directly follows a form that ends with one. ``ci:hunter2@``, ``'hunter2'`` and
@@ -95,13 +97,16 @@ def _markup(text: str) -> set[str]:
     attr = html.escape(text, quote=False).replace('"', "&quot;")
     for raw, entity in _XML_ATTR.items():
         attr = attr.replace(raw, entity)
-    return {
+    forms = {
         html.escape(text, quote=False),
         html.escape(text),  # &quot; &#x27;
         html.escape(text).replace("&#x27;", "&#39;"),
         html.escape(text).replace("&#x27;", "&apos;"),
         attr,
     }
+    if not text.isascii():  # an ASCII document: &#233; for é
+        forms |= {f.encode("ascii", "xmlcharrefreplace").decode("ascii") for f in forms}
+    return forms
 
 
 def forms_of(secret: str) -> frozenset[str]:
@@ -120,6 +125,14 @@ def forms_of(secret: str) -> frozenset[str]:
 
 def _maskable(text: str) -> bool:
     return len(set(text)) >= MIN_DISTINCT
+
+
+def _mask(stretch: str) -> str:
+    """One ``***`` for a masked stretch, one per line if it spans lines: the output keeps its
+    line structure."""
+    if "\n" not in stretch:
+        return MASK
+    return "\n".join(MASK if line else "" for line in stretch.split("\n"))
 
 
 def _token_regex(form: str) -> str:
@@ -205,15 +218,16 @@ class Redactor:
             return text
         pieces: list[str] = []
         done = 0  # text[:done] is in pieces
-        end = -1  # the end of the stretch being masked
+        begin, end = 0, -1  # the stretch being masked
         for start in starts:
             if start > end:  # a new stretch (an adjacent run joins the previous one)
                 if end >= 0:
-                    pieces.append(MASK)
+                    pieces.append(_mask(text[begin:end]))
                 pieces.append(text[done:start])
+                begin = start
             end = max(end, start + RUN)
             done = end
-        pieces.append(MASK)
+        pieces.append(_mask(text[begin:end]))
         pieces.append(text[done:])
         return "".join(pieces)
 

@@ -1,0 +1,219 @@
+"""The Redactor: every form of a secret, the 8-character run rule, short secrets as whole
+tokens, unmaskable ones counted (the rule is in pytest_stagegate/_redact.py's docstring)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+import textwrap
+from pathlib import Path
+from urllib.parse import quote, quote_plus
+from xml.etree import ElementTree
+
+import httpx
+import pytest
+
+from pytest_stagegate._redact import MASK, Redactor, forms_of
+from pytest_stagegate.config import load_config
+
+JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N"
+ODD = "p%a@s\\s&w'o\"rd<x>-Zqé9"  # every character some encoding changes
+KEY = ["MIIBVwIBADANBgkqhkiG9w0B", "AQEFAASCAUEwggE9AgEAAkEA"]
+PEM = "\n".join(["-----BEGIN TEST KEY-----", *KEY, "-----END TEST KEY-----"])
+
+
+def test_the_value_anywhere_even_inside_a_word() -> None:
+    redact = Redactor([JWT])
+    assert redact(f"Authorization: Bearer {JWT}") == "Authorization: Bearer ***"
+    assert redact(f"x{JWT}y") == "x***y"
+    assert redact("nothing here") == "nothing here"
+
+
+def test_a_shortened_repr_is_caught_by_its_runs() -> None:
+    redact = Redactor([JWT])
+    # pytest's saferepr keeps the head and the tail of a long value
+    shortened = f"assert {JWT[:10]!r}...{JWT[-9:]!r} == 'x'"
+    assert redact(shortened) == "assert '***'...'***' == 'x'"
+    # a run of 7 is no run
+    assert redact(f"[{JWT[:7]}]") == f"[{JWT[:7]}]"
+    assert redact(f"[{JWT[:8]}]") == "[***]"
+
+
+def test_each_stretch_becomes_one_mask_extended_to_the_longest_run() -> None:
+    redact = Redactor([JWT])
+    assert redact(f"{JWT[:20]}|{JWT[30:50]}") == "***|***"
+    # two runs of the value next to each other are one stretch
+    assert redact(JWT[40:60] + JWT[:12]) == MASK
+    assert redact(f"a {JWT[5:25]} b") == "a *** b"
+
+
+def test_masking_twice_changes_nothing() -> None:
+    redact = Redactor([JWT, ODD, PEM])
+    text = f"{JWT!r} {ODD!r} {json.dumps(PEM)} {PEM}"
+    once = redact(text)
+    assert redact(once) == once
+    assert not redact.found_in(once)
+
+
+def _html_safe(text: str) -> str:
+    """Jinja's ``tojson``, as Locust's HTML report embeds its data."""
+    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("'", "\\u0027")):
+        text = text.replace(char, escape)
+    return text
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        pytest.param(ODD, "***", id="raw"),
+        pytest.param(repr(ODD), "'***'", id="repr"),
+        pytest.param(repr(ODD.replace('"', "")), '"***"', id="repr-double-quoted"),
+        pytest.param(ascii(ODD), "'***'", id="ascii"),
+        pytest.param(json.dumps(ODD), '"***"', id="json"),
+        pytest.param(json.dumps(ODD, ensure_ascii=False), '"***"', id="json-unicode"),
+        pytest.param(_html_safe(json.dumps(ODD)), '"***"', id="json-html-safe"),
+        pytest.param(json.dumps(repr(ODD)), "\"'***'\"", id="repr-in-json"),
+        pytest.param(quote(ODD, safe=""), "***", id="quote"),
+        pytest.param(
+            re.sub("%[0-9A-F]{2}", lambda m: m.group(0).lower(), quote(ODD, safe="")),
+            "***",
+            id="quote-lowercase-hex",
+        ),
+        pytest.param(quote_plus(ODD), "***", id="quote-plus"),
+        pytest.param(html.escape(ODD), "***", id="html"),
+        pytest.param(
+            ElementTree.tostring(ElementTree.Element("failure", message=ODD)).decode(),
+            '<failure message="***" />',
+            id="xml-attribute",
+        ),
+    ],
+)
+def test_every_form_of_the_secret(written: str, shown: str) -> None:
+    redact = Redactor([ODD])
+    assert redact(f"before {written} after") == f"before {shown} after"
+    assert redact.found_in(written)
+
+
+def test_the_html_report_json_of_a_secret_with_amp_and_quote() -> None:
+    secret = "amp&it's-0f9e8d7c"
+    page = "window.templateArgs = " + _html_safe(json.dumps({"failures": [secret]}))
+    assert Redactor([secret])(page) == 'window.templateArgs = {"failures": ["***"]}'
+
+
+def test_every_line_of_a_multi_line_secret() -> None:
+    redact = Redactor([PEM])
+    diff = "\n".join(f"E         - {line}" for line in PEM.splitlines()[1:3])
+    assert redact(diff) == "E         - ***\nE         - ***"
+    assert redact(json.dumps({"message": PEM})) == '{"message": "***"}'
+    assert redact(repr(PEM)) == "'***'"
+    assert "BEGIN TEST KEY" not in redact(PEM.splitlines()[0])
+
+
+def test_runs_of_fewer_than_3_distinct_characters_are_not_masked() -> None:
+    # a JSON key file indented by 8 spaces, a banner of "=": no secret in those runs
+    redact = Redactor(['{\n        "key": "k-3f9a"\n}', "========banner-3f9a77"])
+    lines = [
+        "==================== test session starts ====================",
+        "        assert x == y",
+        "E        -----",
+    ]
+    for line in lines:
+        assert redact(line) == line
+    # a run with 3 distinct characters (6 spaces, a quote, a letter) is masked
+    assert redact('        "key": "k-3f9a"') == "  ***"
+    assert redact("=====banner-3f9a77") == "***"
+
+
+def test_forms_of_includes_the_escapes() -> None:
+    forms = forms_of("a\\b&c'd\ne")
+    assert {"a\\\\b&c\\'d\\ne", "a\\\\b\\u0026c\\u0027d\\ne", "a%5Cb%26c%27d%0Ae"} <= forms
+    assert "a\\b&amp;c&#x27;d\ne" in forms
+
+
+# -- short secrets ---------------------------------------------------------------------------
+
+
+def test_a_short_secret_is_masked_as_a_whole_token_only() -> None:
+    redact = Redactor(["rtio"])
+    assert redact("AssertionError: assert 'rtio' == 'x'") == "AssertionError: assert '***' == 'x'"
+    assert redact("http://ci:rtio@host pw=rtio rtio.") == "http://ci:***@host pw=*** ***."
+    assert redact("xrtio rtioy _rtio rtio_") == "xrtio rtioy _rtio rtio_"
+
+
+def test_a_short_secret_starting_with_punctuation() -> None:
+    redact = Redactor(["!ab3"])
+    assert redact("x!ab3 !ab3y") == "x*** !ab3y"  # ``!`` does not continue a word; ``y`` does
+
+
+def test_a_short_secret_in_its_escaped_forms() -> None:
+    secret = "p@s\\w"
+    redact = Redactor([secret])
+    assert redact(f"url {quote(secret, safe='')} repr {secret!r}") == "url *** repr '***'"
+
+
+@pytest.mark.parametrize("value", ["e", "ab", "123", "aaaaaaa", "abababab"])
+def test_too_short_or_too_uniform_is_unmaskable_and_counted(value: str) -> None:
+    redact = Redactor([value])
+    assert redact.unmaskable == 1
+    assert not redact
+    text = f"AssertionError: assert {value!r} == 'x'"
+    assert redact(text) == text
+    assert not redact.found_in(text)
+
+
+def test_a_mix_counts_only_the_unmaskable() -> None:
+    redact = Redactor(["e", JWT, "rtio", ""])
+    assert redact.unmaskable == 1
+    assert redact(f"e {JWT} rtio") == "e *** ***"
+
+
+def test_no_secrets() -> None:
+    redact = Redactor([])
+    assert not redact and redact.unmaskable == 0
+    assert redact("text") == "text"
+    assert not redact.found_in("text")
+
+
+def test_found_in_agrees_with_masking() -> None:
+    redact = Redactor([JWT, "rtio"])
+    for text in ("plain", f"..{JWT[3:12]}..", "a rtio b", "artiob", JWT[:7]):
+        assert redact.found_in(text) == (redact(text) != text), text
+
+
+def test_a_long_text_without_secrets_is_returned_whole() -> None:
+    redact = Redactor([JWT, PEM, ODD])
+    text = "lorem ipsum dolor sit amet, " * 5000
+    assert redact(text) is text or redact(text) == text
+    assert redact(text + JWT[10:30]) == text + MASK
+
+
+# -- the base_url password and its Basic token, from stagegate.yaml --------------------------
+
+
+def test_the_basic_header_of_a_base_url_password_is_masked(tmp_path: Path) -> None:
+    (tmp_path / "stagegate.yaml").write_text(
+        textwrap.dedent(
+            """
+            targets:
+              staging:
+                base_url: http://ci:${PW}@127.0.0.1:9
+            """
+        )
+    )
+    password = "pa%ss@wo\\rd-7"
+    encoded = quote(password, safe="")
+    target = load_config(tmp_path / "stagegate.yaml").resolve_target("staging", {"PW": encoded})
+    url = httpx.URL(target.base_url)
+    request = httpx.Request("GET", url)
+    auth = httpx.BasicAuth(url.username, url.password)  # what httpx does for a base_url
+    header = next(auth.auth_flow(request)).headers["Authorization"]
+    token = header.removeprefix("Basic ")
+    assert base64.b64decode(token).decode() == f"ci:{password}"
+    for text in (header, f"HTTP Request: GET {target.base_url}/x", repr(password)):
+        out = target.redact(text)
+        assert password not in out and encoded not in out and token not in out
+        assert "***" in out
+    assert target.redact(header) == "Basic ***"
+    assert target.redact(f"GET {target.base_url}/x") == "GET http://ci:***@127.0.0.1:9/x"
