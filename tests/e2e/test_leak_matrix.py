@@ -12,7 +12,7 @@ Secrets (random canaries, from the environment as in CI):
 - a secret with ``&`` and ``'``: JSON-escaped ``\\u0026``/``\\u0027`` in Locust's HTML report,
   ``&amp;``/``&#x27;`` in XML and HTML, and as a parametrize id in every test name.
 
-Outputs: the terminal at default verbosity, ``-vv`` and ``-l``; live logs at DEBUG
+Outputs: the terminal at default verbosity, ``-vv``, ``-l``, ``-s`` and under xdist; live logs at DEBUG
 (``--log-cli-level``); ``--log-file``; the warnings summary; a collection error; a
 ``pytest.exit`` reason; the verdict JSON; our JUnit; pytest's ``--junitxml``; Locust's HTML
 report (``--gate-report``); the load log; ``$GITHUB_STEP_SUMMARY``. Every file the run leaves
@@ -310,6 +310,8 @@ RUNS = {
     "-l": ["-l", "--ignore=test_exits.py", "--verdict-junit", "vj.xml"],
     "-l -vv --tb=long": ["-l", "-vv", "--tb=long", "--ignore=test_exits.py", "--full-trace"],
     "pytest.exit": ["test_exits.py", "-v", "--verdict", "v.json", "--junitxml", "j.xml"],
+    "-s (no capture)": ["-s", "--ignore=test_exits.py", "--log-cli-level=INFO"],
+    "xdist -n 2": ["-n", "2", "-v", "--ignore=test_exits.py", "-rA", "--verdict", "v.json"],
 }
 # files each run must have written (so no output passes by being absent)
 EXPECTED = {
@@ -326,6 +328,8 @@ EXPECTED = {
     "-l": ["vj.xml"],
     "-l -vv --tb=long": [],
     "pytest.exit": ["v.json", "j.xml"],
+    "-s (no capture)": [],
+    "xdist -n 2": ["v.json"],
 }
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write_stagegate
+from tests.e2e.test_leak_matrix import leaked_runs, secret_forms
 from tests.servers import HTTPTestServer, Route
 
 
@@ -95,3 +96,67 @@ def test_a_secret_reaches_the_server_but_no_output(
     for path in Path(pytester.path).rglob("*"):
         if path.is_file():
             assert canary not in path.read_text(errors="replace"), path
+
+
+def test_reports_are_redacted_in_place_for_every_plugin(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    serve: Callable[[Mapping[str, Route]], HTTPTestServer],
+) -> None:
+    """A plugin that writes its own report from pytest's report objects (pytest-html, a
+    report log) gets them redacted, with their structure kept: the crash message, the chain
+    of exceptions, the locals; also for a collection error. (The file is the conftest's own:
+    the terminal's redaction does not reach it.)"""
+    canary = "tok-" + uuid.uuid4().hex + uuid.uuid4().hex
+    monkeypatch.setenv("STAGEGATE_CANARY", canary)
+    server = serve({"/ok": Route()})
+    write_stagegate(pytester, server.url, target={"vars": {"token": "${STAGEGATE_CANARY}"}})
+    pytester.makeconftest(
+        """
+        import pytest
+
+        def _write(report):
+            with open("plugin-report.txt", "a") as f:
+                crash = getattr(report.longrepr, "reprcrash", None)
+                f.write(type(report.longrepr).__name__ + "\\n")
+                f.write("crash: " + (crash.message if crash else "-") + "\\n")
+                f.write(report.longreprtext + "\\n")
+                for title, body in report.sections:
+                    f.write(title + ": " + body + "\\n")
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_runtest_logreport(report):
+            if report.failed:
+                _write(report)
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_collectreport(report):
+            if report.failed:
+                _write(report)
+        """
+    )
+    pytester.makepyfile(
+        test_compares="""
+        def test_compares(target_vars):
+            token = target_vars["token"]
+            print("the token is", token)
+            try:
+                raise KeyError(token)
+            except KeyError as exc:
+                raise RuntimeError(f"lookup of {token} failed") from exc
+        """,
+        test_broken="""
+        import os
+        raise ImportError("no module for " + os.environ["STAGEGATE_CANARY"])
+        """,
+    )
+    result = pytester.runpytest("-l", "--continue-on-collection-errors")
+    assert result.ret == 1
+    written = (pytester.path / "plugin-report.txt").read_text()
+    assert "ExceptionChainRepr" in written  # the structure is kept, not flattened to text
+    assert "crash: RuntimeError: lookup of *** failed" in written
+    assert "The above exception was the direct cause" in written
+    assert "token      = '***'" in written  # -l locals
+    assert "Captured stdout call: the token is ***" in written
+    assert "no module for ***" in written  # the collection error
+    assert leaked_runs(written, secret_forms(canary)) == []
