@@ -1,0 +1,199 @@
+"""Every wait bounded by the clock, not by bytes; every body by ``max_body`` (issue 10).
+
+End to end through pytester, against ``tests.faults`` servers on 127.0.0.1:
+
+- ``slow_headers``: the status line and headers one byte every 0.5 s (each read gets its byte
+  in time, the whole response would take minutes). The smoke test fails with the timeout
+  message, the readiness wait ends "not ready" (never a pass), the gate's probe says the target
+  is unreachable. The server gives up after ``DRIP_LIMIT`` seconds and counts it
+  (``drips_cut``): a client not bounded as a whole would then fail late with another error, so
+  ``drips_cut == 0`` proves that the client gave up first, at its deadline.
+- ``huge_body``: an endless body as fast as it is read. The smoke test fails naming
+  ``max_body``; under load every request fails with a reason naming the cap, and the gate fails.
+
+Each run is bounded by ``runpytest_subprocess(timeout=RUN_LIMIT)``: a hang fails the test. No
+elapsed time is asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from typing import Any
+
+import pytest
+
+from tests.faults import FaultServer
+
+RUN_LIMIT = 60  # seconds: a run still going after this is a hang, and fails the test
+DRIP_INTERVAL = 0.5  # a header byte every 0.5 s, far below the 1 s read timeout
+DRIP_LIMIT = 40.0  # the server stops dripping after this (a whole response would take ~150 s)
+LOAD_PATH = "/api/items"
+CHILD_ARGS = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "--verdict", "v.json")
+SLOW_HEADERS = {"drip_interval": DRIP_INTERVAL, "drip_limit": DRIP_LIMIT}
+
+SMOKE = f"""
+def test_smoke(http):
+    response = http.get("{LOAD_PATH}")
+    assert response.status_code == 200
+"""
+ASYNC_SMOKE = f"""
+import pytest
+
+@pytest.mark.anyio
+async def test_smoke(ahttp):
+    response = await ahttp.get("{LOAD_PATH}")
+    assert response.status_code == 200
+"""
+NO_REQUEST = """
+def test_offline():
+    pass
+"""
+
+
+def config(
+    url: str,
+    *,
+    timeout: str = "1s",
+    ready: str = "",
+    max_body: str | None = None,
+    duration: str = "2s",
+) -> str:
+    body = f"\n    max_body: {max_body}" if max_body else ""
+    return (
+        textwrap.dedent(
+            f"""\
+        targets:
+          local:
+            base_url: {url}
+            timeout: {timeout}
+            ready: {ready}"""
+        )
+        + body
+        + textwrap.dedent(
+            f"""
+        gate:
+          min_samples: 5
+          load:
+            users: 2
+            spawn_rate: 2
+            duration: {duration}
+            wait: 10ms
+            requests: [GET {LOAD_PATH}]
+            abort: {{grace: 5s}}
+          budgets:
+            total: {{error_rate: 1%}}
+        """
+        )
+    )
+
+
+def run(pytester: pytest.Pytester, *args: str) -> tuple[int, dict[str, Any], str]:
+    try:
+        result = pytester.runpytest_subprocess(*CHILD_ARGS, *args, timeout=RUN_LIMIT)
+    except pytester.TimeoutExpired:
+        pytest.fail(f"the run hung: still going after {RUN_LIMIT} s, killed")
+    output = result.stdout.str() + result.stderr.str()
+    path = pytester.path / "v.json"
+    assert path.exists(), f"no verdict written (exit {result.ret}):\n{output}"
+    assert "Traceback (most recent call last)" not in output
+    assert "INTERNALERROR" not in output
+    return int(result.ret), json.loads(path.read_text()), output
+
+
+def reasons(verdict: dict[str, Any]) -> str:
+    return "\n".join(verdict["reasons"])
+
+
+# --- slow headers ------------------------------------------------------------------------------
+@pytest.mark.parametrize("test", [SMOKE, ASYNC_SMOKE], ids=["http", "ahttp"])
+def test_a_smoke_request_whose_headers_drip_fails_at_the_timeout(
+    pytester: pytest.Pytester, test: str
+) -> None:
+    with FaultServer("slow_headers", **SLOW_HEADERS) as server:
+        pytester.makefile(".yaml", stagegate=config(server.url))
+        pytester.makepyfile(test)
+        ret, verdict, output = run(pytester)
+        assert server.drips_cut == 0, "the server outlasted the client"
+    assert ret == 1
+    assert verdict["verdict"] == "fail" and "test_smoke" in reasons(verdict)
+    assert "ReadTimeout" in output
+    assert "no complete response within the request's timeout of 1s" in output
+
+
+def test_a_readiness_wait_on_dripping_headers_is_not_ready(pytester: pytest.Pytester) -> None:
+    """The target's timeout (30 s) is longer than the wait (2 s): the wait still ends at its
+    own timeout, not ready; it never passes, and no test runs."""
+    with FaultServer("slow_headers", **SLOW_HEADERS) as server:
+        ready = "{path: /healthz, timeout: 2s, interval: 100ms}"
+        pytester.makefile(".yaml", stagegate=config(server.url, timeout="30s", ready=ready))
+        pytester.makepyfile(SMOKE)
+        ret, verdict, _ = run(pytester)
+        assert server.drips_cut == 0, "the server outlasted the readiness wait"
+        assert server.count(LOAD_PATH) == 0
+    assert ret == 1
+    assert verdict["verdict"] == "error"
+    text = reasons(verdict)
+    assert "did not become ready" in text and f"GET {server.url}/healthz" in text
+    assert "within 2s" in text and "ReadTimeout" in text
+    assert verdict["tests"]["total"] == 0
+
+
+def test_the_gate_probe_on_dripping_headers_says_unreachable(pytester: pytest.Pytester) -> None:
+    with FaultServer("slow_headers", **SLOW_HEADERS) as server:
+        pytester.makefile(".yaml", stagegate=config(server.url))
+        pytester.makepyfile(NO_REQUEST)
+        ret, verdict, _ = run(pytester, "--gate")
+        assert server.drips_cut == 0, "the server outlasted the probe"
+        assert server.count(LOAD_PATH) == 0  # no load on a target that does not answer
+    assert ret == 1
+    assert verdict["verdict"] == "error" and verdict["gate"]["status"] == "error"
+    text = reasons(verdict)
+    assert "unreachable over HTTP" in text and f"GET {server.url}/" in text
+    assert "ReadTimeout" in text and "within the request's timeout of 1s" in text
+
+
+# --- huge bodies ------------------------------------------------------------------------------
+@pytest.mark.parametrize("test", [SMOKE, ASYNC_SMOKE], ids=["http", "ahttp"])
+def test_a_smoke_request_with_an_endless_body_fails_naming_max_body(
+    pytester: pytest.Pytester, test: str
+) -> None:
+    with FaultServer("huge_body", paths=[LOAD_PATH]) as server:
+        pytester.makefile(".yaml", stagegate=config(server.url, max_body="1MB"))
+        pytester.makepyfile(test)
+        ret, verdict, output = run(pytester)
+        assert server.bodies_cut >= 1  # the client hung up; the body never ended by itself
+    assert ret == 1
+    assert verdict["verdict"] == "fail" and "test_smoke" in reasons(verdict)
+    assert "ResponseTooLarge" in output
+    assert "larger than the target's max_body of 1MB" in output
+
+
+def test_a_load_on_an_endless_body_fails_each_request_naming_the_cap(
+    pytester: pytest.Pytester,
+) -> None:
+    """The probe (headers only) passes; every loaded request meets the endless body and is a
+    failed request whose reason names the cap; the gate fails."""
+    with FaultServer("huge_body", paths=[LOAD_PATH]) as server:
+        pytester.makefile(".yaml", stagegate=config(server.url, max_body="256KB"))
+        pytester.makepyfile(NO_REQUEST)
+        ret, verdict, output = run(pytester, "--gate")
+        assert server.count(LOAD_PATH) > 0
+        assert server.bodies_cut >= 1
+    assert ret == 1, output
+    assert verdict["verdict"] == "fail", reasons(verdict)
+    assert verdict["gate"]["status"] in ("completed", "aborted")
+    assert "larger than the target's max_body of 256KB" in reasons(verdict)
+
+
+def test_a_load_on_a_declared_10gb_body_fails_without_reading_it(
+    pytester: pytest.Pytester,
+) -> None:
+    with FaultServer("huge_body", paths=[LOAD_PATH], body_size=10 * 1024**3) as server:
+        pytester.makefile(".yaml", stagegate=config(server.url))  # the default cap, 16MB
+        pytester.makepyfile(NO_REQUEST)
+        ret, verdict, _ = run(pytester, "--gate")
+        assert server.count(LOAD_PATH) > 0
+    assert ret == 1
+    assert verdict["verdict"] == "fail", reasons(verdict)
+    assert "larger than the target's max_body of 16MB" in reasons(verdict)
