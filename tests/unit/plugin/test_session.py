@@ -53,7 +53,9 @@ def test_start_puts_the_state_in_the_stash(pytester: pytest.Pytester) -> None:
     write_stagegate(
         pytester,
         "http://127.0.0.1:1",
-        targets={"staging": {"base_url": "http://127.0.0.1:2", "protected": True}},
+        targets={
+            "staging": {"base_url": "http://127.0.0.1:2", "protected": True, "allow_load": True}
+        },
     )
     run, config = start(pytester, "--target", "staging", "--gate")
     state = config.stash[RUN_STATE]
@@ -63,6 +65,19 @@ def test_start_puts_the_state_in_the_stash(pytester: pytest.Pytester) -> None:
     assert state.gate_settings.load.users == 2
     assert (state.problems, state.gate, state.verdict, state.baseline) == ([], None, None, None)
     assert run.config_path == pytester.path / defaults.CONFIG_FILE
+
+
+def test_gate_on_a_protected_target_without_load_is_a_usage_error(
+    pytester: pytest.Pytester,
+) -> None:
+    write_stagegate(
+        pytester,
+        "http://127.0.0.1:1",
+        targets={"production": {"base_url": "http://127.0.0.1:2", "protected": True}},
+    )
+    with pytest.raises(pytest.UsageError, match="'production' is protected and takes no load"):
+        start(pytester, "--target", "production", "--gate")
+    start(pytester, "--target", "production")  # the smoke tests alone are fine
 
 
 def test_the_configure_target_hook_replaces_the_target(pytester: pytest.Pytester) -> None:
