@@ -96,6 +96,9 @@ class Case:
 
 
 DRIP = {"drip_interval": DRIP_INTERVAL, "drip_limit": DRIP_LIMIT}
+# headers a byte every 0.5 s (issue 10); cut by the server after DRIP_LIMIT: a client bounded
+# per read only would then fail with RemoteProtocolError, not ReadTimeout
+SLOW_HEADERS = {"drip_interval": 0.5, "drip_limit": DRIP_LIMIT}
 ON_LOAD_PATH = {"paths": [LOAD_PATH]}
 UNREACHABLE = "unreachable over HTTP, so no load was put on it"
 
@@ -111,6 +114,9 @@ CASES = [
     Case("drip", "smoke", "fail", ("ReadTimeout",), DRIP, variant="ahttp"),
     Case("tls_untrusted", "smoke", "fail", ("CERTIFICATE_VERIFY_FAILED",)),
     Case("flapping_ready", "smoke", "fail", ("HTTP 503",)),
+    Case("slow_headers", "smoke", "fail", ("ReadTimeout",), SLOW_HEADERS),
+    Case("slow_headers", "smoke", "fail", ("ReadTimeout",), SLOW_HEADERS, variant="ahttp"),
+    Case("huge_body", "smoke", "fail", ("ResponseTooLarge", "max_body of 16MB")),
     # -- the readiness wait ---------------------------------------------------------------------
     Case("refuse", "ready", "error", ("ConnectError",)),
     Case("hang", "ready", "error", ("ReadTimeout",)),
@@ -123,6 +129,8 @@ CASES = [
     Case("tls_untrusted", "ready", "error", ("CERTIFICATE_VERIFY_FAILED",)),
     Case("flapping_ready", "ready", "pass", (), variant="alternating"),
     Case("flapping_ready", "ready", "pass", (), {"flap_first": 3}, variant="first-3"),
+    Case("slow_headers", "ready", "error", ("ReadTimeout",), SLOW_HEADERS),
+    Case("huge_body", "ready", "error", ("ResponseTooLarge",)),
     # -- the load gate --------------------------------------------------------------------------
     Case("refuse", "gate", "error", (UNREACHABLE, "ConnectError")),
     Case("hang", "gate", "error", (UNREACHABLE, "ReadTimeout")),
@@ -133,6 +141,9 @@ CASES = [
     Case("drip", "gate", "error", (UNREACHABLE, "ReadTimeout"), DRIP),
     Case("tls_untrusted", "gate", "error", (UNREACHABLE, "CERTIFICATE_VERIFY_FAILED")),
     Case("flapping_ready", "gate", "fail", (ERRORS,)),
+    Case("slow_headers", "gate", "error", (UNREACHABLE, "ReadTimeout"), SLOW_HEADERS),
+    # the probe reads headers only, so it passes; the load meets the endless bodies
+    Case("huge_body", "gate", "fail", ("max_body of 16MB",)),
     # the probe passes (/ answers), the load itself meets the fault
     # requests time out after 1 s: 3 s leaves room for a few of them
     Case("hang", "gate", "fail", (ERRORS,), ON_LOAD_PATH, "load-path", duration="3s"),
@@ -154,6 +165,15 @@ CASES = [
         "fail",
         (ERRORS,),
         {**ON_LOAD_PATH, **DRIP},
+        "load-path",
+        duration="3s",
+    ),
+    Case(
+        "slow_headers",
+        "gate",
+        "fail",
+        ("RequestTimedOut",),  # each loaded request cut at the target's timeout
+        {**ON_LOAD_PATH, **SLOW_HEADERS},
         "load-path",
         duration="3s",
     ),
