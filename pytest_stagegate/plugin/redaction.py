@@ -7,10 +7,10 @@ channel, all using the target's ``Redactor`` (``_redact.py`` has the rule and th
   function arguments, the crash message of the short summary, chained exceptions), as are the
   captured sections, skip/xfail reasons and user properties. Everything built from reports
   (the terminal, pytest's ``--junitxml``, our records and verdict) starts from clean text.
-- **The terminal**: the terminal reporter's writer goes through the redactor at
-  ``write_raw``, where every line pytest writes passes (headers, progress, summaries, warnings,
-  live logs, ``pytest.exit`` reasons). Text with colour codes inside it is also checked with
-  them removed.
+- **The terminal**: the terminal reporter's writer goes through the redactor at ``write``
+  (outermost, before ``--pastebin=all`` tees it) and ``write_raw``, where every line pytest
+  writes passes (headers, progress, summaries, warnings, live logs, ``pytest.exit`` reasons).
+  Text with colour codes inside it is also checked with them removed.
 - **Logging**: a log record factory redacts each record's message (and formatted exception
   and stack) when it holds a secret, before any handler sees it: live logs, ``--log-file``,
   ``caplog`` and the captured-log sections alike.
@@ -103,9 +103,14 @@ class Redaction:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if not self.redactor:
+            return
         cache = getattr(session.config, "cache", None)
-        if cache is not None and self.redactor:
+        if cache is not None:
             _redact_cache(cache, self.redactor)
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if isinstance(reporter, pytest.TerminalReporter):
+            _redact_terminal_writer(reporter._tw, self.redactor)  # outermost again
 
     # -- the terminal --------------------------------------------------------------------------
 
@@ -256,15 +261,23 @@ def _redact_record(record: logging.LogRecord, redactor: Redactor) -> None:
 
 
 def _redact_terminal_writer(tw: Any, redactor: Redactor) -> None:
-    if getattr(tw, "_stagegate_redacted", False):
-        return
-    write_raw = tw.write_raw
+    """Wrap the writer's ``write`` and ``write_raw``, unless the outermost layer is ours
+    already (called again at session start: ``--pastebin=all`` wraps ``write`` in its trylast
+    configure to tee it to a web service, and must receive redacted text)."""
+    write, write_raw = tw.write, tw.write_raw
+
+    def redacting_write(msg: str, *, flush: bool = False, **markup: bool) -> None:
+        write(_terminal_text(msg, redactor), flush=flush, **markup)
 
     def redacting_write_raw(msg: str, *, flush: bool = False) -> None:
         write_raw(_terminal_text(msg, redactor), flush=flush)
 
-    tw.write_raw = redacting_write_raw
-    tw._stagegate_redacted = True
+    if not getattr(write, "_stagegate_redacts", False):
+        redacting_write._stagegate_redacts = True  # type: ignore[attr-defined]
+        tw.write = redacting_write
+    if not getattr(write_raw, "_stagegate_redacts", False):
+        redacting_write_raw._stagegate_redacts = True  # type: ignore[attr-defined]
+        tw.write_raw = redacting_write_raw
 
 
 def _redact_cache(cache: Any, redactor: Redactor) -> None:
@@ -290,13 +303,14 @@ def _scrub_json(value: Any, redactor: Redactor) -> Any:
 
 
 def _terminal_text(text: str, redactor: Redactor) -> str:
-    text = redactor(text)
+    masked = redactor(text)
     if "\x1b" in text:
-        # colour codes inside a value (highlighted source, a diff) split its runs
-        plain = _ANSI.sub("", text)
-        if redactor.found_in(plain):
-            return redactor(plain)
-    return text
+        # colour codes inside a value (highlighted source, a diff) split its runs: if the text
+        # without them masks more, that is what is shown (without its colours)
+        plain = redactor(_ANSI.sub("", text))
+        if plain != _ANSI.sub("", masked):
+            return plain
+    return masked
 
 
 class _RedactingStream:
