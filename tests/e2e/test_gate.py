@@ -139,8 +139,17 @@ def test_a_slow_endpoint_fails_its_budget_with_a_clear_reason(
     assert "stagegate verdict: FAIL (do not promote)" in last, result.stdout.str()
     verdict = verdict_of(pytester)
     assert verdict["verdict"] == "fail"
-    (check,) = verdict["gate"]["checks"]
+    # the written budget, and the default error budget of every name and total (issue 10)
+    checks = {(c["endpoint"], c["metric"]): c for c in verdict["gate"]["checks"]}
+    assert set(checks) == {
+        ("GET /slow", "p95"),
+        ("GET /slow", "error_rate"),
+        ("GET /fast", "error_rate"),
+        ("total", "error_rate"),
+    }
+    check = checks[("GET /slow", "p95")]
     assert check["outcome"] == "fail" and check["observed"] >= 60
+    assert all(c["outcome"] == "pass" for c in checks.values() if c["metric"] == "error_rate")
     assert any(
         "p95 of GET /slow was" in r and "over its budget of 30 ms" in r for r in verdict["reasons"]
     ), verdict["reasons"]
@@ -514,7 +523,14 @@ def test_baseline_regression_budget_and_step_summary(
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     result = pytester.runpytest("--gate", "--gate-baseline", "production.json")
     assert result.ret == 1, result.stdout.str()
-    (check,) = verdict_of(pytester)["gate"]["checks"]
+    checks = verdict_of(pytester)["gate"]["checks"]
+    # the written budget, and the default error budgets of GET /slow and total (issue 10)
+    assert sorted((c["endpoint"], c["metric"]) for c in checks) == [
+        ("GET /slow", "error_rate"),
+        ("GET /slow", "p95_regression"),
+        ("total", "error_rate"),
+    ]
+    (check,) = [c for c in checks if c["metric"] == "p95_regression"]
     assert check["metric"] == "p95_regression"
     assert check["baseline"] == 15.0
     assert check["outcome"] == "fail"
