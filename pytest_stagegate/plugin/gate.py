@@ -271,14 +271,13 @@ def describe_profile(plan: LoadPlan, workers: int, remote: int = 0) -> dict[str,
 def probe(target: Target) -> str | None:
     """None when the target answers HTTP at all; otherwise a sentence saying why not.
 
-    Its response headers must arrive within the target's timeout (at most
-    ``REACHABILITY_TIMEOUT``), counted from the connect, whatever pace the server sends them at;
-    the body is not read (its size and pace are the load's concern)."""
+    The whole answer, from the connect to the last body byte, must arrive within the target's
+    timeout (at most ``REACHABILITY_TIMEOUT``) whatever pace the server sends it at, and its body
+    be no larger than the target's ``max_body`` (``target.client``)."""
     url = target.base_url + "/"
-    timeout = min(target.timeout, REACHABILITY_TIMEOUT)
     try:
-        with make_client(target, retries=0) as client, client.stream("GET", "/", timeout=timeout):
-            pass
+        with make_client(target, retries=0) as client:
+            client.get("/", timeout=min(target.timeout, REACHABILITY_TIMEOUT))
     except httpx.HTTPError as exc:
         return target.redact(
             f"target {target.name!r} is unreachable over HTTP, so no load was put on it: GET {url} "

@@ -58,6 +58,7 @@ def config(
     ready: str = "",
     max_body: str | None = None,
     duration: str = "2s",
+    user_class: str = "fast",
 ) -> str:
     body = f"\n    max_body: {max_body}" if max_body else ""
     return (
@@ -79,6 +80,7 @@ def config(
             spawn_rate: 2
             duration: {duration}
             wait: 10ms
+            user_class: {user_class}
             requests: [GET {LOAD_PATH}]
             abort: {{grace: 5s}}
           budgets:
@@ -169,13 +171,15 @@ def test_a_smoke_request_with_an_endless_body_fails_naming_max_body(
     assert "larger than the target's max_body of 1MB" in output
 
 
+@pytest.mark.parametrize("user_class", ["fast", "http"])
 def test_a_load_on_an_endless_body_fails_each_request_naming_the_cap(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, user_class: str
 ) -> None:
-    """The probe (headers only) passes; every loaded request meets the endless body and is a
-    failed request whose reason names the cap; the gate fails."""
+    """The probe (on /) passes; every loaded request meets the endless body and is a failed
+    request whose reason names the cap; the gate fails. Both Locust clients."""
     with FaultServer("huge_body", paths=[LOAD_PATH]) as server:
-        pytester.makefile(".yaml", stagegate=config(server.url, max_body="256KB"))
+        yaml = config(server.url, max_body="256KB", user_class=user_class)
+        pytester.makefile(".yaml", stagegate=yaml)
         pytester.makepyfile(NO_REQUEST)
         ret, verdict, output = run(pytester, "--gate")
         assert server.count(LOAD_PATH) > 0

@@ -142,8 +142,7 @@ CASES = [
     Case("tls_untrusted", "gate", "error", (UNREACHABLE, "CERTIFICATE_VERIFY_FAILED")),
     Case("flapping_ready", "gate", "fail", (ERRORS,)),
     Case("slow_headers", "gate", "error", (UNREACHABLE, "ReadTimeout"), SLOW_HEADERS),
-    # the probe reads headers only, so it passes; the load meets the endless bodies
-    Case("huge_body", "gate", "fail", ("max_body of 16MB",)),
+    Case("huge_body", "gate", "error", (UNREACHABLE, "ResponseTooLarge", "max_body of 16MB")),
     # the probe passes (/ answers), the load itself meets the fault
     # requests time out after 1 s: 3 s leaves room for a few of them
     Case("hang", "gate", "fail", (ERRORS,), ON_LOAD_PATH, "load-path", duration="3s"),
@@ -177,6 +176,8 @@ CASES = [
         "load-path",
         duration="3s",
     ),
+    # every loaded request a failure naming the cap, none holding more than one block
+    Case("huge_body", "gate", "fail", ("max_body of 16MB",), ON_LOAD_PATH, "load-path"),
 ]
 
 

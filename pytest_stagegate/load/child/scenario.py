@@ -20,7 +20,7 @@ from locust.user import User
 
 from ..plan import LoadPlan, PlannedRequest
 from .body import drain
-from .deadline import within_timeout
+from .deadline import RequestTimedOut, within_timeout
 from .failure import LoadFailure, last_line
 
 __all__ = ["adapt_user_class", "build_environment", "declarative_user", "locustfile_users"]
@@ -54,11 +54,19 @@ def _task(req: PlannedRequest, plan: LoadPlan, *, http: bool) -> Callable[[Any],
                 return
             headers_at = time.perf_counter()
             declared = None if method == "HEAD" else _declared(resp)
-            length, problem = read_body(resp, cap, declared)
+            broken: Exception | None = None
+            try:
+                length, problem = read_body(resp, cap, declared)
+            except RequestTimedOut:
+                raise  # within_timeout records it, at the full timeout
+            except Exception as exc:  # reset, malformed: what Locust records reading a body
+                length, problem, broken = 0, "", exc
             meta = resp.request_meta
             meta["response_time"] += (time.perf_counter() - headers_at) * 1000
             meta["response_length"] = length
-            if problem:
+            if broken is not None:
+                resp.failure(broken)
+            elif problem:
                 resp.failure(problem)
             elif not expect:
                 return  # Locust's rule: a status >= 400 is a failure
