@@ -12,11 +12,11 @@ Secrets (random canaries, from the environment as in CI):
 - a secret with ``&`` and ``'``: JSON-escaped ``\\u0026``/``\\u0027`` in Locust's HTML report,
   ``&amp;``/``&#x27;`` in XML and HTML, and as a parametrize id in every test name.
 
-Outputs: the terminal at default verbosity, ``-vv``, ``-l``, ``-s`` and under xdist; live logs at DEBUG
-(``--log-cli-level``); ``--log-file``; the warnings summary; a collection error; a
-``pytest.exit`` reason; the verdict JSON; our JUnit; pytest's ``--junitxml``; Locust's HTML
-report (``--gate-report``); the load log; ``$GITHUB_STEP_SUMMARY``. Every file the run leaves
-is searched, not only the expected ones.
+Outputs: the terminal at default verbosity, ``-vv``, ``-l``, ``-s`` and under xdist; live
+logs at DEBUG (``--log-cli-level``); ``--log-file``; the warnings summary; a collection error;
+a ``pytest.exit`` reason; the verdict JSON; our JUnit; pytest's ``--junitxml``; Locust's HTML
+report (``--gate-report``); the load log; ``$GITHUB_STEP_SUMMARY``; pytest's cache. Every file
+the run leaves is searched, not only the expected ones.
 
 The checker, ``leaked_runs``, derives the forms on its own (not through the Redactor) and
 reports every run of 8 characters of a form found in a text (runs of fewer than 3 distinct
