@@ -26,7 +26,7 @@ with a ValueError. Shape (schema 1)::
                                     "cpu_samples", "hot_samples", "loop_lag_max_ms",
                                     "loop_lag_samples", "loop_lag_over"}]},
      "html_report": "report.html" | null,
-     "unanswered": 0}                    # measured requests still waiting when the load stopped
+     "unanswered": 0}                    # requests still waiting when the load stopped
 
 Requests, failures and histograms of ``endpoints`` and ``total`` count only the requests that
 started after the warm-up (the measured window). ``errors`` covers the whole run, because a
@@ -325,8 +325,8 @@ class LoadResult:
     failures_including_warmup: int = 0
     html_report: str | None = None
     schema: int = RESULT_SCHEMA
-    # measured requests still waiting for an answer when the load stopped (declarative
-    # scenarios: a locustfile's own requests are not tracked)
+    # requests still waiting for an answer when the load stopped, warm-up ones included
+    # (declarative scenarios: a locustfile's own requests are not tracked)
     unanswered: int = 0
 
     def top_error(self, name: str) -> str:

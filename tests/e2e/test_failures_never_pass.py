@@ -49,6 +49,7 @@ def config(
     *,
     duration: str = "3s",
     timeout: str | None = None,
+    warmup: str | None = None,
 ) -> str:
     """conftest's stagegate.yaml with ``requests`` and exactly ``budgets`` (no error budget
     unless written: the defaults are what is under test)."""
@@ -63,6 +64,8 @@ def config(
     )
     doc = yaml.safe_load(text)
     doc["gate"]["budgets"] = dict(budgets)
+    if warmup:
+        doc["gate"]["load"]["warmup"] = warmup
     return yaml.safe_dump(doc, sort_keys=False)
 
 
@@ -157,16 +160,21 @@ def test_a_target_whose_every_request_fails_never_looks_fast(
     assert total["rps"] == 0.0 and total["avg_ms"] is None and total["failed"]["requests"] > 0
 
 
+@pytest.mark.parametrize("warmup", [None, "1s"])
 def test_a_hang_longer_than_the_load_is_an_error_that_says_so(
-    pytester: pytest.Pytester, server: HTTPTestServer
+    pytester: pytest.Pytester, server: HTTPTestServer, warmup: str | None
 ) -> None:
-    # the target's timeout outlasts the load: no request ends, none is measured
-    result, verdict = run_gate(
-        pytester,
-        config(
-            server.url, ["GET /hang"], {"total": {"p95": "500ms"}}, duration="2s", timeout="30s"
-        ),
+    # the target's timeout outlasts the load: no request ends, none is measured (with a
+    # warm-up, the hanging requests began in it)
+    text = config(
+        server.url,
+        ["GET /hang"],
+        {"total": {"p95": "500ms"}},
+        duration="3s",
+        timeout="30s",
+        warmup=warmup,
     )
+    result, verdict = run_gate(pytester, text)
     assert result.ret == 1, result.stdout.str()
     assert server.count("/hang") > 0  # the server did receive the load's requests
     assert verdict["verdict"] == "error", verdict["reasons"]

@@ -95,8 +95,8 @@ def assemble_result(
     unanswered: int = 0,
 ) -> LoadResult:
     """A finished run (completed or aborted). Times are epoch seconds; ``endpoints`` are the
-    measured window's, already redacted (``redact_endpoints``); ``unanswered``: the measured
-    requests still waiting for an answer when the load stopped."""
+    measured window's, already redacted (``redact_endpoints``); ``unanswered``: the requests
+    still waiting for an answer when the load stopped."""
     total = EndpointTally()
     for ep in endpoints.values():
         total.add(ep)

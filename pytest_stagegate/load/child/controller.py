@@ -210,7 +210,8 @@ class Controller:
             runner.greenlet.kill(block=True)
         else:
             # before quit() kills the users: their requests in flight vanish with them
-            self.recorder.unfinished += unanswered_requests(self.warmup_end)
+            # (warm-up ones too: a hang that began in the warm-up left nothing to measure)
+            self.recorder.unfinished += unanswered_requests(self.load_start)
             runner.quit()
 
     def _stop(self, status: Status, reason: str) -> None:
@@ -356,9 +357,9 @@ class Controller:
 
 def unanswered_requests(since: float) -> int:
     """The requests of the declarative scenario still waiting for an answer now that started at
-    or after ``since`` (epoch seconds; the warm-up's end): what the whole-request watchdog
-    (``deadline``) holds. A hang longer than the load leaves nothing else behind. A
-    locustfile's own requests are not tracked."""
+    or after ``since`` (epoch seconds): what the whole-request watchdog (``deadline``) holds.
+    A hang longer than the load leaves nothing else behind. A locustfile's own requests are
+    not tracked."""
     wall, mono = time.time(), time.monotonic()
     count = 0
     for deadline_at, _token, timeout in list(_IN_FLIGHT.values()):

@@ -137,7 +137,7 @@ class Recorder:
         self.fresh_warmup: dict[str, LogHistogram] = {}
         self.run_requests = 0
         self.run_failures = 0
-        # measured requests still waiting for an answer when the load stopped (``unanswered``)
+        # requests still waiting for an answer when the load stopped (``unanswered``)
         self.unfinished = 0
 
     def on_request(

@@ -39,7 +39,7 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
     def on_stopping(environment: Environment, **_: Any) -> None:
         usage.window_end = time.time()
         # before the users are killed: their requests in flight vanish with them
-        recorder.unfinished += unanswered_requests(recorder.warmup_end)
+        recorder.unfinished += unanswered_requests(0.0)  # this run's, warm-up included
 
     env.events.test_stopping.add_listener(on_stopping)
     runner_ref: list[WorkerRunner] = []
