@@ -1,0 +1,70 @@
+"""``verdict.report``: the verdict as text or markdown, the comparison of two verdicts, and the
+gate tables the terminal summary shows too. Pure: rendered from verdict dicts; the goldens are
+the ones ``stagegate report`` is held to (tests/unit/test_cli.py runs it end to end)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_stagegate.verdict import TestRecord
+from pytest_stagegate.verdict.report import (
+    _change,
+    _profile,
+    gate_table_lines,
+    render,
+    render_compare,
+)
+from tests.verdict_samples import SAMPLES, check_golden
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_render_matches_the_golden_report(name: str, fmt: str) -> None:
+    text = render(SAMPLES[name]().to_dict(), fmt)  # type: ignore[arg-type]
+    check_golden(f"report-{name}.{'md' if fmt == 'markdown' else 'txt'}", text)
+
+
+def test_markdown_escapes_pipes_in_cells() -> None:
+    verdict = SAMPLES["fail"]()
+    verdict.tests = (TestRecord("t.py::test_x[a|b]", "failed", message="left | right"),)
+    text = render(verdict.to_dict(), "markdown")
+    assert "| `t.py::test_x[a\\|b]` | failed |   | left \\| right |" in text
+
+
+def test_gate_tables_are_the_reports_own_lines() -> None:
+    data = SAMPLES["fail"]().to_dict()
+    lines = gate_table_lines(data["gate"])
+    report = render(data)
+    for line, _ in lines:
+        assert line in report  # the terminal shows exactly what the report prints
+    failed = [line for line, alarm in lines if alarm]
+    assert failed and all("FAIL" in line for line in failed)
+    assert not [line for line, alarm in lines if alarm and "PASS" in line]
+
+
+def test_compare_endpoints_only_on_one_side_and_missing_gate() -> None:
+    old = SAMPLES["pass"]().to_dict()
+    new = SAMPLES["inconclusive"]().to_dict()
+    text = render_compare(old, new)
+    assert "GET /api/products                                           only in the old run" in text
+    assert render_compare(old, SAMPLES["error"]().to_dict()).endswith(
+        "Nothing to compare: the new verdict has no load measurements.\n"
+    )
+
+
+def test_compare_changes() -> None:
+    assert _change(100.0, 110.0, "ms") == "+10.0%"
+    assert _change(100.0, 90.0, "rps") == "-10.0%"
+    assert _change(0.001, 0.003, "ratio") == "+0.20 pp"
+    assert _change(0.0, 0.0, "ms") == "+0.0%"
+    assert _change(0.0, 5.0, "ms") == "n/a"
+    assert _change(None, 5.0, "ms") == "n/a"
+
+
+def test_report_profile_keeps_the_case_of_names() -> None:
+    assert _profile({"scenario": "perf/Locustfile.py", "workers": 0}, 0) == (
+        "Scenario: perf/Locustfile.py."
+    )
+    assert _profile({"duration_s": 30, "workers": 4}, 12.5) == (
+        "30s of load, 4 worker processes, ran 12.5s."
+    )
