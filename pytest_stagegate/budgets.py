@@ -25,7 +25,7 @@ needs a baseline with enough samples.
 
 Failed requests (docs: the README's budgets section):
 
-- Every request name and ``total`` have an ``error_rate`` budget of 1% (``DEFAULT_ERROR_RATE``;
+- Every request name and ``total`` have an ``error_rate`` budget of 1% (``defaults.ERROR_RATE``;
   ``gate.default_error_rate`` changes it) unless one is written; ``error_rate: off`` waives it
   (a ``Waiver``), which the verdict reports as a warning.
 - A request name whose requests all failed always fails, whatever its budgets say, waived or
@@ -48,13 +48,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from . import units
+from . import defaults, units
 from .errors import closest
 from .metrics import STANDARD_PERCENTILES, Metric, Unit, parse_metric
 from .units import format_limit, format_observed
 
 __all__ = [
-    "DEFAULT_ERROR_RATE",
     "DEFAULT_SOURCE",
     "STANDARD_PERCENTILES",
     "TOTAL",
@@ -79,7 +78,6 @@ TOTAL = "total"
 Outcome = Literal["pass", "fail", "inconclusive"]
 
 MAX_REGRESSION = 10.0  # 1000%: beyond that a regression budget is no longer a budget
-DEFAULT_ERROR_RATE = 0.01  # every request name and total, unless set (CONTRACT.md)
 DEFAULT_SOURCE = "default"  # Budget.source of an error budget no one wrote
 OFF = "off"  # ``error_rate: off`` waives a name's error budget
 
@@ -615,7 +613,7 @@ def default_error_budgets(
     budgets: Sequence[Budget],
     names: Iterable[str],
     *,
-    rate: float = DEFAULT_ERROR_RATE,
+    rate: float = defaults.ERROR_RATE,
     waivers: Sequence[Waiver] = (),
 ) -> list[Budget]:
     """``budgets`` and, for each of ``names`` and TOTAL that has no ``error_rate`` budget and

@@ -8,6 +8,7 @@ from __future__ import annotations
 CONFIG_FILE = "stagegate.yaml"  # found at pytest's rootdir (or where pytest was started)
 MAX_CONFIG_BYTES = 1024 * 1024  # a stagegate.yaml larger than this is refused unparsed
 VERDICT_FILE = "stagegate-verdict.json"
+MAX_VERDICT_BYTES = 16 * 1024 * 1024  # stagegate verify reads no more of a verdict than this
 JUNIT_FILE = "stagegate-junit.xml"
 LOAD_LOG_FILE = "stagegate-load.log"  # Locust's log, next to the verdict
 
@@ -17,6 +18,7 @@ REQUEST_TIMEOUT = 10.0  # seconds, a whole request (targets.NAME.timeout)
 READY_TIMEOUT = 60.0  # targets.NAME.ready.timeout
 READY_INTERVAL = 0.25  # first poll interval of the readiness wait; doubles ...
 READY_MAX_INTERVAL = 5.0  # ... up to this
+MAX_BODY = 16 * 1024 * 1024  # bytes: the largest response body accepted (targets.NAME.max_body)
 
 # The load (gate.load)
 USERS = 10
@@ -32,7 +34,11 @@ ABORT_LATENCY_FOR = 5.0  # ... for this many seconds in a row
 
 # The judgment (gate)
 MIN_SAMPLES = 100
+ERROR_RATE = 0.01  # the error budget of every request name and total (gate.default_error_rate)
 SATURATION_CPU = 90.0  # percent of one core, per load process
 
 # Distributed mode
 MASTER_PORT = 5557  # Locust's own default for its master
+
+# Signing the verdict
+SIGNING_KEY_ENV = "STAGEGATE_SIGNING_KEY"  # the environment variable holding the key

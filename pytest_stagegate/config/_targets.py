@@ -172,7 +172,7 @@ class TargetReader:
             allow_load=self.typed(values, "allow_load", kp, self.boolean, not protected),
             verify_tls=self.typed(values, "verify_tls", kp, self.boolean, True),
             secrets=frozenset(self.secrets),
-            max_body=self.typed(values, "max_body", kp, self.size, Target.max_body),
+            max_body=self.typed(values, "max_body", kp, self.size, defaults.MAX_BODY),
         )
 
     def size(self, value: object, keypath: KeyPath) -> int:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from .. import defaults
 from .._redact import Redactor
-from ..budgets import DEFAULT_ERROR_RATE, Budget, Waiver
+from ..budgets import Budget, Waiver
 
 __all__ = [
     "AbortSettings",
@@ -61,8 +61,7 @@ class Target:
     allow_load: bool = True
     verify_tls: bool = True
     secrets: frozenset[str] = frozenset()
-    # the largest response body accepted, in bytes (16MB; TODO: defaults.MAX_BODY)
-    max_body: int = 16 * 1024 * 1024
+    max_body: int = defaults.MAX_BODY  # the largest response body accepted, in bytes
 
     @cached_property
     def redactor(self) -> Redactor:
@@ -144,5 +143,5 @@ class GateSettings:
     run_after_critical_failure: bool = False
     flaky_blocks: bool = False  # a flaky (passed on rerun) non-critical test blocks promotion
     # the error budget of every request name and total without one (gate.default_error_rate)
-    default_error_rate: float = DEFAULT_ERROR_RATE
+    default_error_rate: float = defaults.ERROR_RATE
     waivers: tuple[Waiver, ...] = ()  # error_rate: off, by name

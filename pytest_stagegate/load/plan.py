@@ -60,7 +60,7 @@ class LoadPlan:
     headers: dict[str, str] = field(default_factory=dict)
     timeout: float = defaults.REQUEST_TIMEOUT  # per request
     verify_tls: bool = True
-    max_body: int = 16 * 1024 * 1024  # bytes; a larger response body is a failed request
+    max_body: int = defaults.MAX_BODY  # bytes; a larger response body is a failed request
     requests: list[PlannedRequest] = field(default_factory=list)
     locustfile: str | None = None
     user_class: Literal["fast", "http"] = "fast"

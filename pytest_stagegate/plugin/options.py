@@ -21,7 +21,7 @@ import pytest
 from .. import defaults
 
 TARGET_ENV = "STAGEGATE_TARGET"
-SIGNING_KEY_ENV = "STAGEGATE_SIGNING_KEY"  # the same name as verdict.files.SIGNING_KEY_ENV
+SIGNING_KEY_ENV = defaults.SIGNING_KEY_ENV  # the verdict's signing key (verdict.files too)
 DEFAULT_SOURCE = "the default"  # where a target name came from when nothing named one
 # pytest's own listings: the plugin stays out of them (and out of a broken stagegate.yaml)
 _LISTINGS = ("help", "markers", "showfixtures", "show_fixtures_per_test")

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from .._atomic import atomic_open
 from ..budgets import EndpointStats
+from ..defaults import MAX_VERDICT_BYTES, SIGNING_KEY_ENV
 from ..errors import StagegateError
 from .records import SCHEMA_VERSION
 
@@ -48,12 +49,11 @@ __all__ = [
 ]
 
 SCHEMA_RESOURCE = "schema/verdict-1.schema.json"
-SIGNING_KEY_ENV = "STAGEGATE_SIGNING_KEY"
 SIGNATURE_FIELD = "signature"
 SIGNATURE_ALG = "HMAC-SHA256"
-# A verdict is a few hundred kB even with thousands of tests; anything far larger is not one,
-# and reading it whole could exhaust the memory of the machine that verifies it.
-MAX_VERDICT_BYTES = 16 * 1024 * 1024
+# MAX_VERDICT_BYTES (defaults): a verdict is a few hundred kB even with thousands of tests;
+# anything far larger is not one, and reading it whole could exhaust the memory of the machine
+# that verifies it.
 
 
 class VerdictError(StagegateError):

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_stagegate import budgets
+from pytest_stagegate import budgets, defaults
 from pytest_stagegate.budgets import (
     STANDARD_PERCENTILES,
     TOTAL,
@@ -716,7 +716,7 @@ def test_every_name_and_total_get_the_default_error_budget() -> None:
         "GET /missing": failing("GET /missing", 1000, 20, top_error="HTTP 404"),
         TOTAL: failing(TOTAL, 2000, 20),
     }
-    checks = evaluate([], stats, min_samples=100, default_error_rate=budgets.DEFAULT_ERROR_RATE)
+    checks = evaluate([], stats, min_samples=100, default_error_rate=defaults.ERROR_RATE)
     by_name = {c.endpoint: c for c in checks}
     assert set(by_name) == {"GET /ok", "GET /missing", TOTAL}
     assert all(c.metric == "error_rate" and c.limit == 0.01 for c in checks)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_stagegate import defaults
-from pytest_stagegate.budgets import DEFAULT_ERROR_RATE, Budget, Waiver
+from pytest_stagegate.budgets import Budget, Waiver
 from pytest_stagegate.config import ConfigError, GateSettings, load_config
 
 BASE = """\
@@ -31,7 +31,7 @@ def load(tmp_path: Path, gate: str) -> dict[str, GateSettings]:
 
 def test_the_default_error_rate_is_1_percent(tmp_path: Path) -> None:
     settings = load(tmp_path, "")
-    assert DEFAULT_ERROR_RATE == 0.01
+    assert defaults.ERROR_RATE == 0.01
     assert all(s.default_error_rate == 0.01 and s.waivers == () for s in settings.values())
 
 

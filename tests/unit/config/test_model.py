@@ -33,11 +33,13 @@ def test_defaults_are_the_ones_in_defaults_py() -> None:
         defaults.ABORT_LATENCY_FOR,
     )
     assert abort.grace == defaults.STOP_GRACE
-    assert (gate.min_samples, gate.saturation_cpu) == (
+    assert (gate.min_samples, gate.saturation_cpu, gate.default_error_rate) == (
         defaults.MIN_SAMPLES,
         defaults.SATURATION_CPU,
+        defaults.ERROR_RATE,
     )
-    assert Target("t", "http://x").timeout == defaults.REQUEST_TIMEOUT
+    target = Target("t", "http://x")
+    assert (target.timeout, target.max_body) == (defaults.REQUEST_TIMEOUT, defaults.MAX_BODY)
     ready = ReadyCheck("/healthz")
     assert (ready.timeout, ready.interval) == (defaults.READY_TIMEOUT, defaults.READY_INTERVAL)
 
