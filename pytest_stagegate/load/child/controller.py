@@ -35,7 +35,7 @@ from .abort import (
     saturated_now,
 )
 from .assemble import assemble_result, merge_errors, redact_endpoints
-from .deadline import _IN_FLIGHT, deadline_watch
+from .deadline import deadline_watch, in_flight
 from .failure import LoadFailure, last_line
 from .locust_setup import MSG_HELLO, MSG_WINDOW, REPORT_KEY, quiet_locust_stats
 from .monitor import UsageMonitor
@@ -360,13 +360,7 @@ def unanswered_requests(since: float) -> int:
     or after ``since`` (epoch seconds): what the whole-request watchdog (``deadline``) holds.
     A hang longer than the load leaves nothing else behind. A locustfile's own requests are
     not tracked."""
-    wall, mono = time.time(), time.monotonic()
-    count = 0
-    for deadline_at, _token, timeout in list(_IN_FLIGHT.values()):
-        # overdue (deadline inf): its RequestTimedOut is on its way, and it is unanswered
-        if math.isinf(deadline_at) or wall - (mono - (deadline_at - timeout)) >= since:
-            count += 1
-    return count
+    return in_flight(since)
 
 
 def _with_role(usage: ProcessUsage, role: str) -> ProcessUsage:

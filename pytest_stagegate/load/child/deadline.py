@@ -5,7 +5,9 @@ a byte a second never times out, and a request still running when the load stops
 counted, so a dripping deployment would measure nothing at all. ``within_timeout`` registers
 each request; one ``deadline_watch`` greenlet per load process throws ``RequestTimedOut`` into
 every overdue one (within 0.1 s of its deadline): a Timeout object per request would cost more
-than the watch.
+than the watch. ``in_flight`` counts the requests still waiting (a hang longer than the load
+leaves nothing else behind); ``started_since``, the pure part of it, is unit-tested, which is
+why gevent is imported where it is used and not at the top.
 """
 
 from __future__ import annotations
@@ -13,15 +15,17 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-import gevent
+__all__ = ["RequestTimedOut", "deadline_watch", "in_flight", "started_since", "within_timeout"]
 
-__all__ = ["RequestTimedOut", "deadline_watch", "within_timeout"]
+# One request in flight: (deadline, token, timeout), the deadline on the monotonic clock; an
+# overdue request's deadline is inf (its RequestTimedOut is thrown once).
+Entry = tuple[float, int, float]
 
-# The requests in flight, per user greenlet: (deadline, token, timeout).
-_IN_FLIGHT: dict[Any, tuple[float, int, float]] = {}
+# The requests in flight, per user greenlet.
+_IN_FLIGHT: dict[Any, Entry] = {}
 _WATCH_INTERVAL = 0.1
 _tokens = itertools.count()
 
@@ -35,9 +39,10 @@ def within_timeout(
 ) -> Callable[[Any], None]:
     """``task`` bounded by ``timeout``. Locust's clients record ``RequestTimedOut`` as the
     request's failure; a client that lets it through is caught here and recorded once."""
+    from gevent import getcurrent
 
     def bounded(user: Any) -> None:
-        me = gevent.getcurrent()
+        me = getcurrent()
         _IN_FLIGHT[me] = (time.monotonic() + timeout, next(_tokens), timeout)
         try:
             task(user)
@@ -59,6 +64,8 @@ def within_timeout(
 
 def deadline_watch() -> None:
     """Throw ``RequestTimedOut`` into every request past its deadline (a greenlet, forever)."""
+    import gevent
+
     hub = gevent.get_hub()
     while True:
         gevent.sleep(_WATCH_INTERVAL)
@@ -67,6 +74,24 @@ def deadline_watch() -> None:
             if now > deadline:
                 _IN_FLIGHT[glet] = (math.inf, token, timeout)  # throw once
                 hub.loop.run_callback(_expire, glet, token, timeout)
+
+
+def in_flight(since: float) -> int:
+    """How many requests bounded by ``within_timeout`` are still waiting for an answer now,
+    of those that started at or after ``since`` (epoch seconds; 0 for all of them). An overdue
+    one counts whenever it started: its ``RequestTimedOut`` is on its way."""
+    return started_since(list(_IN_FLIGHT.values()), since, wall=time.time(), mono=time.monotonic())
+
+
+def started_since(entries: Iterable[Entry], since: float, *, wall: float, mono: float) -> int:
+    """How many of ``entries`` (deadline on the monotonic clock, token, timeout) started at or
+    after ``since`` (epoch seconds), or are overdue (deadline inf), when the wall clock reads
+    ``wall`` and the monotonic one ``mono``. Pure."""
+    count = 0
+    for deadline_at, _token, timeout in entries:
+        if math.isinf(deadline_at) or wall - (mono - (deadline_at - timeout)) >= since:
+            count += 1
+    return count
 
 
 def _expire(glet: Any, token: int, timeout: float) -> None:

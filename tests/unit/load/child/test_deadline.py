@@ -1,0 +1,55 @@
+"""``load.child.deadline``: counting the requests still in flight when the load stops (the
+pure part; the watchdog itself runs in the e2e hang tests of test_failures_never_pass.py)."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+from pytest_stagegate.load.child.deadline import in_flight, started_since
+
+# the clocks "now": wall (epoch seconds) and monotonic
+WALL, MONO = 10_000.0, 500.0
+
+
+def entry(started_ago: float, timeout: float = 1.0) -> tuple[float, int, float]:
+    """A request that started ``started_ago`` seconds before now (deadline, token, timeout)."""
+    return (MONO - started_ago + timeout, 0, timeout)
+
+
+def test_counts_the_requests_that_started_at_or_after_since() -> None:
+    entries = [entry(0.2), entry(2.0, timeout=30.0), entry(5.0, timeout=30.0)]
+    assert started_since(entries, WALL - 1.0, wall=WALL, mono=MONO) == 1
+    assert started_since(entries, WALL - 2.0, wall=WALL, mono=MONO) == 2  # at: counted
+    assert started_since(entries, WALL - 2.5, wall=WALL, mono=MONO) == 2
+    assert started_since(entries, WALL - 5.0, wall=WALL, mono=MONO) == 3
+    assert started_since(entries, WALL + 1.0, wall=WALL, mono=MONO) == 0  # none started later
+
+
+def test_zero_counts_every_request_in_flight() -> None:
+    entries = [entry(0.0), entry(100.0, timeout=200.0)]
+    assert started_since(entries, 0.0, wall=WALL, mono=MONO) == 2
+
+
+def test_an_overdue_request_counts_whenever_it_started() -> None:
+    # its deadline is inf once the watch threw RequestTimedOut: its start is gone, and it is
+    # unanswered (a hang that began in the warm-up is a hang too)
+    overdue = (math.inf, 7, 1.0)
+    assert started_since([overdue], WALL + 1.0, wall=WALL, mono=MONO) == 1
+    assert started_since([overdue, entry(3.0, timeout=10.0)], WALL - 1, wall=WALL, mono=MONO) == 1
+
+
+def test_nothing_in_flight() -> None:
+    assert started_since([], 0.0, wall=WALL, mono=MONO) == 0
+    assert in_flight(0.0) == 0  # no request was ever bounded in this process
+
+
+def test_the_module_imports_without_gevent() -> None:
+    # what lets the pytest process test it: gevent is imported where the watchdog runs
+    code = (
+        "import sys; import pytest_stagegate.load.child.deadline\n"
+        "print('gevent' in sys.modules, 'locust' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False False"
