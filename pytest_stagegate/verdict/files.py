@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .._atomic import atomic_open
-from ..budgets import EndpointStats
+from ..budgets import EndpointStats, FailedStats
 from ..defaults import MAX_VERDICT_BYTES, SIGNING_KEY_ENV
 from ..errors import StagegateError
 from .records import SCHEMA_VERSION
@@ -214,25 +214,49 @@ def schema() -> dict[str, Any]:
 
 def baseline_stats(verdict: Mapping[str, Any]) -> dict[str, EndpointStats]:
     """The per-endpoint measurements of a (loaded) verdict, keyed by request name, for use as
-    the baseline of ``*_regression`` budgets. Empty if the verdict has no gate measurements."""
+    the baseline of ``*_regression`` budgets. Empty if the verdict has no gate measurements.
+
+    Built as the current run's own ``EndpointStats`` are: when the entry has ``timeouts`` (a
+    0.2 verdict), its latency is over ``requests - failures + timeouts`` samples (successful
+    responses and timed-out requests), and ``failed`` (the other failures, counted apart) is
+    read too; without it (0.1), the latency was over every request (``latency_samples`` None).
+    A latency that is null (no request succeeded or timed out) reads as no samples."""
     gate = verdict.get("gate") or {}
     stats: dict[str, EndpointStats] = {}
     for entry in gate.get("endpoints", ()):
+        requests, failures = int(entry["requests"]), int(entry["failures"])
+        timeouts = int(entry.get("timeouts") or 0)
         stats[entry["name"]] = EndpointStats(
             name=entry["name"],
-            requests=int(entry["requests"]),
-            failures=int(entry["failures"]),
+            requests=requests,
+            failures=failures,
             rps=float(entry.get("rps") or 0.0),
             avg_ms=float(entry.get("avg_ms") or 0.0),
             min_ms=float(entry.get("min_ms") or 0.0),
             max_ms=float(entry.get("max_ms") or 0.0),
-            percentiles={
-                key: float(value)
-                for key, value in (entry.get("percentiles") or {}).items()
-                if value is not None
-            },
+            percentiles=_latencies(entry.get("percentiles")),
+            timeouts=timeouts,
+            latency_samples=requests - failures + timeouts if "timeouts" in entry else None,
+            failed=_failed_stats(entry.get("failed")),
         )
     return stats
+
+
+def _latencies(percentiles: Mapping[str, Any] | None) -> dict[str, float]:
+    return {key: float(value) for key, value in (percentiles or {}).items() if value is not None}
+
+
+def _failed_stats(failed: Mapping[str, Any] | None) -> FailedStats | None:
+    """A baseline entry's ``failed`` (the failures that did not time out), or None."""
+    if not failed:
+        return None
+    return FailedStats(
+        requests=int(failed["requests"]),
+        avg_ms=float(failed.get("avg_ms") or 0.0),
+        min_ms=float(failed.get("min_ms") or 0.0),
+        max_ms=float(failed.get("max_ms") or 0.0),
+        percentiles=_latencies(failed.get("percentiles")),
+    )
 
 
 @functools.cache

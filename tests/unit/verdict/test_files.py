@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -14,12 +15,14 @@ import pytest
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped,unused-ignore]
 
 from pytest_stagegate import _atomic
+from pytest_stagegate.budgets import EndpointStats, FailedStats, evaluate, parse_budget
 from pytest_stagegate.verdict import (
     SCHEMA_VERSION,
     GateRecord,
     TestRecord,
     Verdict,
     VerdictError,
+    baseline_stats,
     load_verdict,
     schema,
     validate_verdict,
@@ -484,3 +487,56 @@ def test_load_verdict_of_deeply_nested_json(tmp_path: Path) -> None:
     path.write_text("[" * 200_000 + "]" * 200_000)
     with pytest.raises(VerdictError, match="nested too deeply"):
         load_verdict(path)
+
+
+# --- the baseline ----------------------------------------------------------------------------
+def baseline_of(*stats: EndpointStats) -> dict[str, EndpointStats]:
+    return baseline_stats(make(gate=good_gate(endpoints=list(stats))).to_dict())
+
+
+def test_a_baseline_reads_timeouts_and_the_failures_counted_apart(tmp_path: Path) -> None:
+    # one of the 2 failures timed out (in the latency), the other is counted apart
+    path = tmp_path / "baseline.json"
+    write_verdict(path, make(gate=good_gate(endpoints=endpoints(failures=True))))
+    stats = baseline_stats(load_verdict(path))
+    total = next(e for e in endpoints(failures=True) if e.name == "total")
+    assert stats["total"].timeouts == 1
+    assert stats["total"].latency_samples == 2400 - 2 + 1  # requests - failures + timeouts
+    assert stats["total"].failed == FailedStats(1, 0.75, 0.75, 0.75, {"p50": 0.75, "p95": 0.75})
+    assert stats["total"] == dataclasses.replace(total, latency_samples=2399)
+    # a name without failures: every request timed, nothing apart
+    products = stats["GET /api/products"]
+    assert (products.timeouts, products.latency_samples, products.failed) == (0, 600, None)
+
+
+def test_a_baseline_whose_requests_mostly_failed_has_few_latency_samples() -> None:
+    # 950 of 1,000 failed fast: its latency is over 50 responses, too few for a p95 baseline
+    failing = EndpointStats(
+        "GET /x", 1000, 950, 5.0, 40.0, 1.0, 90.0, {"p95": 80.0}, timeouts=0,
+        latency_samples=50, failed=FailedStats(950, 0.5, 0.1, 2.0, {"p95": 1.0}),
+    )  # fmt: skip
+    baseline = baseline_of(failing)
+    assert baseline["GET /x"].timed == 50
+    current = {
+        "GET /x": dataclasses.replace(failing, failures=0, failed=None, latency_samples=1000)
+    }
+    budget = parse_budget("GET /x", "p95_regression", "10%")
+    (check,) = evaluate([budget], current, min_samples=100, baseline=baseline)
+    assert check.outcome == "inconclusive"
+    assert "the baseline has only 50 requests and at least 100 are needed" in check.message
+
+
+def test_a_baseline_name_that_never_answered_has_no_latency_samples() -> None:
+    # every request failed, none timed out: null latency in the verdict, 0 samples back
+    dead = EndpointStats("GET /dead", 40, 40, 0.0, 0.0, 0.0, 0.0, {"p95": 0.0}, latency_samples=0)
+    stats = baseline_of(dead)["GET /dead"]
+    assert (stats.latency_samples, stats.timed, stats.percentiles) == (0, 0, {})
+
+
+def test_a_0_1_baseline_without_timeouts_timed_every_request() -> None:
+    entry = make(gate=good_gate()).to_dict()["gate"]["endpoints"][0]
+    for key in ("timeouts", "failed"):
+        entry.pop(key)
+    stats = baseline_stats({"gate": {"endpoints": [entry]}})[entry["name"]]
+    assert (stats.timeouts, stats.latency_samples, stats.failed) == (0, None, None)
+    assert stats.timed == stats.requests
