@@ -13,9 +13,8 @@ import pytest
 
 from .._version import __version__
 from ..config import Target
-from ..verdict import TestRecord, Verdict, write_verdict
+from ..verdict import TestRecord, Verdict, public_url, sign_verdict, write_verdict
 from ..verdict.commit import commit_info
-from ..verdict.files import sign_verdict
 from ..verdict.junit import write_junit
 from .options import RunOptions
 from .state import GateOutcome
@@ -114,10 +113,9 @@ def finish_run(
 
 def replaced_sentence(target: Target, configured: Target) -> str:
     """The reason a verdict gives when a hook replaced its target (no credentials)."""
-    from ..verdict.model import _public_url
 
     def shown(url: str) -> str:
-        return _public_url(target.redact(configured.redact(url)))
+        return public_url(target.redact(configured.redact(url)))
 
     where = (
         f"measured at {shown(target.base_url)}, not at the configured {shown(configured.base_url)}"

@@ -11,27 +11,42 @@ Import the names from here. Pure: nothing here imports pytest or locust.
 """
 
 from .files import (
+    MAX_VERDICT_BYTES,
+    SIGNATURE_ALG,
+    SIGNATURE_FIELD,
     VerdictError,
     baseline_stats,
+    canonical_bytes,
+    check_signature,
     load_verdict,
     schema,
+    sign_verdict,
+    signing_key,
     validate_verdict,
     write_verdict,
 )
-from .model import Verdict, parse_timestamp
+from .model import Verdict, parse_timestamp, public_url
 from .records import SCHEMA_VERSION, CommitInfo, GateRecord, TestRecord
 
 __all__ = [
+    "MAX_VERDICT_BYTES",
     "SCHEMA_VERSION",
+    "SIGNATURE_ALG",
+    "SIGNATURE_FIELD",
     "CommitInfo",
     "GateRecord",
     "TestRecord",
     "Verdict",
     "VerdictError",
     "baseline_stats",
+    "canonical_bytes",
+    "check_signature",
     "load_verdict",
     "parse_timestamp",
+    "public_url",
     "schema",
+    "sign_verdict",
+    "signing_key",
     "validate_verdict",
     "write_verdict",
 ]

@@ -58,6 +58,7 @@ __all__ = [
     "baseline_stats",
     "load_verdict",
     "parse_timestamp",
+    "public_url",
     "schema",
     "validate_verdict",
     "write_verdict",
@@ -195,13 +196,13 @@ class Verdict:
                 "reasons": reasons,
                 "target": {
                     "name": self.target_name,
-                    "base_url": _public_url(self.base_url),
+                    "base_url": public_url(self.base_url),
                     **(
                         {}
                         if self.configured_base_url is None
                         else {
                             "replaced": True,
-                            "configured_base_url": _public_url(self.configured_base_url),
+                            "configured_base_url": public_url(self.configured_base_url),
                         }
                     ),
                 },
@@ -298,7 +299,7 @@ def parse_timestamp(text: str) -> datetime:
     return _utc(datetime.fromisoformat(text))
 
 
-def _public_url(url: str) -> str:
+def public_url(url: str) -> str:
     """``url`` without credentials: the verdict is an artifact anyone in CI may read."""
     try:
         parts = urlsplit(url)

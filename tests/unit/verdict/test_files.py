@@ -540,3 +540,22 @@ def test_a_0_1_baseline_without_timeouts_timed_every_request() -> None:
     stats = baseline_stats({"gate": {"endpoints": [entry]}})[entry["name"]]
     assert (stats.timeouts, stats.latency_samples, stats.failed) == (0, None, None)
     assert stats.timed == stats.requests
+
+
+def test_the_verdict_package_exports_signing_and_reading_limits() -> None:
+    from pytest_stagegate import verdict as package
+    from pytest_stagegate.verdict import files
+
+    for name in package.__all__:
+        assert getattr(package, name) is not None, name
+    for name in (
+        "MAX_VERDICT_BYTES",
+        "SIGNATURE_ALG",
+        "SIGNATURE_FIELD",
+        "canonical_bytes",
+        "check_signature",
+        "sign_verdict",
+        "signing_key",
+    ):
+        assert name in package.__all__
+        assert getattr(package, name) is getattr(files, name)

@@ -269,3 +269,24 @@ def test_baseline_stats_round_trip() -> None:
     samples = total.requests - total.failures + total.timeouts
     assert stats["total"] == dataclasses.replace(total, latency_samples=samples)
     assert baseline_stats(make([passed()]).to_dict()) == {}
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://user:pa55word@shop.example.com/api", "https://***@shop.example.com/api"),
+        ("https://token@shop.example.com", "https://***@shop.example.com"),
+        ("http://a:b@c@127.0.0.1:8080/", "http://***@127.0.0.1:8080/"),  # the last @ ends it
+        ("https://shop.example.com/a@b", "https://shop.example.com/a@b"),  # @ in the path
+        ("http://127.0.0.1:8000", "http://127.0.0.1:8000"),
+    ],
+)
+def test_public_url_drops_credentials(url: str, shown: str) -> None:
+    from pytest_stagegate.verdict import public_url
+
+    assert public_url(url) == shown
+
+
+def test_the_verdict_shows_its_base_url_without_credentials() -> None:
+    data = make([passed()], base_url="https://ci:s3cr3t-pw@shop.example.com").to_dict()
+    assert data["target"]["base_url"] == "https://***@shop.example.com"
