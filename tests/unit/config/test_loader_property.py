@@ -21,9 +21,8 @@ SETTINGS = settings(
 )
 
 TARGET_NAMES = ["local", "staging", "production"]
-# Keys of every level, so that random documents often get past "unknown key".
-KEYS = [
-    *TARGET_NAMES,
+# The keys of a target (and of its ready and version checks).
+TARGET_KEYS = [
     "base_url",
     "headers",
     "timeout",
@@ -33,9 +32,15 @@ KEYS = [
     "protected",
     "allow_load",
     "verify_tls",
+    "max_body",
     "path",
     "expect",
     "field",
+]
+# Keys of every level, so that random documents often get past "unknown key".
+KEYS = [
+    *TARGET_NAMES,
+    *TARGET_KEYS,
     "interval",
     "load",
     "budgets",
@@ -106,6 +111,14 @@ WORDS = [
     "perf/l.py",
     "nope.py",
     "a\nb",
+    # sizes (max_body): valid, and not
+    "16MB",
+    "512KiB",
+    "1.5KB",
+    "1TB",
+    "0B",
+    "-1KB",
+    "16 M",
 ]
 
 scalars = st.one_of(
@@ -126,10 +139,12 @@ values = st.recursive(
     max_leaves=16,
 )
 # Shaped like a configuration, so that the deeper validation is reached, not only the top.
-target = st.dictionaries(st.sampled_from(KEYS[3:15]), values, max_size=5).map(
+target = st.dictionaries(st.sampled_from(TARGET_KEYS), values, max_size=5).map(
     lambda t: {"base_url": "https://x.example.com", **t}
 )
-load = st.dictionaries(st.sampled_from(KEYS[23:44]), values, max_size=5)
+load = st.dictionaries(
+    st.sampled_from(KEYS[KEYS.index("users") : KEYS.index("total") + 1]), values, max_size=5
+)
 gate_part = st.fixed_dictionaries(
     {},
     optional={
@@ -230,3 +245,33 @@ def test_damaged_example(
     directory: Path, start: int, length: int, insert: str, environ: dict[str, str]
 ) -> None:
     check(directory, EXAMPLE[:start] + insert + EXAMPLE[start + length :], environ)
+
+
+@SETTINGS
+@given(
+    max_body=st.one_of(
+        scalars,
+        st.integers(-2, 2),
+        st.builds(
+            "{}{}{}".format,
+            st.one_of(st.integers(-1, 2048).map(str), st.sampled_from(["0.5", ".5", "1.5", "1e3"])),
+            st.sampled_from(["", " "]),
+            st.sampled_from(["", "B", "KB", "MB", "GB", "KiB", "MiB", "GiB", "kb", "TB", "M"]),
+        ),
+    )
+)
+def test_max_body_is_a_size_of_at_least_a_byte_or_an_error_naming_it(
+    directory: Path, max_body: Any
+) -> None:
+    text = dump({"targets": {"local": {"base_url": "https://x.example.com", "max_body": max_body}}})
+    path = directory / f"{next(_counter)}-{CONFIG_FILENAME}"
+    path.write_text(text, encoding="utf-8")
+    try:
+        target = load_config(path).resolve_target("local", {})
+    except ConfigError as error:
+        message = str(error)
+        assert message.startswith(f"{path}:4: targets.local.max_body: "), message
+        if "$" not in str(max_body):  # else: an environment substitution's own error
+            assert "512KB, 16MB or 1GB" in message or "at least 1 byte" in message, message
+    else:
+        assert type(target.max_body) is int and target.max_body >= 1
