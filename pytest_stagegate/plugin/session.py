@@ -51,6 +51,8 @@ class StagegateRun:
         self.state = state
         self.config_path = config_path
         self._previous_sigterm: Any = None
+        # set just before this plugin's own pytest.exit(): a user's exit message may read alike
+        self._stopped_by_us = False
 
     # -- construction -------------------------------------------------------------------------
 
@@ -294,14 +296,12 @@ class StagegateRun:
             return  # pytest's own stop (collection errors, -x); reported elsewhere
         target = self.state.target
         if isinstance(exc, pytest.exit.Exception):
-            if exc.msg.startswith("pytest-stagegate: "):
+            if self._stopped_by_us:
                 return  # our own stop (readiness, prepare): its problem is recorded already
             # pytest.exit() from a test, a fixture, a conftest or a plugin: whatever its
             # return code, the run did not finish and cannot pass.
             self.state.interrupted = True
-            reason = target.redact(
-                f"pytest.exit() stopped the run: {exc.msg or 'no reason given'}"
-            )
+            reason = target.redact(f"pytest.exit() stopped the run: {exc.msg or 'no reason given'}")
             self.state.problems.append(("error", reason))
         elif isinstance(exc, KeyboardInterrupt):
             self.state.interrupted = True
@@ -362,10 +362,12 @@ class StagegateRun:
                 )
         except StagegateError as exc:
             self.state.problems.append(("error", str(exc)))
+            self._stopped_by_us = True  # its problem is recorded above
             pytest.exit(f"pytest-stagegate: {exc}", returncode=pytest.ExitCode.TESTS_FAILED)
         except Exception as exc:
             message = target.redact(f"pytest_stagegate_prepare failed: {type(exc).__name__}: {exc}")
             self.state.problems.append(("error", message))
+            self._stopped_by_us = True  # its problem is recorded above
             pytest.exit(f"pytest-stagegate: {message}", returncode=pytest.ExitCode.TESTS_FAILED)
 
     def _reporter(self) -> Any:

@@ -158,12 +158,12 @@ def test_headers_dripping_byte_by_byte_time_out_at_the_deadline_async() -> None:
 
 @pytest.fixture
 def two_phase_url() -> Iterator[str]:
-    """Headers that take ~0.8 s (a byte every 0.1 s), then a body that takes ~0.8 s more:
-    each phase alone fits in a 1 s timeout, both together do not."""
+    """Headers that take ~1 s, then a body that takes ~2.4 s more: the headers alone fit in a
+    2.5 s timeout with a wide margin (a busy machine must not miss it), both together do not."""
     listener = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
     head = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n"
-    step = 0.8 / len(head)
+    step = 1.0 / len(head)
 
     def serve(conn: socket.socket) -> None:
         with conn:
@@ -175,7 +175,7 @@ def two_phase_url() -> Iterator[str]:
                         return
                 for _ in range(8):
                     conn.sendall(b"x")
-                    if stop.wait(0.1):
+                    if stop.wait(0.3):
                         return
             except OSError:
                 return
@@ -199,7 +199,7 @@ def two_phase_url() -> Iterator[str]:
 
 def test_headers_and_body_share_one_deadline(two_phase_url: str) -> None:
     log = RequestLog()
-    target = Target(name="t", base_url=two_phase_url, timeout=1.0)
+    target = Target(name="t", base_url=two_phase_url, timeout=2.5)
     with make_client(target, log) as client, pytest.raises(httpx.ReadTimeout, match="timeout"):
         client.get("/")
     (entry,) = log.take()
