@@ -160,6 +160,24 @@ def test_pytest_exit_in_a_test_makes_the_verdict_error_with_its_reason(
     assert not (project.path / defaults.LOAD_LOG_FILE).exists()
 
 
+def test_a_user_exit_that_reads_like_the_plugins_own_is_still_an_error(
+    project: pytest.Pytester,
+) -> None:
+    # the plugin knows its own exits by a flag, not by how their message starts
+    project.makepyfile(
+        test_shop="""
+        import pytest
+
+        def test_exits():
+            pytest.exit("pytest-stagegate: all good, stop here", returncode=0)
+        """
+    )
+    project.runpytest(*SPEED, "--verdict", "v.json")
+    data = load_verdict(project.path / "v.json")
+    assert data["verdict"] == "error" and data["interrupted"] is True
+    assert any("pytest-stagegate: all good" in r for r in data["reasons"]), data["reasons"]
+
+
 def test_pytest_exit_during_collection_makes_the_verdict_error(project: pytest.Pytester) -> None:
     previous_pass(project.path, "v.json", "j.xml")
     project.makeconftest(
