@@ -125,6 +125,8 @@ def _run_gate(
     def stopped(status: GateStatus, reason: str) -> GateOutcome:
         return GateOutcome(GateRecord(status=status, reason=reason, profile=profile))
 
+    # The session refuses this as a usage error before any test; the guard stays for any other
+    # caller of run_gate, because no load may ever reach a protected target by mistake.
     if target.protected and not target.allow_load:
         return stopped(
             "refused",

@@ -64,7 +64,7 @@ def write_summary(
     if gate is not None:
         _write_gate(tr, gate, load_errors)
     if verdict is not None:
-        color = {"pass": "green", "fail": "red"}.get(verdict.state, "yellow")
+        color = "green" if verdict.state == "pass" else "red"  # as the final line says it
         tr.write_line(
             f"verdict: {verdict.state.upper()} (promote: {'yes' if verdict.promote else 'no'})",
             **{color: True, "bold": True},

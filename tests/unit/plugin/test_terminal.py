@@ -94,7 +94,7 @@ def test_the_verdict_its_reasons_and_files() -> None:
     failing = summary(verdict=SAMPLES["fail"]())
     assert failing.lines[1] == ("verdict: FAIL (promote: no)", {"red": True, "bold": True})
     error = summary(verdict=SAMPLES["error"]())
-    assert error.lines[1] == ("verdict: ERROR (promote: no)", {"yellow": True, "bold": True})
+    assert error.lines[1] == ("verdict: ERROR (promote: no)", {"red": True, "bold": True})
 
 
 def test_the_last_line_is_the_verdict_red_unless_it_passed() -> None:
