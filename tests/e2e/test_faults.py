@@ -21,7 +21,12 @@ Scenarios (each case writes its own stagegate.yaml; the target ``timeout`` is 1 
     does not answer HTTP at all (the gate's reachability probe says why, and no load is put on
     it), ``fail`` when the load measured a broken deployment (errors or latency); never
     ``pass``. Rows named ``load-path`` put the fault on the loaded path only (``/`` answers, so
-    the probe passes and the load itself meets the fault).
+    the probe passes and the load itself meets the fault): a path whose every request fails
+    says so ("Every request to GET /api/items failed"), one whose every request timed out says
+    the target did not answer within the timeout (each timed-out request counts in the latency
+    at its full wait), and a hang that outlasts the load (``load-path-outlasting``: target
+    timeout 30 s) measured nothing, so the gate is ``error`` saying the target did not answer
+    within the timeout.
 
 Every case must end by itself: the run is a subprocess killed after ``HANG_LIMIT`` seconds (a
 hang detector, far above any expected time); nothing else about time is asserted. Each case
@@ -76,6 +81,13 @@ def test_offline():
 """
 
 ERRORS = "aborted early|error rate of total was"  # stopped early on errors, or judged after
+# the load path's every request failed, or timed out (issue 10: a plain reason, never a pass)
+ALL_FAILED = f"Every request to GET {LOAD_PATH} failed (most often "
+ALL_TIMED_OUT = (
+    f"The target did not answer within the timeout: every request to GET {LOAD_PATH} timed out"
+)
+# a hang longer than the load: nothing measured, so the gate is an error that says why
+MEASURED_NOTHING = "The load gate measured nothing: the target did not answer within the timeout"
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,7 @@ class Case:
     server: Mapping[str, Any] = field(default_factory=dict)  # FaultServer options
     variant: str = ""
     duration: str = "2s"  # gate.load.duration
+    timeout: str = "1s"  # targets.local.timeout
     bug: str | None = None  # a known plugin bug: the case is a strict xfail
 
     @property
@@ -144,10 +157,20 @@ CASES = [
     Case("slow_headers", "gate", "error", (UNREACHABLE, "ReadTimeout"), SLOW_HEADERS),
     Case("huge_body", "gate", "error", (UNREACHABLE, "ResponseTooLarge", "max_body of 16MB")),
     # the probe passes (/ answers), the load itself meets the fault
-    # requests time out after 1 s: 3 s leaves room for a few of them
-    Case("hang", "gate", "fail", (ERRORS,), ON_LOAD_PATH, "load-path", duration="3s"),
-    Case("reset", "gate", "fail", (ERRORS,), ON_LOAD_PATH, "load-path"),
-    Case("malformed", "gate", "fail", (ERRORS,), ON_LOAD_PATH, "load-path"),
+    # requests time out after 1 s: 3 s leaves room for a few of them, each measured at its wait
+    Case("hang", "gate", "fail", (ALL_TIMED_OUT,), ON_LOAD_PATH, "load-path", duration="3s"),
+    # a target timeout longer than the load: no request ends, none is measured
+    Case(
+        "hang",
+        "gate",
+        "error",
+        (MEASURED_NOTHING, "(30 s)", "still waiting for an answer when the load stopped"),
+        ON_LOAD_PATH,
+        "load-path-outlasting",
+        timeout="30s",
+    ),
+    Case("reset", "gate", "fail", (ALL_FAILED,), ON_LOAD_PATH, "load-path"),
+    Case("malformed", "gate", "fail", (ALL_FAILED,), ON_LOAD_PATH, "load-path"),
     # every 5th request 0.7 s: p95 over 500 ms with enough samples (p95 needs 20) in 3 s
     Case(
         "slow",
@@ -162,7 +185,7 @@ CASES = [
         "drip",
         "gate",
         "fail",
-        (ERRORS,),
+        (ALL_TIMED_OUT,),  # the whole-request deadline cuts each dripping body
         {**ON_LOAD_PATH, **DRIP},
         "load-path",
         duration="3s",
@@ -187,16 +210,16 @@ def _param(case: Case) -> Any:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def config_yaml(url: str, scenario: Scenario, *, duration: str = "2s") -> str:
-    """stagegate.yaml for one case: target timeout 1 s, a readiness wait for ``ready`` (an
-    empty ``ready:`` means none)."""
+def config_yaml(url: str, scenario: Scenario, *, duration: str = "2s", timeout: str = "1s") -> str:
+    """stagegate.yaml for one case: target timeout 1 s unless the case says, a readiness wait
+    for ``ready`` (an empty ``ready:`` means none)."""
     ready = "{path: /healthz, timeout: 2s, interval: 100ms}" if scenario == "ready" else ""
     return textwrap.dedent(
         f"""\
         targets:
           local:
             base_url: {url}
-            timeout: 1s
+            timeout: {timeout}
             ready: {ready}
         gate:
           min_samples: 5
@@ -273,7 +296,7 @@ def test_fault_matrix(
     fault: FaultServer,
     case: Case,
 ) -> None:
-    config = config_yaml(fault.url, case.scenario, duration=case.duration)
+    config = config_yaml(fault.url, case.scenario, duration=case.duration, timeout=case.timeout)
     pytester.makefile(".yaml", stagegate=config)
     if case.scenario == "smoke":
         pytester.makepyfile(ASYNC_SMOKE_TEST if case.variant == "ahttp" else SMOKE_TEST)
@@ -314,7 +337,11 @@ def test_fault_matrix(
             assert verdict["tests"]["total"] == 0  # stopped before the tests
     else:
         gate = verdict["gate"]
-        if case.verdict == "error":
+        if case.verdict == "error" and case.variant.startswith("load-path"):
+            assert gate["status"] == "error"
+            assert fault.count(LOAD_PATH) > 0  # the load was sent; nothing came back in time
+            assert all(e["requests"] == 0 for e in gate["endpoints"]), gate["endpoints"]
+        elif case.verdict == "error":
             assert gate["status"] == "error"
             assert f"GET {fault.url}/" in outcome.reasons
             assert fault.count(LOAD_PATH) == 0  # no load on a target that does not answer
