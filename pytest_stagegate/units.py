@@ -90,11 +90,13 @@ def parse_size(value: object) -> int:
 
 
 def format_size(size: int) -> str:
-    """``16777216`` -> ``16MB``; ``1536`` -> ``1.5KB``; ``100`` -> ``100 bytes``."""
+    """``16777216`` -> ``16MB``; ``1536`` -> ``1.5KB``; ``100`` -> ``100B``: always a form
+    ``parse_size`` reads back, so a size shown in a message can be pasted into stagegate.yaml."""
     for unit, factor in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
         if size >= factor:
-            return f"{size / factor:.4g}{unit}"
-    return f"{size} bytes"
+            value = size / factor
+            return f"{value:.0f}{unit}" if value >= 1000 else f"{value:.4g}{unit}"
+    return f"{size}B"
 
 
 def _to_float(value: float) -> float:
