@@ -250,7 +250,7 @@ def test_a_body_larger_than_max_body_is_an_error_async() -> None:
             async with make_async_client(target) as client:
                 await client.get("/big")
 
-        with pytest.raises(ResponseTooLarge, match="max_body of 1000 bytes"):
+        with pytest.raises(ResponseTooLarge, match="max_body of 1000B"):
             asyncio.run(fetch())
 
 
