@@ -33,6 +33,8 @@ PROFILE = {
     "scenario": "requests",
 }
 HEALTHY_GENERATOR = {"processes": 3, "cpu_max_percent": 41.5, "saturated": False, "note": ""}
+LOGIN = "tests/test_shop.py::test_login"
+CART = "tests/test_shop.py::test_cart"
 
 
 def verdict(
@@ -125,6 +127,27 @@ def passing_checks() -> list[Check]:
         check("total", "min_rps", 20, 96.0, unit="rps"),
         check("GET /api/products/{id}", "p99", 500, 310.0, samples=1800),
     ]
+
+
+def good_gate(**kwargs: Any) -> GateRecord:
+    """A completed gate whose budgets all held; ``kwargs`` override its fields."""
+    fields: dict[str, Any] = {
+        "status": "completed",
+        "endpoints": endpoints(),
+        "checks": passing_checks(),
+        "load_seconds": 30.0,
+    }
+    fields.update(kwargs)
+    return GateRecord(**fields)
+
+
+def state(verdict: Verdict) -> str:
+    # A function call, so that type checkers do not narrow the state across additions.
+    return verdict.state
+
+
+def passed(nodeid: str = CART, **kwargs: Any) -> TestRecord:
+    return TestRecord(nodeid, "passed", 0.1, **kwargs)
 
 
 def smoke_tests() -> list[TestRecord]:

@@ -2,49 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from pytest_stagegate.budgets import Budget, Check, EndpointStats, Waiver, evaluate
 from pytest_stagegate.verdict import (
     GateRecord,
     TestRecord,
-    Verdict,
 )
 from tests.verdict_samples import (
+    CART,
+    LOGIN,
     check,
-    endpoints,
+    good_gate,
+    passed,
     passing_checks,
-    verdict,
+    state,
 )
-
-LOGIN = "tests/test_shop.py::test_login"
-CART = "tests/test_shop.py::test_cart"
-
-
-make = verdict
-
-
-def good_gate(**kwargs: Any) -> GateRecord:
-    fields: dict[str, Any] = {
-        "status": "completed",
-        "endpoints": endpoints(),
-        "checks": passing_checks(),
-        "load_seconds": 30.0,
-    }
-    fields.update(kwargs)
-    return GateRecord(**fields)
-
-
-def state(verdict: Verdict) -> str:
-    # A function call, so that type checkers do not narrow the state across additions.
-    return verdict.state
-
-
-def passed(nodeid: str = CART, **kwargs: Any) -> TestRecord:
-    return TestRecord(nodeid, "passed", 0.1, **kwargs)
-
+from tests.verdict_samples import verdict as make
 
 # -- decision policy ---------------------------------------------------------------------------
 

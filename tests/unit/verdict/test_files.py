@@ -18,9 +18,7 @@ from pytest_stagegate import _atomic
 from pytest_stagegate.budgets import EndpointStats, FailedStats, evaluate, parse_budget
 from pytest_stagegate.verdict import (
     SCHEMA_VERSION,
-    GateRecord,
     TestRecord,
-    Verdict,
     VerdictError,
     baseline_stats,
     load_verdict,
@@ -39,36 +37,9 @@ from pytest_stagegate.verdict.files import (
 from tests.verdict_samples import (
     SAMPLES,
     endpoints,
-    passing_checks,
-    verdict,
+    good_gate,
 )
-
-LOGIN = "tests/test_shop.py::test_login"
-CART = "tests/test_shop.py::test_cart"
-
-
-make = verdict
-
-
-def good_gate(**kwargs: Any) -> GateRecord:
-    fields: dict[str, Any] = {
-        "status": "completed",
-        "endpoints": endpoints(),
-        "checks": passing_checks(),
-        "load_seconds": 30.0,
-    }
-    fields.update(kwargs)
-    return GateRecord(**fields)
-
-
-def state(verdict: Verdict) -> str:
-    # A function call, so that type checkers do not narrow the state across additions.
-    return verdict.state
-
-
-def passed(nodeid: str = CART, **kwargs: Any) -> TestRecord:
-    return TestRecord(nodeid, "passed", 0.1, **kwargs)
-
+from tests.verdict_samples import verdict as make
 
 # -- the schema --------------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ import json
 import math
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped,unused-ignore]
@@ -32,36 +31,10 @@ from tests.verdict_samples import (
     check,
     check_golden,
     endpoints,
-    passing_checks,
-    verdict,
+    good_gate,
+    passed,
 )
-
-LOGIN = "tests/test_shop.py::test_login"
-CART = "tests/test_shop.py::test_cart"
-
-
-make = verdict
-
-
-def good_gate(**kwargs: Any) -> GateRecord:
-    fields: dict[str, Any] = {
-        "status": "completed",
-        "endpoints": endpoints(),
-        "checks": passing_checks(),
-        "load_seconds": 30.0,
-    }
-    fields.update(kwargs)
-    return GateRecord(**fields)
-
-
-def state(verdict: Verdict) -> str:
-    # A function call, so that type checkers do not narrow the state across additions.
-    return verdict.state
-
-
-def passed(nodeid: str = CART, **kwargs: Any) -> TestRecord:
-    return TestRecord(nodeid, "passed", 0.1, **kwargs)
-
+from tests.verdict_samples import verdict as make
 
 # -- golden files ------------------------------------------------------------------------------
 
