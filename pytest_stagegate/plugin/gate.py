@@ -198,13 +198,9 @@ def _run_gate(
         default_error_rate=settings.default_error_rate,
         waivers=settings.waivers,
     )
-    status, reason = result.status, result.reason
-    if status == "completed" and result.total.requests == 0 and result.unanswered:
-        # a hang: requests were sent, none was answered before the load stopped
-        status, reason = "error", unanswered_reason(result.unanswered, plan)
     record = GateRecord(
-        status=status,
-        reason=target.redact(reason),
+        status=result.status,
+        reason=target.redact(result.reason),
         profile=profile,
         endpoints=list(stats.values()),
         checks=checks,
@@ -223,16 +219,6 @@ def _run_gate(
             ),
         )
     return GateOutcome(record, load_log, tuple(top_errors(result.errors, target)), problems)
-
-
-def unanswered_reason(unanswered: int, plan: LoadPlan) -> str:
-    """Why a run that sent requests measured none: the target did not answer in time."""
-    waiting = f"{unanswered:,} request{'s were' if unanswered != 1 else ' was'}"
-    return (
-        f"the target did not answer within the timeout ({plan.timeout:g} s): {waiting} still "
-        f"waiting for an answer when the load stopped after {plan.duration:g} s, and none was "
-        "answered, so nothing could be measured"
-    )
 
 
 def load_log_path(options: RunOptions) -> Path | None:

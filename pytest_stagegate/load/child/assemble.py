@@ -18,6 +18,7 @@ __all__ = [
     "iso_time",
     "merge_errors",
     "redact_endpoints",
+    "unanswered_reason",
 ]
 
 Redact = Callable[[str], str]
@@ -96,11 +97,18 @@ def assemble_result(
 ) -> LoadResult:
     """A finished run (completed or aborted). Times are epoch seconds; ``endpoints`` are the
     measured window's, already redacted (``redact_endpoints``); ``unanswered``: the requests
-    still waiting for an answer when the load stopped."""
+    still waiting for an answer when the load stopped.
+
+    A run that completed having sent requests but measured none (every one still waiting when
+    the load stopped: a hang) is status "error" with ``unanswered_reason``: nothing could be
+    judged, whoever reads the result."""
     total = EndpointTally()
     for ep in endpoints.values():
         total.add(ep)
     total.methods.clear()
+    if status == "completed" and total.requests == 0 and unanswered:
+        # a hang: requests were sent, none was answered before the load stopped
+        status, reason = "error", unanswered_reason(unanswered, plan)
     return LoadResult(
         status=status,
         reason=reason,
@@ -122,6 +130,16 @@ def assemble_result(
         generator=generator_health(processes, plan.saturation_cpu),
         html_report=html_report,
         unanswered=unanswered,
+    )
+
+
+def unanswered_reason(unanswered: int, plan: LoadPlan) -> str:
+    """Why a run that sent requests measured none: the target did not answer in time."""
+    waiting = f"{unanswered:,} request{'s were' if unanswered != 1 else ' was'}"
+    return (
+        f"the target did not answer within the timeout ({plan.timeout:g} s): {waiting} still "
+        f"waiting for an answer when the load stopped after {plan.duration:g} s, and none was "
+        "answered, so nothing could be measured"
     )
 
 

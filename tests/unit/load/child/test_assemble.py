@@ -13,6 +13,7 @@ from pytest_stagegate.load.child.assemble import (
     iso_time,
     merge_errors,
     redact_endpoints,
+    unanswered_reason,
 )
 from pytest_stagegate.load.child.recorder import EndpointTally
 from pytest_stagegate.load.plan import LoadPlan
@@ -21,7 +22,13 @@ from pytest_stagegate.load.usage import UsageStats
 
 SECRET = "s3cr3t-T0KEN"
 PLAN = LoadPlan(
-    host="http://127.0.0.1:9", users=7, spawn_rate=7, duration=10, warmup=2, saturation_cpu=85
+    host="http://127.0.0.1:9",
+    users=7,
+    spawn_rate=7,
+    duration=10,
+    warmup=2,
+    saturation_cpu=85,
+    timeout=30,
 )
 
 
@@ -187,3 +194,41 @@ def test_error_result_round_trips_and_says_nothing_was_generated() -> None:
     unread = error_result(None, "The load plan could not be read: x", 0, 0.0)
     assert (unread.users, unread.warmup_seconds, unread.generator.saturation_cpu) == (0, 0.0, 0.0)
     assert LoadResult.from_dict(unread.to_dict()).to_dict() == unread.to_dict()
+
+
+HANG = (
+    "the target did not answer within the timeout (30 s): 4 requests were still waiting for an "
+    "answer when the load stopped after 10 s, and none was answered, so nothing could be measured"
+)
+
+
+def test_a_completed_run_that_sent_requests_and_measured_none_is_an_error() -> None:
+    # a hang: every request still waiting when the load stopped
+    result = assembled(endpoints={}, run_requests=0, run_failures=0, errors=(), unanswered=4)
+    assert (result.status, result.reason) == ("error", HANG)
+    assert result.unanswered == 4 and result.total.requests == 0
+    again = LoadResult.from_dict(json.loads(json.dumps(result.to_dict())))
+    assert (again.status, again.reason) == ("error", HANG)
+
+
+def test_unanswered_requests_beside_measured_ones_leave_the_status_alone() -> None:
+    # some answered: the budgets judge them (the unanswered ones are reported, not a hang)
+    result = assembled(unanswered=4)
+    assert (result.status, result.reason, result.unanswered) == ("completed", "", 4)
+    # nothing measured and nothing waiting: no hang either (the budgets say "no samples")
+    empty = assembled(endpoints={}, unanswered=0)
+    assert (empty.status, empty.reason) == ("completed", "")
+
+
+def test_an_aborted_run_keeps_its_own_reason_even_with_requests_waiting() -> None:
+    result = assembled(endpoints={}, status="aborted", reason="stopped by CI", unanswered=4)
+    assert (result.status, result.reason) == ("aborted", "stopped by CI")
+
+
+def test_the_unanswered_reason_names_the_timeout_the_duration_and_the_count() -> None:
+    assert unanswered_reason(4, PLAN) == HANG
+    one = unanswered_reason(
+        1, LoadPlan(host="http://h", users=1, spawn_rate=1, duration=2.5, timeout=0.5)
+    )
+    assert "(0.5 s): 1 request was still waiting" in one and "after 2.5 s," in one
+    assert "1,234 requests were" in unanswered_reason(1234, PLAN)
