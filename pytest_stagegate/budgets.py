@@ -68,7 +68,6 @@ __all__ = [
     "evaluate",
     "is_waiver",
     "parse_budget",
-    "percentile_of",
     "percentiles_needed",
     "samples_needed",
     "summarize",
@@ -182,13 +181,6 @@ class Check:
 
 
 # --- metric names -------------------------------------------------------------------------
-
-
-def percentile_of(metric: str) -> float | None:
-    """The percentile (0-100) a budget metric reads: 95.0 for ``p95`` and ``p95_regression``,
-    None for the others. Raises ValueError for an unknown metric."""
-    value = parse_metric(metric).percentile
-    return float(value) if value is not None else None
 
 
 def percentiles_needed(budgets: Iterable[Budget]) -> set[str]:

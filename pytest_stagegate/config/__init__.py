@@ -9,18 +9,16 @@ Each module imports only those above it in this list:
 - ``loader``: ``load_config(path)`` -> ``Config``, the entry point.
 """
 
-from .loader import (
-    CONFIG_FILENAME,
+from ..errors import ConfigError
+from .loader import CONFIG_FILENAME, Config, load_config
+from .model import (
     AbortSettings,
-    Config,
-    ConfigError,
     GateSettings,
     LoadSettings,
     ReadyCheck,
     RequestSpec,
     Target,
     VersionCheck,
-    load_config,
 )
 
 __all__ = [

@@ -28,28 +28,11 @@ from ._gate import parse_gate
 from ._targets import TargetReader
 from ._yaml import Doc, KeyPath, got, parse_yaml
 from .model import (
-    AbortSettings,
     GateSettings,
-    LoadSettings,
-    ReadyCheck,
-    RequestSpec,
     Target,
-    VersionCheck,
 )
 
-__all__ = [
-    "CONFIG_FILENAME",
-    "AbortSettings",
-    "Config",
-    "ConfigError",
-    "GateSettings",
-    "LoadSettings",
-    "ReadyCheck",
-    "RequestSpec",
-    "Target",
-    "VersionCheck",
-    "load_config",
-]
+__all__ = ["CONFIG_FILENAME", "Config", "load_config"]
 
 CONFIG_FILENAME = defaults.CONFIG_FILE
 

@@ -7,9 +7,6 @@ come from the policy in ``decide``; ``files.write_verdict`` writes ``to_dict()``
 
 The JSON is deterministic: records, endpoints and checks are sorted, free-form mappings have
 sorted keys, floats are rounded, so the same run gives byte-identical files.
-
-The records and the file functions are re-exported here for the importers of this module;
-new code imports them from ``pytest_stagegate.verdict``.
 """
 
 from __future__ import annotations
@@ -25,44 +22,16 @@ from .._version import __version__
 from ..budgets import TOTAL, Check, EndpointStats, FailedStats
 from ..metrics import sort_key
 from .decide import count_tests, decide, failure_order, sentence, sorted_checks
-from .files import (
-    VerdictError,
-    baseline_stats,
-    load_verdict,
-    schema,
-    validate_verdict,
-    write_verdict,
-)
 from .records import (
     SCHEMA_VERSION,
     CommitInfo,
     GateRecord,
-    GateStatus,
     ProblemKind,
     State,
-    TestOutcome,
     TestRecord,
 )
 
-__all__ = [
-    "SCHEMA_VERSION",
-    "CommitInfo",
-    "GateRecord",
-    "GateStatus",
-    "ProblemKind",
-    "State",
-    "TestOutcome",
-    "TestRecord",
-    "Verdict",
-    "VerdictError",
-    "baseline_stats",
-    "load_verdict",
-    "parse_timestamp",
-    "public_url",
-    "schema",
-    "validate_verdict",
-    "write_verdict",
-]
+__all__ = ["Verdict", "parse_timestamp", "public_url"]
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 

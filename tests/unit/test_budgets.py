@@ -17,7 +17,6 @@ from pytest_stagegate.budgets import (
     EndpointStats,
     evaluate,
     parse_budget,
-    percentile_of,
     percentiles_needed,
     samples_needed,
     summarize,
@@ -192,28 +191,6 @@ def test_parse_bad_value(key: str, value: object, message: str) -> None:
 
 
 # --- metric helpers -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("metric", "percentile"),
-    [
-        ("p95", 95.0),
-        ("p99.9", 99.9),
-        ("p0.1", 0.1),
-        ("p95_regression", 95.0),
-        ("avg", None),
-        ("max_regression", None),
-        ("error_rate", None),
-        ("min_rps", None),
-    ],
-)
-def test_percentile_of(metric: str, percentile: float | None) -> None:
-    assert percentile_of(metric) == percentile
-
-
-def test_percentile_of_unknown_metric() -> None:
-    with pytest.raises(ValueError, match="unknown budget"):
-        percentile_of("latency")
 
 
 def test_percentiles_needed() -> None:
