@@ -33,10 +33,17 @@ from urllib.parse import urlsplit
 
 from . import defaults
 from ._version import __version__
+from .defaults import SIGNING_KEY_ENV
 from .errors import StagegateError
 from .units import DURATION_HELP, parse_duration
-from .verdict import VerdictError, load_verdict, parse_timestamp, schema
-from .verdict.files import SIGNING_KEY_ENV, check_signature, signing_key
+from .verdict import (
+    VerdictError,
+    check_signature,
+    load_verdict,
+    parse_timestamp,
+    schema,
+    signing_key,
+)
 from .verdict.report import render, render_compare
 
 __all__ = ["EXIT_OK", "EXIT_REFUSED", "EXIT_USAGE", "build_parser", "main"]
@@ -221,8 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"default: ./{defaults.CONFIG_FILE}",
     )  # fmt: skip
     worker.add_argument(
-        "--target", default=os.environ.get("STAGEGATE_TARGET", defaults.TARGET),
-        help="the target under load (default: $STAGEGATE_TARGET or local)",
+        "--target", default=os.environ.get(defaults.TARGET_ENV, defaults.TARGET),
+        help=f"the target under load (default: ${defaults.TARGET_ENV} or {defaults.TARGET})",
     )  # fmt: skip
     worker.set_defaults(func=_worker)
     return parser

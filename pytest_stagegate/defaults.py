@@ -13,6 +13,7 @@ JUNIT_FILE = "stagegate-junit.xml"
 LOAD_LOG_FILE = "stagegate-load.log"  # Locust's log, next to the verdict
 
 # The target
+TARGET_ENV = "STAGEGATE_TARGET"  # the environment variable that names the target
 TARGET = "local"  # --target when neither the option, STAGEGATE_TARGET nor the ini names one
 REQUEST_TIMEOUT = 10.0  # seconds, a whole request (targets.NAME.timeout)
 READY_TIMEOUT = 60.0  # targets.NAME.ready.timeout
