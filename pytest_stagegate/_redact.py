@@ -53,10 +53,11 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import IO, Any
 from urllib.parse import quote, quote_plus
 
-__all__ = ["MASK", "MIN_SECRET_LENGTH", "RUN", "Redactor", "forms_of"]
+__all__ = ["MASK", "MIN_SECRET_LENGTH", "RUN", "RedactingStream", "Redactor", "forms_of"]
 
 MASK = "***"
 # A value this short cannot be hidden meaningfully (masking every "5" or "on" in the output
@@ -239,3 +240,25 @@ class Redactor:
             (self._grams and self._run_starts(text, first=True))
             or (self._tokens is not None and self._tokens.search(text))
         )
+
+
+class RedactingStream:
+    """A text stream (``sys.stdout``, ``sys.stderr``) with each write redacted: for what
+    bypasses logging (``print``, tracebacks printed by gevent's hub, messages pytest writes
+    there itself). The pytest process and the Locust child both use it. ``wrapped`` is the
+    stream written to; everything but writing is the wrapped stream's."""
+
+    def __init__(self, wrapped: IO[str], redact: Callable[[str], str]) -> None:
+        self.wrapped = wrapped
+        self._redact = redact
+
+    def write(self, text: str) -> int:
+        self.wrapped.write(self._redact(text))
+        return len(text)  # what the caller gave: a shorter masked text is no short write
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wrapped, name)

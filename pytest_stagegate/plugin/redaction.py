@@ -33,12 +33,13 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable, Generator
-from typing import IO, Any
+from typing import Any
 
 import pytest
 
 from .._atomic import atomic_write_text
 from .._redact import MIN_SECRET_LENGTH, Redactor
+from .._redact import RedactingStream as _RedactingStream  # sys.stdout/sys.stderr, per write
 from ..config import Target
 
 __all__ = ["Redaction", "redact_report"]
@@ -311,22 +312,3 @@ def _terminal_text(text: str, redactor: Redactor) -> str:
         if plain != _ANSI.sub("", masked):
             return plain
     return masked
-
-
-class _RedactingStream:
-    """``sys.stdout``/``sys.stderr`` with each write redacted."""
-
-    def __init__(self, wrapped: IO[str], redactor: Redactor) -> None:
-        self.wrapped = wrapped
-        self._redactor = redactor
-
-    def write(self, text: str) -> int:
-        self.wrapped.write(self._redactor(text))
-        return len(text)
-
-    def writelines(self, lines: Any) -> None:
-        for line in lines:
-            self.write(line)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.wrapped, name)

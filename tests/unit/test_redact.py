@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import json
 import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from urllib.parse import quote, quote_plus
@@ -15,8 +18,9 @@ from xml.etree import ElementTree
 import httpx
 import pytest
 
-from pytest_stagegate._redact import MASK, Redactor, forms_of
+from pytest_stagegate._redact import MASK, RedactingStream, Redactor, forms_of
 from pytest_stagegate.config import load_config
+from pytest_stagegate.plugin import redaction
 
 JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N"
 ODD = "p%a@s\\s&w'o\"rd<x>-Zqé9"  # every character some encoding changes
@@ -187,6 +191,45 @@ def test_a_long_text_without_secrets_is_returned_whole() -> None:
     text = "lorem ipsum dolor sit amet, " * 5000
     assert redact(text) is text or redact(text) == text
     assert redact(text + JWT[10:30]) == text + MASK
+
+
+# -- RedactingStream: sys.stdout/sys.stderr in the pytest process and the Locust child ---------
+
+
+def test_a_redacting_stream_masks_each_write_and_reports_the_whole_text_written() -> None:
+    out = io.StringIO()
+    stream = RedactingStream(out, Redactor([JWT]))
+    text = f"Authorization: Bearer {JWT}\n"
+    assert stream.write(text) == len(text)  # no short write: print() does not retry
+    stream.writelines([f"a {JWT[:20]}\n", "plain\n"])
+    assert out.getvalue() == "Authorization: Bearer ***\na ***\nplain\n"
+
+
+def test_a_redacting_stream_is_its_wrapped_stream_for_everything_but_writing() -> None:
+    out = io.StringIO()
+    stream = RedactingStream(out, Redactor([JWT]))
+    assert stream.wrapped is out
+    print(JWT, file=stream, flush=True)
+    assert stream.getvalue() == "***\n" and stream.closed is False
+    stream.close()
+    assert out.closed
+
+
+def test_the_pytest_process_and_the_load_child_share_one_redacting_stream() -> None:
+    """One class for both sides, importable without pytest, locust or gevent."""
+    code = (
+        "import sys\n"
+        "from pytest_stagegate._redact import RedactingStream\n"
+        "from pytest_stagegate.load.child import output\n"
+        "assert output.RedactingStream is RedactingStream\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'pytest', '_pytest', 'locust', 'gevent'}))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert run.stdout == "[]\n"
+    assert vars(redaction)["_RedactingStream"] is RedactingStream
 
 
 # -- the base_url password and its Basic token, from stagegate.yaml --------------------------

@@ -9,9 +9,9 @@ import os
 import sys
 from typing import IO, Any
 
-from ..._redact import Redactor
+from ..._redact import RedactingStream, Redactor
 
-__all__ = ["EventStream", "RedactingFormatter", "RedactingStream", "setup_io"]
+__all__ = ["EventStream", "RedactingFormatter", "setup_io"]
 
 
 class RedactingFormatter(logging.Formatter):
@@ -23,26 +23,11 @@ class RedactingFormatter(logging.Formatter):
         return self._redact(super().format(record))
 
 
-class RedactingStream:
-    """stderr for Python code: tracebacks printed by gevent's hub bypass logging."""
-
-    def __init__(self, stream: IO[str], redact: Redactor) -> None:
-        self._stream = stream
-        self._redact = redact
-
-    def write(self, text: str) -> int:
-        self._stream.write(self._redact(text))
-        return len(text)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
 def setup_io(redact: Redactor) -> IO[str]:
     """Keep the real stdout for JSON lines only; everything else writes to stderr, redacted."""
     events_out = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)  # C extensions and anything writing to fd 1 land in stderr
-    sys.stderr = RedactingStream(sys.stderr, redact)
+    sys.stderr = RedactingStream(sys.stderr, redact)  # tracebacks gevent's hub prints
     sys.stdout = sys.stderr  # print() from Locust or a locustfile
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter(redact))
