@@ -418,24 +418,30 @@ class _AsyncDeadlineStream(httpx.AsyncByteStream):
 
 class _CappedResponse(httpx.Response):
     """A response whose decoded body, too, stops at ``max_body``: a small compressed body can
-    inflate to any size."""
+    inflate to any size. Too large once decoded amends the log entry like too large raw."""
 
-    _stagegate_cap: int = 0
+    _stagegate_guard: _BodyGuard  # set by ``_Guard.response``, right after construction
+
+    def _check_decoded(self, seen: int) -> None:
+        guard = self._stagegate_guard
+        cap = guard.transport.max_body
+        if seen > cap:
+            exc = _too_large(cap, self.request)
+            guard.failed(exc)
+            raise exc
 
     def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
         seen = 0
         for chunk in super().iter_bytes(chunk_size):
             seen += len(chunk)
-            if seen > self._stagegate_cap:
-                raise _too_large(self._stagegate_cap, self.request)
+            self._check_decoded(seen)
             yield chunk
 
     async def aiter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
         seen = 0
         async for chunk in super().aiter_bytes(chunk_size):
             seen += len(chunk)
-            if seen > self._stagegate_cap:
-                raise _too_large(self._stagegate_cap, self.request)
+            self._check_decoded(seen)
             yield chunk
 
 
@@ -479,7 +485,7 @@ class _Guard:
             extensions=response.extensions,
             request=request,
         )
-        capped._stagegate_cap = self.max_body
+        capped._stagegate_guard = guard
         return capped
 
 

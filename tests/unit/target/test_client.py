@@ -264,6 +264,37 @@ def test_a_compressed_body_is_capped_as_it_inflates() -> None:
             client.get("/bomb")
 
 
+def test_a_body_too_large_only_once_inflated_is_recorded_as_a_failure() -> None:
+    """The raw body fits; the decoded one does not: the log entry says so, like a raw one."""
+    bomb = gzip.compress(b"\0" * (4 * 1024 * 1024))
+    zipped = gzip.compress(b"z" * 1000)
+    routes = {
+        "/bomb": Route(body=bomb, headers={"Content-Encoding": "gzip"}),
+        "/fits": Route(body=zipped, headers={"Content-Encoding": "gzip"}),
+    }
+    log = RequestLog()
+    with HTTPTestServer(routes) as server:
+        target = Target(name="t", base_url=server.url, max_body=1024 * 1024)
+        assert len(bomb) < target.max_body
+        with make_client(target, log) as client:
+            assert client.get("/fits").content == b"z" * 1000
+            with pytest.raises(ResponseTooLarge, match="max_body of 1MB"):
+                client.get("/bomb")
+
+            async def fetch() -> None:
+                async with make_async_client(target, log) as async_client:
+                    await async_client.get("/bomb")
+
+            with pytest.raises(ResponseTooLarge, match="max_body of 1MB"):
+                asyncio.run(fetch())
+    fits, bomb_sync, bomb_async = log.take()
+    assert (fits.status, fits.error) == (200, "")
+    assert (bomb_sync.status, bomb_sync.error) == (200, "ResponseTooLarge")
+    assert (bomb_async.status, bomb_async.error) == (200, "ResponseTooLarge")
+    summary = summarize([fits, bomb_sync, bomb_async])
+    assert summary is not None and (summary["count"], summary["failures"]) == (3, 2)
+
+
 def test_an_endless_body_ends_at_max_body_and_memory_stays_bounded() -> None:
     """A resource bound, not a timing: an endless stream read with the default cap (16MB)
     stops there, and the process grows by far less than 200 MB."""
