@@ -16,6 +16,8 @@ from ..budgets import Budget
 from ..metrics import parse_metric
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from ..config import GateSettings, Target
 
 PLAN_SCHEMA = 1
@@ -99,9 +101,17 @@ class LoadPlan:
         return cls(**data)
 
 
-def plan_for(target: Target, settings: GateSettings, *, html_report: str | None = None) -> LoadPlan:
+def plan_for(
+    target: Target,
+    settings: GateSettings,
+    *,
+    html_report: str | None = None,
+    secrets: Iterable[str] = (),
+) -> LoadPlan:
     """The plan for ``target`` under ``settings``: what the gate runs, and what a remote worker
-    (``stagegate worker``) builds from its own stagegate.yaml and environment."""
+    (``stagegate worker``) builds from its own stagegate.yaml and environment. The child masks
+    the target's secrets and ``secrets`` (the rest of the run's: a configured target a hook
+    replaced, the signing key) in its log and report."""
     load = settings.load
     abort = load.abort
     return LoadPlan(
@@ -131,7 +141,7 @@ def plan_for(target: Target, settings: GateSettings, *, html_report: str | None 
         wait=load.wait,
         vars=dict(target.vars),
         target_name=target.name,
-        secrets=sorted(target.secrets),
+        secrets=sorted(target.secrets.union(secrets)),
         abort_enabled=abort.enabled,
         abort_error_rate=abort.error_rate,
         abort_min_requests=abort.min_requests,

@@ -17,7 +17,7 @@ from ..verdict import TestRecord, Verdict, public_url, sign_verdict, write_verdi
 from ..verdict.commit import commit_info
 from ..verdict.junit import write_junit
 from .options import RunOptions
-from .state import GateOutcome
+from .state import GateOutcome, RunSecrets
 
 if TYPE_CHECKING:
     from .state import Problem
@@ -50,19 +50,20 @@ def finish_run(
     write_line: WriteLine,
     environ: Mapping[str, str] = os.environ,
     configured_target: Target | None = None,
+    secrets: RunSecrets | None = None,
 ) -> Finished:
     """Decide the verdict, hand it to ``verdict_hook`` (``pytest_stagegate_verdict``), write
     ``options.files`` (the JSON signed with ``options.signing_key``, if any) and, for a gated
     run on GitHub, the step summary. ``configured_target`` is the target as stagegate.yaml
     configured it when a ``pytest_stagegate_configure_target`` hook replaced it with
-    ``target``: the verdict then says so."""
+    ``target``: the verdict then says so. ``secrets`` are the run's (``RunState.secrets``; by
+    default those of both targets): what the run writes here is redacted with them."""
+    redact = secrets if secrets is not None else RunSecrets.of(target, configured_target)
     verdict = Verdict(
         target_name=target.name,
-        base_url=target.redact(target.base_url),
+        base_url=redact(target.base_url),
         configured_base_url=(
-            None
-            if configured_target is None
-            else target.redact(configured_target.redact(configured_target.base_url))
+            None if configured_target is None else redact(configured_target.base_url)
         ),
         commit=commit_info(environ, options.rootdir),
         started_at=started_at,
@@ -76,7 +77,7 @@ def finish_run(
         plugin_version=__version__,
     )
     if configured_target is not None:
-        verdict.add_reason(replaced_sentence(target, configured_target))
+        verdict.add_reason(replaced_sentence(target, configured_target, redact))
     if gate is not None and gate.load_errors:
         verdict.add_reason("Most frequent load errors: " + "; ".join(gate.load_errors) + ".")
     try:
@@ -84,10 +85,11 @@ def finish_run(
     except Exception as exc:  # a notifier that fails must not cost the verdict
         verdict.add_problem(
             "error",
-            target.redact(f"A pytest_stagegate_verdict hook failed: {type(exc).__name__}: {exc}"),
+            redact(f"A pytest_stagegate_verdict hook failed: {type(exc).__name__}: {exc}"),
         )
     status = exit_status_for(exit_status, verdict.promote, options.gate)
-    data = verdict.to_dict()
+    # every sentence of the files, whoever wrote it (a verdict hook's reason or check, say)
+    data = redact_messages(verdict.to_dict(), redact)
     if options.signing_key:
         data = sign_verdict(data, options.signing_key)
     for kind, path in options.files:
@@ -97,7 +99,7 @@ def finish_run(
             else:
                 write_junit(path, data)
         except (OSError, ValueError) as exc:
-            write_line(f"stagegate: could not write {path}: {exc}", red=True)
+            write_line(redact(f"stagegate: could not write {path}: {exc}"), red=True)
             status = pytest.ExitCode.TESTS_FAILED
     summary_path = environ.get(STEP_SUMMARY_ENV)
     if summary_path and options.gate:
@@ -105,17 +107,21 @@ def finish_run(
 
         try:
             with open(summary_path, "a", encoding="utf-8") as fh:
-                fh.write(render(data, "markdown") + "\n")
+                fh.write(redact(render(data, "markdown")) + "\n")
         except OSError as exc:
-            write_line(f"stagegate: could not append to ${STEP_SUMMARY_ENV}: {exc}")
+            write_line(redact(f"stagegate: could not append to ${STEP_SUMMARY_ENV}: {exc}"))
     return Finished(verdict, data, int(status))
 
 
-def replaced_sentence(target: Target, configured: Target) -> str:
-    """The reason a verdict gives when a hook replaced its target (no credentials)."""
+def replaced_sentence(
+    target: Target, configured: Target, redact: Callable[[str], str] | None = None
+) -> str:
+    """The reason a verdict gives when a hook replaced its target (no credentials; redacted
+    with ``redact``, by default with both targets' secrets)."""
+    redact = redact if redact is not None else RunSecrets.of(target, configured)
 
     def shown(url: str) -> str:
-        return public_url(target.redact(configured.redact(url)))
+        return public_url(redact(url))
 
     where = (
         f"measured at {shown(target.base_url)}, not at the configured {shown(configured.base_url)}"
@@ -127,6 +133,24 @@ def replaced_sentence(target: Target, configured: Target) -> str:
         f"{where}; `stagegate verify` refuses this verdict for a named target unless "
         "--allow-replaced-target."
     )
+
+
+MESSAGE_KEYS = frozenset({"reasons", "reason", "message", "note"})
+
+
+def redact_messages(value: Any, redact: Callable[[str], str], key: str = "") -> Any:
+    """The verdict's data with its sentences (``MESSAGE_KEYS``: reasons, problems, messages of
+    tests and checks, the gate's reason) redacted; a new value. Names, node ids, URLs and
+    keys are redacted where they are recorded and left as they are here: a run of a secret
+    that happens to be in ``configured_base_url`` or a status word must not break the
+    verdict's form."""
+    if isinstance(value, dict):
+        return {k: redact_messages(v, redact, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_messages(item, redact, key) for item in value]
+    if isinstance(value, str) and key in MESSAGE_KEYS:
+        return redact(value)
+    return value
 
 
 def exit_status_for(status: int, promote: bool, gate_requested: bool) -> int:

@@ -7,6 +7,7 @@ locust: the child process does.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -24,7 +25,7 @@ from ..target.client import make_client
 from ..verdict import GateRecord, TestRecord
 from ..verdict.records import GateStatus
 from .options import RunOptions
-from .state import GateOutcome
+from .state import GateOutcome, RunSecrets
 
 if TYPE_CHECKING:
     import pytest
@@ -88,23 +89,35 @@ def run_gate(
     hooks: GateHooks,
     write_line: WriteLine,
     progress: LoadProgress | None = None,
+    secrets: RunSecrets | None = None,
 ) -> GateOutcome:
-    """Run the gate and hand its record to ``pytest_stagegate_gate_result``."""
+    """Run the gate and hand its record to ``pytest_stagegate_gate_result``. ``secrets`` are
+    the run's (``RunState.secrets``; by default the target's): every message the gate makes
+    is redacted with them, and the load child masks them in its log and report."""
+    secrets = secrets if secrets is not None else RunSecrets.of(target)
     outcome = _run_gate(
-        options, target, settings, tests, baseline, hooks, write_line, progress or _NoProgress()
+        options,
+        target,
+        settings,
+        tests,
+        baseline,
+        hooks,
+        write_line,
+        progress or _NoProgress(),
+        secrets,
     )
     try:
         hooks.gate_result(target, outcome.record)
     except Exception as exc:
-        problem: Problem = ("error", _hook_failed("pytest_stagegate_gate_result", exc, target))
+        problem: Problem = ("error", _hook_failed("pytest_stagegate_gate_result", exc, secrets))
         return GateOutcome(
             outcome.record, outcome.load_log, outcome.load_errors, (*outcome.problems, problem)
         )
     return outcome
 
 
-def _hook_failed(hook: str, exc: Exception, target: Target) -> str:
-    return target.redact(f"A {hook} hook failed: {type(exc).__name__}: {exc}")
+def _hook_failed(hook: str, exc: Exception, redact: RunSecrets) -> str:
+    return redact(f"A {hook} hook failed: {type(exc).__name__}: {exc}")
 
 
 def _run_gate(
@@ -116,10 +129,12 @@ def _run_gate(
     hooks: GateHooks,
     write_line: WriteLine,
     progress: LoadProgress,
+    secrets: RunSecrets,
 ) -> GateOutcome:
     workers, remote = options.workers, options.remote_workers
     html_report = str(options.html_report) if options.html_report is not None else None
-    plan = plan_for(target, settings, html_report=html_report)
+    # the child masks the run's secrets too (never sent the signing key: nothing to mask there)
+    plan = plan_for(target, settings, html_report=html_report, secrets=secrets.shared)
     profile = describe_profile(plan, workers, remote)
 
     def stopped(status: GateStatus, reason: str) -> GateOutcome:
@@ -140,14 +155,14 @@ def _run_gate(
             f"the critical test {critical[0]} failed, so no load was put on the target "
             f"(set gate.run_after_critical_failure: true to run it anyway)",
         )
-    unreachable = probe(target)
+    unreachable = probe(target, secrets)
     if unreachable:
         return stopped("error", unreachable)
 
     try:
         replaced = hooks.load_plan(target, plan)
     except Exception as exc:
-        return stopped("error", _hook_failed("pytest_stagegate_load_plan", exc, target))
+        return stopped("error", _hook_failed("pytest_stagegate_load_plan", exc, secrets))
     if replaced is not None and not isinstance(replaced, LoadPlan):
         return stopped(
             "error",
@@ -155,7 +170,8 @@ def _run_gate(
             f"LoadPlan (return dataclasses.replace(plan, ...) or None)",
         )
     if replaced is not None:
-        plan = replaced
+        # a hook's plan masks the run's secrets too, whatever it kept of plan.secrets
+        plan = dataclasses.replace(replaced, secrets=sorted(secrets.shared.union(replaced.secrets)))
         profile = describe_profile(plan, workers, remote)
     from ..load.process import run_load
 
@@ -179,7 +195,7 @@ def _run_gate(
         )
     except LoadError as exc:
         return GateOutcome(
-            GateRecord(status="error", reason=target.redact(str(exc)), profile=profile),
+            GateRecord(status="error", reason=secrets(str(exc)), profile=profile),
             load_log=load_log,
         )
     finally:
@@ -200,7 +216,7 @@ def _run_gate(
     )
     record = GateRecord(
         status=result.status,
-        reason=target.redact(result.reason),
+        reason=secrets(result.reason),
         profile=profile,
         endpoints=list(stats.values()),
         checks=checks,
@@ -218,7 +234,7 @@ def _run_gate(
                 f"written to {plan.html_report} (the load log says why).",
             ),
         )
-    return GateOutcome(record, load_log, tuple(top_errors(result.errors, target)), problems)
+    return GateOutcome(record, load_log, tuple(top_errors(result.errors, secrets)), problems)
 
 
 def load_log_path(options: RunOptions) -> Path | None:
@@ -233,12 +249,14 @@ def load_log_path(options: RunOptions) -> Path | None:
     return path
 
 
-def top_errors(errors: Sequence[ErrorRecord], target: Target, most: int = 3) -> list[str]:
-    """The most frequent load errors, as phrases: '2,008 x HTTP 404 on GET /missing'."""
+def top_errors(
+    errors: Sequence[ErrorRecord], redact: Callable[[str], str], most: int = 3
+) -> list[str]:
+    """The most frequent load errors, as phrases: '2,008 x HTTP 404 on GET /missing', each
+    passed through ``redact`` (the run's secrets)."""
     ranked = sorted(errors, key=lambda e: e.occurrences, reverse=True)[:most]
     return [
-        target.redact(f"{e.occurrences:,} x {' '.join(e.error.split())[:200]} on {e.name}")
-        for e in ranked
+        redact(f"{e.occurrences:,} x {' '.join(e.error.split())[:200]} on {e.name}") for e in ranked
     ]
 
 
@@ -256,18 +274,19 @@ def describe_profile(plan: LoadPlan, workers: int, remote: int = 0) -> dict[str,
     }
 
 
-def probe(target: Target) -> str | None:
+def probe(target: Target, redact: Callable[[str], str] | None = None) -> str | None:
     """None when the target answers HTTP at all; otherwise a sentence saying why not.
 
     The whole answer, from the connect to the last body byte, must arrive within the target's
     timeout (at most ``REACHABILITY_TIMEOUT``) whatever pace the server sends it at, and its body
-    be no larger than the target's ``max_body`` (``target.client``)."""
+    be no larger than the target's ``max_body`` (``target.client``). The sentence is redacted
+    with ``redact`` (the run's secrets; the target's by default)."""
     url = target.base_url + "/"
     try:
         with make_client(target, retries=0) as client:
             client.get("/", timeout=min(target.timeout, REACHABILITY_TIMEOUT))
     except httpx.HTTPError as exc:
-        return target.redact(
+        return (redact or target.redact)(
             f"target {target.name!r} is unreachable over HTTP, so no load was put on it: GET {url} "
             f"failed with {type(exc).__name__}: {str(exc) or 'no detail'}"
         )

@@ -1,5 +1,7 @@
 """Secrets out of everything pytest writes while a stagegate run is active: one choke point per
-channel, all using the target's ``Redactor`` (``_redact.py`` has the rule and the forms).
+channel, all using the run's one ``Redactor`` (``RunState.redactor``: the target's secrets, the
+configured target's when a hook replaced it, the signing key; ``_redact.py`` has the rule and
+the forms).
 
 - **Reports** (``pytest_runtest_makereport``, ``pytest_make_collect_report``, again in
   ``pytest_runtest_logreport`` for reports replayed from xdist workers): the long
@@ -40,7 +42,6 @@ import pytest
 from .._atomic import atomic_write_text
 from .._redact import MIN_SECRET_LENGTH, Redactor
 from .._redact import RedactingStream as _RedactingStream  # sys.stdout/sys.stderr, per write
-from ..config import Target
 
 __all__ = ["Redaction", "redact_report"]
 
@@ -57,14 +58,10 @@ class Redaction:
         self._streams: dict[str, _RedactingStream] = {}
 
     @classmethod
-    def install(
-        cls, config: pytest.Config, target: Target, configured: Target | None = None
-    ) -> None:
-        """Register the plugin for this run, masking ``target``'s secrets and those of the
-        ``configured`` target a hook replaced (nothing to do for a target without secrets)."""
-        redactor = target.redactor
-        if configured is not None and not configured.secrets <= target.secrets:
-            redactor = Redactor(target.secrets | configured.secrets)
+    def install(cls, config: pytest.Config, redactor: Redactor) -> None:
+        """Register the plugin for this run with the run's redactor (``RunState.redactor``:
+        the secrets of the target, of the configured target a hook replaced, and the signing
+        key); nothing to do for a run without secrets."""
         if (redactor or redactor.unmaskable) and not config.pluginmanager.has_plugin(
             cls.PLUGIN_NAME
         ):

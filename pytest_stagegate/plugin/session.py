@@ -30,7 +30,7 @@ from ..target.readiness import check_version, wait_ready
 from . import markers
 from .options import BIND_EXAMPLE, DEFAULT_SOURCE, RunOptions
 from .records import TestRecorder, skip_reason
-from .state import RUN_STATE, GateOutcome, RunState
+from .state import RUN_STATE, GateOutcome, RunSecrets, RunState
 
 if TYPE_CHECKING:
     from ..budgets import EndpointStats
@@ -53,6 +53,7 @@ class StagegateRun:
         self._previous_sigterm: Any = None
         # set just before this plugin's own pytest.exit(): a user's exit message may read alike
         self._stopped_by_us = False
+        self._recorded_as: Target | None = None  # see _recording_target
 
     # -- construction -------------------------------------------------------------------------
 
@@ -67,6 +68,8 @@ class StagegateRun:
             state = _new_state(
                 _target_from_dict(data["target"]), tuple(data["known"]), GateSettings()
             )
+            # the controller's secrets but its signing key, which no worker may see
+            state.secrets = RunSecrets(frozenset(data.get("secrets", ())))
             config.stash[RUN_STATE] = state
             return cls(config, options, state, Path(data["config_path"]))
         path = options.config_file()
@@ -104,6 +107,7 @@ class StagegateRun:
                 if replaced != target:  # the verdict says where it really measured
                     state.configured_target = target
                 run._check_load_allowed(replaced)
+        state.secrets = RunSecrets.of(state.target, state.configured_target, options.signing_key)
         config.stash[RUN_STATE] = state
         return run
 
@@ -157,7 +161,7 @@ class StagegateRun:
         from .redaction import Redaction
 
         # secrets out of everything pytest writes (reports, terminal, logs, --junitxml)
-        Redaction.install(config, self.state.target, self.state.configured_target)
+        Redaction.install(config, self.state.secrets.redactor)
         if not self.options.is_worker and _in_main_thread():
             # pytest only handles SIGINT; turning SIGTERM into the same interrupt lets a
             # cancelled CI job still write a verdict and stop the load processes.
@@ -176,7 +180,7 @@ class StagegateRun:
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         target = self.state.target
         lines = [
-            target.redact(
+            self.state.secrets(
                 f"stagegate: target {target.name!r} ({target.base_url}) "
                 f"from {self.options.target_source}; config {self.config_path}"
             ),
@@ -201,6 +205,7 @@ class StagegateRun:
             "source": self.options.target_source,
             "known": list(self.state.known_targets),
             "config_path": str(self.config_path),
+            "secrets": sorted(self.state.secrets.shared),  # never the signing key
         }
 
     # -- collection: markers ------------------------------------------------------------------
@@ -271,7 +276,7 @@ class StagegateRun:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if not self.options.is_worker:
-            self.state.recorder.add(report, self.state.target)
+            self.state.recorder.add(report, self._recording_target())
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed and not self.options.is_worker:
@@ -282,7 +287,7 @@ class StagegateRun:
         if error:
             worker = getattr(getattr(node, "gateway", None), "id", "?")
             message = f"The pytest-xdist worker {worker} crashed: {error}"
-            self.state.problems.append(("fail", self.state.target.redact(message)))
+            self.state.problems.append(("fail", self.state.secrets(message)))
 
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         self.state.running = (nodeid, location)
@@ -294,14 +299,15 @@ class StagegateRun:
         exc = excinfo.value
         if isinstance(exc, pytest.Session.Interrupted):
             return  # pytest's own stop (collection errors, -x); reported elsewhere
-        target = self.state.target
         if isinstance(exc, pytest.exit.Exception):
             if self._stopped_by_us:
                 return  # our own stop (readiness, prepare): its problem is recorded already
             # pytest.exit() from a test, a fixture, a conftest or a plugin: whatever its
             # return code, the run did not finish and cannot pass.
             self.state.interrupted = True
-            reason = target.redact(f"pytest.exit() stopped the run: {exc.msg or 'no reason given'}")
+            reason = self.state.secrets(
+                f"pytest.exit() stopped the run: {exc.msg or 'no reason given'}"
+            )
             self.state.problems.append(("error", reason))
         elif isinstance(exc, KeyboardInterrupt):
             self.state.interrupted = True
@@ -314,7 +320,7 @@ class StagegateRun:
             report = pytest.TestReport(
                 nodeid, location, {}, "failed", f"Stopped before it finished: {reason}", "setup"
             )
-            self.state.recorder.add(report, target)
+            self.state.recorder.add(report, self._recording_target())
 
     # -- the run: readiness before the tests, the gate after them -----------------------------
 
@@ -338,6 +344,7 @@ class StagegateRun:
                     hooks=ConfigHooks(self.config),
                     write_line=self.write_line,
                     progress=ProgressLine(self._reporter()),
+                    secrets=self.state.secrets,
                 )
             except KeyboardInterrupt:
                 # The verdict must say what really ran: the gate started and was cut short.
@@ -361,11 +368,14 @@ class StagegateRun:
                     config=self.config, target=target, client=client
                 )
         except StagegateError as exc:
-            self.state.problems.append(("error", str(exc)))
+            message = self.state.secrets(str(exc))
+            self.state.problems.append(("error", message))
             self._stopped_by_us = True  # its problem is recorded above
-            pytest.exit(f"pytest-stagegate: {exc}", returncode=pytest.ExitCode.TESTS_FAILED)
+            pytest.exit(f"pytest-stagegate: {message}", returncode=pytest.ExitCode.TESTS_FAILED)
         except Exception as exc:
-            message = target.redact(f"pytest_stagegate_prepare failed: {type(exc).__name__}: {exc}")
+            message = self.state.secrets(
+                f"pytest_stagegate_prepare failed: {type(exc).__name__}: {exc}"
+            )
             self.state.problems.append(("error", message))
             self._stopped_by_us = True  # its problem is recorded above
             pytest.exit(f"pytest-stagegate: {message}", returncode=pytest.ExitCode.TESTS_FAILED)
@@ -377,7 +387,17 @@ class StagegateRun:
         """A line on pytest's terminal (nothing under -p no:terminal), secrets redacted."""
         reporter = self._reporter()
         if reporter is not None:
-            reporter.write_line(self.state.target.redact(line), **markup)
+            reporter.write_line(self.state.secrets(line), **markup)
+
+    def _recording_target(self) -> Target:
+        """The target as the test recorder sees it: the one it redacts node ids and messages
+        with, so it carries every secret of the run (built once: its redactor too)."""
+        target, secrets = self.state.target, self.state.secrets.values
+        if secrets <= target.secrets:
+            return target
+        if self._recorded_as is None:  # the target and secrets are final once the run started
+            self._recorded_as = dataclasses.replace(target, secrets=secrets)
+        return self._recorded_as
 
     # -- the verdict --------------------------------------------------------------------------
 
@@ -405,6 +425,7 @@ class StagegateRun:
             verdict_hook=verdict_hook,
             write_line=self.write_line,
             configured_target=state.configured_target,
+            secrets=state.secrets,
         )
         state.verdict, state.verdict_data = finished.verdict, finished.data
         session.exitstatus = finished.exit_status

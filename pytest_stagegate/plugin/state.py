@@ -9,11 +9,15 @@ loading httpx.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from .._redact import Redactor  # light: imports nothing of the project
 
 if TYPE_CHECKING:
     from ..budgets import EndpointStats
@@ -56,6 +60,56 @@ class RunState:
     gate: GateOutcome | None = None  # once the gate ran
     verdict: Verdict | None = None  # once decided
     verdict_data: dict[str, Any] | None = None  # verdict.to_dict(), as written
+    # every secret of the run and its one redactor: set by the session once the target is final
+    secrets: RunSecrets = dataclasses.field(default_factory=lambda: RunSecrets())
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSecrets:
+    """Every secret a run masks in all it writes, and the one ``Redactor`` that does it: the
+    secrets of the target it measures, those of the target stagegate.yaml configured when a
+    ``pytest_stagegate_configure_target`` hook replaced it (a hook's message or a load error
+    may still carry them), and the verdict's signing key. Never shown (``repr`` holds no
+    value).
+
+    ``shared`` are the ones handed to other processes (the load child's plan, xdist workers),
+    so they mask them too: all but the signing key, which no process running the project's
+    code (tests, hooks, locustfiles) may hold; it stays in this one."""
+
+    shared: frozenset[str] = dataclasses.field(default=frozenset(), repr=False)
+    signing_key: frozenset[str] = dataclasses.field(default=frozenset(), repr=False)
+
+    @classmethod
+    def of(
+        cls, target: Target, configured: Target | None = None, signing_key: bytes | None = None
+    ) -> RunSecrets:
+        shared = set(target.secrets)
+        if configured is not None:
+            shared |= configured.secrets
+        key: set[str] = set()
+        if signing_key:
+            # as os.environ holds it; the parts between undecodable bytes, which the URL and
+            # JSON forms of a mask cannot encode
+            text = signing_key.decode("utf-8", "surrogateescape")
+            key.update(part for part in _SURROGATES.split(text) if part)
+        return cls(frozenset(shared), frozenset(key))
+
+    @property
+    def values(self) -> frozenset[str]:
+        """All of them."""
+        return self.shared | self.signing_key
+
+    @functools.cached_property
+    def redactor(self) -> Redactor:
+        """Built once: it runs on every line of output."""
+        return Redactor(self.values)
+
+    def __call__(self, text: str) -> str:
+        """``text`` with every form of every secret of the run masked."""
+        return self.redactor(text)
+
+
+_SURROGATES = re.compile("[\udc80-\udcff]+")
 
 
 RUN_STATE = pytest.StashKey[RunState]()

@@ -160,3 +160,106 @@ def test_reports_are_redacted_in_place_for_every_plugin(
     assert "Captured stdout call: the token is ***" in written
     assert "no module for ***" in written  # the collection error
     assert leaked_runs(written, secret_forms(canary)) == []
+
+
+REPLACING_CONFTEST = """
+import dataclasses
+import os
+
+import pytest
+
+
+def pytest_stagegate_configure_target(config, target):
+    # a local stand-in without the configured target's credentials
+    return dataclasses.replace(target, headers={}, secrets=frozenset())
+
+
+def pytest_stagegate_load_plan(config, target, plan):
+    # a hook's plan that drops the secrets it was given: the run's are masked all the same
+    return dataclasses.replace(plan, secrets=[])
+
+
+def pytest_stagegate_gate_result(config, target, gate):
+    raise RuntimeError("could not post the result with " + os.environ["SG_TOKEN"])
+
+
+def pytest_stagegate_verdict(config, verdict):
+    raise RuntimeError("could not notify with " + os.environ["SG_TOKEN"])
+"""
+
+REPLACING_LOCUSTFILE = """
+import os
+
+from locust import HttpUser, constant, task
+
+
+class Refused(HttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def refused(self):
+        with self.client.get("/ok", catch_response=True) as response:
+            response.failure("refused with " + os.environ["SG_TOKEN"])
+        print("the token is", os.environ["SG_TOKEN"])
+"""
+
+
+def test_the_configured_targets_secrets_stay_hidden_when_a_hook_replaced_it(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    serve: Callable[[Mapping[str, Route]], HTTPTestServer],
+) -> None:
+    """A configure_target hook replaced the target with one without the configured target's
+    token; hooks that fail with the token in their message, a load whose errors and prints
+    carry it: no form of it in the terminal, the verdict, our JUnit, the load log, the HTML
+    report or the step summary (the run's one redactor holds both targets' secrets, and the
+    load child is handed them)."""
+    token = "tok-" + uuid.uuid4().hex + "&'\\" + uuid.uuid4().hex
+    monkeypatch.setenv("SG_TOKEN", token)
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(pytester.path / "summary.md"))
+    server = serve({"/ok": Route()})
+    write_stagegate(
+        pytester,
+        server.url,
+        name="staging",
+        target={"headers": {"Authorization": "Bearer ${SG_TOKEN}"}},
+        gate={
+            "load": {"requests": None, "wait": None, "locustfile": "leak_locustfile.py"},
+            "budgets": {"total": {"p95": None}},
+        },
+    )
+    pytester.makeconftest(REPLACING_CONFTEST)
+    pytester.makepyfile(
+        leak_locustfile=REPLACING_LOCUSTFILE,
+        test_it="""
+        import os
+
+        def test_compares(http):
+            assert http.get("/ok").status_code == 200
+            assert os.environ["SG_TOKEN"] == "x"
+        """,
+    )
+    result = pytester.runpytest("--target", "staging", "--gate", "--gate-report", "report.html")
+    assert result.ret == 1
+    # the hook replaced the target: the load went out without the configured credentials
+    assert "authorization" not in {k.lower() for k in server.last_headers("/ok")}
+    outputs = {"terminal": result.stdout.str() + "\n" + result.stderr.str()}
+    for path in sorted(Path(pytester.path).rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".py":
+            outputs[str(path.relative_to(pytester.path))] = path.read_text(errors="replace")
+    for name in (
+        "stagegate-verdict.json",
+        "stagegate-junit.xml",
+        "stagegate-load.log",
+        "report.html",
+        "summary.md",
+    ):
+        assert name in outputs, (name, outputs["terminal"][-3000:])
+    verdict = outputs["stagegate-verdict.json"]
+    # the messages are there, with the token masked
+    assert "could not post the result with ***" in verdict
+    assert "could not notify with ***" in verdict
+    assert "refused with ***" in verdict + outputs["stagegate-load.log"]
+    assert "could not post the result with ***" in outputs["summary.md"]
+    leaks = {name: leaked_runs(text, secret_forms(token)) for name, text in outputs.items()}
+    assert {name: runs for name, runs in leaks.items() if runs} == {}

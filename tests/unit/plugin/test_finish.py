@@ -15,7 +15,7 @@ from pytest_stagegate import defaults
 from pytest_stagegate.config import Target
 from pytest_stagegate.plugin.finish import Finished, exit_status_for, finish_run
 from pytest_stagegate.plugin.options import RunOptions
-from pytest_stagegate.plugin.state import GateOutcome
+from pytest_stagegate.plugin.state import GateOutcome, RunSecrets
 from pytest_stagegate.verdict import GateRecord, TestRecord, Verdict, load_verdict
 from pytest_stagegate.verdict.files import check_signature
 
@@ -297,3 +297,59 @@ def test_a_replaced_target_is_recorded_and_named_in_the_reasons(tmp_path: Path) 
         "--allow-replaced-target."
     ) in finished.data["reasons"]
     assert "pw" not in json.dumps(target)
+
+
+def test_the_configured_targets_secrets_and_the_key_are_masked_in_every_file(
+    tmp_path: Path,
+) -> None:
+    """A hook replaced the target with one without the configured target's token: a verdict
+    hook's message with that token or the signing key is masked in the verdict, the JUnit
+    file and the step summary, by the run's secrets."""
+    key = b"signing-key-never-shown-77"
+    configured = dataclasses.replace(TARGET, secrets=frozenset({"configured-token-0001"}))
+    summary = tmp_path / "summary.md"
+
+    def verdict_hook(verdict: Verdict) -> None:
+        verdict.add_reason("a reason with configured-token-0001")
+        raise RuntimeError("could not notify with configured-token-0001 or " + key.decode())
+
+    opts = RunOptions(
+        target="staging",
+        target_source="--target",
+        config_path=None,
+        config_source="found",
+        rootdir=tmp_path,
+        invocation_dir=tmp_path,
+        gate=True,
+        verdict_path=tmp_path / "v.json",
+        junit_path=tmp_path / "j.xml",
+        verdict_wanted=True,
+        signing_key=key,
+    )
+    finished = finish_run(
+        opts,
+        target=TARGET,
+        tests=PASSED,
+        gate=None,
+        problems=[],
+        interrupted=False,
+        started_at=STARTED,
+        flaky_blocks=False,
+        exit_status=OK,
+        verdict_hook=verdict_hook,
+        write_line=Lines(),
+        environ={"GITHUB_STEP_SUMMARY": str(summary)},
+        configured_target=configured,
+        secrets=RunSecrets.of(TARGET, configured, key),
+    )
+    written = load_verdict(tmp_path / "v.json")
+    assert (
+        "A pytest_stagegate_verdict hook failed: RuntimeError: could not notify with *** or ***"
+        in (json.dumps(written))
+    )
+    assert "a reason with ***." in written["reasons"]
+    assert check_signature(written, key) is None  # signed as written, masks and all
+    texts = [(tmp_path / name).read_text() for name in ("v.json", "j.xml", "summary.md")]
+    assert "could not notify with ***" in texts[2]
+    for text in [*texts, json.dumps(finished.data)]:
+        assert "configured-token" not in text and "signing-key" not in text

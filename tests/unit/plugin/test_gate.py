@@ -20,6 +20,7 @@ from pytest_stagegate.plugin.gate import (
     top_errors,
 )
 from pytest_stagegate.plugin.options import RunOptions
+from pytest_stagegate.plugin.state import RunSecrets
 from pytest_stagegate.verdict import GateRecord, TestRecord
 from tests.conftest import stagegate_yaml
 from tests.servers import HTTPTestServer, refused_url
@@ -193,6 +194,47 @@ def test_a_failing_result_hook_is_a_problem_of_the_run(tmp_path: Path) -> None:
     assert "hunter2-secret" not in message and "***" in message
 
 
+class PlanHook(Hooks):
+    """A load_plan hook that keeps the plan it was given, then fails with ``message``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+        self.given: list[LoadPlan] = []
+
+    def load_plan(self, target: Target, plan: LoadPlan) -> object:
+        self.given.append(plan)
+        raise RuntimeError(self.message)
+
+
+def test_the_runs_secrets_reach_the_plan_and_mask_every_message(
+    tmp_path: Path, server: HTTPTestServer
+) -> None:
+    """A configure_target hook replaced the target with one without the configured target's
+    token: the plan carries the token for the child to mask (never the signing key, which no
+    other process may hold), and a hook's message with the token or the key is masked."""
+    target, settings = setup(tmp_path, server.url)
+    configured = dataclasses.replace(target, secrets=frozenset({"configured-token-0001"}))
+    secrets = RunSecrets.of(target, configured, b"signing-key-never-shown-77")
+    hooks = PlanHook("broke with configured-token-0001 and signing-key-never-shown-77")
+    outcome = run_gate(
+        options(tmp_path),
+        target,
+        settings,
+        [],
+        baseline=None,
+        hooks=hooks,
+        write_line=[].append,
+        secrets=secrets,
+    )
+    ((plan,),) = (hooks.given,)
+    assert plan.secrets == ["configured-token-0001"]
+    assert outcome.record.status == "error"
+    assert outcome.record.reason == (
+        "A pytest_stagegate_load_plan hook failed: RuntimeError: broke with *** and ***"
+    )
+
+
 def test_probe(tmp_path: Path, server: HTTPTestServer) -> None:
     target, _ = setup(tmp_path, server.url)
     assert probe(target) is None
@@ -226,12 +268,12 @@ def test_top_errors_are_ranked_redacted_and_cut() -> None:
         ErrorRecord(method="GET", name="GET /c", error="x" * 300, occurrences=1),
         ErrorRecord(method="GET", name="GET /d", error="timeout", occurrences=2),
     ]
-    assert top_errors(errors, target) == [
+    assert top_errors(errors, target.redact) == [
         "2,008 x HTTP 404 with *** on GET /b",
         "3 x HTTP 500 on GET /a",
         "2 x timeout on GET /d",
     ]
-    assert top_errors(errors[2:3], target) == ["1 x " + "x" * 200 + " on GET /c"]
+    assert top_errors(errors[2:3], target.redact) == ["1 x " + "x" * 200 + " on GET /c"]
 
 
 def test_load_log_path_next_to_the_verdict(tmp_path: Path) -> None:
