@@ -7,21 +7,19 @@ The plugin stays inert in projects without a stagegate.yaml unless ``--target``,
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from .. import defaults
 from . import fixtures as _fixtures
 from .options import (
     BIND_EXAMPLE,
-    SIGNING_KEY_ENV,
     TARGET_ENV,
     RunOptions,
     forget_verdict_files,
     parse_bind,
     parse_count,
     parse_workers,
+    take_signing_key,
 )
 
 # Fixtures are plain module attributes so pytest finds them in this plugin module.
@@ -57,7 +55,12 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     # First, while pytest loads the plugin: a run that stops on an unknown option, a bad
     # option value or a broken conftest.py must not leave the previous verdict behind.
-    forget_verdict_files(pluginmanager.get_plugin("pytestconfig"))
+    config = pluginmanager.get_plugin("pytestconfig")
+    forget_verdict_files(config)
+    # The signing key leaves the environment now, before any conftest.py is imported and any
+    # other plugin's hook runs: RunOptions reads it from the config's stash, and no test, hook,
+    # xdist worker or Locust child can read it, print it or sign with it.
+    take_signing_key(config)
     group = parser.getgroup("stagegate", "pytest-stagegate: staging gate")
     group.addoption(
         "--target",
@@ -134,9 +137,5 @@ def pytest_configure(config: pytest.Config) -> None:
     from .session import StagegateRun, forget_previous_verdict
 
     forget_previous_verdict(options)
-    if options.controls:
-        # The key is in options now; out of the environment, no test, hook, xdist worker or
-        # Locust child can read it, print it or sign with it.
-        os.environ.pop(SIGNING_KEY_ENV, None)
     run = StagegateRun.start(config, options)
     config.pluginmanager.register(run, StagegateRun.PLUGIN_NAME)

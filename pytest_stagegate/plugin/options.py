@@ -23,6 +23,8 @@ from .. import defaults
 TARGET_ENV = "STAGEGATE_TARGET"
 SIGNING_KEY_ENV = defaults.SIGNING_KEY_ENV  # the verdict's signing key (verdict.files too)
 DEFAULT_SOURCE = "the default"  # where a target name came from when nothing named one
+# the key read from the environment when the plugin loaded (``take_signing_key``); None: unset
+SIGNING_KEY = pytest.StashKey["bytes | None"]()
 # pytest's own listings: the plugin stays out of them (and out of a broken stagegate.yaml)
 _LISTINGS = ("help", "markers", "showfixtures", "show_fixtures_per_test")
 
@@ -105,7 +107,8 @@ class RunOptions:
     collect_only: bool = False
     is_worker: bool = False  # an xdist worker
     active: bool = False  # asked for, or the project has a stagegate.yaml
-    # From STAGEGATE_SIGNING_KEY; never shown (not in repr) and never compared.
+    # From STAGEGATE_SIGNING_KEY (``take_signing_key``); never shown (not in repr) and never
+    # compared.
     signing_key: bytes | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @classmethod
@@ -156,7 +159,7 @@ class RunOptions:
             collect_only=bool(opt.collectonly),
             is_worker=hasattr(config, "workerinput"),
             active=not listing and (asked or config_path is not None),
-            signing_key=_signing_key(os.environ),
+            signing_key=config.stash.get(SIGNING_KEY, None),
         )
 
     @property
@@ -258,9 +261,16 @@ def forget_verdict_files(config: pytest.Config | None) -> None:
                 path.unlink(missing_ok=True)
 
 
-def _signing_key(environ: Any) -> bytes | None:
-    value = environ.get(SIGNING_KEY_ENV, "")
-    return value.encode("utf-8", "surrogateescape") if value else None
+def take_signing_key(config: pytest.Config | None) -> None:
+    """Move the verdict's signing key from ``STAGEGATE_SIGNING_KEY`` into ``config.stash``
+    (``RunOptions.signing_key`` reads it there). Called while pytest loads the plugin
+    (``pytest_addoption``): before any conftest.py is imported and any other plugin's
+    configure hook runs, and before xdist starts its workers, which inherit the environment.
+    Whether a stagegate run follows or not, the key is out of the environment of this process
+    and of all it starts."""
+    value = os.environ.pop(SIGNING_KEY_ENV, "")
+    if config is not None:
+        config.stash[SIGNING_KEY] = value.encode("utf-8", "surrogateescape") if value else None
 
 
 def _target_name(option: str | None, ini: Any) -> tuple[str, str]:

@@ -108,6 +108,65 @@ def test_a_real_run_signs_its_verdict_and_keeps_the_key_from_tests(
     assert KEY not in refused.stdout + refused.stderr
 
 
+def test_the_key_leaves_the_environment_before_any_conftest_or_worker_sees_it(
+    pytester: pytest.Pytester, server: HTTPTestServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rootdir conftest.py is imported, and other plugins' early hooks run, before the
+    plugin's pytest_configure: the key is gone from os.environ already (taken while pytest
+    loads the plugin), xdist workers never see it, and the verdict is still signed. Where
+    code of the run gets hold of it anyway, it is masked like any secret."""
+    write_stagegate(pytester, server.url)
+    pytester.makeconftest(
+        """
+        import os
+
+        import pytest
+
+        AT_IMPORT = "STAGEGATE_SIGNING_KEY" in os.environ
+
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_configure(config):
+            with open("seen.txt", "a") as f:
+                f.write(f"import {AT_IMPORT}\\n")
+                f.write(f"configure {'STAGEGATE_SIGNING_KEY' in os.environ}\\n")
+
+
+        def pytest_stagegate_verdict(config, verdict):
+            key = config.pluginmanager.get_plugin("stagegate-run").options.signing_key
+            verdict.add_reason("signed with " + key.decode())
+            print("signed with " + key.decode())
+        """
+    )
+    pytester.makepyfile(
+        """
+        import os
+
+        def test_env(http):
+            assert http.get("/healthz").status_code == 200
+            with open("seen.txt", "a") as f:
+                worker = os.environ.get("PYTEST_XDIST_WORKER", "none")
+                f.write(f"test {worker} {'STAGEGATE_SIGNING_KEY' in os.environ}\\n")
+
+        def test_other():
+            pass
+        """
+    )
+    monkeypatch.setenv("STAGEGATE_SIGNING_KEY", KEY)
+    result = pytester.runpytest("-s", "-n", "2", "--verdict", "v.json", "--verdict-junit", "j.xml")
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    seen = (pytester.path / "seen.txt").read_text().splitlines()
+    assert "test gw0 False" in seen or "test gw1 False" in seen  # the test ran on a worker
+    assert [line for line in seen if line.endswith("True")] == []
+    assert seen[:2] == ["import False", "configure False"]  # the controller's conftest
+    data = json.loads((pytester.path / "v.json").read_text())
+    assert check_signature(data, KEY.encode()) is None
+    assert "signed with ***." in data["reasons"]
+    assert "signed with ***" in result.stdout.str()
+    text = (pytester.path / "v.json").read_text() + (pytester.path / "j.xml").read_text()
+    assert KEY not in text + result.stdout.str() + result.stderr.str()
+
+
 def test_a_target_replaced_by_a_hook_is_recorded_and_refused(
     pytester: pytest.Pytester, server: HTTPTestServer
 ) -> None:

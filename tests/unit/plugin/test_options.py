@@ -12,6 +12,7 @@ import pytest
 from pytest_stagegate import defaults
 from pytest_stagegate.plugin.options import (
     BIND_EXAMPLE,
+    SIGNING_KEY,
     RunOptions,
     find_config_file,
     parse_bind,
@@ -286,3 +287,15 @@ def test_the_signing_key_is_read_once_and_never_shown(
     assert "opt-key-5150" not in repr(resolved) and "signing_key=" not in repr(resolved)
     monkeypatch.setenv("STAGEGATE_SIGNING_KEY", "")
     assert options(pytester, "--target", "x").signing_key is None
+
+
+def test_the_signing_key_leaves_the_environment_when_the_plugin_loads(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Taken in pytest_addoption, before any conftest.py or other plugin's configure hook,
+    whether a stagegate run follows or not (here none: no stagegate.yaml, nothing asked)."""
+    monkeypatch.setenv("STAGEGATE_SIGNING_KEY", "opt-key-5150")
+    config = pytester.parseconfig()
+    assert "STAGEGATE_SIGNING_KEY" not in os.environ
+    assert config.stash[SIGNING_KEY] == b"opt-key-5150"
+    assert RunOptions.from_config(config).signing_key == b"opt-key-5150"
