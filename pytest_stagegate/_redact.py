@@ -117,7 +117,10 @@ def forms_of(secret: str) -> frozenset[str]:
     forms |= once
     for escaped in once:
         forms |= _escapes(escaped)
-    for url in (quote(secret, safe=""), quote(secret), quote_plus(secret), quote_plus(secret, "/")):
+    # A value from a non-UTF-8 environment holds lone surrogates: URL-encode its bytes as
+    # Python read them (surrogateescape), as a client sending them would.
+    raw = secret.encode("utf-8", "surrogateescape")
+    for url in (quote(raw, safe=""), quote(raw), quote_plus(raw), quote_plus(raw, "/")):
         forms |= {url, _PERCENT.sub(lambda m: m.group(0).lower(), url)}
     for form in list(forms):
         forms |= _markup(form)

@@ -260,3 +260,12 @@ def test_the_basic_header_of_a_base_url_password_is_masked(tmp_path: Path) -> No
         assert "***" in out
     assert target.redact(header) == "Basic ***"
     assert target.redact(f"GET {target.base_url}/x") == "GET http://ci:***@127.0.0.1:9/x"
+
+
+def test_a_secret_from_a_non_utf8_environment_is_masked_without_a_crash() -> None:
+    # os.environ holds undecodable bytes as lone surrogates; quote() alone raised
+    # UnicodeEncodeError on them, which would have stopped the run
+    secret = "tok\udcffen-from-latin1-env"
+    redactor = Redactor([secret])
+    assert redactor(f"Authorization: {secret}!") == "Authorization: ***!"
+    assert redactor("tok%FFen-from-latin1-env") == "***"  # as a client would send its bytes
