@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from ..config import Target
 from ..verdict import TestRecord
 
 
@@ -36,10 +35,11 @@ class TestRecorder:
     def __init__(self) -> None:
         self._tests: dict[str, _Partial] = {}
 
-    def add(self, report: pytest.TestReport, target: Target) -> None:
+    def add(self, report: pytest.TestReport, redact: Callable[[str], str]) -> None:
+        """Take one phase's report; ``redact`` masks the run's secrets in names and messages."""
         partial = self._tests.get(report.nodeid)
         if partial is None:
-            partial = self._tests[report.nodeid] = _Partial(name=target.redact(report.nodeid))
+            partial = self._tests[report.nodeid] = _Partial(name=redact(report.nodeid))
         marks = getattr(report, "stagegate", None) or {}
         if marks:
             # a flag raised by any phase stays raised (the skip is in setup, not teardown)
@@ -55,14 +55,14 @@ class TestRecorder:
         if report.when == "setup":
             partial.outcome = "passed"
             partial.message = ""
-        outcome, message = _classify(report, target.redact)
+        outcome, message = _classify(report, redact)
         if outcome is None:
             return
         if report.when == "teardown":
             if outcome in ("failed", "error") and partial.outcome not in ("failed", "error"):
-                partial.outcome, partial.message = "error", target.redact(message)
+                partial.outcome, partial.message = "error", redact(message)
             return
-        partial.outcome, partial.message = outcome, target.redact(message)
+        partial.outcome, partial.message = outcome, redact(message)
 
     def flagged(self, flag: str) -> list[str]:
         """Node ids of the tests whose reports raised ``flag`` (e.g. "elsewhere_skip")."""

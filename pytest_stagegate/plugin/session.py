@@ -53,7 +53,6 @@ class StagegateRun:
         self._previous_sigterm: Any = None
         # set just before this plugin's own pytest.exit(): a user's exit message may read alike
         self._stopped_by_us = False
-        self._recorded_as: Target | None = None  # see _recording_target
 
     # -- construction -------------------------------------------------------------------------
 
@@ -276,7 +275,7 @@ class StagegateRun:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if not self.options.is_worker:
-            self.state.recorder.add(report, self._recording_target())
+            self.state.recorder.add(report, self.state.secrets)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed and not self.options.is_worker:
@@ -320,7 +319,7 @@ class StagegateRun:
             report = pytest.TestReport(
                 nodeid, location, {}, "failed", f"Stopped before it finished: {reason}", "setup"
             )
-            self.state.recorder.add(report, self._recording_target())
+            self.state.recorder.add(report, self.state.secrets)
 
     # -- the run: readiness before the tests, the gate after them -----------------------------
 
@@ -388,16 +387,6 @@ class StagegateRun:
         reporter = self._reporter()
         if reporter is not None:
             reporter.write_line(self.state.secrets(line), **markup)
-
-    def _recording_target(self) -> Target:
-        """The target as the test recorder sees it: the one it redacts node ids and messages
-        with, so it carries every secret of the run (built once: its redactor too)."""
-        target, secrets = self.state.target, self.state.secrets.values
-        if secrets <= target.secrets:
-            return target
-        if self._recorded_as is None:  # the target and secrets are final once the run started
-            self._recorded_as = dataclasses.replace(target, secrets=secrets)
-        return self._recorded_as
 
     # -- the verdict --------------------------------------------------------------------------
 

@@ -51,7 +51,7 @@ def passing(nodeid: str = "t.py::test_x", **marks: Any) -> list[pytest.TestRepor
 def record_of(*reports: pytest.TestReport, target: Target = TARGET) -> Any:
     recorder = TestRecorder()
     for r in reports:
-        recorder.add(r, target)
+        recorder.add(r, target.redact)
     (record,) = recorder.records()
     return record
 
@@ -127,11 +127,11 @@ def test_flags_raised_by_any_phase_stay_raised() -> None:
             longrepr=("t.py", 1, "Skipped: stagegate: runs only on staging"),
             stagegate={"elsewhere_skip": True, "safety_skip": False},
         ),
-        TARGET,
+        TARGET.redact,
     )
-    recorder.add(report("teardown", stagegate={"elsewhere_skip": False}), TARGET)
+    recorder.add(report("teardown", stagegate={"elsewhere_skip": False}), TARGET.redact)
     for r in passing("t.py::test_y"):
-        recorder.add(r, TARGET)
+        recorder.add(r, TARGET.redact)
     assert recorder.flagged("elsewhere_skip") == ["t.py::test_x"]
     assert recorder.flagged("safety_skip") == []
 
@@ -163,5 +163,5 @@ def test_records_keep_the_arrival_order() -> None:
     recorder = TestRecorder()
     for nodeid in ("b.py::test_2", "a.py::test_1"):
         for r in passing(nodeid):
-            recorder.add(r, TARGET)
+            recorder.add(r, TARGET.redact)
     assert [r.nodeid for r in recorder.records()] == ["b.py::test_2", "a.py::test_1"]
