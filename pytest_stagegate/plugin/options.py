@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import os
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import pytest
 
 from .. import defaults
 
-TARGET_ENV = "STAGEGATE_TARGET"
+TARGET_ENV = defaults.TARGET_ENV
 SIGNING_KEY_ENV = defaults.SIGNING_KEY_ENV  # the verdict's signing key (verdict.files too)
 DEFAULT_SOURCE = "the default"  # where a target name came from when nothing named one
 # the key read from the environment when the plugin loaded (``take_signing_key``); None: unset
@@ -255,8 +255,14 @@ def forget_verdict_files(config: pytest.Config | None) -> None:
     with contextlib.suppress(ValueError):
         args += shlex.split(os.environ.get("PYTEST_ADDOPTS", ""))
     args += [str(a) for a in config.invocation_params.args]
-    for path in verdict_files_in_args(args):
-        if path.name and not path.is_dir():  # a directory is reported as a usage error later
+    remove_files(verdict_files_in_args(args))
+
+
+def remove_files(paths: Iterable[Path]) -> None:
+    """Remove each file that exists; never raises (a directory or an unwritable place is
+    reported as a usage error later, by the output checks)."""
+    for path in paths:
+        if path.name and not path.is_dir():
             with contextlib.suppress(OSError):
                 path.unlink(missing_ok=True)
 

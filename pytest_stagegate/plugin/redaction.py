@@ -40,8 +40,11 @@ from typing import Any
 import pytest
 
 from .._atomic import atomic_write_text
-from .._redact import MIN_SECRET_LENGTH, Redactor
-from .._redact import RedactingStream as _RedactingStream  # sys.stdout/sys.stderr, per write
+from .._redact import (
+    MIN_SECRET_LENGTH,
+    RedactingStream,  # sys.stdout/sys.stderr, per write
+    Redactor,
+)
 
 __all__ = ["Redaction", "redact_report"]
 
@@ -55,7 +58,7 @@ class Redaction:
         self.redactor = redactor
         self._previous_factory: Callable[..., logging.LogRecord] | None = None
         self._factory: Callable[..., logging.LogRecord] | None = None
-        self._streams: dict[str, _RedactingStream] = {}
+        self._streams: dict[str, RedactingStream] = {}
 
     @classmethod
     def install(cls, config: pytest.Config, redactor: Redactor) -> None:
@@ -85,7 +88,7 @@ class Redaction:
         self._previous_factory, self._factory = previous, factory
         logging.setLogRecordFactory(factory)
         for name in ("stdout", "stderr"):
-            stream = _RedactingStream(getattr(sys, name), redactor)
+            stream = RedactingStream(getattr(sys, name), redactor)
             self._streams[name] = stream
             setattr(sys, name, stream)
 

@@ -10,7 +10,6 @@ which take values and return values.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import signal
@@ -28,7 +27,7 @@ from ..errors import ConfigError, StagegateError
 from ..target.client import RequestLog, make_client, summarize
 from ..target.readiness import check_version, wait_ready
 from . import markers
-from .options import BIND_EXAMPLE, DEFAULT_SOURCE, RunOptions
+from .options import BIND_EXAMPLE, DEFAULT_SOURCE, RunOptions, remove_files
 from .records import TestRecorder, skip_reason
 from .state import RUN_STATE, GateOutcome, RunSecrets, RunState
 
@@ -461,10 +460,7 @@ def forget_previous_verdict(options: RunOptions) -> None:
     paths = [path for _, path in options.files]
     if options.load_log is not None:
         paths.append(options.load_log)
-    for path in paths:
-        if path.name and not path.is_dir():  # a directory is reported as a usage error later
-            with contextlib.suppress(OSError):
-                path.unlink(missing_ok=True)
+    remove_files(paths)
 
 
 def _target_to_dict(target: Target) -> dict[str, Any]:

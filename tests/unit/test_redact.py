@@ -229,7 +229,7 @@ def test_the_pytest_process_and_the_load_child_share_one_redacting_stream() -> N
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert run.stdout == "[]\n"
-    assert vars(redaction)["_RedactingStream"] is RedactingStream
+    assert vars(redaction)["RedactingStream"] is RedactingStream
 
 
 # -- the base_url password and its Basic token, from stagegate.yaml --------------------------
