@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 WORKERINPUT_KEY = "stagegate_target"
 MARKER_PROBLEM = pytest.StashKey[str]()
-SKIP_REASON = pytest.StashKey[str]()
 
 
 class StagegateRun:
@@ -208,40 +207,48 @@ class StagegateRun:
 
     # -- collection: markers ------------------------------------------------------------------
 
+    @pytest.hookimpl(trylast=True)  # after conftest hooks that add marks of their own
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
-        target = self.state.target
+        skipping = self.config.pluginmanager.has_plugin("skipping")
         for item in items:
-            marker = item.get_closest_marker("targets")
-            names = markers.target_names(marker.args) if marker is not None else None
-            if names is not None:
-                problem = markers.targets_problem(item.nodeid, names, self.state.known_targets)
-                if problem is not None:
-                    if not self.options.is_worker:
-                        self.state.problems.append(("error", problem))  # the verdict says why
-                        raise pytest.UsageError(problem)
-                    # Raising on an xdist worker crashes it and hides the message.
-                    item.stash[MARKER_PROBLEM] = problem
-                    continue
-            reason = markers.skip_reason(
-                target.name,
-                protected=target.protected,
-                names=names,
-                destructive=item.get_closest_marker("destructive") is not None,
-            )
-            if reason is not None:
-                # The mark shows in --collect-only and -rs; the skip itself is ours (below), so
-                # it holds with pytest's skipping plugin disabled (-p no:skipping).
+            problem, reason = self._marker_decision(item)
+            if problem is not None:
+                if not self.options.is_worker:
+                    self.state.problems.append(("error", problem))  # the verdict says why
+                    raise pytest.UsageError(problem)
+                # Raising on an xdist worker crashes it and hides the message.
+                item.stash[MARKER_PROBLEM] = problem
+            elif reason is not None and skipping:
+                # The mark shows in --collect-only and -rs; the skip itself is ours (below).
                 item.add_marker(pytest.mark.skip(reason=reason))
-                item.stash[SKIP_REASON] = reason
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        problem = item.stash.get(MARKER_PROBLEM, None)
+        # Decided again from the marks the test has now, whoever added them and whichever
+        # plugins are disabled (-p no:skipping), before any fixture of the test is set up.
+        problem, reason = self._marker_decision(item)
+        problem = item.stash.get(MARKER_PROBLEM, problem)
         if problem is not None:
             pytest.fail(problem, pytrace=False)
-        reason = item.stash.get(SKIP_REASON, None)
         if reason is not None:
-            pytest.skip(reason)  # before any fixture of the test is set up
+            pytest.skip(reason)
+
+    def _marker_decision(self, item: pytest.Item) -> tuple[str | None, str | None]:
+        """(what is wrong with its targets(...) marker, why it does not run here)."""
+        target = self.state.target
+        marker = item.get_closest_marker("targets")
+        names = markers.target_names(marker.args) if marker is not None else None
+        if names is not None:
+            problem = markers.targets_problem(item.nodeid, names, self.state.known_targets)
+            if problem is not None:
+                return problem, None
+        reason = markers.skip_reason(
+            target.name,
+            protected=target.protected,
+            names=names,
+            destructive=item.get_closest_marker("destructive") is not None,
+        )
+        return None, reason
 
     # -- running tests: records, redaction ----------------------------------------------------
 

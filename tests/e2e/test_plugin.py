@@ -196,9 +196,23 @@ def test_protected_target_never_receives_destructive_requests(
     # setup hook must still keep the tests, and their fixtures, away from the target.
     production = {"base_url": shop.url, "protected": True}
     write_stagegate(pytester, shop.url, targets={"production": production})
+    # a conftest may mark tests itself, in a collection hook that runs after the plugin's own
+    pytester.makeconftest(
+        """
+        import pytest
+
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                if item.name == "test_marked_late":
+                    item.add_marker(pytest.mark.destructive)
+        """
+    )
     pytester.makepyfile(
         """
         import pytest
+
+        def test_marked_late(http):
+            http.post("/api/cart", json={})
 
         @pytest.fixture
         def seeded_cart(http):
@@ -216,11 +230,11 @@ def test_protected_target_never_receives_destructive_requests(
             assert http.get("/api/products").status_code == 200
         """
     )
-    result = pytester.runpytest("--target", "production", "-rs", *extra)
-    result.assert_outcomes(passed=1, skipped=2)
+    result = pytester.runpytest("--target", "production", "-rs", "-W", "error", *extra)
+    result.assert_outcomes(passed=1, skipped=3)
     result.stdout.fnmatch_lines(["*destructive test not run: target 'production' is protected*"])
     result.stdout.fnmatch_lines(
-        ["*2 destructive test(s) skipped for safety: target 'production' is protected*"]
+        ["*3 destructive test(s) skipped for safety: target 'production' is protected*"]
     )
     assert shop.count("/api/cart") == 0
     assert shop.count("/api/products") == 1
