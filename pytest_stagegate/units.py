@@ -109,10 +109,12 @@ def _to_float(value: float) -> float:
 
 def format_duration(seconds: float) -> str:
     """``0.25`` -> ``250ms``; ``90`` -> ``1m30s``; ``1.5`` -> ``1.5s``; ``5400`` -> ``1h30m``."""
+    # Rounded to the millisecond (a tenth below 1 s): a computed wait (a deadline's time left) would
+    # otherwise print as 1.70495s.
     if seconds < 1:
-        return f"{seconds * 1000:g}ms"
+        return f"{round(seconds * 1000, 1):g}ms"
     if seconds < 60:
-        return f"{seconds:g}s"
+        return f"{round(seconds, 3):g}s"
     # Rounded to the millisecond first, so 119.9999999 is "2m" rather than "1m60s".
     minutes, rest = divmod(round(seconds, 3), 60)
     hours, minutes = divmod(int(minutes), 60)

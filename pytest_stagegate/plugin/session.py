@@ -189,7 +189,7 @@ class StagegateRun:
             settings = self.state.gate_settings
             load = settings.load
             lines.append(
-                f"stagegate: gate on: {load.users} users for {load.duration:g} s "
+                f"stagegate: gate on: {load.users} user{'' if load.users == 1 else 's'} for {load.duration:g} s "
                 f"(warm-up {load.warmup:g} s), {len(settings.budgets)} budgets"
             )
         return lines
