@@ -320,3 +320,9 @@ def test_size_round_trip(size: int) -> None:
 @pytest.mark.parametrize("size", [1, 100, 1023, 10 * 1024**4])
 def test_every_size_shown_reads_back(size: int) -> None:
     assert parse_size(format_size(size)) == size
+
+
+def test_a_computed_duration_prints_rounded() -> None:
+    # a deadline's time left, not a value anybody wrote
+    assert format_duration(1.70495) == "1.705s"
+    assert format_duration(0.123456) == "123.5ms"
