@@ -4,8 +4,9 @@
                      [--require-signature] [--base-url URL] [--allow-replaced-target]
         exit 0 only for a valid, passing verdict of that target (and commit, and base URL),
         young enough, whose load gate ran, measured on the configured target (not one a hook
-        replaced), signed with $STAGEGATE_SIGNING_KEY when it is signed or when
-        --require-signature asks for it; otherwise print "REFUSED: <reason>" and exit 1.
+        replaced), signed with $STAGEGATE_SIGNING_KEY whenever that key is set (and
+        --require-signature refuses to check without it); otherwise print "REFUSED: <reason>"
+        and exit 1.
         Reads at most 16 MiB of VERDICT.
     stagegate report VERDICT [--format text|markdown]     a summary, e.g. for $GITHUB_STEP_SUMMARY
     stagegate compare OLD NEW [--format text|markdown]    per-endpoint latency changes
@@ -165,8 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--require-signature",
         action="store_true",
-        help=f"refuse a verdict that is not signed with the key in ${SIGNING_KEY_ENV} (a "
-        "signed verdict is always checked when the key is set)",
+        help=f"refuse a verdict that is not signed with the key in ${SIGNING_KEY_ENV}, and "
+        "refuse to run without that key (with the key set, every verdict must be signed by "
+        "it, flag or not)",
     )
     verify.add_argument(
         "--base-url",
@@ -326,9 +328,9 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _signature_refusals(data: dict[str, Any], required: bool) -> tuple[list[str], bool]:
-    """(refusals, whether the signature was verified). A present signature is checked
-    whenever the key is set; a missing one is refused only with --require-signature. The
-    key is never shown."""
+    """(refusals, whether the signature was verified). With the key set, the signature must
+    be there and match (a removed signature looks like none); without it, --require-signature
+    refuses. The key is never shown."""
     key = signing_key(os.environ)
     present = data.get("signature") is not None
     if key is None:
@@ -338,15 +340,13 @@ def _signature_refusals(data: dict[str, Any], required: bool) -> tuple[list[str]
                 "set (or empty), so the verdict's signature cannot be checked"
             ], False
         return [], False
-    if not present and not required:
-        return [], False
     problem = check_signature(data, key)
     if problem is None:
         return [], True
     if not present:
         problem += (
-            f" (was {SIGNING_KEY_ENV} set for the pytest run that wrote it?); "
-            "--require-signature refuses an unsigned verdict"
+            f" (was {SIGNING_KEY_ENV} set for the pytest run that wrote it?); with the key "
+            "set, an unsigned verdict is refused: a removed signature looks the same"
         )
     return [problem], False
 

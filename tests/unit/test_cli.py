@@ -539,16 +539,20 @@ def test_the_six_edits_make_a_schema_valid_pass_that_only_the_signature_catches(
 
 
 def test_a_forged_verdict_with_its_signature_removed_is_refused_when_required(
-    tmp_path: Path, key: bytes, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, key: bytes, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     forged = forge(fresh("fail").to_dict())
     path = write_json(tmp_path / "v.json", forged)
-    code, line = verify(capsys, path, "--require-signature")
-    assert code == 1
-    assert line.startswith("REFUSED: the verdict is not signed (was STAGEGATE_SIGNING_KEY set")
-    assert line.endswith("--require-signature refuses an unsigned verdict")
-    # Without the flag an unsigned verdict is still accepted (the 0.1 behaviour).
+    # With the key set, a removed signature cannot be told from none: refused, flag or not.
+    for flags in (["--require-signature"], []):
+        code, line = verify(capsys, path, *flags)
+        assert code == 1
+        assert line.startswith("REFUSED: the verdict is not signed (was STAGEGATE_SIGNING_KEY set")
+        assert line.endswith("an unsigned verdict is refused: a removed signature looks the same")
+    # Without a key an unsigned verdict is accepted (the 0.1 behaviour) unless required.
+    monkeypatch.delenv("STAGEGATE_SIGNING_KEY")
     assert verify(capsys, path)[0] == 0
+    assert verify(capsys, path, "--require-signature")[0] == 1
 
 
 def test_verify_accepts_a_correctly_signed_verdict_and_says_so(
