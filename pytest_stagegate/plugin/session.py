@@ -188,8 +188,9 @@ class StagegateRun:
         if self.options.gate:
             settings = self.state.gate_settings
             load = settings.load
+            users = f"{load.users} user{'' if load.users == 1 else 's'}"
             lines.append(
-                f"stagegate: gate on: {load.users} user{'' if load.users == 1 else 's'} for {load.duration:g} s "
+                f"stagegate: gate on: {users} for {load.duration:g} s "
                 f"(warm-up {load.warmup:g} s), {len(settings.budgets)} budgets"
             )
         return lines
