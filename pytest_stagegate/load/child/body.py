@@ -25,9 +25,15 @@ def drain(read: Callable[[int], bytes], cap: int, declared: int | None = None) -
     """Read a body to its end with ``read(n)`` (``b""`` at the end), dropping every block.
     Returns ``(bytes read, "")``, or ``(bytes read, reason)`` as soon as the body is known to be
     larger than ``cap``: its declared length (then nothing is read) or the bytes that came."""
-    if declared is not None and declared > cap:
-        return 0, too_large(cap)
     seen = 0
+    if declared is not None:
+        if declared > cap:
+            return 0, too_large(cap)
+        if declared <= BLOCK:
+            # the usual case, a small body of known length: one read, none to see the end
+            seen = len(read(declared)) if declared else 0
+            if seen == declared:
+                return seen, ""
     while True:
         chunk = read(BLOCK)
         if not chunk:

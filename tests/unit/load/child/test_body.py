@@ -52,3 +52,19 @@ def test_the_reason_names_the_cap_and_the_key() -> None:
     assert too_large(16 * 1024**2) == (
         "response body larger than the target's max_body of 16MB (targets.NAME.max_body)"
     )
+
+
+def test_a_small_body_of_known_length_takes_one_read() -> None:
+    # the hot path of a load: one read of exactly the declared length, none to see the end
+    read, asked = reader(123)
+    assert drain(read, cap=BLOCK, declared=123) == (123, "")
+    assert asked == [123]
+    empty, asked_empty = reader(0)
+    assert drain(empty, cap=BLOCK, declared=0) == (0, "")
+    assert asked_empty == []
+
+
+def test_a_body_shorter_than_declared_is_read_to_its_real_end() -> None:
+    read, asked = reader(50)  # the server said 123 and closed after 50
+    assert drain(read, cap=BLOCK, declared=123) == (50, "")
+    assert asked == [123, BLOCK]
