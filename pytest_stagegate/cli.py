@@ -42,6 +42,7 @@ from .verdict import (
     check_signature,
     load_verdict,
     parse_timestamp,
+    public_url,
     schema,
     signing_key,
 )
@@ -365,20 +366,9 @@ def _where_refusals(target: dict[str, Any], args: argparse.Namespace) -> list[st
         )
     if args.base_url is not None and _url_key(target["base_url"]) != _url_key(args.base_url):
         refusals.append(
-            f"the verdict was measured at {target['base_url']}, not at {_shown(args.base_url)}"
+            f"the verdict was measured at {target['base_url']}, not at {public_url(args.base_url)}"
         )
     return refusals
-
-
-def _shown(url: str) -> str:
-    """``url`` without credentials, as the verdict shows URLs."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if "@" not in parts.netloc:
-        return url
-    return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]).geturl()
 
 
 def _refuse(refusals: Sequence[str]) -> int:

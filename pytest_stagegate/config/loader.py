@@ -24,6 +24,7 @@ from typing import Any
 from .. import defaults
 from .._redact import Redactor
 from ..errors import ConfigError, did_you_mean
+from ..units import format_size
 from ._gate import parse_gate
 from ._targets import TargetReader
 from ._yaml import Doc, KeyPath, got, parse_yaml
@@ -105,7 +106,7 @@ def load_config(path: Path | str) -> Config:
             raw = fh.read(defaults.MAX_CONFIG_BYTES + 1)
         if len(raw) > defaults.MAX_CONFIG_BYTES:
             raise ConfigError(
-                f"the file is larger than {defaults.MAX_CONFIG_BYTES // 1024} KiB, far more "
+                f"the file is larger than {format_size(defaults.MAX_CONFIG_BYTES)}, far more "
                 f"than any configuration needs; is it the right file?",
                 path=path,
             )

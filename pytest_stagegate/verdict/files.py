@@ -28,6 +28,7 @@ from .._atomic import atomic_open
 from ..budgets import EndpointStats, FailedStats
 from ..defaults import MAX_VERDICT_BYTES, SIGNING_KEY_ENV
 from ..errors import StagegateError
+from ..units import format_size
 from .records import SCHEMA_VERSION
 
 __all__ = [
@@ -88,8 +89,8 @@ def load_verdict(path: Path, *, max_bytes: int = MAX_VERDICT_BYTES) -> dict[str,
             raw = fh.read(max_bytes + 1)
         if len(raw) > max_bytes:
             raise VerdictError(
-                f"{path}: not a verdict: the file is larger than {_size(max_bytes)}, the most "
-                "a verdict file may be"
+                f"{path}: not a verdict: the file is larger than {format_size(max_bytes)}, "
+                "the most a verdict file may be"
             )
         text = raw.decode("utf-8")
     except FileNotFoundError:
@@ -200,10 +201,6 @@ def check_signature(data: Mapping[str, Any], key: bytes) -> str | None:
 
 def _mac(key: bytes, data: Mapping[str, Any]) -> str:
     return hmac.new(key, canonical_bytes(data), hashlib.sha256).hexdigest()
-
-
-def _size(n: int) -> str:
-    return f"{n / (1024 * 1024):g} MiB" if n >= 1024 * 1024 else f"{n} bytes"
 
 
 def schema() -> dict[str, Any]:

@@ -736,6 +736,6 @@ def test_verify_refuses_an_oversized_file_without_a_traceback(
     code, line = verify(capsys, path)
     assert code == 1
     assert line == (
-        f"REFUSED: {path}: not a verdict: the file is larger than 16 MiB, the most a verdict "
+        f"REFUSED: {path}: not a verdict: the file is larger than 16MB, the most a verdict "
         "file may be"
     )

@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped,unuse
 
 from pytest_stagegate import _atomic
 from pytest_stagegate.budgets import EndpointStats, FailedStats, evaluate, parse_budget
+from pytest_stagegate.units import format_size
 from pytest_stagegate.verdict import (
     SCHEMA_VERSION,
     TestRecord,
@@ -438,8 +439,8 @@ def test_load_verdict_refuses_a_file_larger_than_the_limit_reading_only_the_limi
     with pytest.raises(VerdictError) as info:
         load_verdict(path, max_bytes=size - 1)
     assert str(info.value) == (
-        f"{path}: not a verdict: the file is larger than {size - 1} bytes, the most a verdict "
-        "file may be"
+        f"{path}: not a verdict: the file is larger than {format_size(size - 1)}, "
+        "the most a verdict file may be"
     )
 
 
@@ -448,7 +449,7 @@ def test_load_verdict_of_an_endless_stream_is_bounded() -> None:
     zero = Path("/dev/zero")
     if not zero.exists():
         pytest.skip("no /dev/zero")
-    with pytest.raises(VerdictError, match="larger than 16 MiB"):
+    with pytest.raises(VerdictError, match="larger than 16MB"):
         load_verdict(zero)
     assert MAX_VERDICT_BYTES == 16 * 1024 * 1024
 
