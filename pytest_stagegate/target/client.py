@@ -418,7 +418,8 @@ class _AsyncDeadlineStream(httpx.AsyncByteStream):
 
 class _CappedResponse(httpx.Response):
     """A response whose decoded body, too, stops at ``max_body``: a small compressed body can
-    inflate to any size. Too large once decoded amends the log entry like too large raw."""
+    inflate to any size. Too large once decoded, or not decodable, amends the log entry like a
+    raw body that failed."""
 
     _stagegate_guard: _BodyGuard  # set by ``_Guard.response``, right after construction
 
@@ -432,17 +433,25 @@ class _CappedResponse(httpx.Response):
 
     def iter_bytes(self, chunk_size: int | None = None) -> Iterator[bytes]:
         seen = 0
-        for chunk in super().iter_bytes(chunk_size):
-            seen += len(chunk)
-            self._check_decoded(seen)
-            yield chunk
+        try:
+            for chunk in super().iter_bytes(chunk_size):
+                seen += len(chunk)
+                self._check_decoded(seen)
+                yield chunk
+        except httpx.DecodingError as exc:  # a body that cannot be decoded failed too
+            self._stagegate_guard.failed(exc)
+            raise
 
     async def aiter_bytes(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
         seen = 0
-        async for chunk in super().aiter_bytes(chunk_size):
-            seen += len(chunk)
-            self._check_decoded(seen)
-            yield chunk
+        try:
+            async for chunk in super().aiter_bytes(chunk_size):
+                seen += len(chunk)
+                self._check_decoded(seen)
+                yield chunk
+        except httpx.DecodingError as exc:
+            self._stagegate_guard.failed(exc)
+            raise
 
 
 # --- the transports -----------------------------------------------------------------------------

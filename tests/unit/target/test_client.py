@@ -295,6 +295,19 @@ def test_a_body_too_large_only_once_inflated_is_recorded_as_a_failure() -> None:
     assert summary is not None and (summary["count"], summary["failures"]) == (3, 2)
 
 
+def test_a_body_that_cannot_be_decoded_is_recorded_as_a_failure() -> None:
+    garbage = Route(body=b"not gzip at all", headers={"Content-Encoding": "gzip"})
+    log = RequestLog()
+    with HTTPTestServer({"/bad": garbage}) as server:
+        target = Target(name="t", base_url=server.url)
+        with make_client(target, log) as client, pytest.raises(httpx.DecodingError):
+            client.get("/bad")
+    (entry,) = log.take()
+    assert (entry.status, entry.error) == (200, "DecodingError")
+    summary = summarize([entry])
+    assert summary is not None and summary["failures"] == 1
+
+
 def test_an_endless_body_ends_at_max_body_and_memory_stays_bounded() -> None:
     """A resource bound, not a timing: an endless stream read with the default cap (16MB)
     stops there, and the process grows by far less than 200 MB."""
