@@ -25,6 +25,11 @@ MAX_BODY = 16 * 1024 * 1024  # bytes: the largest response body accepted (target
 USERS = 10
 SPAWN_RATE = 10.0
 DURATION = 30.0  # seconds of load, warm-up included
+# the open model (gate.load.rate / stages with rate)
+OPEN_USERS_PER_RATE = 1.0  # default users (most concurrent iterations) = peak rate x this, ...
+OPEN_MIN_USERS = USERS  # ... and at least this many
+ARRIVAL_LAG = 0.5  # seconds: an iteration that cannot start this late after its schedule is dropped
+MAX_DROPPED = 0.01  # more dropped iterations than this share make latency budgets inconclusive
 STOP_GRACE = 15.0  # gate.load.abort.grace: extra seconds the load may take to stop
 
 # Stopping the load early (gate.load.abort)

@@ -101,6 +101,20 @@ class RequestSpec:
 
 
 @dataclass(frozen=True)
+class StageSpec:
+    """One stage of ``gate.load.stages``: the level (``rate`` in the open model, ``users`` in the
+    closed one) moves linearly from the previous stage's level (0 before the first) to this
+    stage's over ``duration`` seconds (k6's convention)."""
+
+    name: str  # default "stage N", 1-based
+    duration: float
+    rate: float | None = None  # iterations per second
+    users: int | None = None
+    judge: bool = True  # False: its requests are not judged (a ramp)
+    budgets: tuple[Budget, ...] = ()  # judged on this stage's requests only
+
+
+@dataclass(frozen=True)
 class AbortSettings:
     """When to stop the load early because the deployment is clearly broken."""
 
@@ -125,6 +139,14 @@ class LoadSettings:
     user_class: Literal["fast", "http"] = "fast"
     wait: tuple[float, float] = (0.0, 0.0)  # between(min, max) seconds, Locust's default is 0
     abort: AbortSettings = AbortSettings()
+    rate: float | None = None  # open model: iterations started per second, over all workers
+    stages: tuple[StageSpec, ...] = ()
+
+    @property
+    def open_model(self) -> bool:
+        """Iterations start on a schedule (``rate``, or stages with a rate), whatever the
+        answers take; ``users`` is then the most concurrent iterations."""
+        return self.rate is not None or any(s.rate is not None for s in self.stages)
 
     @property
     def has_scenario(self) -> bool:

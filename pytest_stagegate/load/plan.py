@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from ..config import GateSettings, Target
 
-PLAN_SCHEMA = 1
+PLAN_SCHEMA = 2  # 2: the open model and stages (rate, stages, arrival_lag)
 
 # Shared by the pytest side (``load.process``) and the load child (``load.child``).
 WORKER_CONNECT_TIMEOUT = 30.0  # how long a master waits for all its workers to connect
@@ -41,6 +41,19 @@ class PlannedRequest:
     headers: dict[str, str] = field(default_factory=dict)
     json: Any = None
     expect_status: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PlannedStage:
+    """``config.StageSpec`` for the child: the level (``rate`` or ``users``) ramps linearly from
+    the previous stage's (0 before the first) to this one's over ``duration`` seconds."""
+
+    name: str
+    duration: float
+    rate: float | None = None
+    users: int | None = None
+    judge: bool = True
+    measure: bool = False  # the stage has budgets of its own: keep its requests apart
 
 
 @dataclass(frozen=True)
@@ -82,7 +95,16 @@ class LoadPlan:
     # outputs
     html_report: str | None = None
     progress_interval: float = 1.0
+    # the open model: iterations started per second over all workers (None: closed model,
+    # unless the stages have rates); stages ramp the level (duration is then their sum)
+    rate: float | None = None
+    stages: list[PlannedStage] = field(default_factory=list)
+    arrival_lag: float = defaults.ARRIVAL_LAG
     schema: int = PLAN_SCHEMA
+
+    @property
+    def open_model(self) -> bool:
+        return self.rate is not None or any(s.rate is not None for s in self.stages)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -97,6 +119,7 @@ class LoadPlan:
             )
         data["requests"] = [PlannedRequest(**r) for r in data.get("requests", [])]
         data["abort_latency"] = [LatencyLimit(**a) for a in data.get("abort_latency", [])]
+        data["stages"] = [PlannedStage(**st) for st in data.get("stages", [])]
         data["wait"] = tuple(data.get("wait", (0.0, 0.0)))
         return cls(**data)
 

@@ -60,6 +60,8 @@ __all__ = [
     "GeneratorHealth",
     "LoadResult",
     "ProcessUsage",
+    "StageResult",
+    "TimelinePoint",
     "error_phrase",
 ]
 
@@ -84,6 +86,9 @@ class EndpointResult:
     histogram: LogHistogram = field(compare=False)  # successes and timeouts: judged latency
     timeouts: int = 0  # of ``failures``
     failed_histogram: LogHistogram = field(default_factory=LogHistogram, compare=False)
+    # the open model: the same requests' times from the actual send (``histogram`` is from the
+    # scheduled start); None in the closed model, where the two are the same
+    service_histogram: LogHistogram | None = field(default=None, compare=False)
 
     @property
     def succeeded(self) -> int:
@@ -98,6 +103,9 @@ class EndpointResult:
             "timeouts": self.timeouts,
             "histogram": self.histogram.to_dict(),
             "failed_histogram": self.failed_histogram.to_dict(),
+            "service_histogram": (
+                None if self.service_histogram is None else self.service_histogram.to_dict()
+            ),
         }
 
     @classmethod
@@ -111,6 +119,10 @@ class EndpointResult:
         requests = _int(d, "requests", where)
         failures = _int(d, "failures", where)
         timeouts = _int(d, "timeouts", where, default=0)
+        service = d.get("service_histogram")
+        service_histogram = (
+            None if service is None else _histogram(service, f"{where}.service_histogram")
+        )
         if failures > requests:
             raise ValueError(f"{where}.failures ({failures}) is more than requests ({requests})")
         if timeouts > failures:
@@ -123,6 +135,7 @@ class EndpointResult:
             histogram=histogram,
             timeouts=timeouts,
             failed_histogram=failed_histogram,
+            service_histogram=service_histogram,
         )
 
     def stats(
@@ -304,6 +317,91 @@ class GeneratorHealth:
         )
 
 
+Model = Literal["closed", "open"]
+_MODELS = ("closed", "open")
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """One stage of ``gate.load.stages`` as it ran: seconds from the load start, the level it
+    ramped over (users, or iterations per second in the open model) and, for a stage with
+    budgets of its own, its requests apart (``endpoints``, ``total``)."""
+
+    name: str
+    start_s: float
+    end_s: float
+    judged: bool
+    level_from: float
+    level_to: float
+    unit: Literal["users", "iterations/s"]
+    endpoints: tuple[EndpointResult, ...] = ()
+    total: EndpointResult | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+            "judged": self.judged,
+            "level_from": self.level_from,
+            "level_to": self.level_to,
+            "unit": self.unit,
+            "endpoints": [e.to_dict() for e in self.endpoints],
+            "total": None if self.total is None else self.total.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: object, where: str) -> StageResult:
+        d = _mapping(data, where)
+        unit = _str(d, "unit", where)
+        if unit not in ("users", "iterations/s"):
+            raise ValueError(f"{where}.unit must be 'users' or 'iterations/s', got {unit!r}")
+        total = d.get("total")
+        return cls(
+            name=_str(d, "name", where),
+            start_s=_float(d, "start_s", where),
+            end_s=_float(d, "end_s", where),
+            judged=_bool(d, "judged", where),
+            level_from=_float(d, "level_from", where),
+            level_to=_float(d, "level_to", where),
+            unit=cast(Literal["users", "iterations/s"], unit),
+            endpoints=tuple(
+                EndpointResult.from_dict(e, f"{where}.endpoints[{i}]")
+                for i, e in enumerate(_list(d, "endpoints", where))
+            ),
+            total=None if total is None else EndpointResult.from_dict(total, f"{where}.total"),
+        )
+
+
+@dataclass(frozen=True)
+class TimelinePoint:
+    """One interval of the run (a controller tick): ``t`` is its end in seconds from the load
+    start; ``p95_ms`` the latency of its successes and timeouts (None: none ended in it)."""
+
+    t: float
+    requests: int
+    failures: int
+    p95_ms: float | None
+    stage: str = ""
+    judged: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: object, where: str) -> TimelinePoint:
+        d = _mapping(data, where)
+        p95 = d.get("p95_ms")
+        return cls(
+            t=_float(d, "t", where),
+            requests=_int(d, "requests", where),
+            failures=_int(d, "failures", where),
+            p95_ms=None if p95 is None else _float(d, "p95_ms", where),
+            stage=_str(d, "stage", where) if "stage" in d else "",
+            judged=_bool(d, "judged", where) if "judged" in d else True,
+        )
+
+
 @dataclass(frozen=True)
 class LoadResult:
     """The outcome of one load run. ``status`` is "completed", "aborted" or "error"."""
@@ -328,6 +426,15 @@ class LoadResult:
     # requests still waiting for an answer when the load stopped, warm-up ones included
     # (declarative scenarios: a locustfile's own requests are not tracked)
     unanswered: int = 0
+    # 0.2: load models. The open model starts iterations on a schedule (``rate``, or stages
+    # with a rate); ``iterations_due`` counts the scheduled starts in the judged windows and
+    # ``dropped`` those of them that could not start within the plan's arrival lag.
+    model: Model = "closed"
+    rate: float | None = None
+    iterations_due: int = 0
+    dropped: int = 0
+    stages: tuple[StageResult, ...] = ()
+    timeline: tuple[TimelinePoint, ...] = ()
 
     def top_error(self, name: str) -> str:
         """The most frequent error of request name ``name`` (or of all, for TOTAL), as a short
@@ -376,6 +483,12 @@ class LoadResult:
             "generator": self.generator.to_dict(),
             "html_report": self.html_report,
             "unanswered": self.unanswered,
+            "model": self.model,
+            "rate": self.rate,
+            "iterations_due": self.iterations_due,
+            "dropped": self.dropped,
+            "stages": [st.to_dict() for st in self.stages],
+            "timeline": [p.to_dict() for p in self.timeline],
         }
 
     @classmethod
@@ -391,6 +504,10 @@ class LoadResult:
         html = d.get("html_report")
         if html is not None and not isinstance(html, str):
             raise ValueError(f"result.html_report must be a string or null, got {html!r}")
+        model = d.get("model", "closed")
+        if model not in _MODELS:
+            raise ValueError(f"result.model must be one of {_MODELS}, got {model!r}")
+        rate = d.get("rate")
         return cls(
             status=cast(Status, status),
             reason=_str(d, "reason", "result"),
@@ -415,6 +532,18 @@ class LoadResult:
             generator=GeneratorHealth.from_dict(d.get("generator"), "result.generator"),
             html_report=html,
             unanswered=_int(d, "unanswered", "result", default=0),
+            model=cast(Model, model),
+            rate=None if rate is None else _float(d, "rate", "result"),
+            iterations_due=_int(d, "iterations_due", "result", default=0),
+            dropped=_int(d, "dropped", "result", default=0),
+            stages=tuple(
+                StageResult.from_dict(st, f"result.stages[{i}]")
+                for i, st in enumerate(_list(d, "stages", "result") if "stages" in d else [])
+            ),
+            timeline=tuple(
+                TimelinePoint.from_dict(p, f"result.timeline[{i}]")
+                for i, p in enumerate(_list(d, "timeline", "result") if "timeline" in d else [])
+            ),
         )
 
     @classmethod
