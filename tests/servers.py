@@ -29,6 +29,13 @@ across runs); a sequence of numbers, cycled in arrival order; or a callable
 ``elapsed`` is seconds since the server received its first request (for phase-dependent
 behaviour, e.g. a slow warm-up). ``hang`` routes hold the connection until the server stops.
 
+A stalling server (coordinated omission made visible): ``Route(stalls=Stalls(period=2.0,
+length=0.5))`` answers at once, except that every ``period`` seconds from the server's start it
+stalls for ``length`` seconds (the last ``length`` seconds of each period): a request that
+arrives during a stall is held until the stall ends, then answered. The schedule is fixed from
+``server.started`` (``time.monotonic()``), so the truth is known: ``server.held`` maps each
+stall (0, 1, ...) to the requests it held, ``server.answered(path)`` counts the answers sent.
+
 ``refused_url()`` is the URL of a port nothing listens on (connections are refused).
 
 The server answers a few thousand requests per second (threads, GIL): enough for tests with a
@@ -52,9 +59,32 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["HTTPTestServer", "Route", "free_port", "refused_url", "serving"]
+__all__ = ["HTTPTestServer", "Route", "Stalls", "free_port", "refused_url", "serving"]
 
 Latency = None | float | tuple[float, float] | Sequence[float] | Callable[[int, float], float]
+
+
+@dataclass(frozen=True)
+class Stalls:
+    """A stall of ``length`` seconds at the end of every ``period`` seconds from the server's
+    start: stall k covers ``[(k + 1) * period - length, (k + 1) * period)``."""
+
+    period: float = 5.0
+    length: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0 < self.length < self.period:
+            raise ValueError(f"a stall needs 0 < length < period, got {self}")
+
+    def stall_at(self, t: float) -> int | None:
+        """The stall (0-based) under way ``t`` seconds after the start, or None."""
+        k, phase = divmod(t, self.period)
+        return int(k) if phase >= self.period - self.length else None
+
+    def hold(self, t: float) -> float:
+        """Seconds a request arriving ``t`` seconds after the start is held (0 outside stalls)."""
+        phase = t % self.period
+        return self.period - phase if phase >= self.period - self.length else 0.0
 
 
 @dataclass
@@ -69,6 +99,7 @@ class Route:
     seed: int = 0
     hang: bool = False
     reset: bool = False
+    stalls: Stalls | None = None  # held through the server's stalls, on top of ``latency``
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -157,6 +188,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         delay = route._next_delay(elapsed)
+        if route.stalls is not None:
+            delay += owner._stall(route.stalls)
         if delay > 0:
             time.sleep(delay)
         self.send_response(route.status)
@@ -167,6 +200,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(route.body)
+        owner._answered_one(path)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
@@ -188,6 +222,9 @@ class HTTPTestServer:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._counts: dict[str, int] = defaultdict(int)
+        self._answered: dict[str, int] = defaultdict(int)
+        self._held: dict[int, int] = defaultdict(int)
+        self.started = 0.0  # time.monotonic() at start(): the origin of a Stalls schedule
         self._last_headers: dict[str, dict[str, str]] = {}
         self._first_request: float | None = None
         self._connections: set[socket.socket] = set()
@@ -198,6 +235,7 @@ class HTTPTestServer:
         server = _Server(("127.0.0.1", self._port), _Handler)
         server.owner = self
         self._server = server
+        self.started = time.monotonic()
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -252,6 +290,17 @@ class HTTPTestServer:
         with self._lock:
             return sum(self._counts.values())
 
+    def answered(self, path: str) -> int:
+        """Answers sent on ``path`` (a request still held, or cut off, is not answered)."""
+        with self._lock:
+            return self._answered.get(path, 0)
+
+    @property
+    def held(self) -> dict[int, int]:
+        """Stall index -> requests that arrived during it and were held (``Route.stalls``)."""
+        with self._lock:
+            return dict(self._held)
+
     def last_headers(self, path: str) -> dict[str, str]:
         """Headers of the latest request on ``path`` (names as the client sent them)."""
         with self._lock:
@@ -260,6 +309,8 @@ class HTTPTestServer:
     def reset_counters(self) -> None:
         with self._lock:
             self._counts.clear()
+            self._answered.clear()
+            self._held.clear()
             self._last_headers.clear()
 
     # internals -------------------------------------------------------------------------------
@@ -271,6 +322,20 @@ class HTTPTestServer:
             self._counts[path] += 1
             self._last_headers[path] = headers
             return now - self._first_request
+
+    def _stall(self, stalls: Stalls) -> float:
+        """Seconds to hold a request arriving now; counts it in its stall."""
+        t = time.monotonic() - self.started
+        stall = stalls.stall_at(t)
+        if stall is None:
+            return 0.0
+        with self._lock:
+            self._held[stall] += 1
+        return stalls.hold(t)
+
+    def _answered_one(self, path: str) -> None:
+        with self._lock:
+            self._answered[path] += 1
 
     def _track(self, conn: socket.socket, *, add: bool) -> None:
         with self._lock:
