@@ -500,7 +500,7 @@ def _check(
             allowed = format_limit(limit, unit)
             if base is not None and base.value is not None:
                 allowed = (
-                    f"{format_observed(limit, 'ms')} (+{_percent(budget.limit)} on its baseline of "
+                    f"{format_limit(limit, 'ms')} (+{_percent(budget.limit)} on its baseline of "
                     f"{format_observed(base.value, 'ms')})"
                 )
             clause = (
@@ -548,7 +548,7 @@ def _check(
         clause = (
             f"{desc} was {format_observed(observed, 'ms')}, {versus}: "
             f"{'within' if passed else 'over'} its budget of +{_percent(budget.limit)} "
-            f"(at most {format_observed(limit, 'ms')}; {_requests(n)})"
+            f"(at most {format_limit(limit, 'ms')}; {_requests(n)})"
         )
     elif metric.base == "min_rps":
         passed = observed >= limit

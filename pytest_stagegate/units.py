@@ -148,11 +148,13 @@ def format_observed(value: float, unit: str) -> str:
 
 def format_limit(value: float, unit: str) -> str:
     """A limit of a budget's unit as it was written: ``300 ms`` (not ``300.0 ms``), ``1%``,
-    ``20 req/s``."""
+    ``20 req/s``. A limit computed from a baseline (959.084 ms) is shown to the precision of a
+    measured value (``959.1 ms``, ``1.64 ms``, ``1,042.5 ms``), never to more digits."""
     if unit == "ms":
         if value == int(value) or value >= 1e5:
             return f"{value:,.0f} ms"
-        return f"{value:,.6g} ms"
+        text = f"{value:,.{2 if value < 10 else 1}f}".rstrip("0").rstrip(".")
+        return f"{text if text != '0' else f'{value:.2g}'} ms"
     if unit == "ratio":
         return format_rate(value)
     return f"{value:,g} req/s"

@@ -29,6 +29,7 @@ from .._atomic import atomic_write_bytes
 from ..metrics import REGRESSION
 from ..units import format_limit, format_observed, format_rate
 from .model import parse_timestamp
+from .report import regression_allowance
 
 __all__ = ["check_name", "split_nodeid", "to_xml", "write_junit"]
 
@@ -88,9 +89,10 @@ def check_name(check: Mapping[str, Any]) -> str:
     metric, endpoint, limit = check["metric"], check["endpoint"], check["limit"]
     # By suffix, not parse_metric: a hook's check may name a metric outside the grammar.
     if metric.endswith(REGRESSION):
-        base = metric.removesuffix(REGRESSION)
-        bound = "?" if limit is None else f"+{format_rate(limit)}"
-        return f"{base} of {endpoint} <= baseline {bound}"
+        # The allowance, not the limit it gives: a test's name must not change from run to run.
+        allowed = regression_allowance(check)
+        bound = "?" if allowed is None else f"+{format_rate(allowed)}"
+        return f"{metric.removesuffix(REGRESSION)} of {endpoint} <= baseline {bound}"
     op = ">=" if metric == "min_rps" else "<="
     return f"{metric} of {endpoint} {op} {_limit(limit, check['unit'])}"
 
@@ -278,7 +280,8 @@ def _failure_message(check: Mapping[str, Any], *, inconclusive: bool = False) ->
     if metric.endswith(REGRESSION):
         baseline = check.get("baseline")
         base = "unknown" if baseline is None else format_observed(baseline, unit)
-        limit = "?" if check["limit"] is None else format_rate(check["limit"])
+        allowed = regression_allowance(check)
+        limit = "?" if allowed is None else format_rate(allowed)
         return (
             f"{metric.removesuffix(REGRESSION)} of {endpoint} was {observed}, more than "
             f"{limit} over the baseline of {base} ({sample_text})"

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from ..units import format_duration, format_limit, format_ms, format_observed, format_rate
 
-__all__ = ["Format", "gate_table_lines", "render", "render_compare"]
+__all__ = ["Format", "gate_table_lines", "regression_allowance", "render", "render_compare"]
 
 Format = Literal["markdown", "text"]
 
@@ -210,11 +210,28 @@ def _checks(doc: _Doc, title: str, checks: Sequence[Mapping[str, Any]]) -> None:
 
 def _limit(check: Mapping[str, Any]) -> str:
     if check["metric"].endswith("_regression"):
-        base = "?" if check.get("baseline") is None else _format(check["baseline"], check["unit"])
-        limit = "?" if check["limit"] is None else format_rate(check["limit"])
-        return f"<= {base} +{limit}"
+        allowed = regression_allowance(check)
+        plus = "+?" if allowed is None else f"+{format_rate(allowed)}"
+        if check["unit"] == "ratio" or check["limit"] is None or check.get("baseline") is None:
+            return f"<= baseline {plus}"  # no usable baseline: nothing to scale
+        base = format_observed(check["baseline"], "ms")
+        return f"<= {format_limit(check['limit'], 'ms')} (baseline {base} {plus})"
     op = ">=" if check["metric"] == "min_rps" else "<="
     return f"{op} {format_limit(check['limit'], check['unit'])}"
+
+
+def regression_allowance(check: Mapping[str, Any]) -> float | None:
+    """The allowed increase (a fraction) of a ``*_regression`` check as the verdict records it:
+    ``limit`` is the allowance itself when there was no usable baseline (unit ``ratio``), else
+    the absolute limit ``baseline * (1 + allowance)`` in ms."""
+    limit, baseline = check.get("limit"), check.get("baseline")
+    if limit is None:
+        return None
+    if check.get("unit") == "ratio":
+        return float(limit)
+    if not baseline:
+        return None
+    return round(float(limit) / float(baseline) - 1, 4)
 
 
 def _commit(commit: Mapping[str, Any]) -> str:

@@ -164,7 +164,8 @@ def test_min_rps_and_error_rate_failures(xsd: xmlschema.XMLSchema) -> None:
 
 
 def test_regression_check(xsd: xmlschema.XMLSchema) -> None:
-    regression = check("total", "p95_regression", 0.1, 150.0, "fail", samples=900)
+    # the limit of a check with a baseline is the baseline plus the allowance, in ms
+    regression = check("total", "p95_regression", 132.0, 150.0, "fail", samples=900)
     regression = type(regression)(**{**regression.__dict__, "baseline": 120.0})
     root = parse(make([], GateRecord(status="completed", checks=[regression])), xsd)
     failure = case(root, "stagegate.gate", "p95 of total <= baseline +10%").find("failure")
@@ -306,8 +307,12 @@ def test_split_nodeid(nodeid: str, expected: tuple[str, str]) -> None:
         ("avg", 80.0, "ms", "avg of total <= 80 ms"),
         ("error_rate", 0.005, "ratio", "error_rate of total <= 0.5%"),
         ("min_rps", 20.0, "rps", "min_rps of total >= 20 req/s"),
-        ("p95_regression", 0.1, "ms", "p95 of total <= baseline +10%"),
+        ("p95_regression", 0.1, "ratio", "p95 of total <= baseline +10%"),  # no baseline
+        ("p95_regression", 132.0, "ms", "p95 of total <= baseline +10%"),  # 120 ms + 10%
     ],
 )
 def test_check_name(metric: str, limit: float, unit: str, name: str) -> None:
-    assert check_name({"metric": metric, "endpoint": "total", "limit": limit, "unit": unit}) == name
+    check = {"metric": metric, "endpoint": "total", "limit": limit, "unit": unit, "baseline": 120.0}
+    if unit == "ratio":
+        check["baseline"] = None
+    assert check_name(check) == name

@@ -68,3 +68,30 @@ def test_report_profile_keeps_the_case_of_names() -> None:
     assert _profile({"duration_s": 30, "workers": 4}, 12.5) == (
         "30s of load, 4 worker processes, ran 12.5s."
     )
+
+
+def test_a_regression_limit_reads_like_every_other_limit() -> None:
+    """A limit derived from a baseline (871.894 ms + 10% = 959.0834 ms) is shown like a
+    written one, in the report's column, in the check's sentence and in JUnit's test name
+    (the allowance there, so that the name does not change from run to run)."""
+    from pytest_stagegate.budgets import TOTAL, Budget, EndpointStats, evaluate
+    from pytest_stagegate.verdict.junit import check_name
+    from tests.verdict_samples import good_gate, verdict
+
+    def stats(p95: float) -> dict[str, EndpointStats]:
+        return {TOTAL: EndpointStats(TOTAL, 500, 0, 50.0, p95, 1.0, p95, {"p95": p95})}
+
+    checks = evaluate(
+        [Budget(TOTAL, "p95", 1500.0), Budget(TOTAL, "p95_regression", 0.1)],
+        stats(990.0),
+        min_samples=1,
+        baseline=stats(871.894),
+    )
+    data = verdict(gate=good_gate(checks=checks)).to_dict()
+    regression = next(c for c in data["gate"]["checks"] if c["metric"] == "p95_regression")
+    table = "\n".join(line for line, _ in gate_table_lines(data["gate"]))
+    assert "<= 1,500 ms" in table
+    assert "<= 959.1 ms (baseline 871.9 ms +10%)" in table
+    assert "959.08" not in render(data) + regression["message"]
+    assert "at most 959.1 ms" in regression["message"]
+    assert check_name(regression) == "p95 of total <= baseline +10%"
