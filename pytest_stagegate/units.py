@@ -3,6 +3,7 @@
 Durations: ``250ms``, ``1.5s``, ``2m``, ``1h`` or a bare number of seconds.
 Rates: ``1%``, ``0.5%`` or a fraction such as ``0.01``.
 Sizes: ``512KB``, ``16MB``, ``1GB`` (powers of 1024) or a bare number of bytes.
+Arrival rates (``gate.load.rate``): ``50/s``, ``3000/m``, ``90/h`` or a bare number per second.
 Pure functions; errors are ``ValueError`` with a message that says what would be valid.
 """
 
@@ -20,6 +21,11 @@ RATE_HELP = "a rate such as 1% or 0.01 (between 0 and 100%)"
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IGNORECASE)
 _SIZE_FACTORS = {"": 1, "b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
 SIZE_HELP = "a size such as 512KB, 16MB or 1GB (or a number of bytes)"
+_ARRIVALS = re.compile(
+    r"^\s*((?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?:/\s*(s|sec|m|min|h))?\s*$"
+)
+_PER = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, None: 1.0}
+ARRIVALS_HELP = "a rate such as 50/s, 3000/m or 90/h (iterations started per second, minute, hour)"
 
 
 def parse_duration(value: object) -> float:
@@ -87,6 +93,36 @@ def parse_size(value: object) -> int:
     if size < 1:
         raise ValueError(f"a size must be at least 1 byte, got {value!r}")
     return int(size)
+
+
+def parse_arrival_rate(value: object, *, zero: bool = False) -> float:
+    """Return iterations per second. ``50/s`` -> 50; ``3000/m`` -> 50; ``90/h`` -> 0.025; a
+    bare number is per second (as ``min_rps``). Must be above 0 (or 0 with ``zero``: a stage
+    that ramps down to nothing)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected {ARRIVALS_HELP}, got {value!r}")
+    if isinstance(value, (int, float)):
+        rate = _to_float(value)
+    elif isinstance(value, str):
+        match = _ARRIVALS.match(value)
+        if not match:
+            raise ValueError(f"expected {ARRIVALS_HELP}, got {value!r}")
+        rate = float(match.group(1)) / _PER[match.group(2)]
+    else:
+        raise ValueError(f"expected {ARRIVALS_HELP}, got {value!r}")
+    if not math.isfinite(rate) or rate < 0 or (rate == 0 and not zero):
+        least = "at least 0" if zero else "above 0"
+        raise ValueError(f"expected {ARRIVALS_HELP}, {least}, got {value!r}")
+    return rate + 0.0
+
+
+def format_arrival_rate(per_second: float) -> str:
+    """``50`` -> ``50/s``; ``0.025`` -> ``1.5/m``; ``2.5e-4`` -> ``0.9/h``: what
+    ``parse_arrival_rate`` reads back, in the largest unit that keeps the number >= 1."""
+    for factor, unit in ((1.0, "s"), (60.0, "m"), (3600.0, "h")):
+        if per_second * factor >= 1 or unit == "h":
+            return f"{per_second * factor:.6f}".rstrip("0").rstrip(".") + f"/{unit}"
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def format_size(size: int) -> str:

@@ -7,6 +7,7 @@ the target's headers, which may hold secrets.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -137,11 +138,23 @@ def plan_for(
     replaced, the signing key) in its log and report."""
     load = settings.load
     abort = load.abort
+    stages = [
+        PlannedStage(
+            name=st.name,
+            duration=st.duration,
+            rate=st.rate,
+            users=st.users,
+            judge=st.judge,
+            measure=bool(st.budgets),
+        )
+        for st in load.stages
+    ]
     return LoadPlan(
         host=target.base_url,
         users=load.users,
-        spawn_rate=load.spawn_rate,
-        duration=load.duration,
+        # The open model's users (the most concurrent iterations) are all ready at once.
+        spawn_rate=float(load.users) if load.open_model else load.spawn_rate,
+        duration=math.fsum(st.duration for st in stages) if stages else load.duration,
         warmup=load.warmup,
         headers=dict(target.headers),
         timeout=target.timeout,
@@ -177,6 +190,9 @@ def plan_for(
         abort_latency_for=abort.latency_for,
         saturation_cpu=settings.saturation_cpu,
         html_report=str(Path(html_report).resolve()) if html_report else None,
+        rate=load.rate,
+        stages=stages,
+        arrival_lag=defaults.ARRIVAL_LAG,
     )
 
 
