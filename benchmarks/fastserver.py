@@ -1,10 +1,16 @@
 """A tiny asyncio HTTP/1.1 keep-alive server for the benchmarks, run as its own process.
 
     python benchmarks/fastserver.py [--port 0] [--latency LOW_MS HIGH_MS] [--seed 1]
+                                    [--stall PERIOD_S LENGTH_S [--origin EPOCH_S]]
 
 Prints ``READY <port>`` on stdout once it listens, then answers every request with
 ``200 ok`` (10 bytes of body), optionally after a latency drawn uniformly from
 ``[LOW_MS, HIGH_MS]`` by ``random.Random(seed)``, in arrival order. Runs until killed.
+
+``--stall 5 0.5`` makes it stall for the last 0.5 s of every 5 s counted from ``--origin``
+(a ``time.time()`` value; default: when it starts): a request that arrives during a stall is
+answered when the stall ends. The caller that chose the origin knows the whole schedule, so it
+can compute the latency each scheduled request truly had (benchmarks/bench_arrival.py).
 
 Why not tests/servers.py: a threaded server tops out at a few thousand requests/s, below what
 one Locust process generates, so a throughput comparison would measure the server. This one
@@ -18,6 +24,7 @@ import argparse
 import asyncio
 import random
 import sys
+import time
 
 BODY = b"ok-ok-ok-k"
 RESPONSE = (
@@ -28,12 +35,26 @@ RESPONSE = (
 )
 
 
+class Stalls:
+    """The last ``length`` seconds of every ``period`` seconds from ``origin`` (epoch)."""
+
+    def __init__(self, period: float, length: float, origin: float) -> None:
+        self.period, self.length, self.origin = period, length, origin
+
+    def hold(self, now: float) -> float:
+        phase = (now - self.origin) % self.period
+        return self.period - phase if phase >= self.period - self.length else 0.0
+
+
 class _Protocol(asyncio.Protocol):
-    def __init__(self, delays: random.Random | None, low: float, high: float) -> None:
+    def __init__(
+        self, delays: random.Random | None, low: float, high: float, stalls: Stalls | None
+    ) -> None:
         self.buf = b""
         self.delays = delays
         self.low = low
         self.high = high
+        self.stalls = stalls
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -58,10 +79,12 @@ class _Protocol(asyncio.Protocol):
 
     def _answer(self) -> None:
         assert self.transport is not None
-        if self.delays is None:
+        delay = 0.0 if self.stalls is None else self.stalls.hold(time.time())
+        if self.delays is not None:
+            delay += self.delays.uniform(self.low, self.high) / 1000.0
+        if delay <= 0.0:
             self.transport.write(RESPONSE)
             return
-        delay = self.delays.uniform(self.low, self.high) / 1000.0
         asyncio.get_running_loop().call_later(delay, self._write)
 
     def _write(self) -> None:
@@ -69,13 +92,15 @@ class _Protocol(asyncio.Protocol):
             self.transport.write(RESPONSE)
 
 
-async def serve(port: int, latency: tuple[float, float] | None, seed: int) -> None:
+async def serve(
+    port: int, latency: tuple[float, float] | None, seed: int, stalls: Stalls | None = None
+) -> None:
     # one generator for all connections: the latency sequence is fixed by the seed
     delays = random.Random(seed) if latency else None
     low, high = latency or (0.0, 0.0)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: _Protocol(delays, low, high), "127.0.0.1", port, backlog=4096
+        lambda: _Protocol(delays, low, high, stalls), "127.0.0.1", port, backlog=4096
     )
     print(f"READY {server.sockets[0].getsockname()[1]}", flush=True)
     async with server:
@@ -87,9 +112,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, nargs=2, metavar=("LOW_MS", "HIGH_MS"))
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--stall", type=float, nargs=2, metavar=("PERIOD_S", "LENGTH_S"))
+    parser.add_argument("--origin", type=float, help="epoch seconds the stall schedule counts from")
     args = parser.parse_args()
+    stalls = None
+    if args.stall:
+        period, length = args.stall
+        stalls = Stalls(period, length, args.origin if args.origin is not None else time.time())
+    latency = tuple(args.latency) if args.latency else None
     try:
-        asyncio.run(serve(args.port, tuple(args.latency) if args.latency else None, args.seed))
+        asyncio.run(serve(args.port, latency, args.seed, stalls))
     except KeyboardInterrupt:
         sys.exit(0)
 
