@@ -281,12 +281,7 @@ def _verify(args: argparse.Namespace) -> int:
     if state != "pass":
         refusals.append(f"the verdict is {state}, not pass: {data['reasons'][0]}")
 
-    gate = data.get("gate")
-    if not args.allow_no_gate and (not gate or gate.get("status") != "completed"):
-        refusals.append(
-            "the load gate did not run for this verdict (pytest ... --gate), so it proves "
-            "nothing about performance; pass --allow-no-gate to accept smoke tests alone"
-        )
+    refusals += _gate_refusals(data.get("gate"), state, args.allow_no_gate)
 
     target = data["target"]["name"]
     if target != args.target:
@@ -371,8 +366,26 @@ def _where_refusals(target: dict[str, Any], args: argparse.Namespace) -> list[st
     return refusals
 
 
+def _gate_refusals(gate: dict[str, Any] | None, state: str, allow_no_gate: bool) -> list[str]:
+    """A verdict without a completed load gate proves nothing about performance. Only a passing
+    verdict is offered --allow-no-gate (it cannot turn any other into an accepted one), and a
+    gate that was requested is not said to be missing: the verdict's reasons say what it did."""
+    if allow_no_gate or (gate is not None and gate.get("status") == "completed"):
+        return []
+    if gate is None:
+        refusal = "the load gate did not run for this verdict (pytest ... --gate), so it proves "
+        refusal += "nothing about performance"
+        if state == "pass":
+            refusal += "; pass --allow-no-gate to accept smoke tests alone"
+        return [refusal]
+    if state != "pass":
+        return []  # the verdict is refused already, and its first reason says why
+    return [f"the verdict's load gate did not complete (status {gate.get('status')!r})"]
+
+
 def _refuse(refusals: Sequence[str]) -> int:
-    print("REFUSED: " + "; ".join(" ".join(r.split()) for r in refusals))
+    # One line of clauses: a refusal quoting a sentence (a verdict's reason) loses its full stop.
+    print("REFUSED: " + "; ".join(" ".join(r.split()).rstrip(". ") for r in refusals))
     return EXIT_REFUSED
 
 

@@ -245,8 +245,28 @@ def test_verify_refuses_a_failing_verdict(
     assert code == 1
     assert line == (
         "REFUSED: the verdict is fail, not pass: Critical test tests/test_shop.py::test_login "
-        "failed."
+        "failed"
     )
+
+
+@pytest.mark.parametrize("gate", ["not_run", "error", None])
+def test_verify_offers_allow_no_gate_only_where_it_could_help(
+    tmp_path: Path, gate: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A failed critical test kept the gate from running (or it errored, or it was never
+    requested): --allow-no-gate cannot turn a fail into an accepted verdict, so it is not
+    offered, and a reason quoted mid-line does not keep its full stop (no ".;")."""
+    path = tmp_path / "v.json"
+    verdict = fresh("fail", gate=gate is not None)
+    if gate is not None:
+        verdict.gate = GateRecord(status=gate, reason="the critical test failed (set it to run)")  # type: ignore[arg-type]
+    write_verdict(path, verdict)
+    code, line = verify(capsys, path)
+    assert code == 1
+    assert "--allow-no-gate" not in line
+    assert ".;" not in line and not line.endswith(".")
+    assert line.startswith("REFUSED: the verdict is fail, not pass: Critical test ")
+    assert ("did not run for this verdict (pytest ... --gate)" in line) == (gate is None)
 
 
 @pytest.mark.parametrize("state", ["error", "inconclusive"])
