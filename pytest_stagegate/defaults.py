@@ -5,7 +5,7 @@ out. The configuration model, the loader, the plan, the CLI and the pytest glue 
 from __future__ import annotations
 
 # Files
-CONFIG_FILE = "stagegate.yaml"  # found at pytest's rootdir (or where pytest was started)
+CONFIG_FILE = "stagegate.yaml"  # at pytest's rootdir, or walking up (discovery.find_config)
 MAX_CONFIG_BYTES = 1024 * 1024  # a stagegate.yaml larger than this is refused unparsed
 VERDICT_FILE = "stagegate-verdict.json"
 MAX_VERDICT_BYTES = 16 * 1024 * 1024  # stagegate verify reads no more of a verdict than this

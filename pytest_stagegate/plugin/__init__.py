@@ -43,7 +43,10 @@ MARKERS = {
 }
 
 TARGET_HELP = f"stagegate target to test, from {defaults.CONFIG_FILE} (default: {defaults.TARGET})"
-CONFIG_HELP = f"path of {defaults.CONFIG_FILE} (default: {defaults.CONFIG_FILE} at the rootdir)"
+CONFIG_HELP = (
+    f"path of {defaults.CONFIG_FILE} (default: the one at the rootdir, else the first walking up "
+    "from the current directory to a repository root)"
+)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .. import defaults
 from .state import RUN_STATE, RunState
 
 # httpx and the rest load only when a fixture is used: the plugin is imported by every pytest
@@ -21,11 +20,9 @@ if TYPE_CHECKING:
 def _state(config: pytest.Config) -> RunState:
     state = config.stash.get(RUN_STATE, None)
     if state is None:
-        pytest.fail(
-            f"pytest-stagegate is not active: there is no {defaults.CONFIG_FILE} at the rootdir "
-            f"{config.rootpath}. Create one, or pass --target / --stagegate-config.",
-            pytrace=False,
-        )
+        from .options import not_active_message
+
+        pytest.fail(not_active_message(config), pytrace=False)
     return state
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from .. import defaults
+from ..discovery import find_config
 
 TARGET_ENV = defaults.TARGET_ENV
 SIGNING_KEY_ENV = defaults.SIGNING_KEY_ENV  # the verdict's signing key (verdict.files too)
@@ -69,17 +70,25 @@ def parse_bind(value: str) -> tuple[str, int]:
 
 
 def find_config_file(rootdir: Path, invocation_dir: Path) -> Path | None:
-    """stagegate.yaml at the rootdir, else where pytest was started.
+    """stagegate.yaml at the rootdir, else the first one walking up from where pytest was
+    started (``discovery.find_config``: up to a repository root or the filesystem root).
 
-    pytest picks the rootdir before plugin options exist, so the value of an option such as
-    ``--gate-baseline ../prod.json`` can move it; the directory pytest runs from is the other
-    place a user expects the file.
+    pytest picks the rootdir before plugin options exist, and without an ini file it is the
+    directory pytest runs from (``tests/`` when run there), so the project's file is found by
+    walking up, as pytest finds its own ini files.
     """
-    for folder in (rootdir, invocation_dir):
-        path = folder / defaults.CONFIG_FILE
-        if path.is_file():
-            return path
-    return None
+    return find_config(invocation_dir, rootdir).path
+
+
+def not_active_message(config: pytest.Config) -> str:
+    """What a test that asks for a stagegate fixture in an inert run is told: where the
+    search looked, and what works (a stagegate.yaml there, or --stagegate-config)."""
+    search = find_config(Path(config.invocation_params.dir), Path(config.rootpath))
+    return (
+        f"pytest-stagegate is not active: there is no {defaults.CONFIG_FILE} {search.looked}. "
+        f"Create one (a minimal one is in the README's Configuration section), or pass "
+        f"--stagegate-config PATH/TO/{defaults.CONFIG_FILE}."
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +119,10 @@ class RunOptions:
     # From STAGEGATE_SIGNING_KEY (``take_signing_key``); never shown (not in repr) and never
     # compared.
     signing_key: bytes | None = dataclasses.field(default=None, repr=False, compare=False)
+    # when found: how ("found walking up from /p/tests", ``ConfigSearch.how``); when not:
+    # where the search looked (``ConfigSearch.looked``), for the usage error
+    config_found: str = ""
+    config_looked: str = ""
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RunOptions:
@@ -121,12 +134,18 @@ class RunOptions:
         )
         option_config, ini_config = opt.stagegate_config, config.getini("stagegate_config")
         config_path: Path | None
+        found = looked = ""
         if option_config:
-            config_path, config_source = invocation_dir / str(option_config), "--stagegate-config"
+            # normalized: the header shows /p/stagegate.yaml, not /p/tests/../stagegate.yaml
+            config_path = Path(os.path.normpath(invocation_dir / str(option_config)))
+            config_source = "--stagegate-config"
         elif ini_config:
-            config_path, config_source = rootdir / str(ini_config), "ini stagegate_config"
+            config_path = Path(os.path.normpath(rootdir / str(ini_config)))
+            config_source = "ini stagegate_config"
         else:
-            config_path, config_source = find_config_file(rootdir, invocation_dir), "found"
+            search = find_config(invocation_dir, rootdir)
+            config_path, config_source = search.path, "found"
+            found, looked = search.how, search.looked
         verdict_wanted = bool(
             opt.stagegate_gate or opt.stagegate_verdict or opt.stagegate_verdict_junit
         )
@@ -160,6 +179,8 @@ class RunOptions:
             is_worker=hasattr(config, "workerinput"),
             active=not listing and (asked or config_path is not None),
             signing_key=config.stash.get(SIGNING_KEY, None),
+            config_found=found,
+            config_looked=looked,
         )
 
     @property
@@ -182,6 +203,14 @@ class RunOptions:
             return None
         return self.verdict_path.with_name(defaults.LOAD_LOG_FILE)
 
+    @property
+    def config_origin(self) -> str:
+        """Where the stagegate.yaml came from, for the header: ``found at the rootdir``,
+        ``found walking up from /p/tests``, ``from --stagegate-config``."""
+        if self.config_source == "found":
+            return self.config_found or "found"
+        return f"from {self.config_source}"
+
     def config_file(self) -> Path:
         """The stagegate.yaml to read; a usage error when there is none."""
         if self.config_path is not None and self.config_source == "found":
@@ -192,10 +221,11 @@ class RunOptions:
                     f"pytest-stagegate: {self.config_source}: no file at {self.config_path}"
                 )
             return self.config_path
+        looked = self.config_looked or f"at the rootdir {self.rootdir}"
         raise pytest.UsageError(
-            f"pytest-stagegate: no {defaults.CONFIG_FILE} at the rootdir {self.rootdir} or in "
-            f"{self.invocation_dir}. Create one (see the README's configuration section) "
-            f"or pass --stagegate-config PATH."
+            f"pytest-stagegate: no {defaults.CONFIG_FILE} {looked}. Create one (a minimal one "
+            f"is in the README's Configuration section) or pass --stagegate-config "
+            f"PATH/TO/{defaults.CONFIG_FILE}."
         )
 
 

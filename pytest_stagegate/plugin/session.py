@@ -179,8 +179,9 @@ class StagegateRun:
         lines = [
             self.state.secrets(
                 f"stagegate: target {target.name!r} ({target.base_url}) "
-                f"from {self.options.target_source}; config {self.config_path}"
+                f"from {self.options.target_source}"
             ),
+            f"stagegate: config {self.config_path} ({self.options.config_origin})",
         ]
         if target.protected:
             allowed = "load allowed" if target.allow_load else "no load"

@@ -216,7 +216,7 @@ CASES: list[Case] = [
         "target-without-config-file",
         ("--target", "staging"),
         USAGE,
-        ("no stagegate.yaml at the rootdir", "--stagegate-config PATH"),
+        ("no stagegate.yaml in ", "or any directory above it", "--stagegate-config PATH"),
         config=None,
     ),
     # -- --stagegate-config, ini --------------------------------------------------------------

@@ -40,9 +40,12 @@ def test_an_inactive_plugin_fails_the_test_that_asks(pytester: pytest.Pytester) 
     with pytest.raises(pytest.fail.Exception) as info:
         _state(config)
     assert str(info.value).startswith(
-        "pytest-stagegate is not active: there is no stagegate.yaml at the rootdir "
+        f"pytest-stagegate is not active: there is no stagegate.yaml in {pytester.path} or any "
+        "directory above it up to "
     )
-    assert "--target / --stagegate-config" in str(info.value)
+    # --target alone would be a usage error without a file; --stagegate-config works
+    assert "--target" not in str(info.value)
+    assert str(info.value).endswith("or pass --stagegate-config PATH/TO/stagegate.yaml.")
 
 
 def test_fixtures_in_a_run(pytester: pytest.Pytester, server: HTTPTestServer) -> None:

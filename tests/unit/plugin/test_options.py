@@ -116,8 +116,13 @@ def test_inert_without_a_config_or_an_option(pytester: pytest.Pytester) -> None:
     assert (resolved.target, resolved.target_source) == (defaults.TARGET, "the default")
     assert resolved.files == ()
     assert resolved.load_log is None
-    with pytest.raises(pytest.UsageError, match=f"no {defaults.CONFIG_FILE} at the rootdir"):
+    with pytest.raises(pytest.UsageError) as info:
         resolved.config_file()
+    # where it looked (the rootdir is where pytest runs: no ini file), and a command that works
+    assert str(info.value).startswith(
+        f"pytest-stagegate: no {defaults.CONFIG_FILE} in {pytester.path} or any directory above"
+    )
+    assert str(info.value).endswith(f"or pass --stagegate-config PATH/TO/{defaults.CONFIG_FILE}.")
 
 
 def test_a_config_file_at_the_rootdir_makes_it_active(pytester: pytest.Pytester) -> None:
@@ -125,7 +130,21 @@ def test_a_config_file_at_the_rootdir_makes_it_active(pytester: pytest.Pytester)
     resolved = options(pytester)
     assert resolved.active is True
     assert (resolved.config_path, resolved.config_source) == (path, "found")
+    assert resolved.config_origin == "found at the rootdir"
     assert resolved.config_file() == path
+
+
+def test_a_config_file_above_the_rootdir_is_found_walking_up(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ini file: the rootdir is where pytest runs (tests/), the project's file is above."""
+    path = pytester.makefile(".yaml", stagegate="targets: {}\n")
+    tests = pytester.mkdir("tests")
+    monkeypatch.chdir(tests)
+    resolved = options(pytester)
+    assert resolved.rootdir == tests
+    assert (resolved.active, resolved.config_path) == (True, path)
+    assert resolved.config_origin == f"found walking up from {tests}"
 
 
 @pytest.mark.parametrize("listing", ["--help", "--markers", "--fixtures"])
@@ -168,6 +187,7 @@ def test_target_precedence_option_env_ini_default(
 def test_config_option_is_relative_to_where_pytest_runs(pytester: pytest.Pytester) -> None:
     resolved = options(pytester, "--stagegate-config", "conf/gate.yaml")
     assert resolved.config_source == "--stagegate-config"
+    assert resolved.config_origin == "from --stagegate-config"
     assert resolved.config_path == Path.cwd() / "conf" / "gate.yaml"
     with pytest.raises(pytest.UsageError) as info:
         resolved.config_file()

@@ -162,7 +162,7 @@ def test_an_unwritable_verdict_is_a_usage_error(pytester: pytest.Pytester) -> No
 
 def test_no_config_file_is_a_usage_error(pytester: pytest.Pytester) -> None:
     assert usage_error(pytester, "--target", "local").startswith(
-        f"pytest-stagegate: no {defaults.CONFIG_FILE} at the rootdir "
+        f"pytest-stagegate: no {defaults.CONFIG_FILE} in {pytester.path} or any directory above"
     )
 
 
