@@ -10,6 +10,9 @@ together), e.g. ``"GET /api/products/{id}": {p99: 500ms}``. Metrics:
     <latency>_regression  change against a baseline verdict, e.g. ``p95_regression: 10%``:
                         observed <= baseline * (1 + limit); ``<latency>`` is pNN, pNN.N, avg
                         or max, and the limit may exceed 100% (up to 1000%)
+    service_time_<latency>  service_time_pNN, service_time_avg, service_time_max (ms): the time
+                        from the actual send (``EndpointStats.service``); in the closed model,
+                        or when the load did not measure it apart, the latency itself
 
 Latency limits need a unit (``300ms``, ``1.5s``): a bare ``300`` would be 300 seconds to
 ``units.parse_duration`` but 300 ms to anyone used to Locust or k6, so it is refused.
@@ -38,14 +41,30 @@ Failed requests (docs: the README's budgets section):
 A saturated load generator reports its own queueing as server latency and cannot produce the
 load asked for: when ``evaluate`` is told the generator was saturated, a latency or
 ``min_rps`` check that would fail is ``inconclusive`` instead (a pass stays a pass).
+
+The open model (``gate.load.rate``) starts iterations on a schedule; an iteration that could
+not start within the arrival lag is dropped, never measured. When more than
+``defaults.MAX_DROPPED`` (1%) of the iterations due were dropped (``Dropped``), the measured
+latency leaves out the users who waited longest, so every latency check (pNN, avg, max, not
+``service_time_*``, ``error_rate`` or ``min_rps``) that passed is ``inconclusive``; one that
+failed stays failed when the lag is at least its limit (each dropped iteration would have
+waited at least the lag, so it could only have been slower), else it is ``inconclusive`` too.
+Exactly 1% is still fine.
+
+Stage budgets (``gate.load.stages[].budgets``) are checked with ``evaluate(..., stage=NAME)``
+against that stage's requests: their ``Check.stage`` is the stage's name and every sentence
+says "in stage NAME". Names whose requests all failed fail once, on the whole run, not again
+per stage.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Literal
 
 from . import defaults, units
@@ -59,11 +78,14 @@ __all__ = [
     "TOTAL",
     "Budget",
     "Check",
+    "Dropped",
     "EndpointStats",
     "FailedStats",
     "Outcome",
+    "ServiceStats",
     "Waiver",
     "all_failed_sentence",
+    "capitalized",
     "default_error_budgets",
     "evaluate",
     "is_waiver",
@@ -124,6 +146,47 @@ class FailedStats:
 
 
 @dataclass(frozen=True)
+class ServiceStats:
+    """The open model's service time of a request name: from the actual send to the end, over
+    the same requests as the latency (successes and timeouts)."""
+
+    samples: int
+    avg_ms: float
+    min_ms: float
+    max_ms: float
+    percentiles: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """The open model's iterations: ``due`` in the judged windows, ``dropped`` of them because
+    they could not start within ``lag_s`` seconds of their schedule."""
+
+    due: int
+    dropped: int
+    lag_s: float
+
+    @property
+    def share(self) -> float:
+        return self.dropped / self.due if self.due else 0.0
+
+    def too_many(self, most: float = defaults.MAX_DROPPED) -> bool:
+        """More than ``most`` of the due iterations dropped (exactly ``most`` is fine); exact
+        arithmetic, so 30 of 3,000 is 1% and not a float's hair above it."""
+        if self.due <= 0 or self.dropped <= 0:
+            return False
+        return Fraction(self.dropped, self.due) > Fraction(str(most))
+
+    def sentence(self) -> str:
+        """``45 of 3,000 iterations (1.5%) could not start within 500ms of their schedule``"""
+        noun = "iteration" if self.due == 1 else "iterations"
+        return (
+            f"{self.dropped:,} of {self.due:,} {noun} ({_percent(self.share)}) could not "
+            f"start within {units.format_duration(self.lag_s)} of their schedule"
+        )
+
+
+@dataclass(frozen=True)
 class EndpointStats:
     """What the load measured for one request name (or TOTAL), warm-up excluded.
 
@@ -145,6 +208,7 @@ class EndpointStats:
     latency_samples: int | None = None
     failed: FailedStats | None = None
     top_error: str = ""  # the most frequent error, a short phrase: "HTTP 500"
+    service: ServiceStats | None = None  # the open model's service time; None: the latency
 
     @property
     def error_rate(self) -> float:
@@ -178,6 +242,7 @@ class Check:
     message: str  # a sentence: "p95 of GET /api/products was 412.0 ms, over its budget of 300 ms"
     unit: Unit = "ms"
     baseline: float | None = None  # for *_regression checks
+    stage: str = ""  # a stage budget's stage (``gate.load.stages``); "" for the whole run
 
 
 # --- metric names -------------------------------------------------------------------------
@@ -292,14 +357,25 @@ def parse_budget(endpoint: str, key: str, value: object, *, source: str = "") ->
 # --- evaluation ---------------------------------------------------------------------------
 
 
-def _describe(metric: Metric, endpoint: str) -> str:
-    what = {
-        "avg": "average latency",
-        "max": "maximum latency",
-        "error_rate": "error rate",
-        "min_rps": "throughput",
-    }.get(metric.base, metric.base)
-    return f"{what} of {endpoint}"
+def _describe(metric: Metric, endpoint: str, stage: str = "") -> str:
+    if metric.service_time:
+        what = {"avg": "average service time", "max": "maximum service time"}.get(
+            metric.base, f"service-time {metric.base}"
+        )
+    else:
+        what = {
+            "avg": "average latency",
+            "max": "maximum latency",
+            "error_rate": "error rate",
+            "min_rps": "throughput",
+        }.get(metric.base, metric.base)
+    return f"{what} of {endpoint}" + (f" in stage {stage}" if stage else "")
+
+
+def capitalized(text: str) -> str:
+    """``text`` starting with a capital, as every sentence shown to people does. Not
+    ``str.capitalize``, which would lowercase the rest (a request name, a path)."""
+    return text[:1].upper() + text[1:]
 
 
 def _requests(n: int) -> str:
@@ -315,6 +391,13 @@ def _percent(fraction: float) -> str:
 
 
 def _observe(stats: EndpointStats, metric: Metric) -> float | None:
+    if metric.service_time and stats.service is not None:
+        service = stats.service
+        if metric.base == "avg":
+            return service.avg_ms
+        if metric.base == "max":
+            return service.max_ms
+        return service.percentiles.get(metric.base)
     if metric.base == "avg":
         return stats.avg_ms
     if metric.base == "max":
@@ -326,24 +409,28 @@ def _observe(stats: EndpointStats, metric: Metric) -> float | None:
     return stats.percentiles.get(metric.base)
 
 
-def _no_requests(endpoint: str, metric: str, stats: Mapping[str, EndpointStats]) -> str:
+def _no_requests(
+    endpoint: str, metric: str, stats: Mapping[str, EndpointStats], stage: str = ""
+) -> str:
     names = sorted(name for name in stats if name != TOTAL)
+    where = f" in stage {stage}" if stage else ""
+    of = f"{endpoint} in stage {stage}" if stage else endpoint
     if not names:
         return (
-            f"no requests were recorded at all, so the {metric} budget of {endpoint} "
+            f"no requests were recorded{where or ' at all'}, so the {metric} budget of {of} "
             "could not be checked."
         )
     if endpoint == TOTAL:
         return (
-            f"no statistics for all requests together ({TOTAL!r}) were recorded, so its "
-            f"{metric} budget could not be checked."
+            f"no statistics for all requests together ({TOTAL!r}) were recorded{where}, so "
+            f"its {metric} budget could not be checked."
         )
     made = ", ".join(repr(n) for n in names)
     match = closest(endpoint, [*names, TOTAL])
     hint = f" Did you mean {match!r}?" if match else ""
     return (
-        f"no requests named {endpoint!r} were made, so its {metric} budget could not be "
-        f"checked; the requests made were {made}.{hint}"
+        f"no requests named {endpoint!r} were made{where}, so its {metric} budget could not "
+        f"be checked; the requests made were {made}.{hint}"
     )
 
 
@@ -390,7 +477,8 @@ def _certain_failure(metric: Metric, stats: EndpointStats, limit: float, needed:
     make it pass. A failing deployment that answers few requests (it hangs, it times out)
     must read as a failure, not as "not enough data"."""
     n = stats.requests
-    if metric.base == "max" and stats.max_ms > limit:
+    maximum = _observe(stats, metric) if metric.base == "max" else None
+    if maximum is not None and maximum > limit:
         return "more requests could not bring the maximum down"
     if metric.base == "error_rate" and not metric.regression:
         best = stats.failures / needed
@@ -424,11 +512,12 @@ def _check(
     min_samples: int,
     baseline: Mapping[str, EndpointStats] | None,
     saturated: str | None,
+    stage: str = "",
 ) -> Check:
     metric = parse_metric(budget.metric)
     unit = metric.unit
     needed = samples_needed(metric.name, min_samples)
-    desc = _describe(metric, budget.endpoint)
+    desc = _describe(metric, budget.endpoint, stage)
 
     limit = budget.limit
     base: _Baseline | None = None
@@ -447,15 +536,19 @@ def _check(
             observed=observed,
             samples=samples,
             outcome=outcome,
-            message=message,
+            message=capitalized(message),
             unit=unit,
             baseline=base.value if base is not None else None,
+            stage=stage,
         )
 
     stats = all_stats.get(budget.endpoint)
     if stats is None:
         return done(
-            "inconclusive", _no_requests(budget.endpoint, budget.metric, all_stats), None, 0
+            "inconclusive",
+            _no_requests(budget.endpoint, budget.metric, all_stats, stage),
+            None,
+            0,
         )
     if metric.base == "error_rate" and not metric.regression and stats.all_failed:
         default = " (the default)" if budget.source == DEFAULT_SOURCE else ""
@@ -467,6 +560,8 @@ def _check(
             stats.requests,
         )
     n = stats.timed if metric.is_latency else stats.requests
+    if metric.service_time and stats.service is not None:
+        n = stats.service.samples
     observed = _observe(stats, metric) if n > 0 else None
     if metric.is_latency and n == 0 and stats.requests > 0:
         return done(
@@ -578,6 +673,34 @@ def _check(
     return done("fail", clause + ".", observed, n)
 
 
+def _with_dropped(check: Check, dropped: Dropped | None) -> Check:
+    """The dropped-iterations rule (module docstring) applied to a finished check."""
+    if dropped is None or not dropped.too_many() or check.outcome == "inconclusive":
+        return check
+    try:
+        metric = parse_metric(check.metric)
+    except ValueError:
+        return check
+    if not metric.is_latency or metric.service_time:
+        return check
+    lag_ms = dropped.lag_s * 1000.0
+    why = (
+        f"{dropped.sentence()} (more than {_percent(defaults.MAX_DROPPED)}): the load could not "
+        "keep to its schedule, because every user was busy or the load generator was"
+    )
+    if check.outcome == "fail" and check.unit == "ms" and lag_ms >= check.limit:
+        note = (
+            f" Also, {why[:1].lower()}{why[1:]}; each of those would have waited at least "
+            f"{units.format_duration(dropped.lag_s)}, over the limit, so the failure stands."
+        )
+        return dataclasses.replace(check, message=check.message.rstrip() + note)
+    note = (
+        f" But {why}, so the latency of the users who waited longest was not measured and "
+        "this cannot be judged (raise users, or add --gate-workers)."
+    )
+    return dataclasses.replace(check, outcome="inconclusive", message=check.message.rstrip() + note)
+
+
 def _latency_count(stats: EndpointStats) -> str:
     """How many requests a latency is over: the successful ones and the timeouts."""
     n = stats.timed
@@ -628,6 +751,8 @@ def evaluate(
     saturated: str | None = None,
     default_error_rate: float | None = None,
     waivers: Sequence[Waiver] = (),
+    dropped: Dropped | None = None,
+    stage: str = "",
 ) -> list[Check]:
     """Check every budget against ``stats`` (keyed by request name, TOTAL included).
 
@@ -637,12 +762,20 @@ def evaluate(
     become inconclusive. ``default_error_rate``: every name of ``stats`` and TOTAL without an
     error_rate budget or a waiver gets one (``default_error_budgets``); None adds none.
     Whatever the budgets, a name whose requests all failed fails: its error_rate check does,
-    or, when it has none (waived), an ``error_rate`` check added for it.
+    or, when it has none (waived), an ``error_rate`` check added for it (not for a stage: the
+    whole run's checks say it once). ``dropped``: the open model's dropped iterations; more
+    than ``defaults.MAX_DROPPED`` of them make the latency checks inconclusive (module
+    docstring). ``stage``: the stage whose requests ``stats`` are (stage budgets).
     Raises ValueError for a budget whose metric is unknown.
     """
     if default_error_rate is not None:
         budgets = default_error_budgets(budgets, stats, rate=default_error_rate, waivers=waivers)
-    checks = [_check(b, stats, min_samples, baseline, saturated) for b in budgets]
+    checks = [
+        _with_dropped(_check(b, stats, min_samples, baseline, saturated, stage), dropped)
+        for b in budgets
+    ]
+    if stage:
+        return checks
     judged = {b.endpoint for b in budgets if b.metric == "error_rate"}
     waived = {w.endpoint: w for w in waivers}
     for name, s in stats.items():

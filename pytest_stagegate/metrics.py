@@ -5,6 +5,13 @@
     error_rate      failures / requests (a fraction)
     min_rps         requests per second
     <latency>_regression    pNN, pNN.N, avg or max compared with a baseline verdict
+    service_time_<latency>  service_time_pNN, service_time_avg, service_time_max: the time from
+                            the actual send (the open model; in the closed model the same as
+                            the latency, which there is measured from the send too)
+
+Plain pNN / avg / max are the latency: in the open model (``gate.load.rate``) measured from
+the scheduled start of the request, so it includes any wait for the generator to send it;
+``service_time_*`` leaves that wait out. Service-time budgets have no regression form.
 
 Pure; errors are ``ValueError`` with a message that says what would be valid.
 """
@@ -22,6 +29,7 @@ from .errors import did_you_mean
 __all__ = [
     "LATENCY_STATS",
     "REGRESSION",
+    "SERVICE_TIME",
     "STANDARD_PERCENTILES",
     "Metric",
     "Unit",
@@ -37,10 +45,14 @@ Unit = Literal["ms", "ratio", "rps"]
 STANDARD_PERCENTILES = ("p50", "p90", "p95", "p99")
 LATENCY_STATS = ("avg", "max")
 REGRESSION = "_regression"
+SERVICE_TIME = "service_time_"
 
 _PERCENTILE = re.compile(r"p(\d{1,2})(?:\.(\d))?")
 _LOOKS_LIKE_PERCENTILE = re.compile(r"p[\d.]+")
-_VALID = "pNN, pNN.N, avg, max, error_rate, min_rps and <pNN|avg|max>_regression"
+_VALID = (
+    "pNN, pNN.N, avg, max, error_rate, min_rps, <pNN|avg|max>_regression and "
+    "service_time_<pNN|avg|max>"
+)
 _SUGGESTIONS = (
     *STANDARD_PERCENTILES,
     "p99.9",
@@ -48,6 +60,7 @@ _SUGGESTIONS = (
     "error_rate",
     "min_rps",
     *(f"{m}{REGRESSION}" for m in (*STANDARD_PERCENTILES, *LATENCY_STATS)),
+    *(f"{SERVICE_TIME}{m}" for m in (*STANDARD_PERCENTILES, *LATENCY_STATS)),
 )
 
 
@@ -58,14 +71,17 @@ class Metric:
     base: str  # canonical: "p95", "p99.9", "avg", "max", "error_rate", "min_rps"
     regression: bool = False
     percentile: Fraction | None = None  # 95 for p95
+    service_time: bool = False  # service_time_p95: base "p95", from the actual send
 
     @property
     def name(self) -> str:
-        return self.base + REGRESSION if self.regression else self.base
+        name = SERVICE_TIME + self.base if self.service_time else self.base
+        return name + REGRESSION if self.regression else name
 
     @property
     def is_latency(self) -> bool:
-        """True for what a latency histogram answers: pNN, avg, max (and their regressions)."""
+        """True for what a latency histogram answers: pNN, avg, max (and their regressions),
+        and their service-time forms (``service_time`` tells which histogram)."""
         return self.percentile is not None or self.base in LATENCY_STATS
 
     @property
@@ -102,6 +118,8 @@ def parse_metric(key: str) -> Metric:
     """Any metric name of the grammar above; ValueError naming the valid ones otherwise."""
     if key in (*LATENCY_STATS, "error_rate", "min_rps"):
         return Metric(key)
+    if key.startswith(SERVICE_TIME):
+        return _parse_service_time(key)
     if key.endswith(REGRESSION):
         base = key[: -len(REGRESSION)]
         if base in LATENCY_STATS:
@@ -125,17 +143,37 @@ def parse_metric(key: str) -> Metric:
     )
 
 
+def _parse_service_time(key: str) -> Metric:
+    rest = key[len(SERVICE_TIME) :]
+    if rest.endswith(REGRESSION):
+        raise ValueError(
+            f"unknown budget {key!r}: service-time budgets have no regression form; compare "
+            "the latency with a baseline instead (e.g. p95_regression)"
+        )
+    if rest in LATENCY_STATS:
+        return Metric(rest, service_time=True)
+    if _LOOKS_LIKE_PERCENTILE.fullmatch(rest):
+        metric = parse_percentile(rest, key)
+        return Metric(metric.base, percentile=metric.percentile, service_time=True)
+    raise ValueError(
+        f"unknown budget {key!r}: a service-time budget is service_time_<pNN|avg|max> "
+        f"(e.g. service_time_p95, service_time_max){did_you_mean(key, _SUGGESTIONS)}"
+    )
+
+
 def sort_key(name: str) -> tuple[str, float, str]:
     """Metric names in alphabetical order, except that percentiles compare by their number:
-    avg < error_rate < max < min_rps < p9 < p50 < p99 < p99.9 < p99.9_regression (a string
-    sort puts p100 before p50 and p99.9 before p99). A name outside the grammar sorts by its
-    text; one that starts like a percentile but is none (p100) lands after the percentiles."""
+    avg < error_rate < max < min_rps < p9 < p50 < p99 < p99.9 < p99.9_regression <
+    service_time_avg < service_time_max < service_time_p50 < service_time_p99 (a string sort
+    puts p100 before p50 and p99.9 before p99). A name outside the grammar sorts by its text;
+    one that starts like a percentile but is none (p100) lands after the percentiles."""
     try:
         metric = parse_metric(name)
     except ValueError:
         return (name, 0.0, "")
+    prefix = SERVICE_TIME if metric.service_time else ""
     if metric.percentile is not None:
-        return ("p", float(metric.percentile), name)
+        return (prefix + "p", float(metric.percentile), name)
     return (name, 0.0, "")
 
 
