@@ -22,7 +22,7 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$",
 _SIZE_FACTORS = {"": 1, "b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3}
 SIZE_HELP = "a size such as 512KB, 16MB or 1GB (or a number of bytes)"
 _ARRIVALS = re.compile(
-    r"^\s*((?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?:/\s*(s|sec|m|min|h))?\s*$"
+    r"^\s*(-?(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?)\s*(?:/\s*(s|sec|m|min|h))?\s*$"
 )
 _PER = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, None: 1.0}
 ARRIVALS_HELP = "a rate such as 50/s, 3000/m or 90/h (iterations started per second, minute, hour)"

@@ -17,6 +17,7 @@ from .model import (
     LoadSettings,
     ReadyCheck,
     RequestSpec,
+    StageSpec,
     Target,
     VersionCheck,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "LoadSettings",
     "ReadyCheck",
     "RequestSpec",
+    "StageSpec",
     "Target",
     "VersionCheck",
     "load_config",

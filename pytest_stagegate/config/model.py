@@ -23,6 +23,7 @@ __all__ = [
     "LoadSettings",
     "ReadyCheck",
     "RequestSpec",
+    "StageSpec",
     "Target",
     "VersionCheck",
 ]
@@ -130,9 +131,11 @@ class AbortSettings:
 class LoadSettings:
     """``gate.load`` after per-target overrides."""
 
+    # In the open model, users is the most concurrent iterations (the loader's default:
+    # config._gate.open_model_users); with closed-model stages, their peak.
     users: int = defaults.USERS
     spawn_rate: float = defaults.SPAWN_RATE
-    duration: float = defaults.DURATION
+    duration: float = defaults.DURATION  # with stages, their sum (the loader sets it)
     warmup: float = 0.0
     requests: tuple[RequestSpec, ...] = ()
     locustfile: Path | None = None
