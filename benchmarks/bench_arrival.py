@@ -1,0 +1,286 @@
+"""The open model (gate.load.rate) measured: the arrival rate it keeps, and the p99 it reports
+for a stalling server against the truth, with plain Locust beside it in the same invocation.
+
+    python benchmarks/bench_arrival.py [--quick] [--rates 100 500 2000] [--seconds 8]
+                                       [--stall-rate 100] [--no-locust]
+
+1. Arrival rate. For each rate R (iterations/s), the gate runs a stagegate.yaml with
+   ``rate: R/s`` (users left to the default: what a user gets) against nginx (one worker;
+   benchmarks/fastserver.py when nginx is missing), a warm-up then ``--seconds`` measured, and
+   prints over the measured window:
+     schedule  iterations due / s / R         (the schedule itself: 1.000 if no slot is lost)
+     started   (due - dropped) / s / R        (the goal: within 1%, dropped counted)
+     answered  measured requests / s / R
+     server    requests nginx counted over the whole run / the whole run's schedule
+   and, beside it, plain Locust asked for the same rate the usual way (R/10 users with
+   ``constant_throughput(10)``, closed model), its requests/s over the same seconds / R.
+2. A stall. benchmarks/fastserver.py stalls for the last 500 ms of every 5 s of a schedule this
+   script fixes (``--stall 5 0.5 --origin T``): a request that arrives during a stall is
+   answered when it ends. The gate runs ``rate: --stall-rate/s`` against it for a whole number
+   of periods after its warm-up. The true latency of each scheduled iteration is computed from
+   the two schedules (the time left in the stall at its due time, plus the server's ordinary
+   answer time: the gate's service-time p50), and its p99 (the gate's rank rule) is the
+   reference: the gate's reported p99 / true p99 (goal: within 5%). Beside it, plain Locust's
+   closed-model p99 (R/10 users, ``constant_throughput(10)``, a whole number of periods) / the
+   true p99: how much coordinated omission hides.
+
+Each measured point runs at most ~20 s (``--quick``: ~6 s, one stall period). The machine's
+noise moves every figure: the ratios are made in one invocation, the references side by side
+in time with what they are compared to; run it on a quiet machine for figures worth quoting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import _common
+import yaml
+from _common import fast_server, have_nginx, nginx_server
+from bench_throughput import SAMPLER, rate_between
+
+from pytest_stagegate.config import load_config
+from pytest_stagegate.histogram import exact_percentile
+from pytest_stagegate.load.plan import plan_for
+from pytest_stagegate.load.process import run_load
+from pytest_stagegate.load.result import LoadResult
+
+STALL_PERIOD = 5.0  # seconds
+STALL_LENGTH = 0.5
+
+# nginx with a request counter (stub_status) beside the fixed answer
+_LOCATION = 'location / {{ return 200 "ok-ok-ok-k"; }}'
+assert _LOCATION in _common.NGINX_CONF
+_common.NGINX_CONF = _common.NGINX_CONF.replace(
+    _LOCATION, "location = /__status {{ stub_status; }}\n        " + _LOCATION
+)
+
+PACED_LOCUSTFILE = textwrap.dedent(
+    """
+    from locust import FastHttpUser, constant_throughput, task
+
+    class Paced(FastHttpUser):
+        wait_time = constant_throughput(10)
+        network_timeout = 30.0
+        connection_timeout = 30.0
+
+        @task
+        def root(self):
+            self.client.get("/", name="GET /")
+    """
+)
+
+
+# --- the gate, as a user runs it: a stagegate.yaml ----------------------------------------
+def gate_run(url: str, load: dict[str, Any], tmp: Path) -> tuple[LoadResult, int]:
+    """``load`` as gate.load of a stagegate.yaml, read and planned as pytest --gate does:
+    the result, and the users (most concurrent iterations) the plan allowed."""
+    path = tmp / "stagegate.yaml"
+    doc = {
+        "targets": {"bench": {"base_url": url, "timeout": "30s"}},
+        "gate": {
+            "load": {"requests": ["GET /"], "abort": {"enabled": False}, **load},
+            "budgets": {"total": {"error_rate": "1%"}},
+        },
+    }
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    config = load_config(path)
+    plan = plan_for(config.resolve_target("bench", os.environ), config.gate_settings("bench"))
+    result = run_load(plan)
+    if result.status != "completed":
+        raise SystemExit(f"gate run failed: {result.status}: {result.reason}")
+    if result.model != "open":
+        raise SystemExit(f"the gate ran the {result.model} model for rate {load.get('rate')}")
+    return result, plan.users
+
+
+def open_load(rate: float, warmup: float, seconds: float) -> dict[str, str]:
+    """gate.load for ``rate`` iterations/s: ``warmup`` then ``seconds`` measured."""
+    return {"rate": f"{rate:g}/s", "duration": f"{warmup + seconds:g}s", "warmup": f"{warmup:g}s"}
+
+
+def window(result: LoadResult) -> tuple[float, float]:
+    """The measured window of ``result`` in epoch seconds."""
+    start = datetime.fromisoformat(result.started_at).timestamp() + result.warmup_seconds
+    return start, start + result.measured_seconds
+
+
+# --- plain Locust ----------------------------------------------------------------------------
+class PlainLocust:
+    """``locust --headless`` with R/10 users paced at 10 iterations/s each (the usual way to
+    ask plain Locust for a rate), its request counter sampled, its statistics in a CSV."""
+
+    def __init__(self, url: str, rate: float, seconds: float, prefix: Path) -> None:
+        self.seconds = seconds
+        self.prefix = prefix
+        self.counts = prefix.with_suffix(".counts.json")
+        users = max(1, round(rate / 10))
+        locustfile = prefix.with_suffix(".py")
+        locustfile.write_text(PACED_LOCUSTFILE + SAMPLER)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "locust", "-f", str(locustfile), "--headless",
+                "-u", str(users), "-r", str(users), "-t", f"{seconds:g}s", "-H", url,
+                "--only-summary", "--loglevel", "WARNING", "--csv", str(prefix),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "STAGEGATE_BENCH_COUNTS": str(self.counts)},
+            start_new_session=True,
+        )  # fmt: skip
+
+    def wait(self) -> None:
+        self.proc.wait(timeout=self.seconds + 60)
+
+    def samples(self) -> list[tuple[float, int]]:
+        self.wait()
+        return [(float(t), int(n)) for t, n in json.loads(self.counts.read_text())]
+
+    def p99_ms(self) -> float:
+        self.wait()
+        with open(f"{self.prefix}_stats.csv", newline="") as f:
+            for row in csv.DictReader(f):
+                if row["Name"] == "Aggregated":
+                    return float(row["99%"])
+        raise SystemExit("plain Locust wrote no Aggregated row")
+
+
+# --- 1. arrival rate -------------------------------------------------------------------------
+def nginx_requests(url: str) -> int | None:
+    """nginx's request counter (stub_status), this request included; None without nginx."""
+    try:
+        with urllib.request.urlopen(f"{url}/__status", timeout=10) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    # "Active connections: 1 \nserver accepts handled requests\n 5 5 7 \n..."
+    return int(text.splitlines()[2].split()[2])
+
+
+def arrival_point(
+    url: str, counted: bool, rate: float, seconds: float, warmup: float, tmp: Path, locust: bool
+) -> str:
+    before = nginx_requests(url) if counted else None
+    started = time.monotonic()
+    result, users = gate_run(url, open_load(rate, warmup, seconds), tmp)
+    after = nginx_requests(url) if counted else None
+    took = time.monotonic() - started
+    measured = result.measured_seconds
+    due, dropped = result.iterations_due, result.dropped
+    line = (
+        f"{rate:>6,.0f}/s  schedule {due / measured / rate:.3f}  "
+        f"started {(due - dropped) / measured / rate:.3f}  "
+        f"answered {result.total.requests / measured / rate:.3f}  "
+        f"dropped {dropped:,} of {due:,} ({dropped / due if due else 0:.2%})"
+    )
+    if before is not None and after is not None:
+        # the run's whole schedule (warm-up included) against what nginx answered; the
+        # counter's own two requests taken off
+        whole = math.ceil(rate * (warmup + seconds))
+        line += f"  server {(after - before - 1) / whole:.3f}"
+    if locust:
+        plain = PlainLocust(url, rate, warmup + seconds + 1.0, tmp / f"paced{rate:g}")
+        samples = plain.samples()
+        start = samples[0][0] + warmup
+        line += f"  | plain Locust paced {rate_between(samples, start, start + seconds) / rate:.3f}"
+    return line + f"  ({users} users, {took:.0f} s)"
+
+
+# --- 2. a stall ------------------------------------------------------------------------------
+@contextlib.contextmanager
+def stalling_server() -> Iterator[tuple[str, float]]:
+    """fastserver.py stalling 500 ms every 5 s from an origin chosen here: (URL, origin)."""
+    origin = time.time()
+    args = ("--stall", f"{STALL_PERIOD:g}", f"{STALL_LENGTH:g}", "--origin", repr(origin))
+    with fast_server(*args) as url:
+        yield url, origin
+
+
+def hold(origin: float, t: float) -> float:
+    phase = (t - origin) % STALL_PERIOD
+    return STALL_PERIOD - phase if phase >= STALL_PERIOD - STALL_LENGTH else 0.0
+
+
+def true_p99(result: LoadResult, origin: float, rate: float, base_ms: float) -> float:
+    """p99 of what the iterations scheduled in the measured window truly waited: the rest of
+    the stall at their due time, plus the server's ordinary answer time ``base_ms``."""
+    load_start = datetime.fromisoformat(result.started_at).timestamp()
+    start, end = window(result)
+    first = math.ceil((start - load_start) * rate)
+    latencies = []
+    i = first
+    while (due := load_start + i / rate) < end:
+        latencies.append(1000 * hold(origin, due) + base_ms)
+        i += 1
+    return exact_percentile(latencies, 99)
+
+
+def stall_point(rate: float, periods: int, warmup: float, tmp: Path, locust: bool) -> list[str]:
+    seconds = periods * STALL_PERIOD
+    lines = []
+    with stalling_server() as (url, origin):
+        result, _ = gate_run(url, open_load(rate, warmup, seconds), tmp)
+        service = result.total.service_histogram
+        base = service.percentile(50) if service is not None else 0.0
+        reported = result.total.histogram.percentile(99)
+        truth = true_p99(result, origin, rate, base)
+        lines.append(
+            f"gate open model {rate:g}/s: p99 {reported:,.1f} ms, true p99 {truth:,.1f} ms: "
+            f"reported / true {reported / truth:.3f}  (goal 0.95-1.05; dropped "
+            f"{result.dropped} of {result.iterations_due}; service time p50 {base:.1f} ms"
+            + (f", p99 {service.percentile(99):,.1f} ms)" if service is not None else ")")
+        )
+        if locust:
+            plain = PlainLocust(url, rate, seconds, tmp / "stalled")
+            p99 = plain.p99_ms()
+            lines.append(
+                f"plain Locust closed model ({max(1, round(rate / 10))} users paced at 10/s): "
+                f"p99 {p99:,.0f} ms: / true {p99 / truth:.3f}"
+            )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short runs: checks it works")
+    parser.add_argument("--rates", type=float, nargs="+", default=[100.0, 500.0, 2000.0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per rate")
+    parser.add_argument("--stall-rate", type=float, default=100.0)
+    parser.add_argument("--no-locust", action="store_true", help="skip plain Locust beside")
+    args = parser.parse_args()
+    seconds, warmup, periods = (3.0, 1.0, 1) if args.quick else (args.seconds, 2.0, 3)
+    locust = not args.no_locust
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        server_cm = nginx_server() if have_nginx() else fast_server()
+        with server_cm as url:
+            what = "nginx, 1 worker process" if have_nginx() else "benchmarks/fastserver.py"
+            print(f"1. arrival rate: {what}; {warmup:g} s warm-up + {seconds:g} s measured")
+            for rate in args.rates:
+                print(arrival_point(url, have_nginx(), rate, seconds, warmup, tmp, locust))
+        print(
+            f"2. a stall of {STALL_LENGTH * 1000:g} ms every {STALL_PERIOD:g} s "
+            f"(benchmarks/fastserver.py): {warmup:g} s warm-up + {periods} period(s) measured"
+        )
+        for line in stall_point(args.stall_rate, periods, warmup, tmp, locust):
+            print(line)
+    print(f"({time.monotonic() - began:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

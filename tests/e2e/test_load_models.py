@@ -1,0 +1,263 @@
+"""Load models end to end (issue 11), as a user runs them: a stagegate.yaml with ``rate:`` or
+``stages:``, ``pytest --gate`` through pytester, real Locust against real servers on 127.0.0.1.
+
+What is proved, with invariants and gross effects, never speed:
+- the open model starts every scheduled iteration or counts it as dropped: the server's count
+  plus the dropped ones is the schedule, up to the iterations in flight at the stop;
+- a server stall shows in the open model's latency (from the schedule) and not in its service
+  time, while the closed model sends at most one request per user into a stall (coordinated
+  omission, seen on the server's side);
+- too little concurrency for the rate drops iterations and makes latency budgets inconclusive;
+- stages ramp the rate, an unjudged ramp is left out, a stage's own budgets are checked, and
+  Locust's HTML report counts what the verdict counts;
+- two worker processes split the schedule and the total is the one-process schedule.
+Loads are 2-3 s; each test is one or two pytest runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import stagegate_yaml
+from tests.servers import HTTPTestServer, Route, Stalls
+
+Serve = Callable[[Mapping[str, Route]], HTTPTestServer]
+
+STALLS = Stalls(period=2.0, length=0.5)  # any 3 s of load holds one whole stall
+
+
+def open_config(
+    url: str,
+    load: Mapping[str, Any],
+    budgets: Mapping[str, Any] | None = None,
+) -> str:
+    """conftest's stagegate.yaml with ``load`` in place of the small closed-model gate's users,
+    spawn rate, duration and think time (None removes a key), and ``budgets`` in place of the
+    default ones."""
+    base: dict[str, Any] = {
+        "users": None,
+        "spawn_rate": None,
+        "duration": None,
+        "wait": None,
+        "warmup": None,
+        "requests": ["GET /"],
+        "abort": None,
+    }
+    text = stagegate_yaml(url, gate={"min_samples": 10, "load": {**base, **load}})
+    doc = yaml.safe_load(text)
+    doc["gate"]["budgets"] = dict(budgets or {"total": {"error_rate": "1%"}})
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+def run_gate(
+    pytester: pytest.Pytester, config: str, *args: str
+) -> tuple[pytest.RunResult, dict[str, Any]]:
+    pytester.makefile(".yaml", stagegate=config)
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest("--gate", *args)
+    verdict = json.loads((pytester.path / "stagegate-verdict.json").read_text())
+    assert verdict["gate"]["status"] == "completed", result.stdout.str()
+    return result, verdict
+
+
+def load_of(verdict: Mapping[str, Any]) -> dict[str, Any]:
+    """The verdict's load-model section (``gate.load``)."""
+    return verdict["gate"]["load"]  # type: ignore[no-any-return]
+
+
+def total_of(verdict: Mapping[str, Any]) -> dict[str, Any]:
+    return next(e for e in verdict["gate"]["endpoints"] if e["name"] == "total")
+
+
+def checks_of(verdict: Mapping[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(c["endpoint"], c["metric"]): c for c in verdict["gate"]["checks"]}
+
+
+def service_p50(endpoint: Mapping[str, Any]) -> float:
+    """The service time (from the actual send) p50 of a verdict endpoint entry."""
+    service = endpoint["service_time"]
+    return float(service["percentiles"]["p50"])
+
+
+def slots_due(rate: float, seconds: float) -> int:
+    """Iterations a constant ``rate`` schedules in ``[0, seconds)``: slot i is due at i / rate."""
+    return math.ceil(rate * seconds - 1e-9)
+
+
+def assert_schedule_kept(
+    load: Mapping[str, Any], received: int, in_flight: int, unjudged: int = 0
+) -> None:
+    """Every due iteration was sent (the server received it) or dropped, but for at most
+    ``in_flight`` of them still on their way when the load stopped. ``unjudged``: iterations
+    of unjudged windows (a ramp), which the server received too but ``iterations_due`` does not
+    count."""
+    due, dropped = load["iterations_due"], load["dropped"]
+    assert 0 <= dropped <= due
+    unsent = due + unjudged - dropped - received
+    assert -unjudged <= unsent <= in_flight, (due, dropped, received, unjudged)
+
+
+def test_a_stall_shows_in_the_open_models_latency_and_not_in_the_closed_ones(
+    pytester: pytest.Pytester, serve: Serve
+) -> None:
+    # The open model: 50 iterations/s whatever the answers take, users (most concurrent
+    # iterations) left to the default, enough to keep sending through a stall.
+    stalling = serve({"/": Route(stalls=STALLS)})
+    result, verdict = run_gate(
+        pytester,
+        open_config(
+            stalling.url,
+            {"rate": "50/s", "duration": "3s"},
+            budgets={"total": {"error_rate": "1%", "service_time_p50": "250ms"}},
+        ),
+    )
+    load = load_of(verdict)
+    assert load["model"] == "open" and load["rate"] == 50
+    assert load["iterations_due"] == slots_due(50, 3.0)
+    users = verdict["gate"]["profile"]["users"]
+    assert users >= 50  # the default: a second of the rate
+    assert_schedule_kept(load, stalling.count("/"), in_flight=users)
+    total = total_of(verdict)
+    assert total["requests"] <= stalling.count("/")
+    # the server held ~25 requests in each stall (0.5 s x 50/s) and the latency shows it: a
+    # request due during a stall waits for its end, on average half the stall
+    open_held = max(stalling.held.values())
+    assert open_held >= 0.5 * 50 * STALLS.length
+    open_p99 = total["percentiles"]["p99"]
+    assert open_p99 >= 1000 * STALLS.length / 2, total
+    # ... while most requests were answered at once: service time p50 is far from the stall
+    assert service_p50(total) < 1000 * STALLS.length / 2, total
+    check = checks_of(verdict)[("total", "service_time_p50")]
+    assert check["outcome"] == "pass", check
+    result.stdout.fnmatch_lines(["*open model*"])
+
+    # The closed model on the same kind of server: one user waits for each answer, so at most
+    # one request is ever held by a stall, and its p99 hides the stall the users sat through.
+    closed = serve({"/": Route(stalls=STALLS)})
+    _, verdict = run_gate(
+        pytester,
+        open_config(closed.url, {"users": 1, "spawn_rate": 1, "duration": "3s"}),
+    )
+    assert load_of(verdict)["model"] == "closed"
+    assert closed.held and max(closed.held.values()) == 1, closed.held
+    assert total_of(verdict)["percentiles"]["p99"] < open_p99
+
+
+def test_too_few_users_for_the_rate_make_latency_budgets_inconclusive(
+    pytester: pytest.Pytester, serve: Serve
+) -> None:
+    # two users, 50 ms answers: at most 40 iterations/s can start, 100/s are asked
+    server = serve({"/": Route(latency=0.05)})
+    result, verdict = run_gate(
+        pytester,
+        open_config(
+            server.url,
+            {"rate": "100/s", "users": 2, "duration": "2s"},
+            budgets={
+                "total": {"p95": "100ms", "error_rate": "1%", "service_time_p95": "5s"},
+            },
+        ),
+    )
+    assert result.ret == 1
+    load = load_of(verdict)
+    assert load["dropped"] > 0.01 * load["iterations_due"] > 0
+    assert_schedule_kept(load, server.count("/"), in_flight=2)
+    checks = checks_of(verdict)
+    # the latency budget is neither passed nor failed: the schedule was not kept ...
+    latency = checks[("total", "p95")]
+    assert latency["outcome"] == "inconclusive", latency
+    assert "could not start" in latency["message"] or "dropped" in latency["message"], latency
+    # ... while the budgets that do not depend on the schedule are judged
+    assert checks[("total", "service_time_p95")]["outcome"] == "pass"
+    assert checks[("total", "error_rate")]["outcome"] == "pass"
+    assert verdict["verdict"] == "inconclusive" and verdict["promote"] is False
+    reasons = " ".join(verdict["reasons"])
+    assert "iterations" in reasons and "users" in reasons, verdict["reasons"]
+
+
+def test_stages_ramp_the_rate_judge_their_own_budgets_and_the_report_agrees(
+    pytester: pytest.Pytester, serve: Serve
+) -> None:
+    server = serve({"/": Route()})
+    stages: Sequence[Mapping[str, Any]] = [
+        {"duration": "1s", "rate": "20/s", "judge": False},  # 0 -> 20/s: 10 iterations
+        {"name": "peak", "duration": "2s", "rate": "40/s",  # 20 -> 40/s: 60 iterations
+         "budgets": {"total": {"p95": "500ms"}}},
+    ]  # fmt: skip
+    result, verdict = run_gate(
+        pytester,
+        open_config(server.url, {"stages": stages}),
+        "--gate-report",
+        "report.html",
+    )
+    assert result.ret == 0, result.stdout.str()
+    assert verdict["verdict"] == "pass"
+    load = load_of(verdict)
+    assert load["model"] == "open"
+    got = [
+        (s["name"], s["judged"], s["level_from"], s["level_to"], s["start_s"], s["end_s"])
+        for s in load["stages"]
+    ]
+    assert got == [("stage 1", False, 0, 20, 0, 1), ("peak", True, 20, 40, 1, 3)]
+    # only the judged stage's iterations are due: the integral of the ramp over it
+    assert load["iterations_due"] == 60
+    users = verdict["gate"]["profile"]["users"]
+    assert_schedule_kept(load, server.count("/"), in_flight=users, unjudged=10)
+    # the stage's budget is checked on the stage's requests: its own check, in the stage too
+    (peak,) = [s for s in load["stages"] if s["name"] == "peak"]
+    assert [(c["metric"], c["outcome"]) for c in peak["checks"]] == [("p95", "pass")]
+    assert any("peak" in c["endpoint"] and c["metric"] == "p95" for c in verdict["gate"]["checks"])
+    # the timeline marks the ramp as not judged
+    timeline = load["timeline"]
+    assert timeline and {p["judged"] for p in timeline} == {False, True}
+    # Locust's HTML report counts the judged requests, as the verdict does, and has the chart
+    html = (pytester.path / "report.html").read_text()
+    start = html.index('"requests_statistics": [')
+    rows = json.JSONDecoder().raw_decode(html, start + len('"requests_statistics": '))[0]
+    aggregated = next(r for r in rows if r["name"] == "Aggregated")
+    assert aggregated["num_requests"] == total_of(verdict)["requests"] > 0
+    assert "<svg" in html
+    # the terminal summary draws the chart, the stages named on it
+    assert "peak" in result.stdout.str()
+
+
+def test_two_workers_split_the_schedule_and_add_up_to_it(
+    pytester: pytest.Pytester, serve: Serve
+) -> None:
+    server = serve({"/": Route()})
+    result, verdict = run_gate(
+        pytester,
+        open_config(server.url, {"rate": "40/s", "duration": "3s"}),
+        "--gate-workers",
+        "2",
+    )
+    assert result.ret == 0, result.stdout.str()
+    load = load_of(verdict)
+    assert load["model"] == "open" and load["rate"] == 40
+    # the two halves of the schedule add up to the one-process schedule, exactly
+    assert load["iterations_due"] == slots_due(40, 3.0)
+    users = verdict["gate"]["profile"]["users"]
+    assert_schedule_kept(load, server.count("/"), in_flight=users)
+    total = total_of(verdict)
+    assert total["requests"] == sum(e["requests"] for e in verdict["gate"]["endpoints"]
+                                    if e["name"] != "total")  # fmt: skip
+    assert total["requests"] <= server.count("/")
+    assert verdict["verdict"] == "pass"
+
+
+def test_the_stall_schedule_is_what_the_tests_rely_on() -> None:
+    # the schedule the e2e tests reason about: a stall at the end of every period
+    stalls = Stalls(period=2.0, length=0.5)
+    assert [stalls.stall_at(t) for t in (0.0, 1.49, 1.5, 1.99, 2.0, 3.6)] == [
+        None, None, 0, 0, None, 1
+    ]  # fmt: skip
+    assert stalls.hold(1.5) == pytest.approx(0.5) and stalls.hold(1.9) == pytest.approx(0.1)
+    assert stalls.hold(0.7) == 0.0
+    with pytest.raises(ValueError, match="length < period"):
+        Stalls(period=1.0, length=1.0)
