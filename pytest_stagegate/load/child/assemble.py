@@ -8,8 +8,18 @@ from datetime import datetime, timezone
 
 from ...budgets import TOTAL
 from ..plan import LoadPlan
-from ..result import EndpointResult, ErrorRecord, GeneratorHealth, LoadResult, ProcessUsage, Status
+from ..result import (
+    EndpointResult,
+    ErrorRecord,
+    GeneratorHealth,
+    LoadResult,
+    ProcessUsage,
+    StageResult,
+    Status,
+    TimelinePoint,
+)
 from ..usage import generator_health
+from .arrivals import stage_bounds
 from .recorder import EndpointTally
 
 __all__ = [
@@ -18,6 +28,7 @@ __all__ = [
     "iso_time",
     "merge_errors",
     "redact_endpoints",
+    "stage_results",
     "unanswered_reason",
 ]
 
@@ -47,6 +58,7 @@ def redact_endpoints(
         into.timeouts += ep.timeouts
         into.hist.merge(ep.hist)
         into.failed_hist.merge(ep.failed_hist)
+        into.service_hist.merge(ep.service_hist)
     return merged
 
 
@@ -65,7 +77,7 @@ def merge_errors(
     )
 
 
-def _endpoint(name: str, method: str, ep: EndpointTally) -> EndpointResult:
+def _endpoint(name: str, method: str, ep: EndpointTally, service: bool) -> EndpointResult:
     return EndpointResult(
         name,
         method,
@@ -74,7 +86,57 @@ def _endpoint(name: str, method: str, ep: EndpointTally) -> EndpointResult:
         ep.hist,
         timeouts=ep.timeouts,
         failed_histogram=ep.failed_hist,
+        service_histogram=ep.service_hist if service else None,
     )
+
+
+def _endpoints(
+    endpoints: Mapping[str, EndpointTally], service: bool
+) -> tuple[tuple[EndpointResult, ...], EndpointResult]:
+    """Each endpoint, by name, and their total."""
+    total = EndpointTally()
+    for ep in endpoints.values():
+        total.add(ep)
+    total.methods.clear()
+    return (
+        tuple(
+            _endpoint(name, ",".join(sorted(ep.methods)), ep, service)
+            for name, ep in sorted(endpoints.items())
+        ),
+        _endpoint(TOTAL, "", total, service),
+    )
+
+
+def stage_results(
+    plan: LoadPlan,
+    load_seconds: float,
+    stage_endpoints: Mapping[int, Mapping[str, EndpointTally]],
+) -> tuple[StageResult, ...]:
+    """``plan.stages`` as they ran: planned times cut at the load's end (an aborted run ends
+    early), the levels they ramped over, and for a stage with budgets its judged requests
+    (``stage_endpoints``: by stage index, already redacted)."""
+    out = []
+    for k, (st, (start, end, lo, hi)) in enumerate(
+        zip(plan.stages, stage_bounds(plan.stages), strict=True)
+    ):
+        endpoints: tuple[EndpointResult, ...] = ()
+        total: EndpointResult | None = None
+        if st.measure:
+            endpoints, total = _endpoints(stage_endpoints.get(k, {}), plan.open_model)
+        out.append(
+            StageResult(
+                name=st.name,
+                start_s=round(min(start, load_seconds), 3),
+                end_s=round(min(end, load_seconds), 3),
+                judged=st.judge,
+                level_from=lo,
+                level_to=hi,
+                unit="iterations/s" if st.rate is not None else "users",
+                endpoints=endpoints,
+                total=total,
+            )
+        )
+    return tuple(out)
 
 
 def assemble_result(
@@ -94,6 +156,10 @@ def assemble_result(
     processes: Sequence[ProcessUsage],
     html_report: str | None,
     unanswered: int = 0,
+    iterations_due: int = 0,
+    dropped: int = 0,
+    stage_endpoints: Mapping[int, Mapping[str, EndpointTally]] | None = None,
+    timeline: Sequence[TimelinePoint] = (),
 ) -> LoadResult:
     """A finished run (completed or aborted). Times are epoch seconds; ``endpoints`` are the
     measured window's, already redacted (``redact_endpoints``); ``unanswered``: the requests
@@ -101,35 +167,41 @@ def assemble_result(
 
     A run that completed having sent requests but measured none (every one still waiting when
     the load stopped: a hang) is status "error" with ``unanswered_reason``: nothing could be
-    judged, whoever reads the result."""
-    total = EndpointTally()
-    for ep in endpoints.values():
-        total.add(ep)
-    total.methods.clear()
+    judged, whoever reads the result.
+
+    The open model (``plan.open_model``) adds each endpoint's service times, ``iterations_due``
+    and ``dropped`` (the judged windows' slots); ``stage_endpoints`` are the judged requests
+    of the stages with budgets, by stage index (redacted); ``timeline`` the run's points."""
+    open_model = plan.open_model
+    measured, total = _endpoints(endpoints, open_model)
     if status == "completed" and total.requests == 0 and unanswered:
         # a hang: requests were sent, none was answered before the load stopped
         status, reason = "error", unanswered_reason(unanswered, plan)
+    load_seconds = round(stop_time - load_start, 3)
     return LoadResult(
         status=status,
         reason=reason,
         started_at=iso_time(load_start),
         finished_at=iso_time(finished),
-        load_seconds=round(stop_time - load_start, 3),
+        load_seconds=load_seconds,
         measured_seconds=round(max(0.0, stop_time - warmup_end), 3),
         warmup_seconds=float(plan.warmup),
         users=plan.users,
         workers=workers,
         requests_including_warmup=run_requests,
         failures_including_warmup=run_failures,
-        endpoints=tuple(
-            _endpoint(name, ",".join(sorted(ep.methods)), ep)
-            for name, ep in sorted(endpoints.items())
-        ),
-        total=_endpoint(TOTAL, "", total),
+        endpoints=measured,
+        total=total,
         errors=tuple(errors),
         generator=generator_health(processes, plan.saturation_cpu),
         html_report=html_report,
         unanswered=unanswered,
+        model="open" if open_model else "closed",
+        rate=plan.rate,
+        iterations_due=iterations_due if open_model else 0,
+        dropped=dropped if open_model else 0,
+        stages=stage_results(plan, load_seconds, stage_endpoints or {}),
+        timeline=tuple(timeline),
     )
 
 

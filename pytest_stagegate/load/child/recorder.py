@@ -8,30 +8,47 @@ refuses every request at once can never look fast. Each request is recorded in o
 only (this runs once per request, inside the load generator); the periodic checks take the
 fresh part, keep it for the recent past (early abort, progress) and fold it into the measured
 window. In a local or worker process the recorder is fed by Locust's ``events.request``; on the
-master, by the workers' reports (``absorb``)."""
+master, by the workers' reports (``absorb``).
+
+Windows (``arrivals.Windows``): a request is judged unless it belongs to the warm-up or to a
+stage with ``judge: false``; a stage with budgets of its own also keeps its judged requests
+apart (``stage_measured``). In the closed model the request's start decides its window, in the
+open model its slot's due time, which the scenario passes in the request's ``context`` with the
+window itself (``WINDOW_KEY``) and the service time (``SERVICE_KEY``, ms from the actual send:
+``response_time`` is then the latency from the due time)."""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ...histogram import LogHistogram
 from ..plan import LoadPlan
+from ..result import TimelinePoint
+from .arrivals import Slots, Window, Windows
 
 __all__ = [
     "FAILED",
+    "MAX_TIMELINE_POINTS",
+    "SERVICE_KEY",
     "SUCCESS",
     "TIMEOUT",
+    "WINDOW_KEY",
     "EndpointTally",
     "Recorder",
+    "Timeline",
     "classify",
     "keeps_locust_stats",
     "merge_histograms",
 ]
 
 SUCCESS, TIMEOUT, FAILED = "success", "timeout", "failed"
+# the open model's request context: the slot's window, and the time from the actual send (ms)
+WINDOW_KEY = "stagegate_window"
+SERVICE_KEY = "stagegate_service_ms"
+MAX_TIMELINE_POINTS = 300
 # The timeouts of every client the load can use, by class name (this module imports neither
 # gevent nor requests): the whole-request watchdog's RequestTimedOut (``deadline``), gevent's
 # Timeout (geventhttpclient's connection and network timeouts), requests' Timeout /
@@ -99,10 +116,19 @@ def merge_histograms(hists: Iterable[LogHistogram]) -> LogHistogram:
 
 class EndpointTally:
     """One request name: its methods, requests, failures (``timeouts`` of them timed out), the
-    judged response times (successes and timeouts, ``hist``) and the other failures' times
-    (``failed_hist``)."""
+    judged response times (successes and timeouts, ``hist``), the other failures' times
+    (``failed_hist``) and, in the open model, the successes' and timeouts' service times
+    (``service_hist``; ``hist`` is then the latency from the due time)."""
 
-    __slots__ = ("failed_hist", "failures", "hist", "methods", "requests", "timeouts")
+    __slots__ = (
+        "failed_hist",
+        "failures",
+        "hist",
+        "methods",
+        "requests",
+        "service_hist",
+        "timeouts",
+    )
 
     def __init__(self) -> None:
         self.methods: set[str] = set()
@@ -111,6 +137,7 @@ class EndpointTally:
         self.timeouts = 0
         self.hist = LogHistogram()
         self.failed_hist = LogHistogram()
+        self.service_hist = LogHistogram()
 
     def add(self, other: EndpointTally) -> None:
         self.methods.update(other.methods)
@@ -119,26 +146,102 @@ class EndpointTally:
         self.timeouts += other.timeouts
         self.hist.merge(other.hist)
         self.failed_hist.merge(other.failed_hist)
+        self.service_hist.merge(other.service_hist)
+
+    def record(self, kind: str, response_time: float | None, service: float | None) -> None:
+        self.requests += 1
+        if kind != SUCCESS:
+            self.failures += 1
+            if kind == TIMEOUT:
+                self.timeouts += 1
+        if response_time is not None:
+            if kind == FAILED:
+                self.failed_hist.record(response_time)
+            else:
+                self.hist.record(response_time)
+                if service is not None:
+                    self.service_hist.record(service)
+
+    def to_list(self) -> list[Any]:
+        """msgpack-safe (a worker's report)."""
+        return [
+            sorted(self.methods),
+            self.requests,
+            self.failures,
+            self.hist.to_dict(),
+            self.timeouts,
+            self.failed_hist.to_dict(),
+            self.service_hist.to_dict(),
+        ]
+
+    def add_list(self, entry: Sequence[Any]) -> None:
+        """``to_list()`` of a worker, added; a worker of 0.1 sends the first 4 items only."""
+        methods, requests, failures, hist = entry[:4]
+        self.methods.update(methods)
+        self.requests += int(requests)
+        self.failures += int(failures)
+        self.hist.merge(LogHistogram.from_dict(hist))
+        if len(entry) >= 6:
+            self.timeouts += int(entry[4])
+            self.failed_hist.merge(LogHistogram.from_dict(entry[5]))
+        if len(entry) >= 7:
+            self.service_hist.merge(LogHistogram.from_dict(entry[6]))
+
+
+def _tally(into: dict[str, EndpointTally], name: str) -> EndpointTally:
+    ep = into.get(name)
+    if ep is None:
+        ep = into[name] = EndpointTally()
+    return ep
+
+
+def _service(context: Mapping[str, Any]) -> float | None:
+    service = context.get(SERVICE_KEY)
+    if service is None or not (service >= 0 and service < math.inf):
+        return None
+    return float(service)
 
 
 class Recorder:
-    """Every request of the run: per request name, the measured window's requests since the
-    last ``take_fresh`` (and the warm-up's times, for the progress line), the measured window
-    so far, and counters for the whole run.
+    """Every request of the run: per request name, the judged requests since the last
+    ``take_fresh`` (and the unjudged ones' times, for the progress line), the judged requests
+    so far (``measured``; per measured stage, ``stage_measured``), and counters for the whole
+    run.
 
-    A request counts in the measured window only if it *started* at or after ``warmup_end``
-    (epoch seconds; unknown, so everything is warm-up, until the controller sets it).
+    Until ``begin`` (or ``warmup_end`` set by hand), everything is warm-up. Without stages, a
+    request is judged if it started (its slot was due, in the open model) at or after
+    ``warmup_end`` (epoch seconds); with stages, ``windows`` decides.
     """
 
     def __init__(self) -> None:
         self.warmup_end = math.inf
+        self.load_start = math.inf
+        self.windows: Windows | None = None  # with stages only; else warmup_end decides
+        self.slots: Slots | None = None  # this process's open-model slots (local, worker)
         self.measured: dict[str, EndpointTally] = {}  # folded in by take_fresh()
         self.fresh: dict[str, EndpointTally] = {}
         self.fresh_warmup: dict[str, LogHistogram] = {}
+        self.stage_measured: dict[int, dict[str, EndpointTally]] = {}
+        self.stage_fresh: dict[int, dict[str, EndpointTally]] = {}
         self.run_requests = 0
         self.run_failures = 0
         # requests still waiting for an answer when the load stopped (``unanswered``)
         self.unfinished = 0
+        # open model, judged windows: slots due (started or dropped) and dropped, absorbed from
+        # workers (a local process's own are in ``slots``)
+        self.iterations_due = 0
+        self.dropped = 0
+        self.last_judged = False  # the last request's window: judged or not
+
+    def begin(self, load_start: float, plan: LoadPlan) -> None:
+        """The load started at ``load_start`` (epoch seconds): the windows of ``plan``."""
+        self.load_start = load_start
+        self.warmup_end = load_start + plan.warmup
+        self.windows = Windows.of(plan) if plan.stages else None
+
+    def window_at(self, t: float) -> Window | None:
+        """The window of epoch time ``t`` with stages, None without."""
+        return None if self.windows is None else self.windows.at(t - self.load_start)
 
     def on_request(
         self,
@@ -147,30 +250,45 @@ class Recorder:
         response_time: float | None,
         exception: BaseException | None = None,
         start_time: float | None = None,
+        context: Mapping[str, Any] | None = None,
         **_: Any,
     ) -> None:
         """An ``events.request`` listener (Locust passes the raw float time in ms)."""
         self.run_requests += 1
         kind = classify(exception)
-        failed = kind != SUCCESS
-        if failed:
+        if kind != SUCCESS:
             self.run_failures += 1
         if response_time is not None and not (response_time >= 0 and response_time < math.inf):
             response_time = None  # a custom client's garbage must not poison the histograms
-        if start_time is None:
-            start_time = time.time() - (response_time or 0.0) / 1000.0
-        if start_time >= self.warmup_end:
+        window: Window | None = None
+        service: float | None = None
+        if context:  # the open model: the slot's window
+            window = context.get(WINDOW_KEY)
+            service = _service(context)
+        if window is None:
+            if start_time is None:
+                start_time = time.time() - (response_time or 0.0) / 1000.0
+            if self.windows is None:
+                judged = self.last_judged = start_time >= self.warmup_end
+                stage = -1
+            else:
+                window = self.windows.at(start_time - self.load_start)
+        if window is not None:
+            judged = self.last_judged = window.judged
+            stage = window.stage if window.measure else -1
+        if judged:
             ep = self.fresh.get(name)
             if ep is None:
                 ep = self.fresh[name] = EndpointTally()
             ep.methods.add(request_type)
-            ep.requests += 1
-            if failed:
-                ep.failures += 1
-                if kind == TIMEOUT:
-                    ep.timeouts += 1
-            if response_time is not None:
-                (ep.failed_hist if kind == FAILED else ep.hist).record(response_time)
+            ep.record(kind, response_time, service)
+            if stage >= 0:
+                into = self.stage_fresh.get(stage)
+                if into is None:
+                    into = self.stage_fresh[stage] = {}
+                st = _tally(into, name)
+                st.methods.add(request_type)
+                st.record(kind, response_time, service)
         elif response_time is not None and kind != FAILED:
             warm = self.fresh_warmup.get(name)
             if warm is None:
@@ -178,60 +296,134 @@ class Recorder:
             warm.record(response_time)
 
     def take_fresh(self) -> tuple[dict[str, EndpointTally], dict[str, LogHistogram]]:
-        """The measured and warm-up requests since the last call, by name; the measured ones
-        are folded into ``measured``."""
+        """The judged and unjudged requests since the last call, by name; the judged ones
+        are folded into ``measured`` (and ``stage_measured``)."""
         fresh, warm = self.fresh, self.fresh_warmup
         self.fresh, self.fresh_warmup = {}, {}
         for name, ep in fresh.items():
-            into = self.measured.get(name)
-            if into is None:
-                into = self.measured[name] = EndpointTally()
-            into.add(ep)
+            _tally(self.measured, name).add(ep)
+        if self.stage_fresh:
+            stages, self.stage_fresh = self.stage_fresh, {}
+            for k, eps in stages.items():
+                into = self.stage_measured.setdefault(k, {})
+                for name, ep in eps.items():
+                    _tally(into, name).add(ep)
         return fresh, warm
+
+    def slot_counts(self) -> tuple[int, int]:
+        """(iterations due, dropped) of the judged windows: the workers' and this process's."""
+        due, dropped = self.iterations_due, self.dropped
+        if self.slots is not None:
+            due += self.slots.due
+            dropped += self.slots.dropped
+        return due, dropped
 
     def drain(self) -> dict[str, Any]:
         """Everything since the last drain, msgpack-safe, then forget it (a worker's report;
         the master ``absorb``s it)."""
-        doc = {
-            "m": {
-                name: [
-                    sorted(ep.methods),
-                    ep.requests,
-                    ep.failures,
-                    ep.hist.to_dict(),
-                    ep.timeouts,
-                    ep.failed_hist.to_dict(),
-                ]
-                for name, ep in self.fresh.items()
-            },
+        doc: dict[str, Any] = {
+            "m": {name: ep.to_list() for name, ep in self.fresh.items()},
             "w": {name: h.to_dict() for name, h in self.fresh_warmup.items()},
             "rn": self.run_requests,
             "rf": self.run_failures,
             "uf": self.unfinished,
         }
-        self.fresh, self.fresh_warmup = {}, {}
+        if self.stage_fresh:
+            doc["st"] = {
+                str(k): {name: ep.to_list() for name, ep in eps.items()}
+                for k, eps in self.stage_fresh.items()
+            }
+        if self.slots is not None:
+            doc["due"], doc["dr"] = self.slots.take_counts()
+        self.fresh, self.fresh_warmup, self.stage_fresh = {}, {}, {}
         self.run_requests = self.run_failures = self.unfinished = 0
         return doc
 
     def absorb(self, doc: Mapping[str, Any]) -> None:
         """A worker's ``drain()``, added to the fresh requests as if recorded here."""
         for name, entry in doc.get("m", {}).items():
-            methods, requests, failures, hist = entry[:4]
-            ep = self.fresh.get(name)
-            if ep is None:
-                ep = self.fresh[name] = EndpointTally()
-            ep.methods.update(methods)
-            ep.requests += int(requests)
-            ep.failures += int(failures)
-            ep.hist.merge(LogHistogram.from_dict(hist))
-            if len(entry) >= 6:  # a worker of 0.1 sends no timeouts nor failed times
-                ep.timeouts += int(entry[4])
-                ep.failed_hist.merge(LogHistogram.from_dict(entry[5]))
+            _tally(self.fresh, name).add_list(entry)
         for name, hist in doc.get("w", {}).items():
             warm = self.fresh_warmup.get(name)
             if warm is None:
                 warm = self.fresh_warmup[name] = LogHistogram()
             warm.merge(LogHistogram.from_dict(hist))
+        for k, eps in doc.get("st", {}).items():
+            into = self.stage_fresh.setdefault(int(k), {})
+            for name, entry in eps.items():
+                _tally(into, name).add_list(entry)
         self.run_requests += int(doc.get("rn", 0))
         self.run_failures += int(doc.get("rf", 0))
         self.unfinished += int(doc.get("uf", 0))
+        self.iterations_due += int(doc.get("due", 0))
+        self.dropped += int(doc.get("dr", 0))
+
+
+class Timeline:
+    """Latency over time: one point per check (``add``), each with the requests and failures
+    that ended in it and the p95 of its successes and timeouts, judged or not, and its stage;
+    folded (neighbours of the same stage and judgment merged, exactly: the histograms merge)
+    so that there are at most about ``max_points``. ``windows`` names each point's stage."""
+
+    def __init__(
+        self, windows: Windows, *, ticks_per_point: int = 1, max_points: int = MAX_TIMELINE_POINTS
+    ) -> None:
+        self.windows = windows
+        self.max_points = max_points
+        self.width = max(1, ticks_per_point)  # checks per point
+        # [end (s from the load start), requests, failures, histogram, window, checks in it]
+        self._points: list[list[Any]] = []
+
+    def add(
+        self, start: float, end: float, requests: int, failures: int, hists: Iterable[LogHistogram]
+    ) -> None:
+        """One check's interval [``start``, ``end``] (seconds from the load start)."""
+        window = self.windows.at((start + end) / 2)
+        hist = merge_histograms(hists)
+        last = self._points[-1] if self._points else None
+        if last is not None and last[5] < self.width and _same(last[4], window):
+            last[0] = end
+            last[1] += requests
+            last[2] += failures
+            last[3].merge(hist)
+            last[5] += 1
+        else:
+            self._points.append([end, requests, failures, hist, window, 1])
+        while len(self._points) > self.max_points and self._fold():
+            pass
+
+    def _fold(self) -> bool:
+        """Neighbours merged in pairs (never across a stage's or the warm-up's edge); each
+        point then spans twice as many checks. False if nothing could be merged."""
+        self.width *= 2
+        out: list[list[Any]] = []
+        for p in self._points:
+            last = out[-1] if out else None
+            if last is not None and last[5] + p[5] <= self.width and _same(last[4], p[4]):
+                last[0] = p[0]
+                last[1] += p[1]
+                last[2] += p[2]
+                last[3].merge(p[3])
+                last[5] += p[5]
+            else:
+                out.append(p)
+        merged = len(out) < len(self._points)
+        self._points = out
+        return merged
+
+    def points(self) -> tuple[TimelinePoint, ...]:
+        return tuple(
+            TimelinePoint(
+                t=round(end, 3),
+                requests=requests,
+                failures=failures,
+                p95_ms=round(hist.percentile(95), 3) if hist.count else None,
+                stage=window.name,
+                judged=window.judged,
+            )
+            for end, requests, failures, hist, window, _ in self._points
+        )
+
+
+def _same(a: Window, b: Window) -> bool:
+    return a.stage == b.stage and a.judged == b.judged
