@@ -86,6 +86,7 @@ __all__ = [
     "Waiver",
     "all_failed_sentence",
     "capitalized",
+    "capitalized",
     "default_error_budgets",
     "evaluate",
     "is_waiver",
@@ -370,6 +371,12 @@ def _describe(metric: Metric, endpoint: str, stage: str = "") -> str:
             "min_rps": "throughput",
         }.get(metric.base, metric.base)
     return f"{what} of {endpoint}" + (f" in stage {stage}" if stage else "")
+
+
+def capitalized(text: str) -> str:
+    """``text`` starting with a capital, as every sentence shown to people does. Not
+    ``str.capitalize``, which would lowercase the rest (a request name, a path)."""
+    return text[:1].upper() + text[1:]
 
 
 def capitalized(text: str) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..units import format_ms
+from ..verdict.decide import sentence
 
 if TYPE_CHECKING:
     from ..load.process import Progress
@@ -86,7 +87,7 @@ def _write_gate(tr: Any, gate: Mapping[str, Any], load_errors: Sequence[str]) ->
         + (f", {profile.get('workers')} workers" if profile.get("workers") else "")
     )
     if gate["reason"]:
-        tr.write_line(f"  {gate['reason']}")
+        tr.write_line(f"  {sentence(gate['reason'])}")
     for line, failed in gate_table_lines(gate):
         tr.write_line(f"  {line}".rstrip(), **({"red": True} if failed else {}))
     for error in load_errors:

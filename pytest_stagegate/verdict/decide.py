@@ -39,7 +39,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..budgets import TOTAL, Check
+from ..budgets import TOTAL, Check, capitalized
 from ..metrics import sort_key
 from ..units import format_limit, format_observed
 from .records import GateRecord, ProblemKind, State, TestRecord
@@ -203,8 +203,9 @@ def sorted_checks(checks: Sequence[Check]) -> list[Check]:
 
 
 def sentence(text: str) -> str:
-    """One line, bounded, ending with punctuation: what a reason must look like."""
-    text = " ".join(text.split())
+    """One line, bounded, starting with a capital and ending with punctuation: what a reason
+    must look like, whoever wrote it (a budget, a hook, a problem)."""
+    text = capitalized(" ".join(text.split()))
     if len(text) > _MAX_REASON_CHARS:
         text = text[: _MAX_REASON_CHARS - 3].rstrip() + "..."
     if text and text[-1] not in ".!?":

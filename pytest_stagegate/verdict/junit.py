@@ -28,6 +28,7 @@ from typing import Any
 from .._atomic import atomic_write_bytes
 from ..metrics import REGRESSION
 from ..units import format_limit, format_observed, format_rate
+from .decide import sentence
 from .model import parse_timestamp
 from .report import regression_allowance
 
@@ -112,17 +113,17 @@ def _tests_suite(
         if record.get("flaky") and outcome == "passed":
             # Not a failure, but the rerun count belongs where people look at this test.
             out = ET.SubElement(case, "system-out")
-            out.text = _clean(f"passed only after {record['reruns']} rerun(s). {message}".strip())
+            out.text = _clean(f"Passed only after {record['reruns']} rerun(s). {message}".strip())
         if outcome == "failed":
-            _child(case, "failure", message or "test failed", "failed", record)
+            _child(case, "failure", message or "Test failed", "failed", record)
         elif outcome == "error":
-            _child(case, "error", message or "test errored", "error", record)
+            _child(case, "error", message or "Test errored", "error", record)
         elif outcome == "skipped":
-            default = "destructive test on a protected target" if record.get("safety_skip") else ""
-            reason = message or default or "skipped"
+            default = "Destructive test on a protected target" if record.get("safety_skip") else ""
+            reason = message or default or "Skipped"
             ET.SubElement(case, "skipped", message=_clean(reason, _MESSAGE_CHARS))
         elif outcome == "xfailed":
-            ET.SubElement(case, "skipped", message=_clean(f"expected failure: {message}".strip()))
+            ET.SubElement(case, "skipped", message=_clean(f"Expected failure: {message}".strip()))
         cases.append(case)
     time = sum(float(record["duration"]) for record in records)
     return _suite("stagegate.tests", cases, properties, timestamp, time)
@@ -133,14 +134,15 @@ def _gate_suite(
 ) -> ET.Element:
     load = _case("load run", "stagegate.gate", gate["load_seconds"])
     status, reason = gate["status"], gate["reason"]
+    reason = sentence(reason) if reason.strip() else ""
     if status == "aborted":
-        _child(load, "failure", reason or "the load was aborted early", "aborted", None)
+        _child(load, "failure", reason or "The load was aborted early.", "aborted", None)
     elif status == "error":
-        _child(load, "error", reason or "the load gate could not run", status, None)
+        _child(load, "error", reason or "The load gate could not run.", status, None)
     elif status == "refused":
-        _child(load, "error", reason or "the load gate was refused", status, None)
+        _child(load, "error", reason or "The load gate was refused.", status, None)
     elif status == "not_run":
-        ET.SubElement(load, "skipped", message=_clean(reason or "the load did not run"))
+        ET.SubElement(load, "skipped", message=_clean(reason or "The load did not run."))
     else:
         total = next((e for e in gate["endpoints"] if e["name"] == "total"), None)
         if total is not None:
@@ -157,7 +159,7 @@ def _gate_suite(
         ET.SubElement(
             case,
             "skipped",
-            message=_clean(f"the error budget is waived (error_rate: off{where})"),
+            message=_clean(f"The error budget is waived (error_rate: off{where})."),
         )
         cases.append(case)
     return _checks_suite(
@@ -185,7 +187,9 @@ def _checks_suite(
             ET.SubElement(
                 case,
                 "skipped",
-                message=_clean(check["message"] or _failure_message(check, inconclusive=True)),
+                message=_clean(
+                    sentence(check["message"] or _failure_message(check, inconclusive=True))
+                ),
             )
         cases.append(case)
     return _suite(name, cases, properties, timestamp, time)
@@ -250,7 +254,7 @@ def _child(
 ) -> None:
     element = ET.SubElement(case, tag, message=_clean(message, _MESSAGE_CHARS), type=kind)
     if record is not None and record.get("critical"):
-        element.text = _clean(f"critical test: {message}")
+        element.text = _clean(f"Critical test: {message}")
     else:
         element.text = _clean(message)
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from ..units import format_duration, format_limit, format_ms, format_observed, format_rate
+from .decide import sentence
 
 __all__ = ["Format", "gate_table_lines", "regression_allowance", "render", "render_compare"]
 
@@ -79,7 +80,7 @@ def render(verdict: Mapping[str, Any], fmt: Format = "text") -> str:
     if gate:
         doc.heading(f"Load gate: {gate['status'].replace('_', ' ')}")
         if gate["reason"]:
-            doc.paragraph(gate["reason"])
+            doc.paragraph(sentence(gate["reason"]))
         profile = _profile(gate["profile"], gate["load_seconds"])
         if profile:
             doc.paragraph(profile)

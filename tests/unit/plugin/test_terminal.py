@@ -156,7 +156,7 @@ def test_a_refused_gate_has_no_tables() -> None:
     assert summary(gate=gate).text == [
         "=== stagegate ===",
         "load gate: refused; 2 users, 2.0 s, warm-up 0.0 s",
-        "  target 'production' is protected",
+        "  Target 'production' is protected.",
     ]
 
 

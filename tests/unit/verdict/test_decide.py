@@ -120,14 +120,14 @@ def test_failed_budget_check_fails() -> None:
     )
     verdict = make([passed()], gate=good_gate(checks=[*passing_checks(), broken]))
     assert verdict.state == "fail"
-    assert verdict.reasons == ["p95 of total was 412.0 ms, over 300."]
+    assert verdict.reasons == ["P95 of total was 412.0 ms, over 300."]
 
 
 def test_failed_check_without_message_gets_one() -> None:
     broken = Check("total", "p95", 300.0, 412.0, 2400, "fail", "")
     verdict = make([passed()], gate=good_gate(checks=[broken]))
     assert verdict.reasons == [
-        "p95 of total was 412.0 ms, against a limit of 300 ms (2400 samples)."
+        "P95 of total was 412.0 ms, against a limit of 300 ms (2400 samples)."
     ]
 
 
@@ -145,7 +145,7 @@ def test_aborted_gate_fails_with_the_abort_reason() -> None:
 def test_problem_of_kind_fail_fails() -> None:
     verdict = make([passed()], problems=[("fail", "xdist worker gw1 crashed")])
     assert verdict.state == "fail"
-    assert verdict.reasons == ["xdist worker gw1 crashed."]
+    assert verdict.reasons == ["Xdist worker gw1 crashed."]
 
 
 def test_problem_of_kind_error_is_error() -> None:
@@ -166,10 +166,10 @@ def test_fail_beats_error_beats_inconclusive_and_all_are_reported() -> None:
         problems=[("inconclusive", "c"), ("error", "b"), ("fail", "a")],
     )
     assert verdict.state == "fail"
-    assert verdict.reasons == ["a.", "b.", "c."]
+    assert verdict.reasons == ["A.", "B.", "C."]
     verdict = make([passed()], problems=[("inconclusive", "c"), ("error", "b")])
     assert verdict.state == "error"
-    assert verdict.reasons == ["b.", "c."]
+    assert verdict.reasons == ["B.", "C."]
 
 
 def test_gate_error_is_error() -> None:
@@ -232,7 +232,7 @@ def test_check_with_too_few_samples_is_inconclusive() -> None:
     verdict = make([passed()], gate=good_gate(checks=[*passing_checks(), few]))
     assert verdict.state == "inconclusive"
     assert verdict.promote is False
-    assert verdict.reasons == ["only 40 samples."]
+    assert verdict.reasons == ["Only 40 samples."]
 
 
 def test_no_tests_and_no_gate_is_inconclusive() -> None:
@@ -303,7 +303,7 @@ def test_add_check_fail_fails_and_inconclusive_is_inconclusive() -> None:
     assert state(verdict) == "inconclusive"
     verdict.add_check(check("custom", "db_cpu", 80, 95.0, "fail", message="database CPU at 95%"))
     assert state(verdict) == "fail"
-    assert verdict.reasons == ["database CPU at 95%.", "no data."]
+    assert verdict.reasons == ["Database CPU at 95%.", "No data."]
     assert [c["metric"] for c in verdict.to_dict()["checks"]] == ["cache_hits", "db_cpu", "p95"]
 
 
@@ -325,7 +325,7 @@ def test_add_problem() -> None:
     verdict = make([passed()])
     verdict.add_problem("error", "the database seed failed")
     assert verdict.state == "error"
-    assert verdict.problems == (("error", "the database seed failed."),)
+    assert verdict.problems == (("error", "The database seed failed."),)
     with pytest.raises(ValueError, match="a problem is one of fail, error, inconclusive"):
         verdict.add_problem("warning", "x")  # type: ignore[arg-type]
 
@@ -398,7 +398,7 @@ def test_a_name_whose_requests_all_failed_fails_the_verdict_with_a_plain_reason(
     assert verdict.reasons[0].startswith("Every request to GET /x failed (most often HTTP 500)")
     assert verdict.reasons[1].startswith("Every request failed: 40 requests, all failed")
     # p95 of total has no successful response to be judged on: never a pass
-    assert any("p95 of total could not be judged: none of its 40" in r for r in verdict.reasons)
+    assert any("P95 of total could not be judged: none of its 40" in r for r in verdict.reasons)
     entry = verdict.to_dict()["gate"]["endpoints"][0]
     assert (entry["name"], entry["failures"], entry["timeouts"]) == ("GET /x", 40, 0)
     # no successful response: no latency at all, never "0 ms"
@@ -419,3 +419,19 @@ def test_a_hang_that_measured_nothing_is_error_saying_the_target_did_not_answer(
         "4 requests were still waiting for an answer when the load stopped after 5 s, and none "
         "was answered, so nothing could be measured."
     ]
+
+
+def test_every_reason_starts_with_a_capital_whoever_wrote_it() -> None:
+    """A budget's clause ("no baseline value for ..."), a hook's problem and note: each reason
+    passes through ``sentence``, which starts it with a capital."""
+    total = EndpointStats("total", 500, 0, 50.0, 90.0, 1.0, 120.0, {"p95": 100.0})
+    checks = evaluate([Budget("total", "p95_regression", 0.1)], {"total": total}, min_samples=1)
+    verdict = make([passed()], gate=good_gate(checks=checks))
+    verdict.add_problem("inconclusive", "the database seed was skipped")
+    verdict.add_reason("deployed by the Friday pipeline")
+    assert verdict.reasons[0].startswith("No baseline value for p95 of total: no baseline")
+    assert verdict.reasons[1:] == [
+        "The database seed was skipped.",
+        "Deployed by the Friday pipeline.",
+    ]
+    assert all(r[:1].isupper() for r in verdict.reasons)

@@ -119,7 +119,7 @@ def test_outcomes_map_to_elements(xsd: xmlschema.XMLSchema) -> None:
     assert safety is not None
     assert safety.get("message") == "protected"
     xfailed = case(root, "stagegate.tests", "xf").find("skipped")
-    assert xfailed is not None and xfailed.get("message") == "expected failure: known bug"
+    assert xfailed is not None and xfailed.get("message") == "Expected failure: known bug"
     assert list(case(root, "stagegate.tests", "xp")) == []
 
 
@@ -179,7 +179,9 @@ def test_inconclusive_check_is_skipped_with_its_message(xsd: xmlschema.XMLSchema
     root = parse(SAMPLES["inconclusive"]().to_dict(), xsd)
     skipped = case(root, "stagegate.gate", "p99.9 of total <= 250 ms").find("skipped")
     assert skipped is not None
-    assert skipped.get("message") == "p99.9 of total had only 120 samples; at least 1000 are needed"
+    assert (
+        skipped.get("message") == "P99.9 of total had only 120 samples; at least 1000 are needed."
+    )
 
 
 @pytest.mark.parametrize(
@@ -187,8 +189,8 @@ def test_inconclusive_check_is_skipped_with_its_message(xsd: xmlschema.XMLSchema
     [
         ("aborted", "failure", "95% of requests failed."),
         ("error", "error", "Locust crashed."),
-        ("refused", "error", "production is protected."),
-        ("not_run", "skipped", "a critical test failed."),
+        ("refused", "error", "Production is protected."),  # a clause, shown as a sentence
+        ("not_run", "skipped", "A critical test failed."),
     ],
 )
 def test_load_run_case(status: str, element: str, message: str, xsd: xmlschema.XMLSchema) -> None:
