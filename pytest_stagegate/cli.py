@@ -11,6 +11,8 @@
     stagegate report VERDICT [--format text|markdown]     a summary, e.g. for $GITHUB_STEP_SUMMARY
     stagegate compare OLD NEW [--format text|markdown]    per-endpoint latency changes
     stagegate schema                                      the verdict's JSON Schema
+    stagegate explain [--target T] [--config PATH]        how the gate judges this config:
+        each budget with its limit and the samples it needs, the policy values, the rules
     stagegate worker --master-host H [--master-port P] [--target T]
         a Locust worker on another machine for `pytest --gate --gate-remote-workers N`
 
@@ -25,11 +27,12 @@ import json
 import os
 import re
 import sys
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 from . import defaults
@@ -47,6 +50,9 @@ from .verdict import (
     signing_key,
 )
 from .verdict.report import render, render_compare
+
+if TYPE_CHECKING:
+    from .config import GateSettings
 
 __all__ = ["EXIT_OK", "EXIT_REFUSED", "EXIT_USAGE", "build_parser", "main"]
 
@@ -209,6 +215,27 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print the JSON Schema (draft 2020-12) of the verdict file.",
     )
     schema_cmd.set_defaults(func=_schema)
+
+    explain = commands.add_parser(
+        "explain",
+        help="print how the gate judges, with the budgets and policy of a stagegate.yaml",
+        description=(
+            "Print every budget of TARGET with its limit and the samples it needs, the policy "
+            "values (min_samples, default_error_rate, saturation_cpu, ...) and every rule the "
+            "gate applies, for the stagegate.yaml found at the current directory or above it "
+            "(as pytest finds it), or given with --config."
+        ),
+    )
+    explain.add_argument(
+        "--target", default=os.environ.get(defaults.TARGET_ENV, defaults.TARGET),
+        help=f"the target (default: ${defaults.TARGET_ENV} or {defaults.TARGET})",
+    )  # fmt: skip
+    explain.add_argument(
+        "--config", type=Path, metavar="PATH",
+        help=f"the {defaults.CONFIG_FILE} to read (default: the first one in the current "
+        "directory or above it, up to a repository root)",
+    )  # fmt: skip
+    explain.set_defaults(func=_explain)
 
     worker = commands.add_parser(
         "worker",
@@ -442,6 +469,160 @@ def _worker(args: argparse.Namespace) -> int:
 def _schema(args: argparse.Namespace) -> int:
     print(json.dumps(schema(), indent=2))
     return EXIT_OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from .config import load_config
+    from .discovery import find_config
+
+    if args.config is not None:
+        path, how = args.config, "given with --config"
+    else:
+        search = find_config(Path.cwd())
+        if search.path is None:
+            print(
+                f"stagegate: error: no {defaults.CONFIG_FILE} {search.looked}; run this in your "
+                f"project or pass --config PATH/TO/{defaults.CONFIG_FILE}.",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        path, how = search.path, search.how
+    settings = load_config(path).gate_settings(args.target)
+    sys.stdout.write("\n".join(explain_lines(args.target, path, how, settings)) + "\n")
+    return EXIT_OK
+
+
+def explain_lines(target: str, path: Path, how: str, settings: GateSettings) -> list[str]:
+    """``stagegate explain``: the budgets of ``target`` (each with its limit and the samples
+    it needs), the policy values, and every rule of the judgment with those values. The rules
+    are the README's "How the gate judges"; budgets.py and load/usage.py apply them."""
+    from .budgets import TOTAL, samples_needed
+    from .load.usage import HOT_MIN_SAMPLES, HOT_SHARE, LAG_LIMIT_MS, LAG_MIN_SAMPLES, LAG_SHARE
+    from .metrics import parse_metric
+    from .units import format_duration, format_limit, format_rate
+
+    min_samples = settings.min_samples
+    default_rate = format_rate(settings.default_error_rate)
+    load = settings.load
+
+    def row(endpoint: str, metric: str, limit: float) -> list[str]:
+        parsed = parse_metric(metric)
+        needed = samples_needed(metric, min_samples)
+        if parsed.regression:
+            written = f"<= +{format_rate(limit)} on the baseline"
+        elif parsed.base == "min_rps":
+            written = f">= {format_limit(limit, parsed.unit)}"
+        else:
+            written = f"<= {format_limit(limit, parsed.unit)}"
+        why = "min_samples"
+        if parsed.percentile is not None and needed > max(1, min_samples):
+            why = f"{parsed.base}: ceil(1 / (1 - {parsed.base[1:]}/100))"
+        if parsed.regression:
+            why += "; the baseline needs as many"
+        return [endpoint, metric, written, f"{needed:,}", why]
+
+    rows = [row(b.endpoint, b.metric, b.limit) for b in settings.budgets]
+    for waiver in settings.waivers:
+        rows.append([waiver.endpoint, "error_rate", "off (waived)", "-", waiver.written()])
+    written_rates = {b.endpoint for b in settings.budgets if b.metric == "error_rate"}
+    written_rates.update(w.endpoint for w in settings.waivers)
+    others = "every other name and total" if TOTAL not in written_rates else "every other name"
+    rows.append(
+        [others, "error_rate", f"<= {default_rate}", f"{max(1, min_samples):,}",
+         "gate.default_error_rate"]
+    )  # fmt: skip
+
+    lines = [f"Target {target!r} of {path} ({how}).", ""]
+    lines += ["Budgets as written, then waived and default ones:"]
+    lines += _table(["request name", "budget", "limit", "needs", "why"], rows)
+    for stage in load.stages:
+        if stage.budgets:
+            lines += ["", f"Budgets of stage {stage.name!r} (on its requests only):"]
+            lines += _table(
+                ["request name", "budget", "limit", "needs", "why"],
+                [row(b.endpoint, b.metric, b.limit) for b in stage.budgets],
+            )
+    if load.open_model:
+        rate = f"{load.rate:g}/s" if load.rate is not None else "in stages"
+        model = f"open model, {rate}, at most {load.users:,} concurrent iterations,"
+    else:
+        model = f"closed model, {load.users:,} user{'' if load.users == 1 else 's'}"
+    unjudged = [s.name for s in load.stages if not s.judge]
+    lines += [
+        "",
+        "Policy:",
+        f"  min_samples: {min_samples:,}",
+        f"  default_error_rate: {default_rate}",
+        f"  saturation_cpu: {settings.saturation_cpu:g}% of one core, per load process",
+        f"  run_after_critical_failure: {str(settings.run_after_critical_failure).lower()}",
+        f"  flaky_blocks: {str(settings.flaky_blocks).lower()}",
+        f"  load: {model} for {format_duration(load.duration)}"
+        + (f", warm-up {format_duration(load.warmup)} not judged" if load.warmup else "")
+        + (f", stages not judged: {', '.join(unjudged)}" if unjudged else ""),
+    ]
+    examples = ", ".join(
+        f"{p}: {samples_needed(p, 1):,}" for p in ("p50", "p90", "p95", "p99", "p99.9")
+    )
+    abort = load.abort
+    dropped = (
+        "this load uses the open model"
+        if load.open_model
+        else "this load uses the closed model (users), in which nothing is dropped"
+    )
+    rules = [
+        f"Samples: a check is judged on at least min_samples ({min_samples:,}) requests, and a "
+        f"percentile pNN on at least ceil(1 / (1 - NN/100)) ({examples}), below which pNN is "
+        "the maximum. With fewer it is inconclusive, never a pass, unless no more samples "
+        "could save it: a max already over its limit, an error rate over its limit even if "
+        "every missing request had succeeded, a min_rps not reached; those fail.",
+        "Latency (pNN, avg, max) is over the successful responses and the requests that timed "
+        "out, at their full wait; other failed requests are counted apart. min_rps counts "
+        "successful responses per second; error_rate is failed requests over all requests.",
+        f"Error budgets: every request name and total without an error_rate budget get one of "
+        f"{default_rate} (gate.default_error_rate); error_rate: off waives it, with a warning.",
+        "All failed: a request name whose requests all failed fails the gate, whatever its "
+        "budgets say, waived or not.",
+        "Hang: a load that measured no request while requests were still waiting is an error "
+        "(the target did not answer within the timeout).",
+        f"Saturation: a load process is saturated when its CPU was at or above "
+        f"{settings.saturation_cpu:g}% of one core in at least {HOT_SHARE:.0%} of its samples "
+        f"({HOT_MIN_SAMPLES} or more), or its event loop lagged over {LAG_LIMIT_MS:g} ms in at "
+        f"least {LAG_SHARE:.0%} of them ({LAG_MIN_SAMPLES} or more). A latency or min_rps "
+        "check that would fail is then inconclusive (a pass stays a pass, with a warning).",
+        f"Dropped iterations (open model: gate.load.rate, or stages with a rate): an iteration "
+        f"that cannot start within {format_duration(defaults.ARRIVAL_LAG)} of its schedule is "
+        f"dropped and counted. With more than {format_rate(defaults.MAX_DROPPED)} of the "
+        "iterations due dropped, a latency check (not service_time_*) that passed is "
+        "inconclusive, and one that failed stays failed only if its limit is at most that lag "
+        f"(a dropped iteration waited at least as long), else it is inconclusive too; {dropped}.",
+        "Regression budgets (*_regression) compare with the --gate-baseline verdict: the limit "
+        "is the baseline's value times (1 + the allowed increase); without a baseline value "
+        "measured on enough samples the check is inconclusive.",
+        f"Early abort: at least {format_rate(abort.error_rate)} of the requests of the last "
+        f"few seconds failed ({abort.min_requests:,} or more of them), or a latency budget "
+        f"exceeded {abort.latency_factor:g} times over for {format_duration(abort.latency_for)} "
+        "in a row while the generator was not saturated: the load stops and the gate fails"
+        + ("." if abort.enabled else " (switched off for this target)."),
+        "The gate fails if any check fails; else it is inconclusive if any check is; else it "
+        "passes.",
+    ]
+    lines += ["", "Rules:"]
+    for i, rule in enumerate(rules, 1):
+        lines += textwrap.wrap(
+            f"{i}. {rule}", width=_WIDTH, initial_indent="  ", subsequent_indent="     "
+        )
+    return lines
+
+
+_WIDTH = 100  # the rules are wrapped to this many columns
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return [
+        "  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
+        for r in [header, *rows]
+    ]
 
 
 if __name__ == "__main__":

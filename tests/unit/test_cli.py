@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pytest_stagegate import cli
+from pytest_stagegate import cli, defaults
 from pytest_stagegate.cli import main
 from pytest_stagegate.verdict import (
     CommitInfo,
@@ -759,3 +760,145 @@ def test_verify_refuses_an_oversized_file_without_a_traceback(
         f"REFUSED: {path}: not a verdict: the file is larger than 16MB, the most a verdict "
         "file may be"
     )
+
+
+# -- explain -----------------------------------------------------------------------------------
+
+EXPLAINED = """\
+targets:
+  local: {base_url: "http://127.0.0.1:8000"}
+gate:
+  min_samples: 50
+  default_error_rate: 2%
+  saturation_cpu: 80
+  load:
+    rate: 20/s
+    duration: 10s
+    requests: [GET /]
+  budgets:
+    total: {p99: 500ms, min_rps: 5}
+    "GET /": {p99.9: 1s, p95_regression: 10%, error_rate: off}
+"""
+
+
+def squeezed(text: str) -> str:
+    """Whitespace runs as one space: the table's columns align with padding."""
+    return "\n".join(" ".join(line.split()) for line in text.splitlines())
+
+
+def test_explain_prints_each_budget_with_its_limit_and_the_samples_it_needs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "gate.yaml"
+    path.write_text(EXPLAINED)
+    code, out, err = run(capsys, "explain", "--config", str(path))
+    assert (code, err) == (0, "")
+    text = squeezed(out)
+    assert text.startswith(f"Target 'local' of {path} (given with --config).")
+    # in the order of the file; a percentile needs the larger of min_samples and its formula
+    rows = [
+        "total p99 <= 500 ms 100 p99: ceil(1 / (1 - 99/100))",
+        "total min_rps >= 5 req/s 50 min_samples",
+        "GET / p99.9 <= 1,000 ms 1,000 p99.9: ceil(1 / (1 - 99.9/100))",
+        "GET / p95_regression <= +10% on the baseline 50 min_samples; the baseline needs as many",
+        "GET / error_rate off (waived) - error_rate: off at gate.yaml:13",
+        "every other name and total error_rate <= 2% 50 gate.default_error_rate",
+    ]
+    lines = text.splitlines()
+    assert [lines.index(row) for row in rows] == sorted(lines.index(row) for row in rows)
+    for policy in (
+        "min_samples: 50",
+        "default_error_rate: 2%",
+        "saturation_cpu: 80% of one core, per load process",
+        "load: open model, 20/s, at most 20 concurrent iterations, for 10s",
+    ):
+        assert policy in lines
+    flowing = " ".join(text.split())
+    for rule in (
+        "at least ceil(1 / (1 - NN/100)) (p50: 2, p90: 10, p95: 20, p99: 100, p99.9: 1,000)",
+        "get one of 2% (gate.default_error_rate)",
+        "at or above 80% of one core",
+        "cannot start within 500ms of its schedule is dropped and counted. With more than 1% of",
+        "; this load uses the open model.",
+        "All failed: a request name whose requests all failed fails the gate",
+        "Hang: a load that measured no request while requests were still waiting is an error",
+    ):
+        assert rule in flowing
+
+
+def test_explain_of_the_closed_model_and_a_written_total_error_budget(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "stagegate.yaml"
+    path.write_text(
+        "targets:\n  local: {base_url: 'http://127.0.0.1:1'}\n"
+        "gate:\n  load: {users: 1, duration: 3s, warmup: 1s, requests: [GET /]}\n"
+        "  budgets:\n    total: {error_rate: 5%, max: 2s}\n"
+    )
+    code, out, _ = run(capsys, "explain", "--config", str(path))
+    assert code == 0
+    text = squeezed(out)
+    assert "total error_rate <= 5% 100 min_samples" in text.splitlines()
+    assert "total max <= 2,000 ms 100 min_samples" in text.splitlines()
+    assert "every other name error_rate <= 1% 100 gate.default_error_rate" in text.splitlines()
+    assert "load: closed model, 1 user for 3s, warm-up 1s not judged" in text.splitlines()
+    assert "this load uses the closed model (users), in which nothing is dropped" in " ".join(
+        text.split()
+    )
+
+
+def test_explain_usage_errors_exit_4_in_one_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "gate.yaml"
+    path.write_text(EXPLAINED)
+    code, out, err = run(capsys, "explain", "--config", str(path), "--target", "staging")
+    assert (code, out) == (4, "")
+    assert err.startswith(f"stagegate: error: {path}: unknown target 'staging'. Known targets:")
+    (tmp_path / "repo" / ".git").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "repo")
+    code, out, err = run(capsys, "explain")
+    assert (code, out) == (4, "")
+    assert err == (
+        f"stagegate: error: no stagegate.yaml in {tmp_path / 'repo'} (a repository root); run "
+        "this in your project or pass --config PATH/TO/stagegate.yaml.\n"
+    )
+
+
+def test_the_explain_command_finds_the_config_walking_up(tmp_path: Path) -> None:
+    """The installed command, run from a subdirectory of the project."""
+    (tmp_path / "stagegate.yaml").write_text(EXPLAINED)
+    (tmp_path / "tests").mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "STAGEGATE_TARGET"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_stagegate.cli", "explain"],
+        cwd=tmp_path / "tests",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith(
+        f"Target 'local' of {tmp_path / 'stagegate.yaml'} (found walking up from "
+        f"{tmp_path / 'tests'})."
+    )
+    assert "p99.9: ceil(1 / (1 - 99.9/100))" in done.stdout
+
+
+def test_the_readme_states_the_rules_explain_prints_with_the_defaults() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## How the gate judges\n", 1)[1].split("\n## ", 1)[0]
+    for text in (
+        "stagegate explain [--target T] [--config PATH]",
+        "`ceil(1 / (1 - NN/100))`: p50 2, p90 10, p95 20, p99 100, p99.9 1,000",
+        f"`gate.min_samples` ({defaults.MIN_SAMPLES})",
+        f"`gate.default_error_rate` ({defaults.ERROR_RATE:.0%})",
+        f"`gate.saturation_cpu` ({defaults.SATURATION_CPU:g})",
+        f"within {defaults.ARRIVAL_LAG:g} s of its schedule",
+        f"more than {defaults.MAX_DROPPED:.0%} of the iterations due dropped",
+        "| all failed |",
+        "| hang |",
+    ):
+        assert text in section, text
