@@ -324,10 +324,18 @@ def _parse_stages(
                 "one load model at a time",
             )
         if stage.name in named:
+            other = named[stage.name]
+            if present(item, "name"):
+                raise doc.error(
+                    (*kp, "name"),
+                    f"stage {i + 1} is named {stage.name!r} like stage {other}: stage names "
+                    "must be unique (the verdict reports each stage by its name)",
+                )
             raise doc.error(
-                (*kp, "name") if present(item, "name") else kp,
-                f"stage {i + 1} is named {stage.name!r} like stage {named[stage.name]}: "
-                "stage names must be unique (the verdict reports each stage by its name)",
+                kp,
+                f"stage {i + 1} has no name and its default one, {stage.name!r}, is stage "
+                f"{other}'s: name this stage, or rename stage {other} (stage names must be "
+                "unique)",
             )
         named[stage.name] = i + 1
         stages.append(stage)

@@ -71,7 +71,9 @@ def test_formatted_rates_use_the_largest_unit_with_a_number_of_at_least_one() ->
 
 
 def test_the_closed_model_is_the_default(tmp_path: Path) -> None:
-    load = settings(tmp_path, "gate:\n  load:\n    users: 3\n")["staging"].load
+    load = settings(tmp_path, "gate:\n  load:\n    users: 3\n    rate:\n    stages:\n")[
+        "staging"
+    ].load
     assert (load.rate, load.stages, load.open_model, load.users) == (None, (), False, 3)
 
 
@@ -389,7 +391,7 @@ BAD: list[tuple[str, str, str, list[str]]] = [
         + "      - {duration: 5s, rate: 1/s, name: stage 2}\n"
         + "      - {duration: 5s, rate: 1/s}  # <--\n",
         "gate.load.stages[1]",
-        ["named 'stage 2' like stage 1"],
+        ["stage 2 has no name and its default one, 'stage 2', is stage 1's", "name this stage"],
     ),
     (
         "stage-judge-not-bool",
@@ -535,6 +537,22 @@ BAD: list[tuple[str, str, str, list[str]]] = [
         "        stages: [{duration: 5s, users: 1}]  # <--\n",
         "gate.targets.prod.load.stages",
         ["warmup (20s) must be shorter than the stages (their sum is 5s) for target 'prod'"],
+    ),
+]
+
+BAD += [
+    (
+        "override-stage-bad-rate",
+        "  targets:\n    prod:\n      load:\n        stages: [{duration: 5s, rate: fast}]  # <--\n",
+        "gate.targets.prod.load.stages[0].rate",
+        ["50/s, 3000/m or 90/h", "'fast'"],
+    ),
+    (
+        "override-rate-and-stages",
+        "  targets:\n    prod:\n      load:\n        rate: 1/s  # <--\n"
+        "        stages: [{duration: 5s, rate: 1/s}]\n",
+        "gate.targets.prod.load.rate",
+        ["rate and stages cannot be used together"],
     ),
 ]
 
