@@ -86,7 +86,7 @@ def test_offline():
     pass
 """
 
-ERRORS = "aborted early|error rate of total was"  # stopped early on errors, or judged after
+ERRORS = "aborted early|Error rate of total was"  # stopped early on errors, or judged after
 # the load path's every request failed, or timed out (issue 10: a plain reason, never a pass)
 ALL_FAILED = f"Every request to GET {LOAD_PATH} failed (most often "
 ALL_TIMED_OUT = (
@@ -186,7 +186,7 @@ CASES = [
         "slow",
         "gate",
         "fail",
-        ("p95 of total was",),
+        ("P95 of total was",),
         {**ON_LOAD_PATH, "delay": 0.7, "slow_every": 5},
         "load-path-p95",
         duration="3s",

@@ -151,7 +151,7 @@ def test_a_slow_endpoint_fails_its_budget_with_a_clear_reason(
     assert check["outcome"] == "fail" and check["observed"] >= 60
     assert all(c["outcome"] == "pass" for c in checks.values() if c["metric"] == "error_rate")
     assert any(
-        "p95 of GET /slow was" in r and "over its budget of 30 ms" in r for r in verdict["reasons"]
+        "P95 of GET /slow was" in r and "over its budget of 30 ms" in r for r in verdict["reasons"]
     ), verdict["reasons"]
     junit = (pytester.path / "stagegate-junit.xml").read_text()
     assert "<failure" in junit and "30 ms" in junit
@@ -592,7 +592,7 @@ def test_a_failing_error_budget_names_the_errors(
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*load error: * x *500* on GET /boom*"])
     reasons = verdict_of(pytester)["reasons"]
-    assert any(r.startswith("error rate of total was") for r in reasons), reasons
+    assert any(r.startswith("Error rate of total was") for r in reasons), reasons
     assert any("Most frequent load errors:" in r and "GET /boom" in r for r in reasons), reasons
 
 
