@@ -24,6 +24,7 @@ from locust.runners import STATE_STOPPED, MasterRunner, Runner
 
 from ..._atomic import atomic_write_text
 from ..._redact import Redactor
+from ...units import format_duration
 from ..plan import EXIT_PORT_BUSY, FINAL_REPORT_TIMEOUT, WORKER_CONNECT_TIMEOUT, LoadPlan
 from ..result import ErrorRecord, LoadResult, ProcessUsage, Status
 from ..usage import UsageStats
@@ -37,10 +38,22 @@ from .abort import (
 from .assemble import assemble_result, merge_errors, redact_endpoints
 from .deadline import deadline_watch, in_flight
 from .failure import LoadFailure, last_line
-from .locust_setup import MSG_HELLO, MSG_WINDOW, REPORT_KEY, quiet_locust_stats
+from .locust_setup import (
+    MSG_HELLO,
+    MSG_WINDOW,
+    REPORT_KEY,
+    JudgedFlag,
+    ShapeWatch,
+    StagesShape,
+    UnjudgedErrors,
+    all_errors,
+    judge_locust_stats,
+    quiet_locust_stats,
+)
 from .monitor import UsageMonitor
 from .output import EventStream
 from .recorder import Recorder, keeps_locust_stats
+from .report_section import report_section, with_section
 from .runtime import freeze_startup_objects, orphan_watch
 from .scenario import build_environment
 
@@ -85,6 +98,10 @@ class Controller:
         self.env: Environment | None = None
         self.runner: Runner | None = None
         self.stopping_ourselves = False
+        # Locust's statistics count the judged requests only; the others' errors are kept aside
+        self.judged = JudgedFlag(self.recorder)
+        self.unjudged_errors = UnjudgedErrors()
+        self.shape_watch: ShapeWatch | None = None
 
     # setup ------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -106,9 +123,14 @@ class Controller:
             env.events.worker_report.add_listener(self._on_worker_report)
         else:
             env.events.request.add_listener(self.recorder.on_request)
+            env.events.request.add_listener(self.judged.on_request)  # before the runner's
             runner = env.create_local_runner()
             if not keeps_locust_stats(self.plan):
                 quiet_locust_stats(runner.stats)
+            else:
+                judge_locust_stats(runner.stats, self.judged, self.unjudged_errors)
+        if env.shape_class is not None:
+            self.shape_watch = ShapeWatch(env.shape_class)
         self.runner = runner
         env.events.init.fire(environment=env, runner=runner, web_ui=None)
         self.usage.start(self.group)
@@ -125,6 +147,7 @@ class Controller:
         if not doc:
             return
         self.recorder.absorb(doc)
+        self.unjudged_errors.absorb(doc.get("ue") or {})
         self.worker_usage[client_id] = ProcessUsage.from_dict(doc["usage"], "worker usage")
         if doc.get("recent_usage"):
             self.worker_recent[client_id] = ProcessUsage.from_dict(
@@ -172,10 +195,7 @@ class Controller:
                     "locust_stats": keeps_locust_stats(plan),
                 },
             )
-            starter = gevent.spawn(self.runner.start, plan.users, plan.spawn_rate)
-        else:
-            self.runner.start(plan.users, plan.spawn_rate)
-            starter = None
+        starter = self.start_load()
         self.stream.emit("started", load_start=self.load_start, duration=plan.duration)
         self.group.spawn(self._ticker)
         self.group.spawn(self._progress)
@@ -183,11 +203,30 @@ class Controller:
         self.stop_time = time.time()
         self.usage.window_end = self.stop_time
         self.stop_load(starter)
-        html = self.write_html() if plan.html_report else None
+        result = self.result(plan.html_report)
+        html = self.write_html(result) if plan.html_report else None
         if history is not None:
             history.kill(block=False)
         self.group.kill(block=False)
-        return self.result(html)
+        return dataclasses.replace(result, html_report=html)
+
+    def start_load(self) -> gevent.Greenlet | None:
+        """Start the users: by the load shape when there is one (the gate's closed-model stages,
+        timed from the load start, or a locustfile's shape; on the master, which tells the
+        workers), else ``plan.users`` at ``plan.spawn_rate``. A master's ``start`` waits for
+        the spawning: it runs in the greenlet returned."""
+        runner, env, plan = self.runner, self.env, self.plan
+        assert runner is not None and env is not None
+        shape = env.shape_class
+        if shape is not None:
+            if isinstance(shape, StagesShape):
+                shape.anchor = self.load_start
+            runner.start_shape()
+            return None
+        if self.master:
+            return gevent.spawn(runner.start, plan.users, plan.spawn_rate)
+        runner.start(plan.users, plan.spawn_rate)
+        return None
 
     def stop_load(self, starter: gevent.Greenlet | None) -> None:
         runner = self.runner
@@ -238,7 +277,7 @@ class Controller:
         self.recent_p95 = self.recent.p95()
         runner = self.runner
         if runner is not None and runner.state == STATE_STOPPED and not self.stopping_ourselves:
-            self._stop("completed", "The locustfile stopped the load before the duration ended.")
+            self._stop("completed", self._stopped_reason())
             return
         plan = self.plan
         if not plan.abort_enabled or elapsed < ABORT_START:
@@ -258,11 +297,27 @@ class Controller:
         if check.breach is not None:
             self._stop("aborted", check.breach.reason(elapsed))
 
+    def _stopped_reason(self) -> str:
+        """Why the load stopped before the duration, in the words of what stopped it."""
+        watch = self.shape_watch
+        if watch is None or watch.ended_after is None:
+            return "The locustfile stopped the load before the duration ended."
+        if isinstance(watch.shape, StagesShape):
+            return ""  # the gate's stages are over: the run's own end
+        return (
+            f"The locustfile's load shape {watch.name} ended the load after "
+            f"{format_duration(watch.ended_after)}, before the gate's duration "
+            f"({format_duration(self.plan.duration)}) was over."
+        )
+
     def _top_error(self) -> str:
         runner = self.runner
-        if runner is None or not runner.stats.errors:
+        if runner is None:
             return ""
-        top = max(runner.stats.errors.values(), key=lambda e: e.occurrences)
+        errors = list(all_errors(runner.stats, self.unjudged_errors))
+        if not errors:
+            return ""
+        top = max(errors, key=lambda e: e.occurrences)
         error = locust.stats.StatsError.parse_error(top.error)
         where = (
             top.name if str(top.name).startswith(f"{top.method} ") else f"{top.method} {top.name}"
@@ -299,13 +354,19 @@ class Controller:
             )
 
     # outputs ----------------------------------------------------------------------------
-    def write_html(self) -> str | None:
+    def write_html(self, result: LoadResult) -> str | None:
+        """Locust's HTML report of the judged requests, with the gate's chart of latency over
+        time in a section of its own (``report_section``), redacted."""
         from locust.html import get_html_report
 
         path = self.plan.html_report
-        assert path is not None and self.env is not None
+        assert path is not None and self.env is not None and self.runner is not None
         try:
+            total = self.runner.stats.total
+            if math.isfinite(self.warmup_end):  # the report's rates are over the judged time
+                total.start_time = max(total.start_time, self.warmup_end)
             html = get_html_report(self.env, show_download_link=False)
+            html = with_section(html, report_section(result, self.plan))
             atomic_write_text(path, self.redact(html))
         except Exception as e:
             log.warning("Could not write the HTML report to %s: %s", path, last_line(e))
@@ -349,7 +410,7 @@ class Controller:
                     locust.stats.StatsError.parse_error(e.error),
                     int(e.occurrences),
                 )
-                for e in self.runner.stats.errors.values()
+                for e in all_errors(self.runner.stats, self.unjudged_errors)
             ),
             self.redact,
         )

@@ -16,14 +16,22 @@ import locust
 from locust import HttpUser, between
 from locust.contrib.fasthttp import FastHttpUser
 from locust.env import Environment
+from locust.shape import LoadTestShape
 from locust.user import User
 
 from ..plan import LoadPlan, PlannedRequest
 from .body import drain
 from .deadline import RequestTimedOut, within_timeout
 from .failure import LoadFailure, last_line
+from .locust_setup import StagesShape
 
-__all__ = ["adapt_user_class", "build_environment", "declarative_user", "locustfile_users"]
+__all__ = [
+    "adapt_user_class",
+    "build_environment",
+    "declarative_user",
+    "load_shape",
+    "locustfile_users",
+]
 
 log = logging.getLogger("pytest_stagegate.load")
 
@@ -160,7 +168,9 @@ def adapt_user_class(cls: type[User], plan: LoadPlan) -> type[User]:
     return type(cls.__name__, (cls,), attrs)
 
 
-def locustfile_users(plan: LoadPlan) -> list[type[User]]:
+def locustfile_users(plan: LoadPlan) -> tuple[list[type[User]], LoadTestShape | None]:
+    """The locustfile's User classes, adapted to the target, and its load shape (the first, as
+    under the ``locust`` command), or None."""
     from locust.util.load_locustfile import load_locustfile
 
     path = plan.locustfile or ""
@@ -175,15 +185,46 @@ def locustfile_users(plan: LoadPlan) -> list[type[User]]:
             f"The locustfile {path} defines no User class: it needs a subclass of "
             "locust.HttpUser, locust.FastHttpUser or locust.User with tasks (not abstract)."
         )
-    if shapes:
-        log.warning("The locustfile's load shape is ignored: the gate sets users and duration.")
-    return [adapt_user_class(cls, plan) for cls in user_classes.values()]
+    shape = shapes[0] if shapes else None
+    if len(shapes) > 1:
+        log.warning(
+            "The locustfile defines %d load shapes; the gate uses the first, %s, as Locust does.",
+            len(shapes),
+            type(shape).__name__,
+        )
+    return [adapt_user_class(cls, plan) for cls in user_classes.values()], shape
+
+
+def load_shape(plan: LoadPlan, locustfile_shape: LoadTestShape | None) -> LoadTestShape | None:
+    """What sets the users over time: the gate's closed-model stages (``gate.load.stages`` with
+    ``users``), else the locustfile's load shape, else nothing (``plan.users`` throughout, or
+    the open model's arrivals)."""
+    if plan.stages and not plan.open_model:
+        if locustfile_shape is not None:
+            log.warning(
+                "The locustfile's load shape %s is not used: gate.load.stages set the users.",
+                type(locustfile_shape).__name__,
+            )
+        return StagesShape(plan.stages)
+    if locustfile_shape is not None and plan.open_model:
+        log.warning(
+            "The locustfile's load shape %s is not used: the open model (gate.load.rate) "
+            "starts the iterations.",
+            type(locustfile_shape).__name__,
+        )
+        return None
+    return locustfile_shape
 
 
 def build_environment(plan: LoadPlan) -> Environment:
-    users = locustfile_users(plan) if plan.locustfile else [declarative_user(plan)]
+    shape: LoadTestShape | None = None
+    if plan.locustfile:
+        users, shape = locustfile_users(plan)
+    else:
+        users = [declarative_user(plan)]
     env = Environment(
         user_classes=users,
+        shape_class=load_shape(plan, shape),
         host=plan.host,
         events=locust.events,  # the locustfile's ``from locust import events`` listeners
         locustfile=os.path.basename(plan.locustfile) if plan.locustfile else "stagegate",

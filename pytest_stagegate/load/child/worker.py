@@ -20,7 +20,15 @@ from ..plan import LoadPlan
 from .controller import unanswered_requests
 from .deadline import deadline_watch
 from .failure import EXIT_OK
-from .locust_setup import MSG_HELLO, MSG_WINDOW, REPORT_KEY, quiet_locust_stats
+from .locust_setup import (
+    MSG_HELLO,
+    MSG_WINDOW,
+    REPORT_KEY,
+    JudgedFlag,
+    UnjudgedErrors,
+    judge_locust_stats,
+    quiet_locust_stats,
+)
 from .monitor import UsageMonitor
 from .recorder import Recorder, keeps_locust_stats
 from .runtime import freeze_startup_objects, orphan_watch
@@ -35,6 +43,10 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
     usage = UsageMonitor("worker", plan.saturation_cpu)
     # listeners before the runner exists: the runner starts reporting as soon as it connects
     env.events.request.add_listener(recorder.on_request)
+    # Locust's statistics (the master's HTML report) count the judged requests only
+    judged = JudgedFlag(recorder)
+    env.events.request.add_listener(judged.on_request)  # before the runner's
+    unjudged_errors = UnjudgedErrors()
 
     def on_stopping(environment: Environment, **_: Any) -> None:
         usage.window_end = time.time()
@@ -46,6 +58,7 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
 
     def on_report(client_id: str, data: dict[str, Any]) -> None:
         doc = recorder.drain()
+        doc["ue"] = unjudged_errors.drain()  # the errors Locust's statistics leave out
         doc["usage"] = usage.snapshot().to_dict()
         doc["recent_usage"] = usage.recent_snapshot().to_dict()  # the master's "saturated now?"
         # the report sent after stop() holds every request this worker will ever make
@@ -69,6 +82,8 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
         # sent before the users start; a worker's own locustfile keeps them whatever the master says
         if not msg.data.get("locust_stats", True) and not keeps_locust_stats(plan):
             quiet_locust_stats(runner.stats)
+        else:
+            judge_locust_stats(runner.stats, judged, unjudged_errors)
 
     runner.register_message(MSG_WINDOW, on_window)
     env.events.init.fire(environment=env, runner=runner, web_ui=None)
