@@ -86,7 +86,6 @@ __all__ = [
     "Waiver",
     "all_failed_sentence",
     "capitalized",
-    "capitalized",
     "default_error_budgets",
     "evaluate",
     "is_waiver",
@@ -379,12 +378,6 @@ def capitalized(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def capitalized(text: str) -> str:
-    """``text`` starting with a capital, as every sentence shown to people does. Not
-    ``str.capitalize``, which would lowercase the rest (a request name, a path)."""
-    return text[:1].upper() + text[1:]
-
-
 def _requests(n: int) -> str:
     return f"{n:,} request" if n == 1 else f"{n:,} requests"
 
@@ -543,7 +536,7 @@ def _check(
             observed=observed,
             samples=samples,
             outcome=outcome,
-            message=capitalized(message),
+            message=message,
             unit=unit,
             baseline=base.value if base is not None else None,
             stage=stage,

@@ -39,8 +39,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..budgets import TOTAL, Check, capitalized
-from ..metrics import sort_key
+from ..budgets import Check, capitalized
 from ..units import format_limit, format_observed
 from .records import GateRecord, ProblemKind, State, TestRecord
 
@@ -198,8 +197,10 @@ def failure_order(record: TestRecord) -> tuple[bool, str]:
 
 
 def sorted_checks(checks: Sequence[Check]) -> list[Check]:
-    """By endpoint (``total`` last), then by metric in ``metrics.sort_key`` order."""
-    return sorted(checks, key=lambda c: (c.endpoint == TOTAL, c.endpoint, sort_key(c.metric)))
+    """In the order they were made, which is the budgets' order in stagegate.yaml (then the
+    default error budgets, then the checks hooks added): one order in the terminal, the
+    report, JUnit and the verdict's JSON."""
+    return list(checks)
 
 
 def sentence(text: str) -> str:

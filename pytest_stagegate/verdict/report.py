@@ -152,8 +152,8 @@ def render_compare(old: Mapping[str, Any], new: Mapping[str, Any], fmt: Format =
 def gate_table_lines(gate: Mapping[str, Any], fmt: Format = "text") -> list[tuple[str, bool]]:
     """The load gate's tables, as ``stagegate report`` shows them: per endpoint (requests,
     failures, rps, p50, p95, p99) and every budget check (observed, limit, samples, outcome),
-    in the verdict's order (endpoints by name, total last; checks by endpoint, total last, then
-    metric). ``gate`` is the verdict's ``gate`` mapping. One (line, failed) pair per line;
+    in the verdict's order (endpoints by name, total last; checks in stagegate.yaml's order).
+    ``gate`` is the verdict's ``gate`` mapping. One (line, failed) pair per line;
     ``failed`` marks the row of a failed check, which a terminal shows in red."""
     doc = _Doc(fmt)
     _gate_tables(doc, gate)

@@ -347,7 +347,7 @@ def test_the_configured_targets_secrets_and_the_key_are_masked_in_every_file(
         "A pytest_stagegate_verdict hook failed: RuntimeError: could not notify with *** or ***"
         in (json.dumps(written))
     )
-    assert "a reason with ***." in written["reasons"]
+    assert "A reason with ***." in written["reasons"]
     assert check_signature(written, key) is None  # signed as written, masks and all
     texts = [(tmp_path / name).read_text() for name in ("v.json", "j.xml", "summary.md")]
     assert "could not notify with ***" in texts[2]

@@ -304,7 +304,8 @@ def test_add_check_fail_fails_and_inconclusive_is_inconclusive() -> None:
     verdict.add_check(check("custom", "db_cpu", 80, 95.0, "fail", message="database CPU at 95%"))
     assert state(verdict) == "fail"
     assert verdict.reasons == ["Database CPU at 95%.", "No data."]
-    assert [c["metric"] for c in verdict.to_dict()["checks"]] == ["cache_hits", "db_cpu", "p95"]
+    # in the order the hooks added them
+    assert [c["metric"] for c in verdict.to_dict()["checks"]] == ["p95", "cache_hits", "db_cpu"]
 
 
 def test_add_check_counts_as_something_verified() -> None:
@@ -395,8 +396,9 @@ def test_a_name_whose_requests_all_failed_fails_the_verdict_with_a_plain_reason(
     gate = good_gate(endpoints=[dead, total], checks=checks, waivers=(waiver,))
     verdict = make([passed()], gate=gate)
     assert verdict.state == "fail"
-    assert verdict.reasons[0].startswith("Every request to GET /x failed (most often HTTP 500)")
-    assert verdict.reasons[1].startswith("Every request failed: 40 requests, all failed")
+    # in the order of the checks: total's default error budget, then the waived name's
+    assert verdict.reasons[0].startswith("Every request failed: 40 requests, all failed")
+    assert verdict.reasons[1].startswith("Every request to GET /x failed (most often HTTP 500)")
     # p95 of total has no successful response to be judged on: never a pass
     assert any("P95 of total could not be judged: none of its 40" in r for r in verdict.reasons)
     entry = verdict.to_dict()["gate"]["endpoints"][0]
@@ -435,3 +437,39 @@ def test_every_reason_starts_with_a_capital_whoever_wrote_it() -> None:
         "Deployed by the Friday pipeline.",
     ]
     assert all(r[:1].isupper() for r in verdict.reasons)
+
+
+def test_checks_keep_the_order_of_stagegate_yaml_everywhere() -> None:
+    """The budgets' order as written (total first here, metrics unsorted), then the default
+    error budgets: the same in the reasons, the JSON, the report's table and JUnit's cases."""
+    from pytest_stagegate.verdict.junit import to_xml
+    from pytest_stagegate.verdict.report import gate_table_lines
+
+    slow = {"p95": 400.0, "p50": 300.0}
+    stats = {
+        "total": EndpointStats("total", 500, 0, 50.0, 300.0, 1.0, 500.0, slow),
+        "GET /b": EndpointStats("GET /b", 250, 0, 25.0, 300.0, 1.0, 500.0, slow),
+        "GET /a": EndpointStats("GET /a", 250, 0, 25.0, 300.0, 1.0, 500.0, slow),
+    }
+    written = [
+        Budget("total", "p95", 100.0),
+        Budget("total", "min_rps", 10.0),
+        Budget("GET /b", "p50", 100.0),
+        Budget("GET /a", "p95", 100.0),
+    ]
+    checks = evaluate(written, stats, min_samples=1, default_error_rate=0.01)
+    order = [(b.metric, b.endpoint) for b in written]
+    defaults = [("error_rate", name) for name in ("GET /a", "GET /b", "total")]
+    data = make([passed()], gate=good_gate(checks=checks)).to_dict()
+    got = [(c["metric"], c["endpoint"]) for c in data["gate"]["checks"]]
+    assert got[:4] == order and sorted(got[4:], key=lambda m: m[1]) == defaults
+    failed = [(m, e) for m, e in order if m != "min_rps"]
+    reasons = make([passed()], gate=good_gate(checks=checks)).reasons
+    assert [r.split(" was ")[0] for r in reasons] == [
+        f"{m[:1].upper()}{m[1:]} of {e}" for m, e in failed
+    ]
+    table = [line for line, _ in gate_table_lines(data["gate"]) if " of " in line]
+    assert [line.split()[0:3] for line in table] == [[m, "of", *e.split()[:1]] for m, e in got]
+    xml = to_xml(data).decode()
+    positions = [xml.index(f'name="{m} of {e} ') for m, e in got]
+    assert positions == sorted(positions)
