@@ -10,8 +10,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from pytest_stagegate.budgets import Check, EndpointStats, FailedStats, Waiver
+from pytest_stagegate.budgets import Check, EndpointStats, FailedStats, ServiceStats, Waiver
 from pytest_stagegate.verdict import CommitInfo, GateRecord, TestRecord, Verdict
+from pytest_stagegate.verdict.records import LoadModelRecord, StageRecord, TimelineRecord
 
 GOLDEN = Path(__file__).parent / "golden"
 JUNIT_XSD = Path(__file__).parent / "schemas" / "junit-10.xsd"
@@ -308,11 +309,90 @@ def inconclusive_verdict() -> Verdict:
     )
 
 
+def open_timeline() -> list[TimelineRecord]:
+    """30 s in 1 s intervals: a 5 s ramp (not judged), 20 s of peak with a 2 s stall at
+    15 s, 5 s of cool-down."""
+    points = []
+    for i in range(1, 31):
+        stage = "ramp" if i <= 5 else "peak" if i <= 25 else "cool"
+        rate = 10 * i if i <= 5 else 50 if i <= 25 else 50 - 8 * (i - 25)
+        p95 = 620.0 if i in (16, 17) else 90.0 + (i * 7) % 25
+        points.append(TimelineRecord(float(i), rate, 1 if i == 16 else 0, p95, stage, judged=i > 5))
+    return points
+
+
+def open_verdict() -> Verdict:
+    """The open model with stages: a ramp not judged, a peak with its own budget, a cool-down;
+    a few iterations dropped (under 1%), a service-time budget."""
+    total = EndpointStats(
+        "total",
+        1230,
+        1,
+        49.2,
+        131.5,
+        40.25,
+        640.0,
+        {"p50": 98.0, "p90": 140.0, "p95": 250.0, "p99": 610.0},
+        service=ServiceStats(1229, 60.5, 38.0, 402.0, {"p50": 55.0, "p95": 120.0, "p99": 380.0}),
+    )
+    peak_total = EndpointStats(
+        "total", 1000, 1, 50.0, 135.0, 40.25, 640.0, {"p50": 99.0, "p95": 270.0, "p99": 615.0}
+    )
+    return verdict(
+        [TestRecord("tests/smoke/test_shop.py::test_health", "passed", 0.04, smoke=True)],
+        gate=GateRecord(
+            status="completed",
+            profile={**PROFILE, "users": 60, "workers": 0, "duration_s": 30, "warmup_s": 0},
+            endpoints=[total],
+            checks=[
+                check("total", "p95", 300, 250.0, samples=1229),
+                check("total", "service_time_p95", 150, 120.0, samples=1229),
+                check(
+                    "total",
+                    "error_rate",
+                    0.01,
+                    1 / 1230,
+                    samples=1230,
+                    unit="ratio",
+                ),
+                Check(
+                    "total",
+                    "p95",
+                    300,
+                    270.0,
+                    999,
+                    "pass",
+                    "p95 of total in stage peak was 270.0 ms, within its budget of 300 ms "
+                    "(999 requests).",
+                    stage="peak",
+                ),
+            ],
+            generator=HEALTHY_GENERATOR,
+            load_seconds=30.0,
+            load=LoadModelRecord(
+                model="open",
+                rate=None,
+                iterations_due=1230,
+                dropped=3,
+                arrival_lag_s=0.5,
+                stages=(
+                    StageRecord("ramp", 0.0, 5.0, False, 0.0, 50.0, "iterations/s"),
+                    StageRecord("peak", 5.0, 25.0, True, 50.0, 50.0, "iterations/s", (peak_total,)),
+                    StageRecord("cool", 25.0, 30.0, True, 50.0, 10.0, "iterations/s"),
+                ),
+                timeline=tuple(open_timeline()),
+            ),
+        ),
+        gate_requested=True,
+    )
+
+
 SAMPLES: dict[str, Callable[[], Verdict]] = {
     "pass": pass_verdict,
     "fail": fail_verdict,
     "error": error_verdict,
     "inconclusive": inconclusive_verdict,
+    "open": open_verdict,
 }
 
 

@@ -49,7 +49,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from ..budgets import TOTAL, EndpointStats, FailedStats
+from ..budgets import TOTAL, EndpointStats, FailedStats, ServiceStats
 from ..histogram import LogHistogram
 from ..metrics import STANDARD_PERCENTILES, parse_percentile
 
@@ -144,7 +144,7 @@ class EndpointResult:
         """Latency over the judged histogram (successes and timeouts); ``rps`` is successful
         responses per second; the other failures' times in ``failed``."""
         keys = list(percentiles)
-        h, f = self.histogram, self.failed_histogram
+        h, f, s = self.histogram, self.failed_histogram, self.service_histogram
         return EndpointStats(
             name=self.name,
             requests=self.requests,
@@ -166,6 +166,15 @@ class EndpointResult:
             if self.failures > self.timeouts
             else None,
             top_error=top_error,
+            service=None
+            if s is None
+            else ServiceStats(
+                samples=s.count,
+                avg_ms=s.mean_ms,
+                min_ms=s.min_ms,
+                max_ms=s.max_ms,
+                percentiles={key: s.percentile(_percentile(key)) for key in keys},
+            ),
         )
 
 
@@ -336,6 +345,23 @@ class StageResult:
     unit: Literal["users", "iterations/s"]
     endpoints: tuple[EndpointResult, ...] = ()
     total: EndpointResult | None = None
+
+    def measured_seconds(self, warmup_seconds: float) -> float:
+        """The stage's judged seconds: its span after the warm-up (what its rates are over)."""
+        return max(0.0, self.end_s - max(self.start_s, warmup_seconds))
+
+    def endpoint_stats(
+        self, percentiles: Iterable[str], warmup_seconds: float
+    ) -> dict[str, EndpointStats] | None:
+        """Like ``LoadResult.endpoint_stats``, over this stage's requests; None when the stage
+        kept no requests apart (no budgets, or it never ran)."""
+        if self.total is None:
+            return None
+        keys = list(dict.fromkeys([*STANDARD_PERCENTILES, *percentiles]))
+        seconds = self.measured_seconds(warmup_seconds)
+        stats = {e.name: e.stats(keys, seconds) for e in self.endpoints}
+        stats[TOTAL] = self.total.stats(keys, seconds)
+        return stats
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -15,15 +15,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx
 
 from .. import defaults
-from ..budgets import EndpointStats, evaluate, percentiles_needed
-from ..config import GateSettings, Target
+from ..budgets import Check, Dropped, EndpointStats, evaluate, percentiles_needed
+from ..config import GateSettings, StageSpec, Target
 from ..errors import LoadError
 from ..load.plan import LoadPlan, plan_for
-from ..load.result import ErrorRecord
-from ..metrics import sorted_percentiles
+from ..load.result import ErrorRecord, LoadResult
+from ..metrics import parse_metric, sorted_percentiles
 from ..target.client import make_client
+from ..units import format_duration
 from ..verdict import GateRecord, TestRecord
-from ..verdict.records import GateStatus
+from ..verdict.records import GateStatus, LoadModelRecord, StageRecord, TimelineRecord
 from .options import RunOptions
 from .state import GateOutcome, RunSecrets
 
@@ -205,6 +206,7 @@ def _run_gate(
     stats = result.endpoint_stats(wanted)
     generator = result.generator.to_dict()
     saturated = str(generator.get("note") or "the load generator was saturated")
+    dropped = dropped_of(result, plan.arrival_lag)
     checks = evaluate(
         settings.budgets,
         stats,
@@ -213,7 +215,16 @@ def _run_gate(
         saturated=saturated if generator.get("saturated") else None,
         default_error_rate=settings.default_error_rate,
         waivers=settings.waivers,
+        dropped=dropped,
     )
+    stage_checks, stage_stats = judge_stages(
+        settings.load.stages,
+        result,
+        min_samples=settings.min_samples,
+        saturated=saturated if generator.get("saturated") else None,
+        dropped=dropped,
+    )
+    checks = [*checks, *stage_checks]
     record = GateRecord(
         status=result.status,
         reason=secrets(result.reason),
@@ -223,6 +234,7 @@ def _run_gate(
         generator=generator,
         load_seconds=result.load_seconds,
         waivers=settings.waivers,
+        load=load_model_record(result, plan.arrival_lag, stage_stats),
     )
     problems: tuple[Problem, ...] = ()
     if plan.html_report and not result.html_report:
@@ -235,6 +247,114 @@ def _run_gate(
             ),
         )
     return GateOutcome(record, load_log, tuple(top_errors(result.errors, secrets)), problems)
+
+
+def dropped_of(result: LoadResult, arrival_lag: float) -> Dropped | None:
+    """The open model's dropped iterations, for the budgets' dropped rule; None in the closed
+    model."""
+    if result.model != "open":
+        return None
+    return Dropped(due=result.iterations_due, dropped=result.dropped, lag_s=arrival_lag)
+
+
+def judge_stages(
+    stages: Sequence[StageSpec],
+    result: LoadResult,
+    *,
+    min_samples: int,
+    saturated: str | None = None,
+    dropped: Dropped | None = None,
+) -> tuple[list[Check], dict[str, dict[str, EndpointStats]]]:
+    """The stage budgets (``gate.load.stages[].budgets``), each stage's against its own
+    requests (``StageResult``); a stage with budgets that did not run (the load stopped
+    before it) or kept no requests apart has each of its budgets inconclusive, saying so.
+    Returns the checks and, by stage name, the stats they were judged on."""
+    checks: list[Check] = []
+    measured: dict[str, dict[str, EndpointStats]] = {}
+    ran = {s.name: s for s in result.stages}
+    for spec in stages:
+        if not spec.budgets:
+            continue
+        stage = ran.get(spec.name)
+        wanted = sorted_percentiles(percentiles_needed(spec.budgets))
+        stats = None if stage is None else stage.endpoint_stats(wanted, result.warmup_seconds)
+        if stats is None:
+            if stage is None:
+                when = (
+                    f"the load stopped after {format_duration(result.load_seconds)}, before it"
+                    if result.status != "completed"
+                    else "it was not in the load that ran"
+                )
+                why = f"stage {spec.name} did not run ({when})"
+            else:
+                why = f"the requests of stage {spec.name} were not kept apart"
+            checks += [
+                Check(
+                    endpoint=b.endpoint,
+                    metric=b.metric,
+                    limit=b.limit,
+                    observed=None,
+                    samples=0,
+                    outcome="inconclusive",
+                    message=f"{why}, so the {b.metric} budget of {b.endpoint} in stage "
+                    f"{spec.name} could not be checked.",
+                    unit=parse_metric(b.metric).unit,
+                    stage=spec.name,
+                )
+                for b in spec.budgets
+            ]
+            continue
+        measured[spec.name] = stats
+        checks += evaluate(
+            spec.budgets,
+            stats,
+            min_samples=min_samples,
+            saturated=saturated,
+            dropped=dropped,
+            stage=spec.name,
+        )
+    return checks, measured
+
+
+def load_model_record(
+    result: LoadResult,
+    arrival_lag: float | None,
+    stage_stats: dict[str, dict[str, EndpointStats]] | None = None,
+) -> LoadModelRecord:
+    """The verdict's account of the load model: open or closed, the dropped iterations, the
+    stages (with the stats of those judged on their own) and the timeline."""
+    stage_stats = stage_stats or {}
+    return LoadModelRecord(
+        model=result.model,
+        rate=result.rate,
+        iterations_due=result.iterations_due,
+        dropped=result.dropped,
+        arrival_lag_s=arrival_lag if result.model == "open" else None,
+        stages=tuple(
+            StageRecord(
+                name=s.name,
+                start_s=s.start_s,
+                end_s=s.end_s,
+                judged=s.judged,
+                level_from=s.level_from,
+                level_to=s.level_to,
+                unit=s.unit,
+                endpoints=tuple(stage_stats.get(s.name, {}).values()),
+            )
+            for s in result.stages
+        ),
+        timeline=tuple(
+            TimelineRecord(
+                t=p.t,
+                requests=p.requests,
+                failures=p.failures,
+                p95_ms=p.p95_ms,
+                stage=p.stage,
+                judged=p.judged,
+            )
+            for p in result.timeline
+        ),
+    )
 
 
 def load_log_path(options: RunOptions) -> Path | None:

@@ -77,7 +77,7 @@ def write_summary(
 
 
 def _write_gate(tr: Any, gate: Mapping[str, Any], load_errors: Sequence[str]) -> None:
-    from ..verdict.report import gate_table_lines
+    from ..verdict.report import gate_table_lines, load_model_lines
 
     profile = gate["profile"]
     tr.write_line(
@@ -88,6 +88,9 @@ def _write_gate(tr: Any, gate: Mapping[str, Any], load_errors: Sequence[str]) ->
     )
     if gate["reason"]:
         tr.write_line(f"  {sentence(gate['reason'])}")
+    model = load_model_lines(gate)  # the model, stages, the latency chart; a blank line after
+    for line in (*model, "") if model else ():
+        tr.write_line(f"  {line}".rstrip())
     for line, failed in gate_table_lines(gate):
         tr.write_line(f"  {line}".rstrip(), **({"red": True} if failed else {}))
     for error in load_errors:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any, Protocol
 
+from ..metrics import parse_metric
 from ..units import format_duration, format_limit, format_ms
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "ChartStage",
     "Point",
     "bands_from_json",
+    "budget_line",
     "points_from_json",
     "svg_chart",
     "text_chart",
@@ -112,6 +114,26 @@ def bands_from_json(stages: Iterable[Mapping[str, Any]]) -> list[Band]:
         )
         for s in stages
     ]
+
+
+def budget_line(budgets: Iterable[tuple[str, str, float | None]]) -> float | None:
+    """The limit the chart draws, from (endpoint, metric, limit in ms) triples: the p95
+    budget of ``total``, else its first other latency budget (pNN, avg, max; not a
+    regression or a service time, which are not the latency drawn); None without one."""
+    first: float | None = None
+    for endpoint, metric, limit in budgets:
+        if endpoint != "total" or limit is None or limit <= 0:
+            continue
+        if metric == "p95":
+            return float(limit)
+        try:
+            parsed = parse_metric(metric)
+        except ValueError:
+            continue
+        latency = parsed.is_latency and not (parsed.regression or parsed.service_time)
+        if first is None and latency:
+            first = float(limit)
+    return first
 
 
 # --- shared geometry ------------------------------------------------------------------------

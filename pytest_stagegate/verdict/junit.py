@@ -85,9 +85,15 @@ def split_nodeid(nodeid: str) -> tuple[str, str]:
     return classname, rest if sep else nodeid
 
 
+def _where(check: Mapping[str, Any]) -> str:
+    """``total``, or ``total in stage peak`` for a stage budget's check."""
+    stage = check.get("stage")
+    return f"{check['endpoint']} in stage {stage}" if stage else str(check["endpoint"])
+
+
 def check_name(check: Mapping[str, Any]) -> str:
     """``p95 of GET /api/products <= 300 ms``: the budget, as a test name."""
-    metric, endpoint, limit = check["metric"], check["endpoint"], check["limit"]
+    metric, endpoint, limit = check["metric"], _where(check), check["limit"]
     # By suffix, not parse_metric: a hook's check may name a metric outside the grammar.
     if metric.endswith(REGRESSION):
         # The allowance, not the limit it gives: a test's name must not change from run to run.
@@ -273,7 +279,7 @@ def _properties(verdict: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def _failure_message(check: Mapping[str, Any], *, inconclusive: bool = False) -> str:
-    endpoint, metric, unit = check["endpoint"], check["metric"], check["unit"]
+    endpoint, metric, unit = _where(check), check["metric"], check["unit"]
     samples = check["samples"]
     sample_text = f"{samples} sample" + ("" if samples == 1 else "s")
     observed = (

@@ -19,13 +19,14 @@ from typing import Any, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 from .._version import __version__
-from ..budgets import TOTAL, Check, EndpointStats, FailedStats
+from ..budgets import TOTAL, Check, EndpointStats, FailedStats, ServiceStats
 from ..metrics import sort_key
 from .decide import count_tests, decide, failure_order, sentence, sorted_checks
 from .records import (
     SCHEMA_VERSION,
     CommitInfo,
     GateRecord,
+    LoadModelRecord,
     ProblemKind,
     State,
     TestRecord,
@@ -241,6 +242,7 @@ class Verdict:
                 {"endpoint": w.endpoint, "metric": w.metric, "source": w.source}
                 for w in sorted(gate.waivers, key=lambda w: w.endpoint)
             ],
+            **({} if gate.load is None else {"load": _load_dict(gate.load)}),
         }
 
 
@@ -360,6 +362,60 @@ def _endpoint_dict(stats: EndpointStats) -> dict[str, Any]:
         },
         "timeouts": stats.timeouts,
         "failed": _failed_dict(stats.failed),
+        **({} if stats.service is None else {"service_time": _service_dict(stats.service)}),
+    }
+
+
+def _load_dict(load: LoadModelRecord) -> dict[str, Any]:
+    return {
+        "model": load.model,
+        "rate": _round(load.rate, 6),
+        "iterations_due": load.iterations_due,
+        "dropped": load.dropped,
+        "dropped_share": _round(load.dropped / load.iterations_due, 6)
+        if load.iterations_due
+        else 0.0,
+        "arrival_lag_s": _round(load.arrival_lag_s, 3),
+        "stages": [
+            {
+                "name": s.name,
+                "start_s": _round(s.start_s, 3) or 0.0,
+                "end_s": _round(s.end_s, 3) or 0.0,
+                "judged": s.judged,
+                "level_from": _round(s.level_from, 6) or 0.0,
+                "level_to": _round(s.level_to, 6) or 0.0,
+                "unit": s.unit,
+                "endpoints": [
+                    _endpoint_dict(e)
+                    for e in sorted(s.endpoints, key=lambda e: (e.name == TOTAL, e.name))
+                ],
+            }
+            for s in load.stages
+        ],
+        "timeline": [
+            {
+                "t": _round(p.t, 3) or 0.0,
+                "requests": p.requests,
+                "failures": p.failures,
+                "p95_ms": _round(p.p95_ms, 3),
+                "stage": p.stage,
+                "judged": p.judged,
+            }
+            for p in sorted(load.timeline, key=lambda p: p.t)
+        ],
+    }
+
+
+def _service_dict(service: ServiceStats) -> dict[str, Any]:
+    return {
+        "samples": service.samples,
+        "avg_ms": _round(service.avg_ms, 3),
+        "min_ms": _round(service.min_ms, 3),
+        "max_ms": _round(service.max_ms, 3),
+        "percentiles": {
+            key: _round(service.percentiles[key], 3)
+            for key in sorted(service.percentiles, key=sort_key)
+        },
     }
 
 
@@ -389,4 +445,5 @@ def _check_dict(check: Check) -> dict[str, Any]:
         "outcome": check.outcome,
         "message": check.message,
         "baseline": _round(check.baseline, 6),
+        **({"stage": check.stage} if check.stage else {}),
     }

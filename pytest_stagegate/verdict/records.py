@@ -17,10 +17,13 @@ __all__ = [
     "CommitInfo",
     "GateRecord",
     "GateStatus",
+    "LoadModelRecord",
     "ProblemKind",
+    "StageRecord",
     "State",
     "TestOutcome",
     "TestRecord",
+    "TimelineRecord",
 ]
 
 # The version of the verdict's JSON form (pytest_stagegate/schema/verdict-1.schema.json).
@@ -52,6 +55,50 @@ class TestRecord:
 
 
 @dataclass(frozen=True)
+class StageRecord:
+    """One stage of ``gate.load.stages`` as it ran (seconds from the load start); for a stage
+    with budgets of its own, its requests' measurements (``endpoints``, total last)."""
+
+    name: str
+    start_s: float
+    end_s: float
+    judged: bool
+    level_from: float
+    level_to: float
+    unit: Literal["users", "iterations/s"]
+    endpoints: Sequence[EndpointStats] = ()
+
+
+@dataclass(frozen=True)
+class TimelineRecord:
+    """One interval of the load (``t``: its end, seconds from the load start): the requests
+    that ended in it and the p95 of its successes and timeouts (None: none)."""
+
+    t: float
+    requests: int
+    failures: int
+    p95_ms: float | None
+    stage: str = ""
+    judged: bool = True
+
+
+@dataclass(frozen=True)
+class LoadModelRecord:
+    """How the load was driven: the closed model (users) or the open one (iterations started
+    at ``rate`` per second, over all workers); the open model's ``iterations_due`` in the
+    judged windows and the ``dropped`` ones among them (not started within ``arrival_lag_s``);
+    the stages and the timeline."""
+
+    model: Literal["closed", "open"] = "closed"
+    rate: float | None = None
+    iterations_due: int = 0
+    dropped: int = 0
+    arrival_lag_s: float | None = None
+    stages: Sequence[StageRecord] = ()
+    timeline: Sequence[TimelineRecord] = ()
+
+
+@dataclass(frozen=True)
 class GateRecord:
     """What the load gate did and measured."""
 
@@ -65,6 +112,7 @@ class GateRecord:
     generator: Mapping[str, Any] = field(default_factory=dict)
     load_seconds: float = 0.0
     waivers: Sequence[Waiver] = ()  # error budgets waived (error_rate: off): a warning each
+    load: LoadModelRecord | None = None  # the load model, stages and timeline (0.2)
 
 
 @dataclass(frozen=True)

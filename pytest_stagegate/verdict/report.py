@@ -10,10 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
+from .. import defaults
 from ..units import format_duration, format_limit, format_ms, format_observed, format_rate
+from .chart import bands_from_json, budget_line, points_from_json, text_chart
 from .decide import sentence
 
-__all__ = ["Format", "gate_table_lines", "regression_allowance", "render", "render_compare"]
+__all__ = [
+    "Format",
+    "gate_table_lines",
+    "load_model_lines",
+    "load_model_sentence",
+    "regression_allowance",
+    "render",
+    "render_compare",
+]
 
 Format = Literal["markdown", "text"]
 
@@ -84,6 +94,7 @@ def render(verdict: Mapping[str, Any], fmt: Format = "text") -> str:
         profile = _profile(gate["profile"], gate["load_seconds"])
         if profile:
             doc.paragraph(profile)
+        _load_model(doc, gate)
         _gate_tables(doc, gate)
         generator = gate.get("generator") or {}
         if generator.get("saturated"):
@@ -162,7 +173,88 @@ def gate_table_lines(gate: Mapping[str, Any], fmt: Format = "text") -> list[tupl
     ][:-1]
 
 
+def load_model_lines(gate: Mapping[str, Any], fmt: Format = "text") -> list[str]:
+    """The load model as ``stagegate report`` shows it, for the terminal summary: the model
+    sentence (not for a closed model without stages: the summary's header says the users),
+    the stages table, the latency chart (``verdict.chart.text_chart``). [] when the verdict
+    has no ``gate.load`` (a gate that did not run, a verdict of 0.1)."""
+    doc = _Doc(fmt)
+    _load_model(doc, gate, terse=True)
+    return [line for block in doc.blocks for line in (*block.splitlines(), "")][:-1]
+
+
+def load_model_sentence(load: Mapping[str, Any], users: object = None) -> str:
+    """``Open model: 50 iterations/s, users up to 60; 3 of 1,500 iterations dropped (0.2%).``
+    or ``Closed model: 20 users.``; with stages, their peak level."""
+    stages = load.get("stages") or []
+    peak = max((float(s.get("level_to") or 0) for s in stages), default=0.0)
+    if load.get("model") == "open":
+        rate = f"stages up to {peak:g}" if stages else f"{float(load.get('rate') or 0):g}"
+        text = f"Open model: {rate} iterations/s"
+        if isinstance(users, int) and users > 0:
+            text += f", users up to {users:,}"
+        due, dropped = int(load.get("iterations_due") or 0), int(load.get("dropped") or 0)
+        lag = load.get("arrival_lag_s")
+        if due:
+            share = dropped / due
+            text += f"; {dropped:,} of {due:,} iterations dropped ({share * 100:.2g}%"
+            text += f", not started within {format_duration(lag)} of their schedule" if lag else ""
+            text += ")"
+            if share > defaults.MAX_DROPPED:
+                text += (
+                    f", over {defaults.MAX_DROPPED * 100:g}%: latency budgets are inconclusive "
+                    "(raise users, or add --gate-workers)"
+                )
+        return text + "."
+    if stages:
+        return f"Closed model: stages up to {peak:g} users."
+    return f"Closed model: {users} users." if isinstance(users, int) else "Closed model."
+
+
 # -- pieces ---------------------------------------------------------------------------------
+
+
+def _load_model(doc: _Doc, gate: Mapping[str, Any], *, terse: bool = False) -> None:
+    load = gate.get("load")
+    if not isinstance(load, Mapping):
+        return
+    stages = load.get("stages") or []
+    if not (terse and load.get("model") != "open" and not stages):
+        doc.paragraph(load_model_sentence(load, (gate.get("profile") or {}).get("users")))
+    if stages:
+        timeline = load.get("timeline") or []
+        rows = []
+        for st in stages:
+            mine = [p for p in timeline if p.get("stage") == st["name"]]
+            requests = sum(int(p.get("requests") or 0) for p in mine)
+            total = next((e for e in st.get("endpoints") or [] if e["name"] == "total"), None)
+            level = f"{st['level_from']:g} -> {st['level_to']:g} {st['unit']}"
+            if st["level_from"] == st["level_to"]:
+                level = f"{st['level_to']:g} {st['unit']}"
+            rows.append(
+                [
+                    st["name"],
+                    f"{format_duration(st['start_s']) if st['start_s'] else '0s'} - "
+                    f"{format_duration(st['end_s'])}",
+                    level,
+                    "yes" if st["judged"] else "no",
+                    f"{requests:,}" if timeline else "-",
+                    _ms(total["percentiles"].get("p95")) if total else "-",
+                ]
+            )
+        doc.table(
+            ["stage", "time", "level", "judged", "requests", "p95"],
+            rows,
+            numeric={"requests", "p95"},
+        )
+    limit = budget_line(
+        (c["endpoint"], c["metric"], c["limit"] if c.get("unit") == "ms" else None)
+        for c in gate.get("checks") or []
+        if not c.get("stage")
+    )
+    chart = text_chart(points_from_json(load.get("timeline") or []), bands_from_json(stages), limit)
+    if chart:
+        doc.preformatted(chart)
 
 
 def _gate_tables(doc: _Doc, gate: Mapping[str, Any]) -> None:
@@ -196,7 +288,8 @@ def _checks(doc: _Doc, title: str, checks: Sequence[Mapping[str, Any]]) -> None:
         ["check", "observed", "limit", "samples", "outcome"],
         [
             [
-                doc.code(f"{c['metric']} of {c['endpoint']}"),
+                doc.code(f"{c['metric']} of {c['endpoint']}")
+                + (f" in stage {c['stage']}" if c.get("stage") else ""),
                 _format(c["observed"], c["unit"]),
                 _limit(c),
                 str(c["samples"]),
@@ -349,6 +442,11 @@ class _Doc:
         else:
             width = max(len(k) for k, _ in pairs)
             self.blocks.append("\n".join(f"{k + ':':<{width + 1}} {v}" for k, v in pairs))
+
+    def preformatted(self, lines: Sequence[str]) -> None:
+        """Lines kept as they are (a chart): a code block in Markdown."""
+        body = "\n".join(lines)
+        self.blocks.append(f"```text\n{body}\n```" if self.markdown else body)
 
     def bullets(self, items: Sequence[str]) -> None:
         self.blocks.append("\n".join(f"- {_one_line(item)}" for item in items))
