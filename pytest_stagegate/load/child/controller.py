@@ -42,7 +42,6 @@ from .locust_setup import (
     MSG_HELLO,
     MSG_WINDOW,
     REPORT_KEY,
-    JudgedFlag,
     ShapeWatch,
     StagesShape,
     UnjudgedErrors,
@@ -99,7 +98,6 @@ class Controller:
         self.runner: Runner | None = None
         self.stopping_ourselves = False
         # Locust's statistics count the judged requests only; the others' errors are kept aside
-        self.judged = JudgedFlag(self.recorder)
         self.unjudged_errors = UnjudgedErrors()
         self.shape_watch: ShapeWatch | None = None
 
@@ -123,12 +121,11 @@ class Controller:
             env.events.worker_report.add_listener(self._on_worker_report)
         else:
             env.events.request.add_listener(self.recorder.on_request)
-            env.events.request.add_listener(self.judged.on_request)  # before the runner's
             runner = env.create_local_runner()
             if not keeps_locust_stats(self.plan):
                 quiet_locust_stats(runner.stats)
             else:
-                judge_locust_stats(runner.stats, self.judged, self.unjudged_errors)
+                judge_locust_stats(runner.stats, self.recorder, self.unjudged_errors)
         if env.shape_class is not None:
             self.shape_watch = ShapeWatch(env.shape_class)
         self.runner = runner

@@ -32,7 +32,6 @@ __all__ = [
     "REPORT_KEY",
     "STAGES_HOLD",
     "WORKER_REPORT_INTERVAL",
-    "JudgedFlag",
     "ShapeWatch",
     "StagesShape",
     "UnjudgedErrors",
@@ -71,39 +70,6 @@ def quiet_locust_stats(stats: locust.stats.RequestStats) -> None:
 
 
 # --- Locust's statistics count the judged requests only ----------------------------------------
-class JudgedFlag:
-    """Whether the request Locust's runner is logging right now is judged, for
-    ``judge_locust_stats``: an ``events.request`` listener added right after the recorder's and
-    before the runner's, which logs the request into Locust's statistics (Locust fires the
-    listeners in the order they were added, one request at a time).
-
-    The recorder decides what is judged; a recorder that keeps the decision of its last request
-    as ``last_judged`` (judged windows: the warm-up, stages with ``judge: false``, the open
-    model's due times) is read; otherwise a request is judged when it started at or after the
-    recorder's ``warmup_end``, the rule ``Recorder.on_request`` applies.
-    """
-
-    __slots__ = ("judged", "recorder")
-
-    def __init__(self, recorder: Recorder) -> None:
-        self.recorder = recorder
-        self.judged = True
-
-    def on_request(
-        self, response_time: float | None = None, start_time: float | None = None, **_: Any
-    ) -> None:
-        decided = getattr(self.recorder, "last_judged", None)
-        if decided is not None:
-            self.judged = bool(decided)
-            return
-        if start_time is None:
-            try:
-                start_time = time.time() - float(response_time or 0.0) / 1000.0
-            except (TypeError, ValueError):
-                start_time = time.time()
-        self.judged = start_time >= self.recorder.warmup_end
-
-
 class UnjudgedErrors:
     """The errors of the requests Locust's statistics leave out (``judge_locust_stats``): the
     result's error list covers the whole run, warm-up included (a deployment that fails during
@@ -137,25 +103,29 @@ class UnjudgedErrors:
 
 
 def judge_locust_stats(
-    stats: locust.stats.RequestStats, flag: JudgedFlag, aside: UnjudgedErrors
+    stats: locust.stats.RequestStats, recorder: Recorder, aside: UnjudgedErrors
 ) -> None:
     """Locust's statistics in ``stats`` (its HTML report's tables, charts and failures, a
     locustfile's reads of ``environment.stats``) count the judged requests only, as the verdict
     does; the errors of the others go to ``aside``.
 
     Locust's runner logs each request with ``stats.log_request`` and a failure with
-    ``stats.log_error`` besides; shadowing them on this instance leaves the rest (the workers'
-    reports, ``clear_all`` when the load starts) as it is. Call it before the load starts.
+    ``stats.log_error`` besides, from its own ``events.request`` listener. The recorder's
+    listener was added before the runner existed, so it runs first (Locust fires listeners in
+    the order they were added, one request at a time) and leaves its decision for that request
+    in ``recorder.last_judged``, which the shadowed methods read. Shadowing them on this
+    instance leaves the rest (the workers' reports, ``clear_all`` when the load starts) as it
+    is. Call it before the load starts.
     """
     log_request = stats.log_request
     log_error = stats.log_error
 
     def log_judged_request(method: str, name: str, response_time: int, content_length: int) -> None:
-        if flag.judged:
+        if recorder.last_judged:
             log_request(method, name, response_time, content_length)
 
     def log_judged_error(method: str, name: str, error: Exception | str | None) -> None:
-        if flag.judged:
+        if recorder.last_judged:
             log_error(method, name, error)
         else:
             aside.log_error(method, name, error)

@@ -24,7 +24,6 @@ from .locust_setup import (
     MSG_HELLO,
     MSG_WINDOW,
     REPORT_KEY,
-    JudgedFlag,
     UnjudgedErrors,
     judge_locust_stats,
     quiet_locust_stats,
@@ -43,9 +42,8 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
     usage = UsageMonitor("worker", plan.saturation_cpu)
     # listeners before the runner exists: the runner starts reporting as soon as it connects
     env.events.request.add_listener(recorder.on_request)
-    # Locust's statistics (the master's HTML report) count the judged requests only
-    judged = JudgedFlag(recorder)
-    env.events.request.add_listener(judged.on_request)  # before the runner's
+    # Locust's statistics (the master's HTML report) count the judged requests only; the
+    # others' errors go with the reports (``judge_locust_stats``)
     unjudged_errors = UnjudgedErrors()
 
     def on_stopping(environment: Environment, **_: Any) -> None:
@@ -83,7 +81,7 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
         if not msg.data.get("locust_stats", True) and not keeps_locust_stats(plan):
             quiet_locust_stats(runner.stats)
         else:
-            judge_locust_stats(runner.stats, judged, unjudged_errors)
+            judge_locust_stats(runner.stats, recorder, unjudged_errors)
 
     runner.register_message(MSG_WINDOW, on_window)
     env.events.init.fire(environment=env, runner=runner, web_ui=None)
