@@ -225,6 +225,7 @@ class Slots:
         self.due = 0  # judged windows: slots started or dropped
         self.dropped = 0  # judged windows: slots dropped
         self._taken = (0, 0)
+        self._waiting: dict[int, Slot] = {}  # pulled, neither started nor dropped yet
 
     def begin(self, load_start: float, k: int = 0, workers: int = 1) -> None:
         if not 0 <= k < workers:
@@ -242,26 +243,34 @@ class Slots:
         if t == math.inf or t >= self.schedule.end:
             return None
         self.pulled += 1
-        return Slot(i, self.load_start + t, self.windows.at(t))
+        slot = self._waiting[i] = Slot(i, self.load_start + t, self.windows.at(t))
+        return slot
 
     def started(self, slot: Slot) -> None:
+        del self._waiting[slot.index]
         if slot.window.judged:
             self.due += 1
 
     def drop(self, slot: Slot) -> None:
+        del self._waiting[slot.index]
         if slot.window.judged:
             self.due += 1
             self.dropped += 1
 
     def close(self, now: float) -> int:
-        """No slot is handed out any more. The slots of this process nobody pulled although
+        """No slot is handed out any more. The slots of this process nobody started although
         they were due more than the lag before ``now`` (epoch seconds) are dropped: every user
-        was busy. Returns how many of them were in judged windows."""
+        was busy (not pulled), or the process too (pulled, its user never woke in time). Returns
+        how many of them were in judged windows. So every judged slot due up to ``now`` minus
+        the lag is counted in ``due``, started or dropped."""
         if self.closed or not self.began:
             self.closed = True
             return 0
         self.closed = True
+        cutoff = now - self.lag
         late = self.unpulled_judged(now - self.load_start - self.lag)
+        late += sum(1 for s in self._waiting.values() if s.window.judged and s.due <= cutoff)
+        self._waiting.clear()
         self.due += late
         self.dropped += late
         return late

@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import math
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import gevent
@@ -24,6 +25,7 @@ from locust.runners import STATE_STOPPED, MasterRunner, Runner
 
 from ..._atomic import atomic_write_text
 from ..._redact import Redactor
+from ...histogram import LogHistogram
 from ...units import format_duration
 from ..plan import EXIT_PORT_BUSY, FINAL_REPORT_TIMEOUT, WORKER_CONNECT_TIMEOUT, LoadPlan
 from ..result import ErrorRecord, LoadResult, ProcessUsage, Status
@@ -35,6 +37,7 @@ from .abort import (
     RequestCounts,
     saturated_now,
 )
+from .arrivals import Slots, Windows
 from .assemble import assemble_result, merge_errors, redact_endpoints
 from .deadline import deadline_watch, in_flight
 from .failure import LoadFailure, last_line
@@ -42,6 +45,7 @@ from .locust_setup import (
     MSG_HELLO,
     MSG_WINDOW,
     REPORT_KEY,
+    WORKER_REPORT_INTERVAL,
     ShapeWatch,
     StagesShape,
     UnjudgedErrors,
@@ -51,10 +55,10 @@ from .locust_setup import (
 )
 from .monitor import UsageMonitor
 from .output import EventStream
-from .recorder import Recorder, keeps_locust_stats
+from .recorder import EndpointTally, Recorder, Timeline, keeps_locust_stats
 from .report_section import report_section, with_section
 from .runtime import freeze_startup_objects, orphan_watch
-from .scenario import build_environment
+from .scenario import arrivals_of, build_environment
 
 __all__ = ["TICK", "Controller", "unanswered_requests"]
 
@@ -94,6 +98,14 @@ class Controller:
             plan.abort_latency, plan.abort_latency_factor, plan.abort_latency_for
         )
         self.recent_p95 = 0.0
+        # latency over time: a master hears from its workers once a second (their reports)
+        self.timeline = (
+            Timeline(Windows.of(plan), ticks_per_point=math.ceil(WORKER_REPORT_INTERVAL / TICK))
+            if self.master
+            else Timeline(Windows.of(plan))
+        )
+        self.timeline_at = (0.0, 0, 0)  # the last point's end (s from the load start), counts
+        self.slots: Slots | None = None  # the open model's, in a local run
         self.env: Environment | None = None
         self.runner: Runner | None = None
         self.stopping_ourselves = False
@@ -120,6 +132,7 @@ class Controller:
             runner.register_message(MSG_HELLO, self._on_hello)
             env.events.worker_report.add_listener(self._on_worker_report)
         else:
+            self.slots = self.recorder.slots = arrivals_of(env)
             env.events.request.add_listener(self.recorder.on_request)
             runner = env.create_local_runner()
             if not keeps_locust_stats(self.plan):
@@ -177,7 +190,9 @@ class Controller:
             history = gevent.spawn(locust.stats.stats_history, self.runner)
         self.load_start = time.time()
         self.warmup_end = self.load_start + plan.warmup
-        self.recorder.warmup_end = self.warmup_end
+        self.recorder.begin(self.load_start, plan)
+        if self.slots is not None:
+            self.slots.begin(self.load_start)
         self.usage.window_start = self.warmup_end
         self.counts.add(self.load_start, 0, 0)
         if self.master:
@@ -190,6 +205,7 @@ class Controller:
                     "warmup_remaining": remaining,
                     # the master's plan decides: a remote worker's own plan has no report path
                     "locust_stats": keeps_locust_stats(plan),
+                    **self.schedule_message(),
                 },
             )
         starter = self.start_load()
@@ -221,9 +237,34 @@ class Controller:
             runner.start_shape()
             return None
         if self.master:
-            return gevent.spawn(runner.start, plan.users, plan.spawn_rate)
-        runner.start(plan.users, plan.spawn_rate)
+            return gevent.spawn(runner.start, plan.users, self.spawn_rate)
+        runner.start(plan.users, self.spawn_rate)
         return None
+
+    @property
+    def spawn_rate(self) -> float:
+        """The open model's users all start at once: the schedule starts the iterations."""
+        return float(max(self.plan.users, 1)) if self.plan.open_model else self.plan.spawn_rate
+
+    def schedule_message(self) -> dict[str, Any]:
+        """For the workers (``MSG_WINDOW``): the load start, absolute for those sharing this
+        clock and as the time since for the others, the master's schedule and windows (a remote
+        worker's own plan may differ), and each worker's share of the open model's slots (the
+        k-th to say hello takes the slots i % W == k)."""
+        plan = self.plan
+        return {
+            "load_start": self.load_start,
+            "load_elapsed": time.time() - self.load_start,
+            "schedule": {
+                "warmup": plan.warmup,
+                "rate": plan.rate,
+                "stages": [dataclasses.asdict(st) for st in plan.stages],
+                "arrival_lag": plan.arrival_lag,
+                "duration": plan.duration,
+            },
+            "slot_of": {node: k for k, node in enumerate(self.hellos)},
+            "slot_workers": len(self.hellos),
+        }
 
     def stop_load(self, starter: gevent.Greenlet | None) -> None:
         runner = self.runner
@@ -245,6 +286,9 @@ class Controller:
                 log.warning("%d load worker(s) sent no final report", missing)
             runner.greenlet.kill(block=True)
         else:
+            # no iteration starts any more; the slots nobody could start in time are dropped
+            if self.slots is not None:
+                self.slots.close(time.time())
             # before quit() kills the users: their requests in flight vanish with them
             # (warm-up ones too: a hang that began in the warm-up left nothing to measure)
             self.recorder.unfinished += unanswered_requests(self.load_start)
@@ -269,7 +313,9 @@ class Controller:
         now = time.time()
         elapsed = now - self.load_start
         rec = self.recorder
-        self.recent.add(now, *rec.take_fresh())
+        fresh, warm = rec.take_fresh()
+        self.recent.add(now, fresh, warm)
+        self.add_timeline_point(now, fresh, warm)
         self.counts.add(now, rec.run_requests, rec.run_failures)
         self.recent_p95 = self.recent.p95()
         runner = self.runner
@@ -293,6 +339,23 @@ class Controller:
             )
         if check.breach is not None:
             self._stop("aborted", check.breach.reason(elapsed))
+
+    def add_timeline_point(
+        self, now: float, fresh: Mapping[str, EndpointTally], warm: Mapping[str, LogHistogram]
+    ) -> None:
+        """The requests that ended since the last point, judged or not."""
+        rec = self.recorder
+        start, requests, failures = self.timeline_at
+        # the checks go on while the workers' final reports come in: those count at the stop
+        end = max(start, min(now, self.stop_time) - self.load_start)
+        self.timeline.add(
+            start,
+            end,
+            rec.run_requests - requests,
+            rec.run_failures - failures,
+            [ep.hist for ep in fresh.values()] + list(warm.values()),
+        )
+        self.timeline_at = (end, rec.run_requests, rec.run_failures)
 
     def _stopped_reason(self) -> str:
         """Why the load stopped before the duration, in the words of what stopped it."""
@@ -372,7 +435,9 @@ class Controller:
 
     def result(self, html: str | None) -> LoadResult:
         rec = self.recorder
-        rec.take_fresh()  # the requests since the last tick, the workers' final reports
+        # the requests since the last tick, the workers' final reports
+        self.add_timeline_point(time.time(), *rec.take_fresh())
+        iterations_due, dropped = rec.slot_counts()
         processes = [self.usage.snapshot()]
         for i, client in enumerate(self.hellos, start=1):
             role = f"worker {i}"
@@ -394,6 +459,12 @@ class Controller:
             processes=processes,
             html_report=html,
             unanswered=rec.unfinished,
+            iterations_due=iterations_due,
+            dropped=dropped,
+            stage_endpoints={
+                k: redact_endpoints(eps, self.redact) for k, eps in rec.stage_measured.items()
+            },
+            timeline=self.timeline.points(),
         )
 
     def _errors(self) -> tuple[ErrorRecord, ...]:

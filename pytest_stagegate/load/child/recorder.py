@@ -377,12 +377,15 @@ class Timeline:
     def add(
         self, start: float, end: float, requests: int, failures: int, hists: Iterable[LogHistogram]
     ) -> None:
-        """One check's interval [``start``, ``end``] (seconds from the load start)."""
+        """One check's interval [``start``, ``end``] (seconds from the load start); an empty
+        one (the workers' final reports, after the stop) adds to the last point."""
         window = self.windows.at((start + end) / 2)
         hist = merge_histograms(hists)
         last = self._points[-1] if self._points else None
-        if last is not None and last[5] < self.width and _same(last[4], window):
-            last[0] = end
+        if last is not None and (
+            end <= last[0] or (last[5] < self.width and _same(last[4], window))
+        ):
+            last[0] = max(last[0], end)
             last[1] += requests
             last[2] += failures
             last[3].merge(hist)

@@ -8,25 +8,30 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import time
 from collections.abc import Callable
 from typing import Any
 
+import gevent
 import locust
-from locust import HttpUser, between
+from locust import HttpUser, between, constant
 from locust.contrib.fasthttp import FastHttpUser
 from locust.env import Environment
 from locust.shape import LoadTestShape
 from locust.user import User
 
 from ..plan import LoadPlan, PlannedRequest
+from .arrivals import Schedule, Slots, Windows
 from .body import drain
 from .deadline import RequestTimedOut, within_timeout
 from .failure import LoadFailure, last_line
 from .locust_setup import StagesShape
+from .recorder import SERVICE_KEY, WINDOW_KEY
 
 __all__ = [
     "adapt_user_class",
+    "arrivals_of",
     "build_environment",
     "declarative_user",
     "load_shape",
@@ -36,7 +41,13 @@ __all__ = [
 log = logging.getLogger("pytest_stagegate.load")
 
 
-def _task(req: PlannedRequest, plan: LoadPlan, *, http: bool) -> Callable[[Any], None]:
+def _task(
+    req: PlannedRequest, plan: LoadPlan, *, http: bool, open_model: bool = False
+) -> Callable[[Any], None]:
+    """The request as a task: bounded by the target's timeout, its body drained. In the open
+    model the user's ``stagegate_slot`` is the iteration's slot: the request's time runs from
+    the slot's due time (Locust's ``response_time``, so its report shows what users saw), and
+    its service time from the actual send goes in the request's context (``SERVICE_KEY``)."""
     method = req.method.upper()
     path, name = req.path, req.name
     expect = frozenset(req.expect_status)
@@ -55,38 +66,121 @@ def _task(req: PlannedRequest, plan: LoadPlan, *, http: bool) -> Callable[[Any],
     wanted = "/".join(str(s) for s in sorted(expect))
     read_body = _read_requests_body if http else _read_fast_body
 
-    def task(user: Any) -> None:
-        with user.client.request(method, path, **kwargs) as resp:
-            code = resp.status_code
-            if not code:  # no response at all; keep the connection error Locust recorded
-                return
-            headers_at = time.perf_counter()
-            declared = None if method == "HEAD" else _declared(resp)
-            broken: Exception | None = None
+    def respond(resp: Any) -> None:
+        code = resp.status_code
+        if not code:  # no response at all; keep the connection error Locust recorded
+            return
+        headers_at = time.perf_counter()
+        declared = None if method == "HEAD" else _declared(resp)
+        broken: Exception | None = None
+        try:
+            length, problem = read_body(resp, cap, declared)
+        except RequestTimedOut:
+            raise  # within_timeout records it, at the full timeout
+        except Exception as exc:  # reset, malformed: what Locust records reading a body
+            length, problem, broken = 0, "", exc
+        meta = resp.request_meta
+        meta["response_time"] += (time.perf_counter() - headers_at) * 1000
+        meta["response_length"] = length
+        if broken is not None:
+            resp.failure(broken)
+        elif problem:
+            resp.failure(problem)
+        elif not expect:
+            return  # Locust's rule: a status >= 400 is a failure
+        elif code in expect:
+            resp.success()
+        else:
+            resp.failure(f"HTTP {code}, expected {wanted}")
+
+    if not open_model:
+
+        def task(user: Any) -> None:
+            with user.client.request(method, path, **kwargs) as resp:
+                respond(resp)
+
+    else:
+        timeout_ms = plan.timeout * 1000
+        fire_timeout = _timeout_event(method, name, timeout_ms)
+
+        def task(user: Any) -> None:
+            slot = user.stagegate_slot
+            due = slot.due
+            sent = time.time()
             try:
-                length, problem = read_body(resp, cap, declared)
-            except RequestTimedOut:
-                raise  # within_timeout records it, at the full timeout
-            except Exception as exc:  # reset, malformed: what Locust records reading a body
-                length, problem, broken = 0, "", exc
-            meta = resp.request_meta
-            meta["response_time"] += (time.perf_counter() - headers_at) * 1000
-            meta["response_length"] = length
-            if broken is not None:
-                resp.failure(broken)
-            elif problem:
-                resp.failure(problem)
-            elif not expect:
-                return  # Locust's rule: a status >= 400 is a failure
-            elif code in expect:
-                resp.success()
-            else:
-                resp.failure(f"HTTP {code}, expected {wanted}")
+                context = {WINDOW_KEY: slot.window}
+                with user.client.request(method, path, context=context, **kwargs) as resp:
+                    respond(resp)
+                    meta = resp.request_meta
+                    service = meta["response_time"]
+                    meta["context"][SERVICE_KEY] = service
+                    meta["response_time"] = service + max(0.0, meta["start_time"] - due) * 1000
+            except RequestTimedOut as exc:  # at the full timeout, as within_timeout records it
+                fire_timeout(user, slot.window, max(0.0, sent - due) * 1000, sent, exc)
 
     bounded = within_timeout(task, method, name, plan.timeout)
     bounded.__name__ = name
     bounded.__qualname__ = name
     return bounded
+
+
+def _timeout_event(
+    method: str, name: str, timeout_ms: float
+) -> Callable[[Any, Any, float, float, Exception], None]:
+    def fire(user: Any, window: Any, waited_ms: float, sent: float, exc: Exception) -> None:
+        user.environment.events.request.fire(
+            request_type=method,
+            name=name,
+            response_time=timeout_ms + waited_ms,
+            response_length=0,
+            response=None,
+            context={WINDOW_KEY: window, SERVICE_KEY: timeout_ms},
+            exception=exc,
+            start_time=sent,
+        )
+
+    return fire
+
+
+def _iteration(tasks: list[Callable[[Any], None]], slots: Slots) -> Any:
+    """The open model's one task: take this process's next slot, wait for its due time, drop
+    it if it is more than ``slots.lag`` seconds late (every user was busy), else run one
+    request picked by weight."""
+    choice = random.choice
+    now = time.time
+    sleep = gevent.sleep
+
+    def iteration(user: Any) -> None:
+        while True:
+            slot = slots.pull()
+            if slot is None:
+                # before the load start (the window message), or nothing left to start
+                sleep(0.05 if not slots.began else 0.5)
+                return
+            wait = slot.due - now()
+            if wait > 0:
+                sleep(wait)
+            if slots.closed:
+                return  # the load stopped while waiting: after its end, not counted
+            if now() - slot.due > slots.lag:
+                slots.drop(slot)
+                continue
+            slots.started(slot)
+            user.stagegate_slot = slot
+            choice(tasks)(user)
+            return
+
+    iteration.__name__ = "stagegate_iteration"
+    return iteration
+
+
+def arrivals_of(env: Environment) -> Slots | None:
+    """The open model's slots of this process (the declarative user's), or None."""
+    for cls in env.user_classes:
+        slots = getattr(cls, "stagegate_slots", None)
+        if isinstance(slots, Slots):
+            return slots
+    return None
 
 
 def _declared(resp: Any) -> int | None:
@@ -119,12 +213,25 @@ def declarative_user(plan: LoadPlan) -> type[User]:
         raise LoadFailure("The load plan has neither requests nor a locustfile: nothing to run.")
     http = plan.user_class == "http"
     base: type[User] = HttpUser if http else FastHttpUser
-    attrs: dict[str, Any] = {
-        "host": plan.host,
-        "wait_time": between(*plan.wait),
-        "tasks": {_task(r, plan, http=http): max(1, int(r.weight)) for r in plan.requests},
-        "__module__": __name__,
-    }
+    attrs: dict[str, Any] = {"host": plan.host, "__module__": __name__}
+    if plan.open_model:
+        # the users are the most concurrent iterations; the schedule starts them
+        slots = Slots(Schedule.of(plan), Windows.of(plan), plan.arrival_lag)
+        weighted = [
+            _task(r, plan, http=http, open_model=True)
+            for r in plan.requests
+            for _ in range(max(1, int(r.weight)))
+        ]
+        attrs.update(
+            wait_time=constant(0),
+            tasks=[_iteration(weighted, slots)],
+            stagegate_slots=slots,
+        )
+    else:
+        attrs.update(
+            wait_time=between(*plan.wait),
+            tasks={_task(r, plan, http=http): max(1, int(r.weight)) for r in plan.requests},
+        )
     if not http:
         attrs.update(
             network_timeout=plan.timeout,

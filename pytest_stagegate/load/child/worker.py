@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import logging
 import os
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import gevent.pool
@@ -16,7 +19,8 @@ from locust.env import Environment
 from locust.rpc import Message
 from locust.runners import STATE_STOPPED, WorkerRunner
 
-from ..plan import LoadPlan
+from ..plan import LoadPlan, PlannedStage
+from .arrivals import Schedule, Windows
 from .controller import unanswered_requests
 from .deadline import deadline_watch
 from .failure import EXIT_OK
@@ -31,9 +35,28 @@ from .locust_setup import (
 from .monitor import UsageMonitor
 from .recorder import Recorder, keeps_locust_stats
 from .runtime import freeze_startup_objects, orphan_watch
-from .scenario import build_environment
+from .scenario import arrivals_of, build_environment
 
-__all__ = ["run_worker"]
+__all__ = ["master_schedule", "run_worker"]
+
+log = logging.getLogger("pytest_stagegate.load")
+
+
+def master_schedule(plan: LoadPlan, data: Mapping[str, Any]) -> LoadPlan:
+    """``plan`` with the master's warm-up, rate, stages and arrival lag from its window
+    message (a remote worker's own stagegate.yaml may differ; the master's plan decides); as it
+    is for a master that sends none."""
+    sched = data.get("schedule")
+    if not isinstance(sched, Mapping):
+        return plan
+    return dataclasses.replace(
+        plan,
+        warmup=float(sched.get("warmup", plan.warmup)),
+        rate=None if sched.get("rate") is None else float(sched["rate"]),
+        stages=[PlannedStage(**st) for st in sched.get("stages", [])],
+        arrival_lag=float(sched.get("arrival_lag", plan.arrival_lag)),
+        duration=float(sched.get("duration", plan.duration)),
+    )
 
 
 def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
@@ -42,12 +65,15 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
     usage = UsageMonitor("worker", plan.saturation_cpu)
     # listeners before the runner exists: the runner starts reporting as soon as it connects
     env.events.request.add_listener(recorder.on_request)
+    slots = recorder.slots = arrivals_of(env)  # the open model's share of this worker
     # Locust's statistics (the master's HTML report) count the judged requests only; the
     # others' errors go with the reports (``judge_locust_stats``)
     unjudged_errors = UnjudgedErrors()
 
     def on_stopping(environment: Environment, **_: Any) -> None:
         usage.window_end = time.time()
+        if slots is not None:  # no iteration starts any more; the late unpulled are dropped
+            slots.close(time.time())
         # before the users are killed: their requests in flight vanish with them
         recorder.unfinished += unanswered_requests(0.0)  # this run's, warm-up included
 
@@ -71,12 +97,29 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
     runner_ref.append(runner)
 
     def on_window(environment: Environment, msg: Message) -> None:
-        if args.shared_clock:  # the master's machine: its absolute time is exact
-            warmup_end = float(msg.data["warmup_end"])
-        else:  # another machine's clock may be off: count from the message's arrival
-            warmup_end = time.time() + float(msg.data["warmup_remaining"])
-        recorder.warmup_end = warmup_end
-        usage.window_start = warmup_end
+        data = msg.data
+        if "load_start" not in data:  # a master of 0.2 sends the warm-up's end only
+            if args.shared_clock:
+                recorder.warmup_end = float(data["warmup_end"])
+            else:
+                recorder.warmup_end = time.time() + float(data["warmup_remaining"])
+        else:
+            if args.shared_clock:  # the master's machine: its absolute time is exact
+                load_start = float(data["load_start"])
+            else:  # another machine's clock may be off: count from the message's arrival
+                load_start = time.time() - float(data["load_elapsed"])
+            master_plan = master_schedule(plan, data)
+            recorder.begin(load_start, master_plan)
+            if slots is not None:
+                share = data.get("slot_of", {}).get(runner.client_id)
+                if share is None:
+                    log.warning("The load master gave this worker no share of the arrivals.")
+                else:
+                    slots.schedule = Schedule.of(master_plan)
+                    slots.windows = Windows.of(master_plan)
+                    slots.lag = master_plan.arrival_lag
+                    slots.begin(load_start, int(share), int(data["slot_workers"]))
+        usage.window_start = recorder.warmup_end
         # sent before the users start; a worker's own locustfile keeps them whatever the master says
         if not msg.data.get("locust_stats", True) and not keeps_locust_stats(plan):
             quiet_locust_stats(runner.stats)

@@ -8,17 +8,21 @@ from typing import Any
 import pytest
 
 from pytest_stagegate.histogram import LogHistogram
+from pytest_stagegate.load.child.arrivals import Schedule, Slots, Windows
 from pytest_stagegate.load.child.recorder import (
     FAILED,
+    SERVICE_KEY,
     SUCCESS,
     TIMEOUT,
+    WINDOW_KEY,
     EndpointTally,
     Recorder,
+    Timeline,
     classify,
     keeps_locust_stats,
     merge_histograms,
 )
-from pytest_stagegate.load.plan import LoadPlan
+from pytest_stagegate.load.plan import LoadPlan, PlannedStage
 
 WARMUP_END = 1000.0
 
@@ -223,3 +227,174 @@ def test_tallies_and_histograms_merge() -> None:
 def test_locusts_statistics_are_kept_only_where_read(fields: dict[str, Any], keeps: bool) -> None:
     plan = LoadPlan(host="http://127.0.0.1:9", users=1, spawn_rate=1, duration=1, **fields)
     assert keeps_locust_stats(LoadPlan.from_json(plan.to_json())) is keeps
+
+
+# --- windows, the open model, stages ---------------------------------------------------------
+def staged_plan(**overrides: Any) -> LoadPlan:
+    fields: dict[str, Any] = {
+        "host": "http://127.0.0.1:1",
+        "users": 4,
+        "spawn_rate": 4,
+        "duration": 6.0,
+        "warmup": 1.0,
+        "stages": [
+            PlannedStage("ramp", 2.0, rate=10.0, judge=False),
+            PlannedStage("peak", 3.0, rate=20.0, measure=True),
+            PlannedStage("tail", 1.0, rate=20.0),
+        ],
+    }
+    fields.update(overrides)
+    return LoadPlan(**fields)
+
+
+def test_stages_decide_by_the_requests_start() -> None:
+    rec = Recorder()
+    rec.begin(WARMUP_END, staged_plan())
+    rec.on_request("GET", "/a", 10.0, start_time=WARMUP_END + 1.5)  # ramp: judge false
+    assert rec.last_judged is False
+    rec.on_request("GET", "/a", 20.0, start_time=WARMUP_END + 2.5)  # peak, measured
+    assert rec.last_judged is True
+    rec.on_request("GET", "/a", 30.0, exception=OSError("x"), start_time=WARMUP_END + 3.0)
+    rec.on_request("GET", "/a", 40.0, start_time=WARMUP_END + 5.5)  # tail
+    rec.on_request("GET", "/a", 50.0, start_time=WARMUP_END + 60.0)  # after the end: tail
+    fresh, warm = rec.take_fresh()
+    assert fresh["/a"].requests == 4 and fresh["/a"].hist.count == 3
+    assert warm["/a"].count == 1 and warm["/a"].max_ms == 10.0
+    peak = rec.stage_measured[1]["/a"]
+    assert (peak.requests, peak.failures, peak.hist.max_ms) == (2, 1, 20.0)
+    assert set(rec.stage_measured) == {1} and rec.stage_fresh == {}
+    assert rec.measured["/a"].requests == 4
+
+
+def test_the_open_model_judges_by_the_slots_window_and_keeps_service_times() -> None:
+    plan = staged_plan()
+    rec = Recorder()
+    rec.begin(WARMUP_END, plan)
+    windows = Windows.of(plan)
+    peak, ramp = windows.at(3.0), windows.at(1.5)
+    # the request started in the ramp's time but its slot was due in the peak: and vice versa
+    early, late = WARMUP_END + 1.0, WARMUP_END + 3.0
+    ctx = {WINDOW_KEY: peak, SERVICE_KEY: 30.0}
+    rec.on_request("GET", "/a", 80.0, start_time=early, context=ctx)
+    rec.on_request("GET", "/a", 70.0, start_time=late, context={WINDOW_KEY: ramp, SERVICE_KEY: 5.0})
+    timeout = TimeoutError()
+    rec.on_request(
+        "GET",
+        "/a",
+        2500.0,
+        exception=timeout,
+        start_time=WARMUP_END + 3,
+        context={WINDOW_KEY: peak, SERVICE_KEY: 2000.0},
+    )
+    rec.on_request(  # another failure: its latency apart, no service time
+        "GET",
+        "/a",
+        90.0,
+        exception=OSError("refused"),
+        context={WINDOW_KEY: peak, SERVICE_KEY: 1.0},
+    )
+    rec.on_request("GET", "/a", 60.0, context={WINDOW_KEY: peak, SERVICE_KEY: math.nan})
+    fresh, warm = rec.take_fresh()
+    ep = fresh["/a"]
+    assert (ep.requests, ep.failures, ep.timeouts) == (4, 2, 1)
+    assert _samples(ep.hist) == pytest.approx([60.0, 80.0, 2500.0], rel=0.002)
+    # the garbage service time left out
+    assert _samples(ep.service_hist) == pytest.approx([30.0, 2000.0], rel=0.002)
+    assert ep.failed_hist.max_ms == 90.0
+    assert warm["/a"].max_ms == 70.0
+    assert rec.stage_measured[1]["/a"].service_hist.count == 2
+
+
+def _samples(h: LogHistogram) -> list[float]:
+    return [h.min_ms, h.max_ms] if h.count == 2 else [h.min_ms, h.percentile(50), h.max_ms]
+
+
+def test_a_drained_open_model_report_keeps_service_times_stages_and_slots() -> None:
+    plan = staged_plan()
+    worker = Recorder()
+    worker.begin(WARMUP_END, plan)
+    slots = Slots(Schedule.of(plan), Windows.of(plan), plan.arrival_lag)
+    slots.begin(WARMUP_END)
+    worker.slots = slots
+    peak = Windows.of(plan).at(3.0)
+    for i in range(20):
+        ctx = {WINDOW_KEY: peak, SERVICE_KEY: float(i)}
+        worker.on_request("GET", "/a", float(i) + 5, context=ctx)
+    for _ in range(3):
+        slot = slots.pull()
+        assert slot is not None
+        slots.started(slot)
+    judged = [slots.pull() for _ in range(40)][-1]
+    assert judged is not None and judged.window.judged
+    slots.drop(judged)
+    expected = worker.fresh["/a"].to_list()
+    stage_expected = worker.stage_fresh[1]["/a"].to_list()
+    master = Recorder()
+    master.absorb(worker.drain())
+    assert worker.fresh == {} and worker.stage_fresh == {}
+    assert master.fresh["/a"].to_list() == expected
+    assert master.stage_fresh[1]["/a"].to_list() == stage_expected
+    assert master.slot_counts() == (1, 1)
+    master.absorb(worker.drain())  # nothing new
+    assert master.slot_counts() == (1, 1)
+    master.take_fresh()
+    assert master.stage_measured[1]["/a"].service_hist.count == 20
+
+
+def test_a_worker_of_0_2_sends_no_service_times() -> None:
+    h = LogHistogram()
+    h.record(5.0)
+    master = Recorder()
+    entry = [["GET"], 1, 0, h.to_dict(), 0, LogHistogram().to_dict()]
+    master.absorb({"m": {"/a": entry}, "rn": 1, "rf": 0})
+    ep = master.take_fresh()[0]["/a"]
+    assert ep.hist.count == 1 and ep.service_hist.count == 0
+    assert master.slot_counts() == (0, 0)
+
+
+# --- the timeline ----------------------------------------------------------------------------
+def hist_of(*ms: float) -> LogHistogram:
+    h = LogHistogram()
+    for m in ms:
+        h.record(m)
+    return h
+
+
+def test_the_timeline_has_a_point_per_check_with_its_stage() -> None:
+    tl = Timeline(Windows.of(staged_plan()))
+    tl.add(0.0, 0.5, 3, 1, [hist_of(10.0)])
+    tl.add(0.5, 1.0, 0, 0, [])
+    tl.add(1.0, 1.5, 5, 0, [hist_of(*range(1, 101))])
+    tl.add(2.5, 3.0, 5, 0, [hist_of(20.0), hist_of(30.0)])
+    tl.add(3.0, 3.0, 2, 2, [hist_of(999.0)])  # after the stop: onto the last point
+    points = tl.points()
+    assert [(p.t, p.requests, p.failures, p.stage, p.judged) for p in points] == [
+        (0.5, 3, 1, "ramp", False),
+        (1.0, 0, 0, "ramp", False),
+        (1.5, 5, 0, "ramp", False),
+        (3.0, 7, 2, "peak", True),
+    ]
+    assert points[1].p95_ms is None
+    assert points[2].p95_ms == pytest.approx(96.0, rel=0.002)  # rank int(100 * .95) + 1
+    assert points[3].p95_ms == pytest.approx(999.0, rel=0.002)
+
+
+def test_a_long_timeline_folds_exactly_and_never_across_a_stage() -> None:
+    plan = staged_plan(warmup=0.0)
+    tl = Timeline(Windows.of(plan), max_points=10)
+    everything = LogHistogram()
+    for k in range(120):  # 60 s of 0.5 s checks: most past the planned end, in "tail"
+        h = hist_of(float(k + 1))
+        everything.merge(h)
+        tl.add(k * 0.5, (k + 1) * 0.5, 2, k % 2, [h])
+    points = tl.points()
+    assert len(points) <= 10
+    assert sum(p.requests for p in points) == 240 and sum(p.failures for p in points) == 60
+    assert points[-1].t == 60.0
+    assert [p.t for p in points] == sorted(p.t for p in points)
+    stages_in_order = [p.stage for p in points]
+    assert stages_in_order == sorted(stages_in_order, key=["ramp", "peak", "tail"].index)
+    assert {"ramp", "peak", "tail"} == set(stages_in_order)
+    # the ramp's 4 checks stayed apart from the peak's
+    assert points[stages_in_order.index("peak")].t > 2.0
+    assert sum(1 for p in points if p.stage == "ramp") >= 1

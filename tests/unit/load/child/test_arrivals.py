@@ -1,0 +1,188 @@
+"""``load.child.arrivals``: the open model's schedule, the windows, and a process's slots."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from pytest_stagegate.load.child.arrivals import Schedule, Slots, Windows, stage_bounds
+from pytest_stagegate.load.plan import PlannedStage
+
+
+def stages(*spec: tuple[float, float]) -> list[PlannedStage]:
+    return [PlannedStage(f"s{k}", d, rate=r) for k, (d, r) in enumerate(spec)]
+
+
+def test_a_constant_rate_starts_from_the_first_instant() -> None:
+    s = Schedule(rate=10.0, stages=[], duration=3.0)
+    assert [s.time_of(i) for i in range(4)] == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    assert s.level(0.0) == s.level(2.9) == 10.0 and s.level(3.0) == 0.0
+    assert s.total == 30.0
+    # slot 30 would be due at the end: the run has 30 slots, 0..29
+    assert s.time_of(29) == pytest.approx(2.9) and s.time_of(31) == math.inf
+    assert s.slots_before(3.0) == 30 and s.slots_before(0.0) == 0
+    assert s.slots_before(1.05) == 11
+
+
+def test_a_ramp_follows_k6s_convention_and_solves_the_quadratic() -> None:
+    st = stages((2.0, 10.0), (2.0, 10.0), (1.0, 0.0), (1.0, 0.0), (2.0, 20.0))
+    assert stage_bounds(st) == [
+        (0.0, 2.0, 0.0, 10.0),
+        (2.0, 4.0, 10.0, 10.0),
+        (4.0, 5.0, 10.0, 0.0),
+        (5.0, 6.0, 0.0, 0.0),
+        (6.0, 8.0, 0.0, 20.0),
+    ]
+    s = Schedule(rate=None, stages=st, duration=0.0)
+    # areas: 10 + 20 + 5 + 0 + 20
+    assert s.total == pytest.approx(55.0) and s.end == 8.0
+    assert s.level(1.0) == pytest.approx(5.0) and s.level(4.5) == pytest.approx(5.0)
+    assert s.level(5.5) == 0.0 and s.level(7.0) == pytest.approx(10.0)
+    # ramp from 0 at 5/s^2: N(t) = 2.5 t^2, so slot i is due at sqrt(i / 2.5)
+    for i in range(10):
+        assert s.time_of(i) == pytest.approx(math.sqrt(i / 2.5))
+    assert s.time_of(10) == pytest.approx(2.0) and s.time_of(15) == pytest.approx(2.5)
+    # ramp down 10 -> 0 over 4..5 s: N = 30 + 10 x - 5 x^2
+    assert s.time_of(34) == pytest.approx(4.0 + (10 - math.sqrt(100 - 80)) / 10)
+    # the flat stage at 0 starts nothing: the next slot waits for the last ramp
+    assert s.time_of(35) == pytest.approx(5.0)
+    assert s.time_of(36) == pytest.approx(6.0 + math.sqrt(1 / 5))
+    assert s.time_of(55) == pytest.approx(8.0)
+    # each slot's time gives its index back, and they are in order
+    times = [s.time_of(i) for i in range(55)]
+    assert times == sorted(times)
+    for i, t in enumerate(times):
+        if not 5.0 <= t <= 6.0:
+            assert s.due(t) == pytest.approx(i, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("rate", "spec", "expected"),
+    [
+        (100.0, (), 300),
+        (33.3, (), 100),  # 99.9 due by the end: slot 99 is due before it
+        (None, ((1.0, 50.0), (2.0, 100.0)), 175),
+        (None, ((1.5, 7.0), (0.5, 0.0), (1.0, 3.0)), 9),  # 5.25 + 1.75 + 1.5 = 8.5
+    ],
+)
+def test_the_slots_of_a_run_are_the_integral_of_the_level(
+    rate: float | None, spec: tuple[tuple[float, float], ...], expected: int
+) -> None:
+    s = Schedule(rate=rate, stages=stages(*spec), duration=3.0)
+    slots = Slots(s, Windows(0.0, []), lag=0.5)
+    slots.begin(1000.0)
+    pulled = []
+    while (slot := slots.pull()) is not None:
+        pulled.append(slot)
+    assert len(pulled) == expected == math.ceil(s.total)
+    assert [p.index for p in pulled] == list(range(expected))
+    assert all(p.due == 1000.0 + s.time_of(p.index) for p in pulled)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3, 7])
+def test_workers_split_the_slots_and_together_start_them_all(workers: int) -> None:
+    st = stages((1.0, 40.0), (2.0, 40.0), (1.0, 101.0))
+    schedule = Schedule(rate=None, stages=st, duration=0.0)
+    every: list[int] = []
+    for k in range(workers):
+        slots = Slots(schedule, Windows(0.0, st), lag=0.5)
+        slots.begin(0.0, k, workers)
+        while (slot := slots.pull()) is not None:
+            assert slot.index % workers == k
+            every.append(slot.index)
+    assert sorted(every) == list(range(math.ceil(schedule.total)))
+
+
+def test_a_process_share_must_exist() -> None:
+    slots = Slots(Schedule(rate=1.0, stages=[], duration=1.0), Windows(0.0, []), lag=0.5)
+    with pytest.raises(ValueError):
+        slots.begin(0.0, 2, 2)
+    assert slots.pull() is None  # not begun
+
+
+def test_windows_cut_the_warmup_out_of_the_stages() -> None:
+    st = [
+        PlannedStage("ramp", 2.0, rate=10.0, judge=False),
+        PlannedStage("peak", 2.0, rate=10.0, measure=True),
+        PlannedStage("tail", 1.0, rate=5.0),
+    ]
+    w = Windows(3.0, st)
+    got = [(x.start, x.end, x.judged, x.stage, x.name, x.measure) for x in w.windows]
+    assert got == [
+        (-math.inf, 2.0, False, 0, "ramp", False),
+        (2.0, 3.0, False, 1, "peak", False),  # the warm-up's part of the stage
+        (3.0, 4.0, True, 1, "peak", True),
+        (4.0, math.inf, True, 2, "tail", False),  # after the planned end: still the last
+    ]
+    assert [w.at(t).name for t in (-1.0, 0.0, 2.5, 3.0, 4.0, 99.0, 1.0)] == [
+        "ramp",
+        "ramp",
+        "peak",
+        "peak",
+        "tail",
+        "tail",
+        "ramp",
+    ]
+    assert w.at(2.99).judged is False and w.at(3.0).judged is True
+    plain = Windows(0.0, [])
+    assert [(x.start, x.judged) for x in plain.windows] == [(-math.inf, True)]
+
+
+def test_due_and_dropped_count_the_judged_windows_only() -> None:
+    slots = Slots(Schedule(rate=10.0, stages=[], duration=10.0), Windows(1.0, []), lag=0.5)
+    slots.begin(0.0)
+    first = [slots.pull() for _ in range(12)]  # due 0.0 .. 1.1
+    for slot in first[:10]:  # the warm-up's
+        assert slot is not None and not slot.window.judged
+        slots.drop(slot)
+    assert (slots.due, slots.dropped) == (0, 0)
+    assert first[10] is not None and first[11] is not None
+    slots.started(first[10])
+    slots.drop(first[11])
+    assert (slots.due, slots.dropped) == (2, 1)
+    assert slots.take_counts() == (2, 1) and slots.take_counts() == (0, 0)
+
+
+def test_closing_drops_the_slots_nobody_pulled_in_time() -> None:
+    # 10/s, warm-up 1 s; 12 slots pulled (0.0 .. 1.1 s); stopped at 3.0 s with a lag of 0.5 s:
+    # the slots due 1.2 .. 2.5 s were never pulled although late: 14 dropped; those due after
+    # 2.5 s could still have started in time, and are not counted
+    slots = Slots(Schedule(rate=10.0, stages=[], duration=10.0), Windows(1.0, []), lag=0.5)
+    slots.begin(500.0)
+    for _ in range(12):
+        slot = slots.pull()
+        assert slot is not None
+        slots.started(slot)
+    assert slots.due == 2
+    assert slots.close(503.0) == 14
+    assert (slots.due, slots.dropped) == (16, 14)
+    assert slots.pull() is None and slots.close(504.0) == 0
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_the_workers_unpulled_slots_add_up(workers: int) -> None:
+    schedule = Schedule(rate=None, stages=stages((2.0, 30.0), (2.0, 30.0)), duration=0.0)
+    windows = Windows(0.5, stages((2.0, 30.0), (2.0, 30.0)))
+    total = 0
+    for k in range(workers):
+        slots = Slots(schedule, windows, lag=0.5)
+        slots.begin(0.0, k, workers)
+        total += slots.close(3.5)
+    # judged: due in [0.5, 3.0] -> slots with t_i in [0.5, 3.0]
+    expected = sum(1 for i in range(200) if 0.5 <= schedule.time_of(i) <= 3.0)
+    # N(t) = 7.5 t^2 up to 2 s, then 30 + 30 (t - 2): slots 2 (N(0.5) = 1.875) to 60 (at 3.0)
+    assert total == expected == 59
+
+
+def test_closing_drops_the_pulled_slots_whose_user_never_woke_in_time() -> None:
+    slots = Slots(Schedule(rate=10.0, stages=[], duration=10.0), Windows(0.0, []), lag=0.5)
+    slots.begin(0.0)
+    pulled = [slots.pull() for _ in range(30)]  # due 0.0 .. 2.9
+    for slot in pulled[:10]:
+        assert slot is not None
+        slots.started(slot)
+    # stopped at 3.0: the 16 pulled ones due 1.0 .. 2.5 s are dropped, the 4 due later are not
+    # counted, and nobody pulled a slot due by 2.5 s that was not counted
+    assert slots.close(3.0) == 16
+    assert (slots.due, slots.dropped) == (26, 16)
