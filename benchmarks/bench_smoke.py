@@ -11,9 +11,9 @@ server), of a generated project holding three groups of the same trivial smoke t
   bare    a session-scoped ``httpx.Client(base_url=...)`` of the project's own conftest;
   bare 2  the same as ``bare`` with a second client: the control.
 
-The groups are interleaved test by test (``http_0, bare_0, ctrl_0, bare_1, ctrl_1, http_1,
-...``, each group first, second and third equally often), so the three meet the same slowdowns
-of a shared machine at the same moments. The project's conftest times each test's whole
+The groups are interleaved test by test (``http_0, bare_0, ctrl_0, http_1, ctrl_1, bare_1,
+...``: each group right after each other one equally often), so the three meet the same
+slowdowns of a shared machine at the same moments. The project's conftest times each test's whole
 protocol (setup, call, teardown and every plugin hook around them, reports and records
 included) and sums the times per group. A round's ratio is http / bare (target <= 1.05) and
 bare 2 / bare (the method's own error, which should be 1.00); the script prints the median of
@@ -90,14 +90,27 @@ def write_project(project: Path, url: str, tests: int) -> None:
     (project / "stagegate.yaml").write_text(f"targets:\n  local:\n    base_url: {url}\n")
     (project / "conftest.py").write_text(CONFTEST)
     (project / "pytest.ini").write_text("[pytest]\n")
-    per_module = 500
-    for start in range(0, tests, per_module):
+    order = interleaved(tests)
+    per_module = 1500
+    for start in range(0, len(order), per_module):
         parts = ["import pytest\n\npytestmark = pytest.mark.smoke\n"]
-        for i in range(start, min(start + per_module, tests)):
-            shift = i % len(GROUPS)
-            for group in GROUPS[shift:] + GROUPS[:shift]:
-                parts.append(TEST.format(group=group, i=i))
+        parts += [TEST.format(group=group, i=i) for group, i in order[start : start + per_module]]
         (project / f"test_smoke_{start // per_module:03d}.py").write_text("".join(parts))
+
+
+def interleaved(tests: int) -> list[tuple[str, int]]:
+    """``tests`` tests of each group, in the repeated order http, bare, ctrl, http, ctrl, bare:
+    each group comes right after each other one equally often, so what a test leaves behind
+    (garbage, cold caches) weighs on every group alike."""
+    pattern = [GROUPS[0], GROUPS[1], GROUPS[2], GROUPS[0], GROUPS[2], GROUPS[1]]
+    made = dict.fromkeys(GROUPS, 0)
+    order = []
+    while min(made.values()) < tests:
+        for group in pattern:
+            if made[group] < tests:
+                order.append((group, made[group]))
+                made[group] += 1
+    return order
 
 
 def one_round(project: Path, url: str) -> tuple[dict[str, float], float]:

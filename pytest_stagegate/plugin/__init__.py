@@ -22,7 +22,8 @@ from .options import (
     take_signing_key,
 )
 
-# Fixtures are plain module attributes so pytest finds them in this plugin module.
+# Fixtures are plain module attributes so pytest finds them in this plugin module; an active run
+# registers the same ones bound to its config over them (fixtures.for_run).
 target = _fixtures.target
 base_url = _fixtures.base_url
 target_vars = _fixtures.target_vars
@@ -142,3 +143,5 @@ def pytest_configure(config: pytest.Config) -> None:
     forget_previous_verdict(options)
     run = StagegateRun.start(config, options)
     config.pluginmanager.register(run, StagegateRun.PLUGIN_NAME)
+    # the fixtures bound to this run, over the module's: no per-test pytestconfig/request chain
+    config.pluginmanager.register(_fixtures.for_run(config), _fixtures.PLUGIN_NAME)

@@ -1,8 +1,18 @@
-"""The fixtures: ``target``, ``base_url``, ``target_vars``, ``http`` and ``ahttp``."""
+"""The fixtures: ``target``, ``base_url``, ``target_vars``, ``http`` and ``ahttp``.
+
+Two sets. The module's own, which read the run from ``pytestconfig``: what pytest finds when
+the plugin is not active (they fail the test with the reason). And, for an active run,
+``for_run(config)``: the same fixtures (but ``base_url``) bound to that run's config, taking no
+argument, registered over the first ones. A fixture's arguments are resolved again for every
+test that uses it, cached or not, down to ``request``, for which pytest builds a new FixtureDef
+each time: ``http(pytestconfig)`` cost a trivial smoke test ~10% more than a bare client did
+(``benchmarks/bench_smoke.py``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import types
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -65,3 +75,45 @@ def ahttp(pytestconfig: pytest.Config) -> httpx.AsyncClient:
 
     state = _state(pytestconfig)
     return make_async_client(state.target, state.request_log)
+
+
+PLUGIN_NAME = "stagegate-run-fixtures"
+
+
+def for_run(config: pytest.Config) -> types.ModuleType:
+    """The fixtures of the active run of ``config``, as a plugin module to register: ``target``,
+    ``target_vars``, ``http`` and ``ahttp`` with no argument (``base_url`` stays the module's,
+    so that pytest-base-url's, when installed, still wins as documented; it takes ``target``,
+    which is cheap now)."""
+
+    def run_target() -> Target:
+        return _state(config).target
+
+    def run_target_vars() -> Mapping[str, Any]:
+        return _state(config).target.vars
+
+    def run_http() -> Iterator[httpx.Client]:
+        from ..target.client import make_client
+
+        state = _state(config)
+        with make_client(state.target, state.request_log) as client:
+            yield client
+
+    def run_ahttp() -> httpx.AsyncClient:
+        from ..target.client import make_async_client
+
+        state = _state(config)
+        return make_async_client(state.target, state.request_log)
+
+    module = types.ModuleType(f"{__name__}.run")
+    module.__file__ = __file__  # where `pytest --fixtures` says they come from
+    made: list[tuple[str, Callable[..., Any], Callable[..., Any], str]] = [
+        ("target", run_target, target, "session"),
+        ("target_vars", run_target_vars, target_vars, "session"),
+        ("http", run_http, http, "session"),
+        ("ahttp", run_ahttp, ahttp, "function"),
+    ]
+    for name, func, public, scope in made:
+        func.__doc__ = public.__doc__
+        setattr(module, name, pytest.fixture(scope=scope, name=name)(func))  # type: ignore[call-overload]
+    return module

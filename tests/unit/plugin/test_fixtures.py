@@ -79,3 +79,33 @@ def test_fixtures_in_a_run(pytester: pytest.Pytester, server: HTTPTestServer) ->
     assert records["test_sync"]["requests"]["count"] == 2
     assert records["test_sync"]["requests"]["failures"] == 1
     assert records["test_async"]["requests"]["count"] == 1
+
+
+def test_an_active_run_binds_its_fixtures_to_its_config(
+    pytester: pytest.Pytester, server: HTTPTestServer
+) -> None:
+    """The fixtures an active run registers take no argument: a test using them resolves no
+    pytestconfig/request chain for every test (pytest builds a FixtureDef for ``request`` at
+    each lookup); ``base_url`` is still the module's, over the run's ``target``."""
+    write_stagegate(pytester, server.url, target={"vars": {"id": 7}})
+    pytester.makeconftest(
+        """
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                chain = [n for n in ("pytestconfig", "request") if n in item.fixturenames]
+                print("CHAIN", item.name, chain)
+        """
+    )
+    pytester.makepyfile(
+        """
+        def test_http(http):
+            assert http.get("/api/products").status_code == 200
+
+        def test_all(http, target, base_url, target_vars, ahttp):
+            assert base_url == target.base_url == str(ahttp.base_url).rstrip("/")
+            assert target_vars == {"id": 7}
+        """
+    )
+    result = pytester.runpytest_inprocess("-s", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["CHAIN test_http []", "CHAIN test_all []"])
