@@ -366,7 +366,7 @@ class Controller:
             return ""  # the gate's stages are over: the run's own end
         return (
             f"The locustfile's load shape {watch.name} ended the load after "
-            f"{format_duration(watch.ended_after)}, before the gate's duration "
+            f"{format_duration(round(watch.ended_after, 1))}, before the gate's duration "
             f"({format_duration(self.plan.duration)}) was over."
         )
 
