@@ -374,7 +374,11 @@ def _describe(metric: Metric, endpoint: str, stage: str = "") -> str:
 
 def capitalized(text: str) -> str:
     """``text`` starting with a capital, as every sentence shown to people does. Not
-    ``str.capitalize``, which would lowercase the rest (a request name, a path)."""
+    ``str.capitalize``, which would lowercase the rest (a request name, a path). A first word
+    that is a name (``min_rps``, ``tests/test_x.py::test_y``, ``https://...``) stays as it is."""
+    first = text.split(" ", 1)[0]
+    if any(c in first for c in "_/:"):
+        return text
     return text[:1].upper() + text[1:]
 
 

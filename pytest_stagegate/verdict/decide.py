@@ -43,7 +43,7 @@ from ..budgets import Check, capitalized
 from ..units import format_limit, format_observed
 from .records import GateRecord, ProblemKind, State, TestRecord
 
-__all__ = ["count_tests", "decide", "failure_order", "sentence", "sorted_checks"]
+__all__ = ["check_sentence", "count_tests", "decide", "failure_order", "sentence", "sorted_checks"]
 
 # Beyond this many, one sentence per test drowns the reasons; the full list is in the JSON.
 _MAX_TEST_REASONS = 10
@@ -259,19 +259,33 @@ def _limited(sentences: list[str], what: str) -> list[str]:
     return [*sentences[: _MAX_TEST_REASONS - 1], f"{rest} more {what} (see the tests section)."]
 
 
+def check_sentence(check: Check) -> str:
+    """What a check says, as a sentence: its own message, or one made from its numbers in the
+    budgets' words ("was 412.0 ms, over its budget of 300 ms (600 samples)"). The reasons and
+    JUnit's messages use it, so they read alike."""
+    return _check_sentence(check)
+
+
 def _check_sentence(check: Check) -> str:
     if check.message.strip():
         return sentence(check.message)
     observed = "nothing" if check.observed is None else format_observed(check.observed, check.unit)
     if check.outcome == "inconclusive":
         return sentence(
-            f"{check.metric} of {check.endpoint} could not be judged "
+            f"the {check.metric} of {check.endpoint} could not be judged "
             f"({_plural(check.samples, 'sample')}, observed {observed})"
         )
     return sentence(
-        f"{check.metric} of {check.endpoint} was {observed}, against a limit of "
+        f"the {check.metric} of {check.endpoint} was {observed}, {_side(check)} "
         f"{format_limit(check.limit, check.unit)} ({_plural(check.samples, 'sample')})"
     )
+
+
+def _side(check: Check) -> str:
+    """The budgets' words for where a value stands against its limit."""
+    if check.metric == "min_rps":
+        return "at or above its minimum of" if check.outcome == "pass" else "under its minimum of"
+    return "within its budget of" if check.outcome == "pass" else "over its budget of"
 
 
 def _saturation_sentence(generator: Mapping[str, Any]) -> str:

@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_write_bytes
+from ..budgets import Check
 from ..metrics import REGRESSION
 from ..units import format_limit, format_observed, format_rate
-from .decide import sentence
+from .decide import check_sentence, sentence
 from .model import parse_timestamp
-from .report import regression_allowance
+from .report import limit_text, regression_allowance
 
 __all__ = ["check_name", "split_nodeid", "to_xml", "write_junit"]
 
@@ -186,17 +187,11 @@ def _checks_suite(
         case = _case(check_name(check), name, 0.0)
         if check["outcome"] == "fail":
             failure = ET.SubElement(
-                case, "failure", message=_clean(_failure_message(check)), type="budget"
+                case, "failure", message=_clean(_check_sentence(check)), type="budget"
             )
             failure.text = _clean(_check_details(check))
         elif check["outcome"] == "inconclusive":
-            ET.SubElement(
-                case,
-                "skipped",
-                message=_clean(
-                    sentence(check["message"] or _failure_message(check, inconclusive=True))
-                ),
-            )
+            ET.SubElement(case, "skipped", message=_clean(_check_sentence(check)))
         cases.append(case)
     return _suite(name, cases, properties, timestamp, time)
 
@@ -278,36 +273,38 @@ def _properties(verdict: Mapping[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def _failure_message(check: Mapping[str, Any], *, inconclusive: bool = False) -> str:
-    endpoint, metric, unit = _where(check), check["metric"], check["unit"]
-    samples = check["samples"]
-    sample_text = f"{samples} sample" + ("" if samples == 1 else "s")
-    observed = (
-        "not measured" if check["observed"] is None else format_observed(check["observed"], unit)
-    )
-    if inconclusive:
-        return f"{metric} of {endpoint} could not be judged: {observed}, {sample_text}"
-    if metric.endswith(REGRESSION):
-        baseline = check.get("baseline")
-        base = "unknown" if baseline is None else format_observed(baseline, unit)
-        allowed = regression_allowance(check)
-        limit = "?" if allowed is None else format_rate(allowed)
-        return (
-            f"{metric.removesuffix(REGRESSION)} of {endpoint} was {observed}, more than "
-            f"{limit} over the baseline of {base} ({sample_text})"
+def _check_sentence(check: Mapping[str, Any]) -> str:
+    """The check's sentence as the verdict's reasons give it (``decide.check_sentence``): its
+    own message, or one in the budgets' words, so message, body and reasons read alike."""
+    if (check.get("message") or "").strip() or check.get("limit") is None:
+        text = check.get("message") or f"{check['metric']} of {check['endpoint']}: no limit"
+        return sentence(text)
+    return check_sentence(
+        Check(
+            endpoint=check["endpoint"],
+            metric=check["metric"],
+            limit=float(check["limit"]),
+            observed=check.get("observed"),
+            samples=int(check.get("samples") or 0),
+            outcome=check["outcome"],
+            message="",
+            unit=check["unit"],
+            baseline=check.get("baseline"),
+            stage=check.get("stage") or "",
         )
-    limit = _limit(check["limit"], unit)
-    side = "under" if metric == "min_rps" else "over"
-    return f"{metric} of {endpoint} was {observed}, {side} the limit of {limit} ({sample_text})"
+    )
 
 
 def _check_details(check: Mapping[str, Any]) -> str:
-    lines = [check["message"]] if check["message"] else []
-    lines.append(f"observed: {check['observed']}")
-    lines.append(f"limit: {check['limit']} ({check['unit']})")
-    lines.append(f"samples: {check['samples']}")
-    if check.get("baseline") is not None:
-        lines.append(f"baseline: {check['baseline']}")
+    """The sentence, then the numbers in the report's form (its limit column)."""
+    observed = check.get("observed")
+    lines = [
+        _check_sentence(check),
+        "observed: "
+        + ("not measured" if observed is None else format_observed(observed, check["unit"])),
+        f"limit: {limit_text(check)}",
+        f"samples: {check['samples']:,}",
+    ]
     return "\n".join(lines)
 
 

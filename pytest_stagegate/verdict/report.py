@@ -18,6 +18,7 @@ from .decide import sentence
 __all__ = [
     "Format",
     "gate_table_lines",
+    "limit_text",
     "load_model_lines",
     "load_model_sentence",
     "regression_allowance",
@@ -312,6 +313,14 @@ def _limit(check: Mapping[str, Any]) -> str:
         return f"<= {format_limit(check['limit'], 'ms')} (baseline {base} {plus})"
     op = ">=" if check["metric"] == "min_rps" else "<="
     return f"{op} {format_limit(check['limit'], check['unit'])}"
+
+
+def limit_text(check: Mapping[str, Any]) -> str:
+    """A check's limit as the report's table shows it: ``<= 300 ms``, ``>= 20 req/s``,
+    ``<= 959.1 ms (baseline 871.9 ms +10%)``. ``check`` is one of the verdict's checks."""
+    if check.get("limit") is None:
+        return "-"
+    return _limit(check)
 
 
 def regression_allowance(check: Mapping[str, Any]) -> float | None:

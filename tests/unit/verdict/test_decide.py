@@ -127,7 +127,7 @@ def test_failed_check_without_message_gets_one() -> None:
     broken = Check("total", "p95", 300.0, 412.0, 2400, "fail", "")
     verdict = make([passed()], gate=good_gate(checks=[broken]))
     assert verdict.reasons == [
-        "P95 of total was 412.0 ms, against a limit of 300 ms (2400 samples)."
+        "The p95 of total was 412.0 ms, over its budget of 300 ms (2400 samples)."
     ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -137,9 +138,16 @@ def test_broken_budget_names_observed_limit_and_samples(xsd: xmlschema.XMLSchema
     ]
     failure = case(root, "stagegate.gate", "p95 of GET /api/products <= 300 ms").find("failure")
     assert failure is not None
-    assert failure.get("message") == (
-        "p95 of GET /api/products was 412.0 ms, over the limit of 300 ms (600 samples)"
-    )
+    # one wording: the message is the check's sentence, as in the reasons, and so is the body's
+    # first line; the body adds the numbers in the report's form
+    said = "P95 of GET /api/products was 412.0 ms, over its budget of 300 ms."
+    assert failure.get("message") == said
+    assert (failure.text or "").splitlines() == [
+        said,
+        "observed: 412.0 ms",
+        "limit: <= 300 ms",
+        "samples: 600",
+    ]
     assert failure.get("type") == "budget"
     assert (gate.get("tests"), gate.get("failures")) == ("6", "1")
 
@@ -148,31 +156,40 @@ def test_min_rps_and_error_rate_failures(xsd: xmlschema.XMLSchema) -> None:
     gate = GateRecord(
         status="completed",
         checks=[
-            check("total", "min_rps", 20, 12.34, "fail", unit="rps", samples=370),
-            check("total", "error_rate", 0.01, 0.05, "fail", unit="ratio", samples=400),
+            # a hook's checks without a message: one made in the budgets' words
+            replace(
+                check("total", "min_rps", 20, 12.34, "fail", unit="rps", samples=370), message=""
+            ),
+            replace(
+                check("total", "error_rate", 0.01, 0.05, "fail", unit="ratio", samples=400),
+                message="",
+            ),
         ],
     )
     root = parse(make([TestRecord("t.py::a", "passed")], gate), xsd)
     rps = case(root, "stagegate.gate", "min_rps of total >= 20 req/s").find("failure")
     assert rps is not None
     assert rps.get("message") == (
-        "min_rps of total was 12.3 req/s, under the limit of 20 req/s (370 samples)"
+        "The min_rps of total was 12.3 req/s, under its minimum of 20 req/s (370 samples)."
     )
     rate = case(root, "stagegate.gate", "error_rate of total <= 1%").find("failure")
     assert rate is not None
-    assert rate.get("message") == ("error_rate of total was 5%, over the limit of 1% (400 samples)")
+    assert rate.get("message") == (
+        "The error_rate of total was 5%, over its budget of 1% (400 samples)."
+    )
 
 
 def test_regression_check(xsd: xmlschema.XMLSchema) -> None:
     # the limit of a check with a baseline is the baseline plus the allowance, in ms
     regression = check("total", "p95_regression", 132.0, 150.0, "fail", samples=900)
-    regression = type(regression)(**{**regression.__dict__, "baseline": 120.0})
+    regression = replace(regression, baseline=120.0, message="")
     root = parse(make([], GateRecord(status="completed", checks=[regression])), xsd)
     failure = case(root, "stagegate.gate", "p95 of total <= baseline +10%").find("failure")
     assert failure is not None
     assert failure.get("message") == (
-        "p95 of total was 150.0 ms, more than 10% over the baseline of 120.0 ms (900 samples)"
+        "The p95_regression of total was 150.0 ms, over its budget of 132 ms (900 samples)."
     )
+    assert "limit: <= 132 ms (baseline 120.0 ms +10%)" in (failure.text or "")
 
 
 def test_inconclusive_check_is_skipped_with_its_message(xsd: xmlschema.XMLSchema) -> None:
