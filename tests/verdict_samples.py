@@ -342,7 +342,15 @@ def open_verdict() -> Verdict:
         [TestRecord("tests/smoke/test_shop.py::test_health", "passed", 0.04, smoke=True)],
         gate=GateRecord(
             status="completed",
-            profile={**PROFILE, "users": 60, "workers": 0, "duration_s": 30, "warmup_s": 0},
+            profile={
+                **PROFILE,
+                "model": "open",
+                "rate": None,
+                "users": 60,
+                "workers": 0,
+                "duration_s": 30,
+                "warmup_s": 0,
+            },
             endpoints=[total],
             checks=[
                 check("total", "p95", 300, 250.0, samples=1229),

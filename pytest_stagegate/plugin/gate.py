@@ -381,8 +381,12 @@ def top_errors(
 
 
 def describe_profile(plan: LoadPlan, workers: int, remote: int = 0) -> dict[str, Any]:
-    """The load profile as it ran (after ``pytest_stagegate_load_plan``), for the verdict."""
+    """The load profile as it ran (after ``pytest_stagegate_load_plan``), for the verdict; in
+    the open model also ``model`` "open" and ``rate`` (None with stages: they say the rates;
+    all users start at once, so the spawn rate says nothing there)."""
+    open_model = {"model": "open", "rate": plan.rate} if plan.open_model else {}
     return {
+        **open_model,
         "users": plan.users,
         "spawn_rate": plan.spawn_rate,
         "duration_s": plan.duration,

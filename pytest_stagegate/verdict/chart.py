@@ -143,6 +143,7 @@ def budget_line(budgets: Iterable[tuple[str, str, float | None]]) -> float | Non
 class _Scale:
     ymax: float  # the top of the plot, ms
     end: float  # seconds: the right edge
+    budget: bool = False  # the budget line is on the plot (not far above every point)
 
 
 def _intervals(timeline: Sequence[ChartPoint]) -> list[tuple[float, float, ChartPoint]]:
@@ -156,19 +157,24 @@ def _intervals(timeline: Sequence[ChartPoint]) -> list[tuple[float, float, Chart
     return out
 
 
+_FAR_UNDER = 0.25
+
+
 def _scale(values: Sequence[float], limit_ms: float | None, rows: int, end: float) -> _Scale:
     """The y range. With a budget, its line falls on a row boundary (a point drawn on or below
     the budget's row is within it, one above is over) and, when the points allow, nothing is
-    clipped: ymax = limit * rows / k for the largest k that keeps every point in range."""
+    clipped: ymax = limit * rows / k for the largest k that keeps every point in range. When
+    every point is under a quarter of the budget, the plot is scaled to the points (their
+    shape shows) and the budget is left off it, said in words instead."""
     vmax = max(values, default=0.0)
-    if limit_ms is None or limit_ms <= 0:
+    if limit_ms is None or limit_ms <= 0 or vmax < limit_ms * _FAR_UNDER:
         # the highest point one row below the top, like a budget that is not crossed
         return _Scale(ymax=vmax * rows / (rows - 1) if vmax > 0 else 1.0, end=end)
     if vmax <= limit_ms:
         k = rows - 1  # the budget one row below the top: headroom to see it is not crossed
     else:
         k = max(1, math.floor(limit_ms * rows / vmax))
-    return _Scale(ymax=limit_ms * rows / k, end=end)
+    return _Scale(ymax=limit_ms * rows / k, end=end, budget=True)
 
 
 def _clean(name: str) -> str:
@@ -221,7 +227,7 @@ def text_chart(
     scale = _scale([v for v in values if v is not None], limit_ms, height, end)
     step = scale.ymax / height
     budget_row = (
-        round(limit_ms / step) - 1 if limit_ms is not None and limit_ms > 0 else None
+        round(limit_ms / step) - 1 if scale.budget and limit_ms is not None else None
     )  # from the bottom; exact by construction of the scale
     boundaries = {min(width - 1, round(s.start_s / end * width)) for s in stages if s.start_s > 0}
 
@@ -247,6 +253,8 @@ def text_chart(
     legend = "* judged, o not judged"
     if budget:
         legend += f", - budget {budget}"
+    elif limit_ms is not None and limit_ms > 0:
+        legend += f"; budget {format_limit(limit_ms, 'ms')}, far above"
     lines = [f"p95 latency over time ({legend})"]
     for r in range(height - 1, -1, -1):
         label = top if r == height - 1 else budget if r == budget_row else ""
@@ -265,7 +273,8 @@ def text_chart(
         if room >= 2:
             for j, ch in enumerate(name[:room]):
                 axis[c + j] = ch
-    lines.append(f"{'0 ms':>{gutter}} +{''.join(axis)} {format_duration(end)}")
+    # the run's length to a tenth of a second (the last tick ends at 3.001 s)
+    lines.append(f"{'0 ms':>{gutter}} +{''.join(axis)} {format_duration(round(end, 1))}")
     return lines
 
 
@@ -361,10 +370,10 @@ def svg_chart(
     for t, anchor in ((0.0, "start"), (end, "end")):
         out.append(
             f'<text x="{_f(x(t))}" y="{_TOP + plot_h + 14}" text-anchor="{anchor}">'
-            f"{escape(format_duration(t) if t else '0s')}</text>"
+            f"{escape(format_duration(round(t, 1)) if t else '0s')}</text>"
         )
     # the budget
-    if limit_ms is not None and limit_ms > 0:
+    if scale.budget and limit_ms is not None:
         yb = y(limit_ms)
         out.append(
             f'<line x1="{_LEFT}" y1="{_f(yb)}" x2="{_LEFT + plot_w}" y2="{_f(yb)}" '
@@ -373,6 +382,11 @@ def svg_chart(
         out.append(
             f'<text x="{_LEFT + plot_w - 2}" y="{_f(yb - 4)}" text-anchor="end" fill="#c62828">'
             f"budget {escape(format_limit(limit_ms, 'ms'))}</text>"
+        )
+    elif limit_ms is not None and limit_ms > 0:
+        out.append(
+            f'<text x="{_LEFT + plot_w - 2}" y="{_TOP + 12}" text-anchor="end" fill="#c62828">'
+            f"budget {escape(format_limit(limit_ms, 'ms'))}, far above</text>"
         )
     # the p95, a stepped line per run of intervals that have one
     runs: list[list[str]] = []

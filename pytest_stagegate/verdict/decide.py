@@ -197,10 +197,12 @@ def failure_order(record: TestRecord) -> tuple[bool, str]:
 
 
 def sorted_checks(checks: Sequence[Check]) -> list[Check]:
-    """In the order they were made, which is the budgets' order in stagegate.yaml (then the
-    default error budgets, then the checks hooks added): one order in the terminal, the
-    report, JUnit and the verdict's JSON."""
-    return list(checks)
+    """The whole run's checks first, then each stage's (stages in the order their checks
+    come, which is the stages' order); within each, in the order they were made, which is
+    the budgets' order in stagegate.yaml (then the default error budgets, then the checks
+    hooks added): one order in the terminal, the report, JUnit and the verdict's JSON."""
+    stages = {stage: i for i, stage in enumerate(dict.fromkeys(c.stage for c in checks if c.stage))}
+    return sorted(checks, key=lambda c: -1 if not c.stage else stages[c.stage])
 
 
 def sentence(text: str) -> str:
@@ -270,13 +272,14 @@ def _check_sentence(check: Check) -> str:
     if check.message.strip():
         return sentence(check.message)
     observed = "nothing" if check.observed is None else format_observed(check.observed, check.unit)
+    where = f"{check.endpoint} in stage {check.stage}" if check.stage else check.endpoint
     if check.outcome == "inconclusive":
         return sentence(
-            f"the {check.metric} of {check.endpoint} could not be judged "
+            f"the {check.metric} of {where} could not be judged "
             f"({_plural(check.samples, 'sample')}, observed {observed})"
         )
     return sentence(
-        f"the {check.metric} of {check.endpoint} was {observed}, {_side(check)} "
+        f"the {check.metric} of {where} was {observed}, {_side(check)} "
         f"{format_limit(check.limit, check.unit)} ({_plural(check.samples, 'sample')})"
     )
 

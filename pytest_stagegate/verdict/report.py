@@ -199,7 +199,8 @@ def load_model_sentence(load: Mapping[str, Any], users: object = None) -> str:
         if due:
             share = dropped / due
             text += f"; {dropped:,} of {due:,} iterations dropped ({share * 100:.2g}%"
-            text += f", not started within {format_duration(lag)} of their schedule" if lag else ""
+            if lag and dropped:
+                text += f", not started within {format_duration(lag)} of their schedule"
             text += ")"
             if share > defaults.MAX_DROPPED:
                 text += (
@@ -239,7 +240,8 @@ def _load_model(doc: _Doc, gate: Mapping[str, Any], *, terse: bool = False) -> N
                     f"{format_duration(st['end_s'])}",
                     level,
                     "yes" if st["judged"] else "no",
-                    f"{requests:,}" if timeline else "-",
+                    # its own count when judged apart, else the requests that ended in it
+                    f"{total['requests'] if total else requests:,}" if total or timeline else "-",
                     _ms(total["percentiles"].get("p95")) if total else "-",
                 ]
             )
@@ -360,7 +362,7 @@ def _profile(profile: Mapping[str, Any], load_seconds: float) -> str:
     parts: list[str] = []
     if "users" in profile:
         parts.append(f"{profile['users']} users")
-    if "spawn_rate" in profile:
+    if "spawn_rate" in profile and profile.get("model") != "open":
         parts.append(f"spawn rate {profile['spawn_rate']:g}/s")
     if isinstance(profile.get("duration_s"), (int, float)):
         text = f"{format_duration(profile['duration_s'])} of load"

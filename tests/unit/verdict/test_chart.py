@@ -162,3 +162,17 @@ def test_svg_without_a_budget_draws_no_budget_line() -> None:
     svg = svg_chart(steady(10), [], None)
     assert "budget" not in svg
     assert "#c62828" not in svg
+
+
+def test_a_budget_far_above_every_point_is_said_not_drawn() -> None:
+    """Points under a quarter of the budget: the plot is scaled to them, so their shape
+    shows; the budget is named in the title."""
+    timeline = [Point(float(i), 10.0 + i) for i in range(1, 21)]
+    lines = text_chart(timeline, [], 500, width=20, height=8)
+    assert lines[0] == "p95 latency over time (* judged, o not judged; budget 500 ms, far above)"
+    rows = plot(lines, 20)
+    assert "-" not in "".join(rows)
+    assert len({row.index("*") for row in rows if "*" in row}) > 4  # the rise is visible
+    assert text_chart(timeline, [], 100, width=20, height=8)[0].endswith("- budget 100 ms)")
+    svg = svg_chart(timeline, [], 500)
+    assert "budget 500 ms, far above" in svg and 'stroke="#c62828"' not in svg
