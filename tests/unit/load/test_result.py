@@ -316,3 +316,91 @@ def test_generator_round_trips_through_its_json_form() -> None:
     assert generator.note == "The load generator kept up."
     assert generator.saturated is False
     assert generator.to_dict() == document()["generator"]
+
+
+def open_document() -> dict[str, Any]:
+    doc = document()
+    for e in (*doc["endpoints"], doc["total"]):
+        e["service_histogram"] = hist_of([5.0, 6.0, 7.0])
+    stage_total = endpoint(TOTAL, "", B_SAMPLES)
+    doc.update(
+        model="open",
+        rate=50.0,
+        iterations_due=1500,
+        dropped=3,
+        stages=[
+            {
+                "name": "ramp",
+                "start_s": 0.0,
+                "end_s": 2.0,
+                "judged": False,
+                "level_from": 0.0,
+                "level_to": 50.0,
+                "unit": "iterations/s",
+                "endpoints": [],
+                "total": None,
+            },
+            {
+                "name": "peak",
+                "start_s": 2.0,
+                "end_s": 10.0,
+                "judged": True,
+                "level_from": 50.0,
+                "level_to": 50.0,
+                "unit": "iterations/s",
+                "endpoints": [{**stage_total, "name": "GET /b", "method": "GET"}],
+                "total": stage_total,
+            },
+        ],
+        timeline=[
+            {"t": 0.5, "requests": 20, "failures": 0, "p95_ms": None, "stage": "ramp"}
+            | {"judged": False},
+            {"t": 1.0, "requests": 25, "failures": 1, "p95_ms": 12.5, "stage": "ramp"}
+            | {"judged": False},
+        ],
+    )
+    return doc
+
+
+def test_the_load_model_fields_round_trip() -> None:
+    doc = open_document()
+    result = LoadResult.from_dict(doc)
+    assert (result.model, result.rate, result.iterations_due, result.dropped) == (
+        "open",
+        50.0,
+        1500,
+        3,
+    )
+    assert [s.name for s in result.stages] == ["ramp", "peak"]
+    assert result.stages[0].total is None and result.stages[1].total is not None
+    assert [p.p95_ms for p in result.timeline] == [None, 12.5]
+    assert result.total.service_histogram is not None
+    assert result.total.service_histogram.count == 3
+    again = LoadResult.from_dict(json.loads(json.dumps(result.to_dict())))
+    assert again.to_dict() == result.to_dict()
+    stats = result.stages[1].endpoint_stats(["p99"], result.warmup_seconds)
+    assert stats is not None and stats[TOTAL].requests == len(B_SAMPLES)
+    service = result.endpoint_stats()[TOTAL].service
+    assert service is not None and service.samples == 3
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (["model"], "half-open", "result.model must be one of"),
+        (["rate"], -1, "result.rate must be a finite number >= 0"),
+        (["dropped"], -3, "result.dropped must be an integer >= 0"),
+        (["stages", 0, "unit"], "rps", "result.stages[0].unit must be 'users' or 'iterations/s'"),
+        (["stages", 1, "total", "requests"], "x", "result.stages[1].total.requests"),
+        (["timeline", 1, "p95_ms"], "slow", "result.timeline[1].p95_ms"),
+        (["total", "service_histogram"], [], "result.total.service_histogram must be an object"),
+    ],
+)
+def test_malformed_load_model_fields(path: list[Any], value: Any, message: str) -> None:
+    doc = open_document()
+    where: Any = doc
+    for key in path[:-1]:
+        where = where[key]
+    where[path[-1]] = value
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        LoadResult.from_dict(doc)

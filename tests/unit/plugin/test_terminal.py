@@ -208,3 +208,19 @@ def test_done_without_progress_writes_nothing() -> None:
     tr = Reporter(tty=True)
     ProgressLine(tr).done()
     assert tr.lines == [] and tr.raw == []
+
+
+def test_the_load_model_stages_and_chart_come_before_the_gate_tables() -> None:
+    """One renderer: the lines ``stagegate report`` shows (verdict.report.load_model_lines)."""
+    from pytest_stagegate.verdict.report import load_model_lines
+
+    verdict = SAMPLES["open"]()
+    gate = verdict.to_dict()["gate"]
+    text = summary(gate=gate, verdict=verdict).text
+    model = load_model_lines(gate)
+    start = text.index(f"  {model[0]}")
+    assert text[start : start + len(model)] == [f"  {line}".rstrip() for line in model]
+    assert text[start + len(model)] == ""  # then a blank line, then the gate tables
+    assert text[start + len(model) + 1] == f"  {gate_table_lines(gate)[0][0]}"
+    assert any("p95 latency over time" in line for line in text)
+    assert not load_model_lines(SAMPLES["pass"]().to_dict()["gate"])  # no load section
