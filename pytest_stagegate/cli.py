@@ -476,7 +476,7 @@ def _explain(args: argparse.Namespace) -> int:
     from .discovery import find_config
 
     if args.config is not None:
-        path, how = args.config, "given with --config"
+        path, how = Path(os.path.abspath(args.config)), "given with --config"
     else:
         search = find_config(Path.cwd())
         if search.path is None:
