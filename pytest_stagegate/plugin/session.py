@@ -362,6 +362,8 @@ class StagegateRun:
         return result
 
     def _prepare_target(self) -> None:
+        from .terminal import StopRun
+
         target = self.state.target
         try:
             if target.ready is not None:
@@ -378,14 +380,14 @@ class StagegateRun:
             message = self.state.secrets(str(exc))
             self.state.problems.append(("error", message))
             self._stopped_by_us = True  # its problem is recorded above
-            pytest.exit(f"pytest-stagegate: {message}", returncode=pytest.ExitCode.TESTS_FAILED)
+            raise StopRun(message, returncode=pytest.ExitCode.TESTS_FAILED) from None
         except Exception as exc:
             message = self.state.secrets(
                 f"pytest_stagegate_prepare failed: {type(exc).__name__}: {exc}"
             )
             self.state.problems.append(("error", message))
             self._stopped_by_us = True  # its problem is recorded above
-            pytest.exit(f"pytest-stagegate: {message}", returncode=pytest.ExitCode.TESTS_FAILED)
+            raise StopRun(message, returncode=pytest.ExitCode.TESTS_FAILED) from None
 
     def _reporter(self) -> Any:
         return self.config.pluginmanager.get_plugin("terminalreporter")

@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from _pytest.outcomes import Exit  # pytest.exit.Exception, by a name type checkers know
+
 from ..units import format_ms
 from ..verdict.decide import sentence
 
@@ -21,6 +23,18 @@ class WriteLine(Protocol):
     """A line on the terminal, with pytest's markup (``red=True``, ``bold=True``)."""
 
     def __call__(self, line: str, **markup: bool) -> None: ...
+
+
+class StopRun(Exit):
+    """What ``pytest.exit`` raises, for this plugin's own stop before the tests (the target not
+    ready, the wrong build, a prepare hook failed). pytest ends such a run with
+    ``! <exception type>: <reason> !``: the type's printed name is a phrase here, so the user
+    reads "pytest-stagegate stopped the run: ...", never ``_pytest.outcomes.Exit``."""
+
+
+# traceback prints "module.qualname: message", leaving out the module "builtins"
+StopRun.__module__ = "builtins"
+StopRun.__name__ = StopRun.__qualname__ = "pytest-stagegate stopped the run"
 
 
 GATE_STATUS = {

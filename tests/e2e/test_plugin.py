@@ -173,6 +173,9 @@ def test_a_target_that_never_gets_ready_stops_the_run(pytester: pytest.Pytester)
     result = pytester.runpytest("--verdict", "verdict.json")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*did not become ready*GET http://127.0.0.1:*/healthz*1s*"])
+    # pytest's last word on the stop names no exception class (was "! _pytest.outcomes.Exit: ")
+    result.stdout.fnmatch_lines(["! pytest-stagegate stopped the run: Target 'local' did not *"])
+    assert "_pytest" not in result.stdout.str() and "Exit:" not in result.stdout.str()
     verdict = json.loads((pytester.path / "verdict.json").read_text())
     assert verdict["verdict"] == "error"
     assert any("did not become ready" in reason for reason in verdict["reasons"])
@@ -186,6 +189,8 @@ def test_wrong_build_stops_the_run(pytester: pytest.Pytester, shop: HTTPTestServ
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*wrong build*'abc123'*'def456' was expected*"])
+    result.stdout.fnmatch_lines(["! pytest-stagegate stopped the run: Target 'local' runs the *"])
+    assert "_pytest" not in result.stdout.str() and "Exit:" not in result.stdout.str()
 
 
 @pytest.mark.parametrize("extra", [[], ["-p", "no:skipping"]], ids=["default", "no-skipping"])

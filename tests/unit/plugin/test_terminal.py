@@ -224,3 +224,18 @@ def test_the_load_model_stages_and_chart_come_before_the_gate_tables() -> None:
     assert text[start + len(model) + 1] == f"  {gate_table_lines(gate)[0][0]}"
     assert any("p95 latency over time" in line for line in text)
     assert not load_model_lines(SAMPLES["pass"]().to_dict()["gate"])  # no load section
+
+
+def test_the_plugins_own_stop_prints_no_exception_class() -> None:
+    """pytest ends a run stopped by pytest.exit with "! <type>: <reason> !" (the exception's
+    ``exconly``): for the plugin's own stop that reads as a phrase, not _pytest.outcomes.Exit."""
+    import pytest
+
+    from pytest_stagegate.plugin.terminal import StopRun
+
+    assert issubclass(StopRun, pytest.exit.Exception)  # pytest treats it as pytest.exit
+    try:
+        raise StopRun("Target 'local' runs the wrong build.", returncode=1)
+    except StopRun:
+        shown = pytest.ExceptionInfo.from_current().exconly()
+    assert shown == "pytest-stagegate stopped the run: Target 'local' runs the wrong build."
