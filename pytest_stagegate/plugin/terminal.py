@@ -137,6 +137,10 @@ class ProgressLine:
     def update(self, p: Progress) -> None:
         if self._reporter is None:
             return
+        if not self._started and p.rps <= 0 and p.p95_ms <= 0:
+            # Nothing measured yet (with --gate-workers the workers' first reports are still on
+            # their way): the first line waits rather than read "0.0 req/s | p95 0.00 ms".
+            return
         now = time.monotonic()
         if now - self._last < (1.0 if self._tty else self.CI_EVERY):
             return

@@ -239,3 +239,20 @@ def test_the_plugins_own_stop_prints_no_exception_class() -> None:
     except StopRun:
         shown = pytest.ExceptionInfo.from_current().exconly()
     assert shown == "pytest-stagegate stopped the run: Target 'local' runs the wrong build."
+
+
+def test_the_first_progress_line_waits_for_something_to_show() -> None:
+    """With --gate-workers the first report can count requests but measure nothing yet: no
+    "0.0 req/s | p95 0.00 ms" line; once a line was shown, a stall (0 req/s) is shown too."""
+    import dataclasses
+
+    empty = dataclasses.replace(PROGRESS, rps=0.0, p95_ms=0.0, requests=28, failures=0)
+    tr = Reporter(tty=False)
+    line = ProgressLine(tr)
+    line.update(empty)
+    assert tr.lines == [] and tr.raw == []
+    line.update(PROGRESS)
+    line._last = 0.0  # the next report is due (CI_EVERY elapsed), without waiting for it
+    line.update(empty)
+    line.done()
+    assert tr.text == ["", progress_text(PROGRESS), progress_text(empty)]
