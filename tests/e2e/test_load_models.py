@@ -30,6 +30,7 @@ from tests.servers import HTTPTestServer, Route, Stalls
 Serve = Callable[[Mapping[str, Route]], HTTPTestServer]
 
 STALLS = Stalls(period=2.0, length=0.5)  # any 3 s of load holds one whole stall
+WORK = "/work"  # the load's path: the gate's reachability probe asks for "/"
 
 
 def open_config(
@@ -46,7 +47,7 @@ def open_config(
         "duration": None,
         "wait": None,
         "warmup": None,
-        "requests": ["GET /"],
+        "requests": [f"GET {WORK}"],
         "abort": None,
     }
     text = stagegate_yaml(url, gate={"min_samples": 10, "load": {**base, **load}})
@@ -76,7 +77,9 @@ def total_of(verdict: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def checks_of(verdict: Mapping[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
-    return {(c["endpoint"], c["metric"]): c for c in verdict["gate"]["checks"]}
+    """The whole run's checks (not a stage's) by (request name, metric)."""
+    checks = verdict["gate"]["checks"]
+    return {(c["endpoint"], c["metric"]): c for c in checks if not c.get("stage")}
 
 
 def service_p50(endpoint: Mapping[str, Any]) -> float:
@@ -108,7 +111,7 @@ def test_a_stall_shows_in_the_open_models_latency_and_not_in_the_closed_ones(
 ) -> None:
     # The open model: 50 iterations/s whatever the answers take, users (most concurrent
     # iterations) left to the default, enough to keep sending through a stall.
-    stalling = serve({"/": Route(stalls=STALLS)})
+    stalling = serve({WORK: Route(stalls=STALLS)})
     result, verdict = run_gate(
         pytester,
         open_config(
@@ -122,9 +125,9 @@ def test_a_stall_shows_in_the_open_models_latency_and_not_in_the_closed_ones(
     assert load["iterations_due"] == slots_due(50, 3.0)
     users = verdict["gate"]["profile"]["users"]
     assert users >= 50  # the default: a second of the rate
-    assert_schedule_kept(load, stalling.count("/"), in_flight=users)
+    assert_schedule_kept(load, stalling.count(WORK), in_flight=users)
     total = total_of(verdict)
-    assert total["requests"] <= stalling.count("/")
+    assert total["requests"] <= stalling.count(WORK)
     # the server held ~25 requests in each stall (0.5 s x 50/s) and the latency shows it: a
     # request due during a stall waits for its end, on average half the stall
     open_held = max(stalling.held.values())
@@ -135,11 +138,11 @@ def test_a_stall_shows_in_the_open_models_latency_and_not_in_the_closed_ones(
     assert service_p50(total) < 1000 * STALLS.length / 2, total
     check = checks_of(verdict)[("total", "service_time_p50")]
     assert check["outcome"] == "pass", check
-    result.stdout.fnmatch_lines(["*open model*"])
+    result.stdout.fnmatch_lines(["*pen model: 50 iterations/s*"])
 
     # The closed model on the same kind of server: one user waits for each answer, so at most
     # one request is ever held by a stall, and its p99 hides the stall the users sat through.
-    closed = serve({"/": Route(stalls=STALLS)})
+    closed = serve({WORK: Route(stalls=STALLS)})
     _, verdict = run_gate(
         pytester,
         open_config(closed.url, {"users": 1, "spawn_rate": 1, "duration": "3s"}),
@@ -155,7 +158,7 @@ def test_too_few_users_for_the_rate_make_latency_budgets_inconclusive(
     # two users, 50 ms answers: at most 40 iterations/s can start, 100/s are asked. The p95
     # budget is over the arrival lag (0.5 s), so the dropped iterations could have made it
     # pass or fail: it can be neither.
-    server = serve({"/": Route(latency=0.05)})
+    server = serve({WORK: Route(latency=0.05)})
     result, verdict = run_gate(
         pytester,
         open_config(
@@ -169,7 +172,7 @@ def test_too_few_users_for_the_rate_make_latency_budgets_inconclusive(
     assert result.ret == 1
     load = load_of(verdict)
     assert load["dropped"] > 0.01 * load["iterations_due"] > 0
-    assert_schedule_kept(load, server.count("/"), in_flight=2)
+    assert_schedule_kept(load, server.count(WORK), in_flight=2)
     checks = checks_of(verdict)
     # the latency budget is neither passed nor failed: the schedule was not kept ...
     latency = checks[("total", "p95")]
@@ -186,7 +189,7 @@ def test_too_few_users_for_the_rate_make_latency_budgets_inconclusive(
 def test_stages_ramp_the_rate_judge_their_own_budgets_and_the_report_agrees(
     pytester: pytest.Pytester, serve: Serve
 ) -> None:
-    server = serve({"/": Route()})
+    server = serve({WORK: Route()})
     stages: Sequence[Mapping[str, Any]] = [
         {"duration": "1s", "rate": "20/s", "judge": False},  # 0 -> 20/s: 10 iterations
         {"name": "peak", "duration": "2s", "rate": "40/s",  # 20 -> 40/s: 60 iterations
@@ -210,11 +213,16 @@ def test_stages_ramp_the_rate_judge_their_own_budgets_and_the_report_agrees(
     # only the judged stage's iterations are due: the integral of the ramp over it
     assert load["iterations_due"] == 60
     users = verdict["gate"]["profile"]["users"]
-    assert_schedule_kept(load, server.count("/"), in_flight=users, unjudged=10)
-    # the stage's budget is checked on the stage's requests: its own check, in the stage too
+    assert_schedule_kept(load, server.count(WORK), in_flight=users, unjudged=10)
+    # the stage's budget is checked on the stage's requests, apart from the whole run's
     (peak,) = [s for s in load["stages"] if s["name"] == "peak"]
-    assert [(c["metric"], c["outcome"]) for c in peak["checks"]] == [("p95", "pass")]
-    assert any("peak" in c["endpoint"] and c["metric"] == "p95" for c in verdict["gate"]["checks"])
+    peak_total = next(e for e in peak["endpoints"] if e["name"] == "total")
+    assert peak_total["requests"] == total_of(verdict)["requests"] > 0  # all judged ones
+    (check,) = [c for c in verdict["gate"]["checks"] if c.get("stage")]
+    assert (check["stage"], check["endpoint"], check["metric"]) == ("peak", "total", "p95")
+    assert check["outcome"] == "pass" and check["samples"] == peak_total["requests"]
+    assert "in stage peak" in check["message"]
+    assert ("total", "p95") not in checks_of(verdict)  # not a budget of the whole run
     # the timeline marks the ramp as not judged
     timeline = load["timeline"]
     assert timeline and {p["judged"] for p in timeline} == {False, True}
@@ -232,7 +240,7 @@ def test_stages_ramp_the_rate_judge_their_own_budgets_and_the_report_agrees(
 def test_two_workers_split_the_schedule_and_add_up_to_it(
     pytester: pytest.Pytester, serve: Serve
 ) -> None:
-    server = serve({"/": Route()})
+    server = serve({WORK: Route()})
     result, verdict = run_gate(
         pytester,
         open_config(server.url, {"rate": "40/s", "duration": "3s"}),
@@ -245,11 +253,11 @@ def test_two_workers_split_the_schedule_and_add_up_to_it(
     # the two halves of the schedule add up to the one-process schedule, exactly
     assert load["iterations_due"] == slots_due(40, 3.0)
     users = verdict["gate"]["profile"]["users"]
-    assert_schedule_kept(load, server.count("/"), in_flight=users)
+    assert_schedule_kept(load, server.count(WORK), in_flight=users)
     total = total_of(verdict)
     assert total["requests"] == sum(e["requests"] for e in verdict["gate"]["endpoints"]
                                     if e["name"] != "total")  # fmt: skip
-    assert total["requests"] <= server.count("/")
+    assert total["requests"] <= server.count(WORK)
     assert verdict["verdict"] == "pass"
 
 
