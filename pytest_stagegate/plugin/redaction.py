@@ -224,8 +224,11 @@ def redact_report(report: pytest.TestReport | pytest.CollectReport, redactor: Re
             report.longrepr = redactor(str(longrepr))
     if isinstance(getattr(report, "wasxfail", None), str):
         report.wasxfail = redactor(report.wasxfail)  # type: ignore[union-attr]
-    report.sections = [(title, redactor(body)) for title, body in report.sections]
-    if isinstance(report, pytest.TestReport):
+    # (twice per phase, three phases per test: a passing test's report has nothing else to
+    # redact, and is not copied for nothing)
+    if report.sections:
+        report.sections = [(title, redactor(body)) for title, body in report.sections]
+    if isinstance(report, pytest.TestReport) and report.user_properties:
         report.user_properties = [
             (name, redactor(value) if isinstance(value, str) else value)
             for name, value in report.user_properties
