@@ -28,11 +28,13 @@ STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
 @dataclasses.dataclass(frozen=True)
 class Finished:
-    """The decided verdict, its JSON form as written, and the exit status the run ends with."""
+    """The decided verdict, its JSON form as written, the exit status the run ends with, and
+    every file the run wrote or appended to (label, path), for the summary to list."""
 
     verdict: Verdict
     data: dict[str, Any]
     exit_status: int
+    written: tuple[tuple[str, str], ...] = ()
 
 
 def finish_run(
@@ -92,15 +94,21 @@ def finish_run(
     data = redact_messages(verdict.to_dict(), redact)
     if options.signing_key:
         data = sign_verdict(data, options.signing_key)
+    written: list[tuple[str, str]] = []
     for kind, path in options.files:
         try:
             if kind == "json":
                 write_verdict(path, data)
             else:
                 write_junit(path, data)
+            written.append((kind, str(path)))
         except (OSError, ValueError) as exc:
             write_line(redact(f"stagegate: could not write {path}: {exc}"), red=True)
             status = pytest.ExitCode.TESTS_FAILED
+    report = options.html_report
+    # Locust's HTML report is written by the load process: listed when this run wrote it
+    if report is not None and gate is not None and _written_since(report, started_at):
+        written.append(("html report", str(report)))
     summary_path = environ.get(STEP_SUMMARY_ENV)
     if summary_path and options.gate:
         from ..verdict.report import render
@@ -108,9 +116,17 @@ def finish_run(
         try:
             with open(summary_path, "a", encoding="utf-8") as fh:
                 fh.write(redact(render(data, "markdown")) + "\n")
+            written.append(("step summary", f"{summary_path} (appended)"))
         except OSError as exc:
             write_line(redact(f"stagegate: could not append to ${STEP_SUMMARY_ENV}: {exc}"))
-    return Finished(verdict, data, int(status))
+    return Finished(verdict, data, int(status), tuple(written))
+
+
+def _written_since(path: os.PathLike[str] | str, started_at: datetime) -> bool:
+    try:
+        return os.stat(path).st_mtime >= started_at.timestamp() - 1  # coarse file clocks
+    except OSError:
+        return False
 
 
 def replaced_sentence(

@@ -51,6 +51,7 @@ class StagegateRun:
         self._previous_sigterm: Any = None
         # set just before this plugin's own pytest.exit(): a user's exit message may read alike
         self._stopped_by_us = False
+        self._written: tuple[tuple[str, str], ...] = ()  # what the run wrote, for the summary
 
     # -- construction -------------------------------------------------------------------------
 
@@ -427,6 +428,7 @@ class StagegateRun:
             secrets=state.secrets,
         )
         state.verdict, state.verdict_data = finished.verdict, finished.data
+        self._written = finished.written
         session.exitstatus = finished.exit_status
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -445,7 +447,7 @@ class StagegateRun:
             verdict=state.verdict,
             gate=state.verdict_data["gate"] if ran and state.verdict_data is not None else None,
             load_errors=state.gate.load_errors if state.gate is not None else (),
-            files=self.options.files,
+            files=self._written,
         )
 
 

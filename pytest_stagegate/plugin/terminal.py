@@ -55,10 +55,11 @@ def write_summary(
     verdict: Verdict | None,
     gate: Mapping[str, Any] | None,
     load_errors: Sequence[str],
-    files: Sequence[tuple[str, Path]],
+    files: Sequence[tuple[str, Path | str]],
 ) -> None:
     """The stagegate section: safety skips, tests meant for other targets, the gate (``gate``:
-    the verdict's ``gate`` mapping, when the gate ran) and the verdict."""
+    the verdict's ``gate`` mapping, when the gate ran), the verdict and every file the run
+    wrote (``files``: label and path, ``Finished.written``)."""
     safety = [r for r in tests if r.safety_skip]
     if not (safety or elsewhere or gate is not None or verdict is not None):
         return

@@ -48,6 +48,7 @@ def finish(
     environ: Mapping[str, str] | None = None,
     lines: Lines | None = None,
     gated: bool = False,
+    html_report: Path | None = None,
 ) -> Finished:
     opts = RunOptions(
         target="staging",
@@ -68,7 +69,7 @@ def finish(
             hook(verdict)
 
     finished = finish_run(
-        dataclasses.replace(opts, gate=gated),
+        dataclasses.replace(opts, gate=gated, html_report=html_report),
         target=TARGET,
         tests=tests,
         gate=gate,
@@ -162,6 +163,25 @@ def test_the_step_summary_of_a_gated_run(tmp_path: Path) -> None:
     text = summary.read_text()
     assert text.startswith("earlier step\n## Stagegate verdict for staging: ")
     assert "### Load gate: refused" in text
+
+
+def test_every_file_written_is_listed_for_the_summary(tmp_path: Path) -> None:
+    """The verdict's files, Locust's HTML report (--gate-report) when the run wrote it, and the
+    step summary it appended to: the summary lists them all."""
+    summary, report = tmp_path / "summary.md", tmp_path / "report.html"
+    report.write_text("<html></html>")  # as the load process writes it
+    gate = GateOutcome(GateRecord(status="completed"))
+    environ = {"GITHUB_STEP_SUMMARY": str(summary)}
+    finished = finish(tmp_path, gate=gate, environ=environ, gated=True, html_report=report)
+    out = tmp_path / "out"
+    assert finished.written == (
+        ("json", str(out / defaults.VERDICT_FILE)),
+        ("junit", str(out / defaults.JUNIT_FILE)),
+        ("html report", str(report)),
+        ("step summary", f"{summary} (appended)"),
+    )
+    missing = finish(tmp_path, gate=gate, gated=True, html_report=tmp_path / "none.html")
+    assert [label for label, _ in missing.written] == ["json", "junit"]  # nothing claimed
 
 
 def test_no_step_summary_without_the_gate(tmp_path: Path) -> None:
