@@ -13,11 +13,12 @@ from pytest_stagegate.load.child.assemble import (
     iso_time,
     merge_errors,
     redact_endpoints,
+    stage_results,
     unanswered_reason,
 )
 from pytest_stagegate.load.child.recorder import EndpointTally
-from pytest_stagegate.load.plan import LoadPlan
-from pytest_stagegate.load.result import ErrorRecord, LoadResult
+from pytest_stagegate.load.plan import LoadPlan, PlannedStage
+from pytest_stagegate.load.result import ErrorRecord, LoadResult, TimelinePoint
 from pytest_stagegate.load.usage import UsageStats
 
 SECRET = "s3cr3t-T0KEN"
@@ -232,3 +233,93 @@ def test_the_unanswered_reason_names_the_timeout_the_duration_and_the_count() ->
     )
     assert "(0.5 s): 1 request was still waiting" in one and "after 2.5 s," in one
     assert "1,234 requests were" in unanswered_reason(1234, PLAN)
+
+
+def test_a_closed_model_result_has_no_service_times_nor_slots() -> None:
+    result = assembled(iterations_due=5, dropped=1)
+    assert (result.model, result.rate, result.iterations_due, result.dropped) == (
+        "closed",
+        None,
+        0,
+        0,
+    )
+    assert result.total.service_histogram is None and result.stages == ()
+
+
+def test_an_open_model_result_has_service_times_slots_stages_and_the_timeline() -> None:
+    plan = LoadPlan(
+        host="http://127.0.0.1:9",
+        users=7,
+        spawn_rate=7,
+        duration=10,
+        stages=[
+            PlannedStage("ramp", 4.0, rate=10.0, judge=False),
+            PlannedStage("peak", 6.0, rate=30.0, measure=True),
+            PlannedStage("tail", 2.0, rate=30.0),
+        ],
+    )
+    ep = tally("GET", [10.0, 20.0, 30.0])
+    for t in (5.0, 6.0, 7.0):
+        ep.service_hist.record(t)
+    point = TimelinePoint(t=0.5, requests=3, failures=0, p95_ms=30.0, stage="ramp", judged=False)
+    result = assemble_result(
+        plan,
+        status="aborted",
+        reason="stopped",
+        load_start=1000.0,
+        warmup_end=1000.0,
+        stop_time=1007.5,  # during the peak
+        finished=1008.0,
+        workers=0,
+        run_requests=3,
+        run_failures=0,
+        endpoints={"GET /a": ep},
+        errors=(),
+        processes=[usage("local", 10.0)],
+        html_report=None,
+        iterations_due=120,
+        dropped=3,
+        stage_endpoints={1: {"GET /a": ep}},
+        timeline=[point],
+    )
+    assert (result.model, result.rate, result.iterations_due, result.dropped) == (
+        "open",
+        None,
+        120,
+        3,
+    )
+    service = result.total.service_histogram
+    assert service is not None and service.max_ms == 7.0
+    ramp, peak, tail = result.stages
+    assert (ramp.start_s, ramp.end_s, ramp.judged, ramp.level_from, ramp.level_to) == (
+        0.0,
+        4.0,
+        False,
+        0.0,
+        10.0,
+    )
+    # planned times cut at the load's end; the levels as planned
+    assert (peak.start_s, peak.end_s, peak.level_from, peak.level_to) == (4.0, 7.5, 10.0, 30.0)
+    assert (tail.start_s, tail.end_s, tail.unit) == (7.5, 7.5, "iterations/s")
+    assert ramp.total is None and tail.total is None and ramp.endpoints == ()
+    assert peak.total is not None and peak.total.requests == 3
+    assert [e.name for e in peak.endpoints] == ["GET /a"]
+    assert peak.total.service_histogram is not None
+    assert result.timeline == (point,)
+    again = LoadResult.from_dict(json.loads(json.dumps(result.to_dict())))
+    assert again.to_dict() == result.to_dict()
+
+
+def test_closed_model_stages_are_in_users() -> None:
+    plan = LoadPlan(
+        host="http://127.0.0.1:9",
+        users=7,
+        spawn_rate=7,
+        duration=3,
+        stages=[PlannedStage("up", 1.0, users=5), PlannedStage("hold", 2.0, users=5)],
+    )
+    stages = stage_results(plan, 3.2, {})
+    assert [(s.unit, s.level_from, s.level_to, s.end_s) for s in stages] == [
+        ("users", 0.0, 5.0, 1.0),
+        ("users", 5.0, 5.0, 3.0),
+    ]
