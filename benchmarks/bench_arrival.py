@@ -7,10 +7,12 @@ for a stalling server against the truth, with plain Locust beside it in the same
 1. Arrival rate. For each rate R (iterations/s), the gate runs a stagegate.yaml with
    ``rate: R/s`` (users left to the default: what a user gets) against nginx (one worker;
    benchmarks/fastserver.py when nginx is missing), a warm-up then ``--seconds`` measured, and
-   prints over the measured window:
-     schedule  iterations due / s / R         (the schedule itself: 1.000 if no slot is lost)
-     started   (due - dropped) / s / R        (the goal: within 1%, dropped counted)
-     answered  measured requests / s / R
+   prints, each against the schedule's slots in the measured window (R x seconds):
+     counted   iterations due (started or dropped): below 1 when slots due in the last
+               arrival lag (0.5 s) before the stop were neither started nor late enough to drop
+     started   due - dropped                  (the goal: within 1%, dropped counted)
+     answered  requests measured
+     dropped, the requests unanswered when the load stopped, the latency p99;
      server    requests nginx counted over the whole run / the whole run's schedule
    and, beside it, plain Locust asked for the same rate the usual way (R/10 users with
    ``constant_throughput(10)``, closed model), its requests/s over the same seconds / R.
@@ -150,12 +152,13 @@ class PlainLocust:
         self.wait()
         return [(float(t), int(n)) for t, n in json.loads(self.counts.read_text())]
 
-    def p99_ms(self) -> float:
+    def percentiles_ms(self) -> dict[int, float]:
+        """Locust's own p95 and p99 of all its requests (its rounding)."""
         self.wait()
         with open(f"{self.prefix}_stats.csv", newline="") as f:
             for row in csv.DictReader(f):
                 if row["Name"] == "Aggregated":
-                    return float(row["99%"])
+                    return {95: float(row["95%"]), 99: float(row["99%"])}
         raise SystemExit("plain Locust wrote no Aggregated row")
 
 
@@ -179,13 +182,15 @@ def arrival_point(
     result, users = gate_run(url, open_load(rate, warmup, seconds), tmp)
     after = nginx_requests(url) if counted else None
     took = time.monotonic() - started
-    measured = result.measured_seconds
+    # the schedule's slots in the measured window: i / rate in [warmup, warmup + seconds)
+    slots = math.ceil(rate * (warmup + seconds)) - math.ceil(rate * warmup)
     due, dropped = result.iterations_due, result.dropped
     line = (
-        f"{rate:>6,.0f}/s  schedule {due / measured / rate:.3f}  "
-        f"started {(due - dropped) / measured / rate:.3f}  "
-        f"answered {result.total.requests / measured / rate:.3f}  "
-        f"dropped {dropped:,} of {due:,} ({dropped / due if due else 0:.2%})"
+        f"{rate:>6,.0f}/s  counted {due / slots:.3f}  started {(due - dropped) / slots:.3f}  "
+        f"answered {result.total.requests / slots:.3f}  "
+        f"dropped {dropped:,} of {due:,} ({dropped / due if due else 0:.2%})  "
+        f"unanswered at the stop {result.unanswered:,}  "
+        f"p99 {result.total.histogram.percentile(99):,.1f} ms"
     )
     if before is not None and after is not None:
         # the run's whole schedule (warm-up included) against what nginx answered; the
@@ -215,9 +220,11 @@ def hold(origin: float, t: float) -> float:
     return STALL_PERIOD - phase if phase >= STALL_PERIOD - STALL_LENGTH else 0.0
 
 
-def true_p99(result: LoadResult, origin: float, rate: float, base_ms: float) -> float:
-    """p99 of what the iterations scheduled in the measured window truly waited: the rest of
-    the stall at their due time, plus the server's ordinary answer time ``base_ms``."""
+def true_percentiles(
+    result: LoadResult, origin: float, rate: float, base_ms: float
+) -> dict[int, float]:
+    """p95 and p99 of what the iterations scheduled in the measured window truly waited: the
+    rest of the stall at their due time, plus the server's ordinary answer time ``base_ms``."""
     load_start = datetime.fromisoformat(result.started_at).timestamp()
     start, end = window(result)
     first = math.ceil((start - load_start) * rate)
@@ -226,7 +233,7 @@ def true_p99(result: LoadResult, origin: float, rate: float, base_ms: float) -> 
     while (due := load_start + i / rate) < end:
         latencies.append(1000 * hold(origin, due) + base_ms)
         i += 1
-    return exact_percentile(latencies, 99)
+    return {p: exact_percentile(latencies, p) for p in (95, 99)}
 
 
 def stall_point(rate: float, periods: int, warmup: float, tmp: Path, locust: bool) -> list[str]:
@@ -236,20 +243,23 @@ def stall_point(rate: float, periods: int, warmup: float, tmp: Path, locust: boo
         result, _ = gate_run(url, open_load(rate, warmup, seconds), tmp)
         service = result.total.service_histogram
         base = service.percentile(50) if service is not None else 0.0
-        reported = result.total.histogram.percentile(99)
-        truth = true_p99(result, origin, rate, base)
+        reported = {p: result.total.histogram.percentile(p) for p in (95, 99)}
+        truth = true_percentiles(result, origin, rate, base)
+        lines.append(f"true (from the schedules): p95 {truth[95]:,.1f} ms, p99 {truth[99]:,.1f} ms")
         lines.append(
-            f"gate open model {rate:g}/s: p99 {reported:,.1f} ms, true p99 {truth:,.1f} ms: "
-            f"reported / true {reported / truth:.3f}  (goal 0.95-1.05; dropped "
-            f"{result.dropped} of {result.iterations_due}; service time p50 {base:.1f} ms"
+            f"gate open model {rate:g}/s: p95 {reported[95]:,.1f} ms, p99 {reported[99]:,.1f} ms;"
+            f" reported / true p99 {reported[99] / truth[99]:.3f}  (goal 0.95-1.05; p95 "
+            f"{reported[95] / truth[95]:.3f}; dropped {result.dropped} of "
+            f"{result.iterations_due}; service time p50 {base:.1f} ms"
             + (f", p99 {service.percentile(99):,.1f} ms)" if service is not None else ")")
         )
         if locust:
             plain = PlainLocust(url, rate, seconds, tmp / "stalled")
-            p99 = plain.p99_ms()
+            got = plain.percentiles_ms()
             lines.append(
                 f"plain Locust closed model ({max(1, round(rate / 10))} users paced at 10/s): "
-                f"p99 {p99:,.0f} ms: / true {p99 / truth:.3f}"
+                f"p95 {got[95]:,.0f} ms, p99 {got[99]:,.0f} ms; / true p99 "
+                f"{got[99] / truth[99]:.3f}  (p95 {got[95] / truth[95]:.3f})"
             )
     return lines
 
