@@ -26,7 +26,9 @@ Every request is recorded (method, path, status, duration to the response header
 from __future__ import annotations
 
 import contextvars
+import functools
 import math
+import os
 import ssl
 import time
 import typing
@@ -596,14 +598,28 @@ def _client_kwargs(target: Target) -> dict[str, Any]:
     }
 
 
+def _shared_ssl_context(verify: bool) -> ssl.SSLContext:
+    """The process's SSL context for ``verify`` (httpx's: certifi's CAs, or ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR`` as they are now), made once. Loading the CA bundle takes tens of
+    milliseconds, twice per client before (httpx's transport and the pool built again here), and
+    ``ahttp`` builds a client per test; a context is safe to share between connections."""
+    return _ssl_context(verify, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.lru_cache(maxsize=8)
+def _ssl_context(verify: bool, cafile: str | None, capath: str | None) -> ssl.SSLContext:
+    return httpx.create_ssl_context(verify=verify)  # reads the same two variables
+
+
 class _HTTPTransport(httpx.HTTPTransport):
     """httpx's transport over httpcore's pool with the clamped network backend (httpx takes
     no backend of its own: its pool is rebuilt with the same settings and that backend)."""
 
     def __init__(self, *, verify: bool, retries: int, limits: httpx.Limits) -> None:
-        super().__init__(verify=verify, retries=retries, limits=limits)
+        ssl_context = _shared_ssl_context(verify)
+        super().__init__(verify=ssl_context, retries=retries, limits=limits)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify),
+            ssl_context=ssl_context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -614,9 +630,10 @@ class _HTTPTransport(httpx.HTTPTransport):
 
 class _AsyncHTTPTransport(httpx.AsyncHTTPTransport):
     def __init__(self, *, verify: bool, retries: int, limits: httpx.Limits) -> None:
-        super().__init__(verify=verify, retries=retries, limits=limits)
+        ssl_context = _shared_ssl_context(verify)
+        super().__init__(verify=ssl_context, retries=retries, limits=limits)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify),
+            ssl_context=ssl_context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,

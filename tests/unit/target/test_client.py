@@ -14,13 +14,15 @@ import pytest
 
 from pytest_stagegate.config import Target
 from pytest_stagegate.target.client import (
+    RecordedRequest,
     RequestLog,
     ResponseTooLarge,
+    _shared_ssl_context,
     make_async_client,
     make_client,
     summarize,
 )
-from tests.faults import FaultServer
+from tests.faults import FaultServer, tls_unavailable
 from tests.servers import HTTPTestServer, Route, refused_url
 
 
@@ -330,3 +332,50 @@ def test_a_declared_length_over_the_cap_fails_before_the_body_is_read() -> None:
                 client.get("/")
             with client.stream("GET", "/") as response:  # headers alone are fine
                 assert response.status_code == 200
+
+
+def test_clients_share_one_ssl_context_per_setting_and_keep_their_own_setting() -> None:
+    """The CA bundle is loaded once per verify_tls setting (not twice per client: ``ahttp``
+    makes one per test), and a client that does not verify never makes one that does stop
+    verifying, or the reverse, in any order, sync or async."""
+    reason = tls_unavailable()
+    if reason:
+        pytest.skip(reason)
+    assert _shared_ssl_context(True) is _shared_ssl_context(True)
+    assert _shared_ssl_context(False) is not _shared_ssl_context(True)
+
+    async def async_get(target: Target) -> int:
+        async with make_async_client(target) as client:
+            return (await client.get("/")).status_code
+
+    with FaultServer("tls_untrusted") as server:
+        for verify in (False, True, False, True):
+            target = Target(name="t", base_url=server.url, verify_tls=verify)
+            with make_client(target) as client:
+                if verify:
+                    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                        client.get("/")
+                    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+                        asyncio.run(async_get(target))
+                else:
+                    assert client.get("/").status_code == 200
+                    assert asyncio.run(async_get(target)) == 200
+
+
+def test_summary_numbers() -> None:
+    """avg, median (odd and even counts) and max of the per-test summary, failures counted."""
+    entries = [
+        RecordedRequest("GET", "/", status, ms, error)
+        for status, ms, error in [
+            (200, 4.0, ""),
+            (500, 1.0, ""),
+            (None, 3.0, "ConnectError"),
+            (200, 2.0, "ReadTimeout"),
+        ]
+    ]
+    assert summarize(entries) == {
+        "count": 4, "failures": 3, "avg_ms": 2.5, "p50_ms": 2.5, "max_ms": 4.0,
+    }  # fmt: skip
+    assert summarize(entries[:3]) == {
+        "count": 3, "failures": 2, "avg_ms": 2.667, "p50_ms": 3.0, "max_ms": 4.0,
+    }  # fmt: skip
