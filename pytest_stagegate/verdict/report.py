@@ -204,7 +204,7 @@ def load_model_sentence(load: Mapping[str, Any], users: object = None) -> str:
             text += ")"
             if share > defaults.MAX_DROPPED:
                 text += (
-                    f", over {defaults.MAX_DROPPED * 100:g}%: latency budgets are inconclusive "
+                    f", over {defaults.MAX_DROPPED * 100:g}%: no latency budget can pass "
                     "(raise users, or add --gate-workers)"
                 )
         return text + "."

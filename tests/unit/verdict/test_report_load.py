@@ -62,8 +62,8 @@ def closed_gate(timeline: bool = True) -> dict[str, Any]:
             },
             60,
             "Open model: 50 iterations/s, users up to 60; 45 of 3,000 iterations dropped (1.5%, "
-            "not started within 500ms of their schedule), over 1%: latency budgets are "
-            "inconclusive (raise users, or add --gate-workers).",
+            "not started within 500ms of their schedule), over 1%: no latency budget can "
+            "pass (raise users, or add --gate-workers).",
         ),
         (
             {"model": "open", "rate": 50, "iterations_due": 3000, "dropped": 30},
