@@ -117,7 +117,7 @@ def _write_gate(tr: Any, gate: Mapping[str, Any], load_errors: Sequence[str]) ->
         where = f" at {waiver['source']}" if waiver.get("source") else ""
         tr.write_line(
             f"  warning: the error budget of {waiver['endpoint']} is waived (error_rate: off"
-            f"{where}): its failed requests do not fail the gate unless all of them failed",
+            f"{where}): its failed requests do not fail the gate unless every one of them failed",
             yellow=True,
         )
 
