@@ -9,7 +9,8 @@ with a ValueError. Shape (schema 1)::
      "reason": "",                      # why it was aborted or failed; "" when completed
      "started_at": ISO-8601, "finished_at": ISO-8601,
      "load_seconds": 10.0,               # load start to stop, warm-up included
-     "measured_seconds": 8.0,            # warm-up end to stop: what the rates are over
+     "measured_seconds": 8.0,            # warm-up end to stop; the rates are over it less
+                                         # the stages not judged (``judged_seconds``)
      "warmup_seconds": 2.0,
      "users": 20, "workers": 0,          # workers: 0 = one local process
      "requests_including_warmup": 1234, "failures_including_warmup": 0,
@@ -474,19 +475,32 @@ class LoadResult:
             return ""
         return max(counts.items(), key=lambda kv: (kv[1], kv[0]))[0]
 
+    @property
+    def judged_seconds(self) -> float:
+        """What the rates are over: ``measured_seconds`` (warm-up end to stop) less the stages
+        with ``judge: false`` in it, whose requests are not counted either."""
+        unjudged = 0.0
+        stop = self.warmup_seconds + self.measured_seconds
+        for stage in self.stages:
+            if not stage.judged:
+                unjudged += max(
+                    0.0, min(stage.end_s, stop) - max(stage.start_s, self.warmup_seconds)
+                )
+        return max(0.0, self.measured_seconds - unjudged)
+
     def endpoint_stats(
         self, percentiles: Iterable[str] = STANDARD_PERCENTILES
     ) -> dict[str, EndpointStats]:
-        """Per request name (and ``budgets.TOTAL``): counts, rps over the measured window, and
+        """Per request name (and ``budgets.TOTAL``): counts, rps over the judged seconds, and
         every percentile asked for (``"p95"``, ``"p99.9"``) plus ``STANDARD_PERCENTILES``."""
         keys = list(dict.fromkeys([*STANDARD_PERCENTILES, *percentiles]))
         for key in keys:
             _percentile(key)  # fail before computing anything
         stats = {
-            e.name: e.stats(keys, self.measured_seconds, self.top_error(e.name))
+            e.name: e.stats(keys, self.judged_seconds, self.top_error(e.name))
             for e in self.endpoints
         }
-        stats[TOTAL] = self.total.stats(keys, self.measured_seconds, self.top_error(TOTAL))
+        stats[TOTAL] = self.total.stats(keys, self.judged_seconds, self.top_error(TOTAL))
         return stats
 
     def to_dict(self) -> dict[str, Any]:

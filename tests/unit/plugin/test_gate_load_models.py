@@ -230,3 +230,14 @@ def test_the_profile_of_the_open_model() -> None:
     assert describe_profile(staged, workers=0)["rate"] is None
     closed = LoadPlan(host="http://127.0.0.1:1", users=5, spawn_rate=1, duration=30.0)
     assert "model" not in describe_profile(closed, workers=0)
+
+
+def test_rates_are_over_the_judged_seconds() -> None:
+    """A stage with judge: false is neither counted nor timed: 1,000 requests over the 20 s of
+    the judged stage (30 s of load, the first 10 s a ramp not judged) are 50/s, not 33/s."""
+    r = result(stages=(RAMP, peak()))
+    assert r.judged_seconds == 20.0
+    assert r.endpoint_stats()[TOTAL].rps == 50.0
+    warm = result(stages=(RAMP, peak()), warmup=5.0)  # the warm-up inside the ramp
+    assert warm.judged_seconds == 20.0
+    assert result(stages=()).judged_seconds == 30.0
