@@ -202,7 +202,12 @@ def arrival_point(
         samples = plain.samples()
         start = samples[0][0] + warmup
         line += f"  | plain Locust paced {rate_between(samples, start, start + seconds) / rate:.3f}"
-    return line + f"  ({users} users, {took:.0f} s)"
+    health = result.generator
+    saturated = "saturated" if health.saturated else "not saturated"
+    return line + (
+        f"  ({users} users; generator {saturated}, CPU at most {health.cpu_max_percent:.0f}%, "
+        f"loop at most {health.loop_lag_max_ms:.0f} ms late; {took:.0f} s)"
+    )
 
 
 # --- 2. a stall ------------------------------------------------------------------------------
