@@ -350,12 +350,18 @@ def svg_chart(
             )
     # unjudged intervals outside unjudged stages (the warm-up)
     unjudged_stages = [(s.start_s, s.end_s) for s in stages if not s.judged]
+    stretches: list[list[float]] = []  # contiguous, one rect each
     for a, b, p in spans:
         if not p.judged and not any(lo <= a and b <= hi for lo, hi in unjudged_stages):
-            out.append(
-                f'<rect x="{_f(x(a))}" y="{_TOP}" width="{_f(max(0.0, x(b) - x(a)))}" '
-                f'height="{plot_h}" fill="url(#sg-unjudged)"/>'
-            )
+            if stretches and stretches[-1][1] >= a:
+                stretches[-1][1] = b
+            else:
+                stretches.append([a, b])
+    for a, b in stretches:
+        out.append(
+            f'<rect x="{_f(x(a))}" y="{_TOP}" width="{_f(max(0.0, x(b) - x(a)))}" '
+            f'height="{plot_h}" fill="url(#sg-unjudged)"/>'
+        )
     # axes and their labels
     out.append(
         f'<line x1="{_LEFT}" y1="{_TOP + plot_h}" x2="{_LEFT + plot_w}" y2="{_TOP + plot_h}" '

@@ -176,3 +176,8 @@ def test_a_budget_far_above_every_point_is_said_not_drawn() -> None:
     assert text_chart(timeline, [], 100, width=20, height=8)[0].endswith("- budget 100 ms)")
     svg = svg_chart(timeline, [], 500)
     assert "budget 500 ms, far above" in svg and 'stroke="#c62828"' not in svg
+
+
+def test_svg_hatches_the_warmup_once() -> None:
+    svg = svg_chart(steady(40, 100.0, judged_after=5.0), [], 300)
+    assert svg.count('fill="url(#sg-unjudged)"') == 1
