@@ -262,8 +262,11 @@ def _load_model(doc: _Doc, gate: Mapping[str, Any], *, terse: bool = False) -> N
 
 def _gate_tables(doc: _Doc, gate: Mapping[str, Any]) -> None:
     if gate["endpoints"]:
+        # the open model: the service time's p95 (from the send) beside the latency's
+        service = any(e.get("service_time") for e in gate["endpoints"])
+        extra = ["service p95"] if service else []
         doc.table(
-            ["endpoint", "requests", "failures", "rps", "p50", "p95", "p99"],
+            ["endpoint", "requests", "failures", "rps", "p50", "p95", "p99", *extra],
             [
                 [
                     doc.code(e["name"]),
@@ -275,10 +278,15 @@ def _gate_tables(doc: _Doc, gate: Mapping[str, Any]) -> None:
                     _ms(e["percentiles"].get("p50")),
                     _ms(e["percentiles"].get("p95")),
                     _ms(e["percentiles"].get("p99")),
+                    *(
+                        [_ms((e.get("service_time") or {}).get("percentiles", {}).get("p95"))]
+                        if service
+                        else []
+                    ),
                 ]
                 for e in gate["endpoints"]
             ],
-            numeric={"requests", "failures", "rps", "p50", "p95", "p99"},
+            numeric={"requests", "failures", "rps", "p50", "p95", "p99", *extra},
         )
     _checks(doc, "Budget checks", gate["checks"])
 
