@@ -31,7 +31,7 @@ from ..metrics import REGRESSION
 from ..units import format_limit, format_observed, format_rate
 from .decide import check_sentence, sentence
 from .model import parse_timestamp
-from .report import limit_text, regression_allowance
+from .report import limit_text, load_model_sentence, regression_allowance
 
 __all__ = ["check_name", "split_nodeid", "to_xml", "write_junit"]
 
@@ -159,6 +159,10 @@ def _gate_suite(
                 f"{total['requests']} requests, {total['failures']} failures"
                 f"{f' ({timeouts} timed out)' if timeouts else ''} in {gate['load_seconds']:g} s"
             )
+            model = gate.get("load")
+            if isinstance(model, Mapping) and (model.get("model") == "open" or model.get("stages")):
+                users = (gate.get("profile") or {}).get("users")
+                out.text += f". {load_model_sentence(model, users)}"
     cases = [load]
     for waiver in gate.get("waivers") or ():  # 0.2: a waived error budget, said where it shows
         case = _case(f"{waiver['metric']} of {waiver['endpoint']} waived", "stagegate.gate", 0.0)
