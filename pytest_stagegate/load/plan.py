@@ -197,6 +197,8 @@ def plan_for(
 
 
 def _is_latency_limit(budget: Budget) -> bool:
-    """An absolute latency limit in ms (regression budgets are ratios, not limits)."""
+    """An absolute latency limit in ms that the early abort can watch: not a regression (a
+    ratio, not a limit) nor a service time (the abort watches the latency histogram; a service
+    time is judged at the end only)."""
     metric = parse_metric(budget.metric)
-    return metric.is_latency and not metric.regression
+    return metric.is_latency and not metric.regression and not metric.service_time

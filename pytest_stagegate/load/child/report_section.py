@@ -14,7 +14,7 @@ from html import escape
 
 from ...budgets import TOTAL
 from ...units import format_duration, format_limit
-from ...verdict.chart import svg_chart
+from ...verdict.chart import budget_line, svg_chart
 from ..plan import LatencyLimit, LoadPlan
 from ..result import LoadResult
 
@@ -25,13 +25,12 @@ ROOT = '<div id="root"></div>'  # where Locust's report renders itself
 
 
 def chart_limit(limits: Sequence[LatencyLimit]) -> LatencyLimit | None:
-    """The budget drawn on the chart: the total p95 budget, else the first latency budget of
-    the total, else none."""
-    totals = [lim for lim in limits if lim.endpoint == TOTAL]
-    for lim in totals:
-        if lim.metric == "p95":
-            return lim
-    return totals[0] if totals else None
+    """The budget drawn on the chart, chosen as the terminal's (``chart.budget_line``): the
+    total p95 budget, else the total's first other latency budget, else none."""
+    line = budget_line((lim.endpoint, lim.metric, lim.limit_ms) for lim in limits)
+    if line is None:
+        return None
+    return next(lim for lim in limits if lim.endpoint == TOTAL and lim.limit_ms == line)
 
 
 def report_section(result: LoadResult, plan: LoadPlan) -> str:

@@ -147,3 +147,19 @@ def test_a_plan_of_another_schema_is_refused() -> None:
 )
 def test_only_absolute_latency_budgets_are_watched(metric: str, watched: bool) -> None:
     assert _is_latency_limit(Budget("total", metric, 1.0)) is watched
+
+
+def test_the_early_abort_watches_absolute_latency_limits_only() -> None:
+    from pytest_stagegate.budgets import parse_budget
+
+    budgets = tuple(
+        parse_budget("total", metric, value)
+        for metric, value in (
+            ("p95", "300ms"),
+            ("service_time_p95", "100ms"),  # judged on the service time, at the end only
+            ("p95_regression", "10%"),  # a ratio, not a limit
+            ("error_rate", "1%"),
+        )
+    )
+    plan = plan_for(TARGET, GateSettings(budgets=budgets))
+    assert plan.abort_latency == [LatencyLimit("total", "p95", 300.0)]

@@ -74,3 +74,10 @@ def test_the_section_goes_above_locusts_own_page() -> None:
     # a page laid out otherwise: at the end of its body, or at the end
     assert with_section("<body>x</body>", "S") == "<body>xS\n</body>"
     assert with_section("x", "S") == "xS"
+
+
+def test_the_html_chart_never_draws_a_service_time_or_regression_budget() -> None:
+    service = LatencyLimit("total", "service_time_p95", 50.0)
+    avg = LatencyLimit("total", "avg", 200.0)
+    assert chart_limit([service, avg]) == avg
+    assert chart_limit([service]) is None
