@@ -8,10 +8,10 @@ What is proved, with invariants and gross effects, never speed:
   time, while the closed model sends at most one request per user into a stall (coordinated
   omission, seen on the server's side);
 - too little concurrency for the rate drops iterations and makes latency budgets inconclusive;
-- stages ramp the rate, an unjudged ramp is left out, a stage's own budgets are checked, and
-  Locust's HTML report counts what the verdict counts;
-- two worker processes split the schedule and the total is the one-process schedule.
-Loads are 2-3 s; each test is one or two pytest runs.
+- stages ramp the rate over two worker processes, whose shares add up to the one-process
+  schedule; an unjudged ramp is left out, a stage's own budgets are checked, and Locust's HTML
+  report counts what the verdict counts.
+Loads are 2-3 s; four pytest runs in all.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ from tests.servers import HTTPTestServer, Route, Stalls
 
 Serve = Callable[[Mapping[str, Route]], HTTPTestServer]
 
-STALLS = Stalls(period=2.0, length=0.5)  # any 3 s of load holds one whole stall
+# any 3 s of load holds a whole stall that ends 0.5 s or more before the stop (a stall at the
+# very end would hold its requests past the stop: unanswered, not measured)
+STALLS = Stalls(period=2.0, length=0.5)
 WORK = "/work"  # the load's path: the gate's reachability probe asks for "/"
 
 
@@ -145,7 +147,7 @@ def test_a_stall_shows_in_the_open_models_latency_and_not_in_the_closed_ones(
     closed = serve({WORK: Route(stalls=STALLS)})
     _, verdict = run_gate(
         pytester,
-        open_config(closed.url, {"users": 1, "spawn_rate": 1, "duration": "3s"}),
+        open_config(closed.url, {"users": 1, "spawn_rate": 1, "duration": "2s"}),
     )
     assert load_of(verdict)["model"] == "closed"
     assert closed.held and max(closed.held.values()) == 1, closed.held
@@ -189,9 +191,10 @@ def test_too_few_users_for_the_rate_make_latency_budgets_inconclusive(
     assert "iterations" in reasons and "users" in reasons, verdict["reasons"]
 
 
-def test_stages_ramp_the_rate_judge_their_own_budgets_and_the_report_agrees(
+def test_stages_ramp_the_rate_over_two_workers_judge_their_own_budgets_and_the_report_agrees(
     pytester: pytest.Pytester, serve: Serve
 ) -> None:
+    # two worker processes split the ramp's slots; the totals are the one-process schedule
     server = serve({WORK: Route()})
     stages: Sequence[Mapping[str, Any]] = [
         {"duration": "1s", "rate": "20/s", "judge": False},  # 0 -> 20/s: 10 iterations
@@ -201,11 +204,14 @@ def test_stages_ramp_the_rate_judge_their_own_budgets_and_the_report_agrees(
     result, verdict = run_gate(
         pytester,
         open_config(server.url, {"stages": stages}),
+        "--gate-workers",
+        "2",
         "--gate-report",
         "report.html",
     )
     assert result.ret == 0, result.stdout.str()
     assert verdict["verdict"] == "pass"
+    assert verdict["gate"]["profile"]["workers"] == 2
     load = load_of(verdict)
     assert load["model"] == "open"
     got = [
@@ -213,14 +219,17 @@ def test_stages_ramp_the_rate_judge_their_own_budgets_and_the_report_agrees(
         for s in load["stages"]
     ]
     assert got == [("stage 1", False, 0, 20, 0, 1), ("peak", True, 20, 40, 1, 3)]
-    # only the judged stage's iterations are due: the integral of the ramp over it
+    # only the judged stage's iterations are due: the integral of its ramp, exactly, although
+    # each worker ran half of them
     assert load["iterations_due"] == 60
     users = verdict["gate"]["profile"]["users"]
     assert_schedule_kept(load, server.count(WORK), in_flight=users, unjudged=10)
+    total = total_of(verdict)
+    assert 0 < total["requests"] <= server.count(WORK)
     # the stage's budget is checked on the stage's requests, apart from the whole run's
     (peak,) = [s for s in load["stages"] if s["name"] == "peak"]
     peak_total = next(e for e in peak["endpoints"] if e["name"] == "total")
-    assert peak_total["requests"] == total_of(verdict)["requests"] > 0  # all judged ones
+    assert peak_total["requests"] == total["requests"]  # all the judged ones
     (check,) = [c for c in verdict["gate"]["checks"] if c.get("stage")]
     assert (check["stage"], check["endpoint"], check["metric"]) == ("peak", "total", "p95")
     assert check["outcome"] == "pass" and check["samples"] == peak_total["requests"]
@@ -234,34 +243,10 @@ def test_stages_ramp_the_rate_judge_their_own_budgets_and_the_report_agrees(
     start = html.index('"requests_statistics": [')
     rows = json.JSONDecoder().raw_decode(html, start + len('"requests_statistics": '))[0]
     aggregated = next(r for r in rows if r["name"] == "Aggregated")
-    assert aggregated["num_requests"] == total_of(verdict)["requests"] > 0
+    assert aggregated["num_requests"] == total["requests"]
     assert "<svg" in html
     # the terminal summary draws the chart, the stages named on it
-    assert "peak" in result.stdout.str()
-
-
-def test_two_workers_split_the_schedule_and_add_up_to_it(
-    pytester: pytest.Pytester, serve: Serve
-) -> None:
-    server = serve({WORK: Route()})
-    result, verdict = run_gate(
-        pytester,
-        open_config(server.url, {"rate": "40/s", "duration": "3s"}),
-        "--gate-workers",
-        "2",
-    )
-    assert result.ret == 0, result.stdout.str()
-    load = load_of(verdict)
-    assert load["model"] == "open" and load["rate"] == 40
-    # the two halves of the schedule add up to the one-process schedule, exactly
-    assert load["iterations_due"] == slots_due(40, 3.0)
-    users = verdict["gate"]["profile"]["users"]
-    assert_schedule_kept(load, server.count(WORK), in_flight=users)
-    total = total_of(verdict)
-    assert total["requests"] == sum(e["requests"] for e in verdict["gate"]["endpoints"]
-                                    if e["name"] != "total")  # fmt: skip
-    assert total["requests"] <= server.count(WORK)
-    assert verdict["verdict"] == "pass"
+    result.stdout.fnmatch_lines(["*+stage 1*+peak*"])
 
 
 def test_the_stall_schedule_is_what_the_tests_rely_on() -> None:
