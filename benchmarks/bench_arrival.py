@@ -2,12 +2,13 @@
 for a stalling server against the truth, with plain Locust beside it in the same invocation.
 
     python benchmarks/bench_arrival.py [--quick] [--rates 100 500 2000] [--seconds 8]
-                                       [--stall-rate 100] [--no-locust]
+                                       [--stall-rate 100] [--no-locust] [--users-per-rate S]
 
 1. Arrival rate. For each rate R (iterations/s), the gate runs a stagegate.yaml with
-   ``rate: R/s`` (users left to the default: what a user gets) against nginx (one worker;
-   benchmarks/fastserver.py when nginx is missing), a warm-up then ``--seconds`` measured, and
-   prints, each against the schedule's slots in the measured window (R x seconds):
+   ``rate: R/s`` (users left to the default, what a user gets, unless ``--users-per-rate``)
+   against nginx (one worker; benchmarks/fastserver.py when nginx is missing), a warm-up then
+   ``--seconds`` measured, and prints, each against the schedule's slots in the measured
+   window (R x seconds):
      counted   iterations due (started or dropped): below 1 when slots due in the last
                arrival lag (0.5 s) before the stop were neither started nor late enough to drop
      started   due - dropped                  (the goal: within 1%, dropped counted)
@@ -175,11 +176,21 @@ def nginx_requests(url: str) -> int | None:
 
 
 def arrival_point(
-    url: str, counted: bool, rate: float, seconds: float, warmup: float, tmp: Path, locust: bool
+    url: str,
+    counted: bool,
+    rate: float,
+    seconds: float,
+    warmup: float,
+    tmp: Path,
+    locust: bool,
+    users_per_rate: float | None = None,
 ) -> str:
     before = nginx_requests(url) if counted else None
     started = time.monotonic()
-    result, users = gate_run(url, open_load(rate, warmup, seconds), tmp)
+    load: dict[str, Any] = open_load(rate, warmup, seconds)
+    if users_per_rate is not None:
+        load["users"] = max(1, math.ceil(rate * users_per_rate))
+    result, users = gate_run(url, load, tmp)
     after = nginx_requests(url) if counted else None
     took = time.monotonic() - started
     # the schedule's slots in the measured window: i / rate in [warmup, warmup + seconds)
@@ -276,6 +287,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per rate")
     parser.add_argument("--stall-rate", type=float, default=100.0)
     parser.add_argument("--no-locust", action="store_true", help="skip plain Locust beside")
+    parser.add_argument(
+        "--users-per-rate",
+        type=float,
+        metavar="SECONDS",
+        help="users = rate x this (default: the gate's default users, the peak rate x 1 s)",
+    )
     args = parser.parse_args()
     seconds, warmup, periods = (3.0, 1.0, 1) if args.quick else (args.seconds, 2.0, 3)
     locust = not args.no_locust
@@ -287,7 +304,11 @@ def main() -> None:
             what = "nginx, 1 worker process" if have_nginx() else "benchmarks/fastserver.py"
             print(f"1. arrival rate: {what}; {warmup:g} s warm-up + {seconds:g} s measured")
             for rate in args.rates:
-                print(arrival_point(url, have_nginx(), rate, seconds, warmup, tmp, locust))
+                print(
+                    arrival_point(
+                        url, have_nginx(), rate, seconds, warmup, tmp, locust, args.users_per_rate
+                    )
+                )
         print(
             f"2. a stall of {STALL_LENGTH * 1000:g} ms every {STALL_PERIOD:g} s "
             f"(benchmarks/fastserver.py): {warmup:g} s warm-up + {periods} period(s) measured"
