@@ -5,6 +5,9 @@
 Switches (environment variables), to see what a failing run looks like:
     SHOP_MODE=slow        product detail answers in ~300 ms (the gate's latency budget fails)
     SHOP_MODE=failing     the product list answers 500 (critical smoke tests fail)
+    SHOP_MODE=stall       the app stalls for 500 ms at the end of every 5 s from its start (a GC
+                          pause, a lock): a request that arrives during a stall is held until it
+                          ends. SHOP_STALL_EVERY=2 stalls every 2 s instead.
     SHOP_BOOT_SECONDS=3   /healthz answers 503 for the first 3 seconds (the readiness wait)
     SHOP_VERSION=1.4.2    what /version reports
 """
@@ -25,6 +28,10 @@ PRODUCTS = [{"id": i, "name": f"Product {i}", "price_cents": 100 * i + 99} for i
 MODE = os.environ.get("SHOP_MODE", "normal")
 BOOT_SECONDS = float(os.environ.get("SHOP_BOOT_SECONDS", "0"))
 VERSION = os.environ.get("SHOP_VERSION", "1.4.2")
+STALL_EVERY = float(os.environ.get("SHOP_STALL_EVERY", "5"))  # seconds, SHOP_MODE=stall
+STALL_LENGTH = 0.5
+if MODE == "stall" and not STALL_EVERY > STALL_LENGTH:
+    sys.exit(f"SHOP_STALL_EVERY must be over {STALL_LENGTH} (seconds), got {STALL_EVERY}")
 STARTED = time.monotonic()
 CART: list[dict[str, int]] = []
 CART_LOCK = threading.Lock()
@@ -35,6 +42,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:  # quiet
         pass
+
+    def parse_request(self) -> bool:
+        # Once the request has arrived, before any answer: every method and path.
+        if MODE == "stall":
+            stall()
+        return super().parse_request()
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
@@ -85,6 +98,14 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+def stall() -> None:
+    """SHOP_MODE=stall: the last STALL_LENGTH seconds of every STALL_EVERY seconds since the
+    start are a stall; a request arriving during one waits for its end."""
+    phase = (time.monotonic() - STARTED) % STALL_EVERY
+    if phase >= STALL_EVERY - STALL_LENGTH:
+        time.sleep(STALL_EVERY - phase)
 
 
 class Server(ThreadingHTTPServer):
