@@ -25,7 +25,9 @@ for a stalling server against the truth, with plain Locust beside it in the same
    answer time: the gate's service-time p50), and its p99 (the gate's rank rule) is the
    reference: the gate's reported p99 / true p99 (goal: within 5%). Beside it, plain Locust's
    closed-model p99 (R/10 users, ``constant_throughput(10)``, a whole number of periods) / the
-   true p99: how much coordinated omission hides.
+   true p99: how much coordinated omission hides. A request the gate sends late by d ms
+   (its event loop busy) just before a stall starts is held through the whole stall: the
+   gate's own lateness moves its p99 by about d, which the line shows beside it.
 
 Each measured point runs at most ~20 s (``--quick``: ~6 s, one stall period). The machine's
 noise moves every figure: the ratios are made in one invocation, the references side by side
@@ -267,7 +269,8 @@ def stall_point(rate: float, periods: int, warmup: float, tmp: Path, locust: boo
             f" reported / true p99 {reported[99] / truth[99]:.3f}  (goal 0.95-1.05; p95 "
             f"{reported[95] / truth[95]:.3f}; dropped {result.dropped} of "
             f"{result.iterations_due}; service time p50 {base:.1f} ms"
-            + (f", p99 {service.percentile(99):,.1f} ms)" if service is not None else ")")
+            + (f", p99 {service.percentile(99):,.1f} ms" if service is not None else "")
+            + f"; event loop at most {result.generator.loop_lag_max_ms:.0f} ms late)"
         )
         if locust:
             plain = PlainLocust(url, rate, seconds, tmp / "stalled")
