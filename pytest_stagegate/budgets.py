@@ -375,11 +375,14 @@ def _describe(metric: Metric, endpoint: str, stage: str = "") -> str:
 def capitalized(text: str) -> str:
     """``text`` starting with a capital, as every sentence shown to people does. Not
     ``str.capitalize``, which would lowercase the rest (a request name, a path). A first word
-    that is a name (``min_rps``, ``tests/test_x.py::test_y``, ``https://...``) stays as it is."""
-    first = text.split(" ", 1)[0]
-    if any(c in first for c in "_/:"):
+    that is a name (``min_rps``, ``tests/test_x.py::test_y``, ``https://...``,
+    ``pytest.exit()``) stays as it is; ``p99.9`` is a word."""
+    if _CODE.search(text.split(" ", 1)[0]):
         return text
     return text[:1].upper() + text[1:]
+
+
+_CODE = re.compile(r"[_/:()]|\.[A-Za-z]")  # in a first word: a name from code, not a word
 
 
 def _requests(n: int) -> str:

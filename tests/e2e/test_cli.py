@@ -161,7 +161,7 @@ def test_the_key_leaves_the_environment_before_any_conftest_or_worker_sees_it(
     assert seen[:2] == ["import False", "configure False"]  # the controller's conftest
     data = json.loads((pytester.path / "v.json").read_text())
     assert check_signature(data, KEY.encode()) is None
-    assert "signed with ***." in data["reasons"]
+    assert "Signed with ***." in data["reasons"]
     assert "signed with ***" in result.stdout.str()
     text = (pytester.path / "v.json").read_text() + (pytester.path / "j.xml").read_text()
     assert KEY not in text + result.stdout.str() + result.stderr.str()

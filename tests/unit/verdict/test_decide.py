@@ -473,3 +473,24 @@ def test_checks_keep_the_order_of_stagegate_yaml_everywhere() -> None:
     xml = to_xml(data).decode()
     positions = [xml.index(f'name="{m} of {e} ') for m, e in got]
     assert positions == sorted(positions)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("no baseline value for p95 of total", "No baseline value for p95 of total."),
+        ("p99.9 of total had 12 samples", "P99.9 of total had 12 samples."),
+        ("xdist worker gw1 crashed", "Xdist worker gw1 crashed."),
+        # a first word from code keeps its case: a metric key, a node id, a call, a host
+        ("min_rps of total was low", "min_rps of total was low."),
+        ("tests/test_a.py::test_b failed", "tests/test_a.py::test_b failed."),
+        ("pytest.exit() stopped the run: done", "pytest.exit() stopped the run: done."),
+        ("example.com did not answer", "example.com did not answer."),
+    ],
+)
+def test_a_sentence_starts_with_a_capital_unless_it_starts_with_a_name(
+    text: str, shown: str
+) -> None:
+    from pytest_stagegate.verdict.decide import sentence
+
+    assert sentence(text) == shown
