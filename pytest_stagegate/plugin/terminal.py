@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from _pytest.outcomes import Exit  # pytest.exit.Exception, by a name type checkers know
 
-from ..units import format_ms
+from ..units import format_arrival_rate, format_ms
 from ..verdict.decide import sentence
 
 if TYPE_CHECKING:
@@ -95,12 +95,8 @@ def _write_gate(tr: Any, gate: Mapping[str, Any], load_errors: Sequence[str]) ->
     from ..verdict.report import gate_table_lines, load_model_lines
 
     profile = gate["profile"]
-    tr.write_line(
-        f"load gate: {GATE_STATUS.get(gate['status'], gate['status'])}; "
-        f"{profile.get('users')} users, {profile.get('duration_s')} s, warm-up "
-        f"{profile.get('warmup_s')} s"
-        + (f", {profile.get('workers')} workers" if profile.get("workers") else "")
-    )
+    status = GATE_STATUS.get(gate["status"], gate["status"])
+    tr.write_line(f"load gate: {'; '.join([status, *_profile_parts(profile)])}")
     if gate["reason"]:
         tr.write_line(f"  {sentence(gate['reason'])}")
     model = load_model_lines(gate)  # the model, stages, the latency chart; a blank line after
@@ -120,6 +116,21 @@ def _write_gate(tr: Any, gate: Mapping[str, Any], load_errors: Sequence[str]) ->
             f"{where}): its failed requests do not fail the gate unless every one of them failed",
             yellow=True,
         )
+
+
+def _profile_parts(profile: Mapping[str, Any]) -> list[str]:
+    """``10 users, 3 s, warm-up 1 s, 2 workers``: lengths as the header and the progress line
+    write them (not ``3.0 s``), and only what the profile says (a gate that never started has
+    none of it)."""
+    parts = []
+    if profile.get("users") is not None:
+        parts.append(f"{profile['users']} users")
+    for key, label in (("duration_s", ""), ("warmup_s", "warm-up ")):
+        if isinstance(profile.get(key), (int, float)):
+            parts.append(f"{label}{profile[key]:g} s")
+    if profile.get("workers"):
+        parts.append(f"{profile['workers']} workers")
+    return [", ".join(parts)] if parts else []
 
 
 class ProgressLine:
@@ -165,10 +176,15 @@ class ProgressLine:
 
 def progress_text(p: Progress) -> str:
     """``stagegate load:   12/30 s | 10 users | 95.0 req/s | p95 12.0 ms | 0 of 1,140 failed
-    so far (warm-up included)``"""
+    so far (warm-up included)``; in the open model the rate now and the iterations dropped so
+    far in place of the users: ``| rate 100/s, 0 dropped |``."""
     phase = " (warm-up)" if p.warmup else ""
+    load = f"{p.users} users"
+    if p.rate is not None:
+        rate = format_arrival_rate(p.rate) if p.rate > 0 else "0/s"  # a ramp down's end
+        load = f"rate {rate}, {p.dropped or 0:,} dropped"
     return (
-        f"stagegate load: {p.elapsed:4.0f}/{p.duration:g} s{phase} | {p.users} users | "
+        f"stagegate load: {p.elapsed:4.0f}/{p.duration:g} s{phase} | {load} | "
         f"{p.rps:,.1f} req/s | p95 {format_ms(p.p95_ms)} | "
         f"{p.failures:,} of {p.requests:,} failed so far (warm-up included)"
     )
