@@ -93,10 +93,16 @@ class Progress:
     requests: int
     failures: int
     warmup: bool
+    # the open model: the rate now (iterations/s, on the schedule) and the iterations dropped so
+    # far (of the judged windows); None in the closed model
+    rate: float | None = None
+    dropped: int | None = None
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> Progress:
         return cls(
+            rate=None if event.get("rate") is None else float(event["rate"]),
+            dropped=None if event.get("dropped") is None else int(event["dropped"]),
             elapsed=float(event["elapsed"]),
             duration=float(event["duration"]),
             users=int(event["users"]),

@@ -381,14 +381,30 @@ def top_errors(
 
 
 def describe_profile(plan: LoadPlan, workers: int, remote: int = 0) -> dict[str, Any]:
-    """The load profile as it ran (after ``pytest_stagegate_load_plan``), for the verdict; in
-    the open model also ``model`` "open" and ``rate`` (None with stages: they say the rates;
-    all users start at once, so the spawn rate says nothing there)."""
-    open_model = {"model": "open", "rate": plan.rate} if plan.open_model else {}
+    """The load profile as it ran (after ``pytest_stagegate_load_plan``), for the verdict. In
+    the open model also ``model`` "open", ``rate`` (None with stages: they say the rates) and
+    ``arrival_lag_s`` (how late an iteration may start before it is dropped); with stages, the
+    ``stages`` as planned (``name``, ``duration_s``, ``rate`` or ``users``, ``judge``). No
+    ``spawn_rate`` where it says nothing: the open model starts all its users at once, stages
+    ramp their own."""
+    model: dict[str, Any] = {}
+    if plan.open_model:
+        model = {"model": "open", "rate": plan.rate, "arrival_lag_s": plan.arrival_lag}
+    if plan.stages:
+        model["stages"] = [
+            {
+                "name": st.name,
+                "duration_s": st.duration,
+                **({"rate": st.rate} if st.rate is not None else {"users": st.users}),
+                "judge": st.judge,
+            }
+            for st in plan.stages
+        ]
+    spawn = {} if plan.open_model or plan.stages else {"spawn_rate": plan.spawn_rate}
     return {
-        **open_model,
+        **model,
         "users": plan.users,
-        "spawn_rate": plan.spawn_rate,
+        **spawn,
         "duration_s": plan.duration,
         "warmup_s": plan.warmup,
         "workers": workers + remote,

@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..config import GateSettings, Target, load_config
+from ..config import GateSettings, LoadSettings, Target, load_config
 from ..errors import ConfigError, StagegateError
 from ..target.client import RequestLog, make_client, summarize
 from ..target.readiness import check_version, wait_ready
+from ..units import format_arrival_rate
 from . import markers
 from .options import BIND_EXAMPLE, DEFAULT_SOURCE, RunOptions, remove_files
 from .records import TestRecorder, skip_reason
@@ -190,9 +191,8 @@ class StagegateRun:
         if self.options.gate:
             settings = self.state.gate_settings
             load = settings.load
-            users = f"{load.users} user{'' if load.users == 1 else 's'}"
             lines.append(
-                f"stagegate: gate on: {users} for {load.duration:g} s "
+                f"stagegate: gate on: {describe_load(load)} for {load.duration:g} s "
                 f"(warm-up {load.warmup:g} s), {len(settings.budgets)} budgets"
             )
         return lines
@@ -449,6 +449,21 @@ class StagegateRun:
             load_errors=state.gate.load_errors if state.gate is not None else (),
             files=self._written,
         )
+
+
+def describe_load(load: LoadSettings) -> str:
+    """How the load is driven, for the header: ``10 users``; ``open model, rate 100/s (at most
+    100 concurrent iterations)``; with stages, their peak and number: ``open model, rate up to
+    100/s in 3 stages (...)``, ``up to 20 users in 2 stages``."""
+    stages = len(load.stages)
+    in_stages = f" in {stages} stage{'' if stages == 1 else 's'}" if stages else ""
+    if load.open_model:
+        peak = load.rate if load.rate is not None else max(st.rate or 0.0 for st in load.stages)
+        rate = f"rate {'up to ' if stages else ''}{format_arrival_rate(peak)}{in_stages}"
+        concurrent = f"at most {load.users:,} concurrent iteration{'' if load.users == 1 else 's'}"
+        return f"open model, {rate} ({concurrent})"
+    users = f"{load.users:,} user{'' if load.users == 1 else 's'}"
+    return f"up to {users}{in_stages}" if stages else users
 
 
 def _new_state(target: Target, known: tuple[str, ...], gate: GateSettings) -> RunState:

@@ -37,7 +37,7 @@ from .abort import (
     RequestCounts,
     saturated_now,
 )
-from .arrivals import Slots, Windows
+from .arrivals import Schedule, Slots, Windows
 from .assemble import assemble_result, merge_errors, redact_endpoints
 from .deadline import deadline_watch, in_flight
 from .failure import LoadFailure, last_line
@@ -395,14 +395,21 @@ class Controller:
 
     def _progress(self) -> None:
         interval = max(0.1, self.plan.progress_interval)
+        # the open model: the rate now (its level on the schedule) and the iterations dropped
+        schedule = Schedule.of(self.plan) if self.plan.open_model else None
         while not self.done.is_set():
             gevent.sleep(interval)
             if self.done.is_set():
                 return
             now = time.time()
             runner = self.runner
+            model: dict[str, Any] = {}
+            if schedule is not None:
+                level = schedule.level(now - self.load_start)
+                model = {"rate": float(f"{level:.3g}"), "dropped": self.recorder.slot_counts()[1]}
             self.stream.emit(
                 "progress",
+                **model,
                 elapsed=round(now - self.load_start, 2),
                 duration=self.plan.duration,
                 users=runner.user_count if runner is not None else 0,
