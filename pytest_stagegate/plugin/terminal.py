@@ -123,8 +123,16 @@ def _profile_parts(profile: Mapping[str, Any]) -> list[str]:
     write them (not ``3.0 s``), and only what the profile says (a gate that never started has
     none of it)."""
     parts = []
-    if profile.get("users") is not None:
-        parts.append(f"{profile['users']} users")
+    stages = profile.get("stages") or []
+    in_stages = f" in {len(stages)} stage{'' if len(stages) == 1 else 's'}" if stages else ""
+    if profile.get("model") == "open":  # as the header says it
+        rates = [float(st.get("rate") or 0) for st in stages] or [float(profile.get("rate") or 0)]
+        up_to = "up to " if stages else ""
+        parts.append(f"open model, rate {up_to}{format_arrival_rate(max(rates))}{in_stages}")
+        if profile.get("users") is not None:
+            parts.append(f"at most {profile['users']} concurrent iterations")
+    elif profile.get("users") is not None:
+        parts.append(f"{'up to ' if stages else ''}{profile['users']} users{in_stages}")
     for key, label in (("duration_s", ""), ("warmup_s", "warm-up ")):
         if isinstance(profile.get(key), (int, float)):
             parts.append(f"{label}{profile[key]:g} s")

@@ -1,6 +1,7 @@
 """Where a run describes its load, the load model shows: the header (``session.describe_load``,
 from a parsed stagegate.yaml), the verdict's profile (``gate.describe_profile``, from the plan
-the config makes) and the progress line (``terminal.progress_text``, from the child's event as
+the config makes) and the summary's "load gate:" line made from it (``terminal._profile_parts``),
+and the progress line (``terminal.progress_text``, from the child's event as
 ``Progress.from_event`` reads it)."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pytest_stagegate.load.plan import plan_for
 from pytest_stagegate.load.process import Progress
 from pytest_stagegate.plugin.gate import describe_profile
 from pytest_stagegate.plugin.session import describe_load
-from pytest_stagegate.plugin.terminal import progress_text
+from pytest_stagegate.plugin.terminal import _profile_parts, progress_text
 
 HOST = "http://127.0.0.1:1"
 RAMP = """
@@ -51,6 +52,7 @@ def test_the_closed_model_is_described_by_its_users(tmp_path: Path) -> None:
     profile = profile_of(load)
     assert "model" not in profile and "stages" not in profile
     assert (profile["users"], profile["spawn_rate"]) == (10, 5.0)
+    assert _profile_parts(profile) == ["10 users, 10 s, warm-up 2 s"]
 
 
 def test_the_open_model_is_described_by_its_rate_and_concurrency(tmp_path: Path) -> None:
@@ -61,6 +63,9 @@ def test_the_open_model_is_described_by_its_rate_and_concurrency(tmp_path: Path)
     assert profile["arrival_lag_s"] == 0.5
     assert "spawn_rate" not in profile  # all its users start at once: a spawn rate says nothing
     assert "stages" not in profile
+    assert _profile_parts(profile) == [
+        "open model, rate 100/s, at most 100 concurrent iterations, 10 s, warm-up 2 s"
+    ]
 
 
 def test_open_model_stages_are_described_by_their_peak_and_number(tmp_path: Path) -> None:
@@ -76,6 +81,10 @@ def test_open_model_stages_are_described_by_their_peak_and_number(tmp_path: Path
         {"name": "ramp-down", "duration_s": 2.0, "rate": 0.0, "judge": False},
     ]
     assert "spawn_rate" not in profile
+    assert _profile_parts(profile) == [
+        "open model, rate up to 100/s in 3 stages, at most 100 concurrent iterations, 15 s, "
+        "warm-up 2 s"
+    ]
 
 
 def test_closed_model_stages_are_described_by_their_peak_users(tmp_path: Path) -> None:
@@ -87,6 +96,7 @@ def test_closed_model_stages_are_described_by_their_peak_users(tmp_path: Path) -
         {"name": "stage 1", "duration_s": 5.0, "users": 20, "judge": False},
         {"name": "stage 2", "duration_s": 25.0, "users": 20, "judge": True},
     ]
+    assert _profile_parts(profile) == ["up to 20 users in 2 stages, 30 s, warm-up 2 s"]
 
 
 def test_a_slow_rate_is_described_in_its_own_unit(tmp_path: Path) -> None:
