@@ -129,5 +129,6 @@ def test_a_stall_of_the_bundled_example_shows_in_the_open_models_latency(tmp_pat
     assert "open model" in header and "3 stages" in header, header
     progress = [line for line in output.splitlines() if line.startswith("stagegate load:")]
     assert progress and all("| rate " in line and " dropped |" in line for line in progress)
+    assert "load gate: ran to the end; open model, rate up to 100/s in 3 stages" in output
     assert "Open model: stages up to 100 iterations/s" in output, output
     assert "p95 latency over time" in output and "+peak" in output, output
