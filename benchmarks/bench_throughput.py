@@ -10,10 +10,9 @@ Each round runs:
                   should be a ratio of 1.00;
   gate            the gate alone, on that CPU;
   gate x2         run_load(..., workers=2): a master and two worker processes, on every CPU;
-and prints the median of each: gate / locust (target >= 1.0, and >= 0.95 with --gate-report,
-issue 11: the gate's raw-time histograms,
-whole-request timer, progress and abort checks must not cost throughput), locust / locust,
-and gate x2 / gate.
+and prints the median of each: gate / locust (target >= 1.0, and >= 0.95 with --gate-report
+(issue 11): the gate's raw-time histograms, whole-request timer, progress and abort checks must
+not cost throughput), locust / locust, and gate x2 / gate.
 
 Why side by side: on a shared (virtual) machine a load generator's requests/s moves by 10-25%
 from one run to the next, for reasons that have nothing to do with it, which drowns a
