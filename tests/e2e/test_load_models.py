@@ -11,7 +11,7 @@ What is proved, with invariants and gross effects, never speed:
 - stages ramp the rate over two worker processes, whose shares add up to the one-process
   schedule; an unjudged ramp is left out, a stage's own budgets are checked, and Locust's HTML
   report counts what the verdict counts.
-Loads are 2-3 s; four pytest runs in all.
+Loads are 2-3.5 s; four pytest runs in all.
 """
 
 from __future__ import annotations
@@ -124,7 +124,9 @@ def test_a_stall_shows_in_the_open_models_latency_and_not_in_the_closed_ones(
     )
     load = load_of(verdict)
     assert load["model"] == "open" and load["rate"] == 50
-    assert load["iterations_due"] == slots_due(50, 3.0)
+    # every slot due up to the stop minus the arrival lag is counted, started or dropped (one
+    # due later and not started yet was not late yet); the exact count: the stages test
+    assert slots_due(50, 3.0 - 0.5) <= load["iterations_due"] <= slots_due(50, 3.0)
     users = verdict["gate"]["profile"]["users"]
     assert users >= 50  # the default: a second of the rate
     assert_schedule_kept(load, stalling.count(WORK), in_flight=users)
@@ -200,6 +202,9 @@ def test_stages_ramp_the_rate_over_two_workers_judge_their_own_budgets_and_the_r
         {"duration": "1s", "rate": "20/s", "judge": False},  # 0 -> 20/s: 10 iterations
         {"name": "peak", "duration": "2s", "rate": "40/s",  # 20 -> 40/s: 60 iterations
          "budgets": {"total": {"p95": "500ms"}}},
+        # 40 -> 0/s: 10 iterations; the peak's last slot is due 0.5 s before the stop, so
+        # every one of them is counted however late the machine runs
+        {"name": "down", "duration": "0.5s", "rate": 0, "judge": False},
     ]  # fmt: skip
     result, verdict = run_gate(
         pytester,
@@ -218,12 +223,16 @@ def test_stages_ramp_the_rate_over_two_workers_judge_their_own_budgets_and_the_r
         (s["name"], s["judged"], s["level_from"], s["level_to"], s["start_s"], s["end_s"])
         for s in load["stages"]
     ]
-    assert got == [("stage 1", False, 0, 20, 0, 1), ("peak", True, 20, 40, 1, 3)]
+    assert got == [
+        ("stage 1", False, 0, 20, 0, 1),
+        ("peak", True, 20, 40, 1, 3),
+        ("down", False, 40, 0, 3, 3.5),
+    ]
     # only the judged stage's iterations are due: the integral of its ramp, exactly, although
     # each worker ran half of them
     assert load["iterations_due"] == 60
     users = verdict["gate"]["profile"]["users"]
-    assert_schedule_kept(load, server.count(WORK), in_flight=users, unjudged=10)
+    assert_schedule_kept(load, server.count(WORK), in_flight=users, unjudged=20)
     total = total_of(verdict)
     assert 0 < total["requests"] <= server.count(WORK)
     # the stage's budget is checked on the stage's requests, apart from the whole run's
@@ -246,7 +255,7 @@ def test_stages_ramp_the_rate_over_two_workers_judge_their_own_budgets_and_the_r
     assert aggregated["num_requests"] == total["requests"]
     assert "<svg" in html
     # the terminal summary draws the chart, the stages named on it
-    result.stdout.fnmatch_lines(["*+stage 1*+peak*"])
+    result.stdout.fnmatch_lines(["*+stage 1*+peak*+down*"])
 
 
 def test_the_stall_schedule_is_what_the_tests_rely_on() -> None:
