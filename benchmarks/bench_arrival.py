@@ -17,6 +17,8 @@ for a stalling server against the truth, with plain Locust beside it in the same
      server    requests nginx counted over the whole run / the whole run's schedule
    and, beside it, plain Locust asked for the same rate the usual way (R/10 users with
    ``constant_throughput(10)``, closed model), its requests/s over the same seconds / R.
+   The highest rate (1,000/s or more) runs again with users = R x 0.05 s: the default users
+   (R x 1 s) cost the load process CPU that shows in the latency at high rates.
 2. A stall. benchmarks/fastserver.py stalls for the last 500 ms of every 5 s of a schedule this
    script fixes (``--stall 5 0.5 --origin T``): a request that arrives during a stall is
    answered when it ends. The gate runs ``rate: --stall-rate/s`` against it for a whole number
@@ -317,6 +319,11 @@ def main() -> None:
                         url, have_nginx(), rate, seconds, warmup, tmp, locust, args.users_per_rate
                     )
                 )
+            top = max(args.rates)
+            if args.users_per_rate is None and top >= 1000:
+                # the default users (a second of the rate) against a twentieth of that
+                print("  the same with users = rate x 0.05 s:")
+                print(arrival_point(url, have_nginx(), top, seconds, warmup, tmp, False, 0.05))
         print(
             f"2. a stall of {STALL_LENGTH * 1000:g} ms every {STALL_PERIOD:g} s "
             f"(benchmarks/fastserver.py): {warmup:g} s warm-up + {periods} period(s) measured"
