@@ -498,10 +498,15 @@ class _Guard:
         declared = _declared_length(request, response)
         guard = _BodyGuard(self, request, deadline, entry, start, declared)
         wrapped = stream(response.stream, guard)  # type: ignore[arg-type]
+        if "content-encoding" not in response.headers and type(response) is httpx.Response:
+            # Nothing to decode: the decoded body is the raw one, which ``wrapped`` bounds, and
+            # cannot fail to decode. httpx's own response is kept, its stream replaced.
+            response.stream = wrapped
+            response.request = request
+            return response
         if type(response) is httpx.Response:
-            # httpx's transport's own response, re-typed in place (the subclass adds methods
-            # and the guard, nothing else) rather than built again, which would copy the
-            # headers and re-run Response's checks on every request
+            # re-typed in place (the subclass adds methods and the guard, nothing else) rather
+            # than built again, which would copy the headers and re-run Response's checks
             response.__class__ = _CappedResponse
             assert isinstance(response, _CappedResponse)
             response.stream = wrapped
