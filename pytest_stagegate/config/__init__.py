@@ -13,7 +13,11 @@ from ..errors import ConfigError
 from .loader import CONFIG_FILENAME, Config, load_config
 from .model import (
     AbortSettings,
+    Capture,
+    DataSpec,
+    FlowSpec,
     GateSettings,
+    JsonExpect,
     LoadSettings,
     ReadyCheck,
     RequestSpec,
@@ -25,9 +29,13 @@ from .model import (
 __all__ = [
     "CONFIG_FILENAME",
     "AbortSettings",
+    "Capture",
     "Config",
     "ConfigError",
+    "DataSpec",
+    "FlowSpec",
     "GateSettings",
+    "JsonExpect",
     "LoadSettings",
     "ReadyCheck",
     "RequestSpec",

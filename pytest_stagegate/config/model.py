@@ -89,16 +89,69 @@ class Target:
 
 
 @dataclass(frozen=True)
+class JsonExpect:
+    """One entry of ``expect.json``: the JMESPath ``expr`` over the JSON body equals ``value``,
+    or, with ``present`` set, only finds something (True) or nothing (False)."""
+
+    expr: str
+    value: Any = None
+    present: bool | None = None
+
+
+@dataclass(frozen=True)
+class Capture:
+    """``capture: {var: "jmespath"}`` (over the JSON body) or ``{var: {header: NAME}}``: a
+    value kept per user and used in later requests' templates as ``{var}``."""
+
+    var: str
+    json: str | None = None  # a JMESPath expression
+    header: str | None = None
+
+
+@dataclass(frozen=True)
 class RequestSpec:
-    """One line of the declarative scenario ``gate.load.requests``."""
+    """One request of the declarative scenario (``gate.load.requests``, or a flow's step).
+    ``path``, header values, ``query`` values and strings in ``json`` are templates:
+    ``{var}`` (a capture), ``{vars.NAME}`` (the target's vars), ``{row.COLUMN}`` (the data
+    file's row); ``{{`` and ``}}`` are literal braces."""
 
     method: str
     path: str
-    name: str  # the request name budgets refer to; default "METHOD path"
+    name: str  # the request name budgets refer to; default "METHOD path" (the template as written)
     weight: int = 1
     headers: Mapping[str, str] = field(default_factory=dict)
     json: Any = None
-    expect_status: tuple[int, ...] = ()  # empty: any status < 400 is a success
+    # expect.status, or expect_status as written in 0.1; empty: any status < 400 is a success
+    expect_status: tuple[int, ...] = ()
+    query: Mapping[str, str] = field(default_factory=dict)
+    expect_json: tuple[JsonExpect, ...] = ()
+    expect_contains: str | None = None  # the body (decoded as UTF-8) contains this text
+    # header name -> text the response's header value contains (case-insensitive)
+    expect_headers: Mapping[str, str] = field(default_factory=dict)
+    capture: tuple[Capture, ...] = ()
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    """``gate.load.flows[]``: a user journey, its steps run in order by one user; ``on_start``
+    runs once per user (a login). The flow's name is also a budget key: its whole duration,
+    from the iteration's start to its last step's end, as one sample."""
+
+    name: str
+    weight: int = 1
+    steps: tuple[RequestSpec, ...] = ()
+    on_start: tuple[RequestSpec, ...] = ()
+    wait: tuple[float, float] = (0.0, 0.0)  # between steps, like gate.load.wait
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """``gate.load.data``: a CSV file next to stagegate.yaml, one row per iteration
+    (``{row.COLUMN}``). ``unique`` rows are never handed out twice, across users and workers."""
+
+    file: Path
+    mode: Literal["cycle", "random", "unique"] = "cycle"
+    columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,6 +197,8 @@ class LoadSettings:
     abort: AbortSettings = AbortSettings()
     rate: float | None = None  # open model: iterations started per second, over all workers
     stages: tuple[StageSpec, ...] = ()
+    flows: tuple[FlowSpec, ...] = ()  # user journeys; ``requests`` are one-step flows
+    data: DataSpec | None = None
 
     @property
     def open_model(self) -> bool:

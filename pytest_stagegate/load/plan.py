@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from ..config import GateSettings, Target
 
-PLAN_SCHEMA = 2  # 2: the open model and stages (rate, stages, arrival_lag)
+PLAN_SCHEMA = 3  # 2: the open model and stages; 3: flows, expectations, captures, data
 
 # Shared by the pytest side (``load.process``) and the load child (``load.child``).
 WORKER_CONNECT_TIMEOUT = 30.0  # how long a master waits for all its workers to connect
@@ -42,6 +42,23 @@ class PlannedRequest:
     headers: dict[str, str] = field(default_factory=dict)
     json: Any = None
     expect_status: list[int] = field(default_factory=list)
+    query: dict[str, str] = field(default_factory=dict)
+    # [{"expr", "value", "present"}]: config.JsonExpect as JSON
+    expect_json: list[dict[str, Any]] = field(default_factory=list)
+    expect_contains: str | None = None
+    expect_headers: dict[str, str] = field(default_factory=dict)
+    capture: list[dict[str, Any]] = field(default_factory=list)  # [{"var", "json", "header"}]
+
+
+@dataclass(frozen=True)
+class PlannedFlow:
+    """``config.FlowSpec`` for the child."""
+
+    name: str
+    weight: int = 1
+    steps: list[PlannedRequest] = field(default_factory=list)
+    on_start: list[PlannedRequest] = field(default_factory=list)
+    wait: tuple[float, float] = (0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -101,6 +118,11 @@ class LoadPlan:
     rate: float | None = None
     stages: list[PlannedStage] = field(default_factory=list)
     arrival_lag: float = defaults.ARRIVAL_LAG
+    # scenarios: journeys (``requests`` stay one-step iterations), the data file's rows
+    flows: list[PlannedFlow] = field(default_factory=list)
+    data_file: str | None = None  # its name, for messages
+    data_mode: Literal["cycle", "random", "unique"] = "cycle"
+    data_rows: list[dict[str, str]] = field(default_factory=list)
     schema: int = PLAN_SCHEMA
 
     @property
@@ -121,6 +143,16 @@ class LoadPlan:
         data["requests"] = [PlannedRequest(**r) for r in data.get("requests", [])]
         data["abort_latency"] = [LatencyLimit(**a) for a in data.get("abort_latency", [])]
         data["stages"] = [PlannedStage(**st) for st in data.get("stages", [])]
+        data["flows"] = [
+            PlannedFlow(
+                name=f["name"],
+                weight=f.get("weight", 1),
+                steps=[PlannedRequest(**r) for r in f.get("steps", [])],
+                on_start=[PlannedRequest(**r) for r in f.get("on_start", [])],
+                wait=tuple(f.get("wait", (0.0, 0.0))),
+            )
+            for f in data.get("flows", [])
+        ]
         data["wait"] = tuple(data.get("wait", (0.0, 0.0)))
         return cls(**data)
 

@@ -90,6 +90,9 @@ class EndpointResult:
     # the open model: the same requests' times from the actual send (``histogram`` is from the
     # scheduled start); None in the closed model, where the two are the same
     service_histogram: LogHistogram | None = field(default=None, compare=False)
+    # responses by status class: {"2xx": n, "3xx": n, "4xx": n, "5xx": n}; requests without
+    # a response are in none of them (0.2: scenarios; absent in older results)
+    status_classes: dict[str, int] = field(default_factory=dict, compare=False)
 
     @property
     def succeeded(self) -> int:
@@ -107,6 +110,7 @@ class EndpointResult:
             "service_histogram": (
                 None if self.service_histogram is None else self.service_histogram.to_dict()
             ),
+            "status_classes": dict(self.status_classes),
         }
 
     @classmethod
@@ -124,6 +128,8 @@ class EndpointResult:
         service_histogram = (
             None if service is None else _histogram(service, f"{where}.service_histogram")
         )
+        classes = _mapping(d.get("status_classes", {}), f"{where}.status_classes")
+        status_classes = {str(k): _int(classes, str(k), f"{where}.status_classes") for k in classes}
         if failures > requests:
             raise ValueError(f"{where}.failures ({failures}) is more than requests ({requests})")
         if timeouts > failures:
@@ -137,6 +143,7 @@ class EndpointResult:
             timeouts=timeouts,
             failed_histogram=failed_histogram,
             service_histogram=service_histogram,
+            status_classes=status_classes,
         )
 
     def stats(
@@ -462,6 +469,10 @@ class LoadResult:
     dropped: int = 0
     stages: tuple[StageResult, ...] = ()
     timeline: tuple[TimelinePoint, ...] = ()
+    # scenarios: each declared flow (gate.load.flows) as one entry, method "FLOW": requests =
+    # iterations that ran, failures = those with a failed step, histogram = the succeeded
+    # iterations' whole durations (from the iteration's start: its due time in the open model)
+    flows: tuple[EndpointResult, ...] = ()
 
     def top_error(self, name: str) -> str:
         """The most frequent error of request name ``name`` (or of all, for TOTAL), as a short
@@ -529,6 +540,7 @@ class LoadResult:
             "dropped": self.dropped,
             "stages": [st.to_dict() for st in self.stages],
             "timeline": [p.to_dict() for p in self.timeline],
+            "flows": [f.to_dict() for f in self.flows],
         }
 
     @classmethod
@@ -583,6 +595,10 @@ class LoadResult:
             timeline=tuple(
                 TimelinePoint.from_dict(p, f"result.timeline[{i}]")
                 for i, p in enumerate(_list(d, "timeline", "result") if "timeline" in d else [])
+            ),
+            flows=tuple(
+                EndpointResult.from_dict(f, f"result.flows[{i}]")
+                for i, f in enumerate(_list(d, "flows", "result") if "flows" in d else [])
             ),
         )
 

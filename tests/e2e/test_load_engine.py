@@ -155,8 +155,8 @@ def test_quiet_locust_stats_drops_requests_and_keeps_errors() -> None:
     [
         ("not json", "The load plan could not be read: json.decoder.JSONDecodeError"),
         (
-            json.dumps({**json.loads(plan_for("http://127.0.0.1:9").to_json()), "schema": 1}),
-            "the load plan is schema 1; this version of pytest-stagegate reads schema 2",
+            json.dumps({**json.loads(plan_for("http://127.0.0.1:9").to_json()), "schema": 2}),
+            "the load plan is schema 2; this version of pytest-stagegate reads schema 3",
         ),
     ],
     ids=["garbage", "other-schema"],

@@ -127,8 +127,8 @@ def test_plan_defaults_come_from_defaults() -> None:
 
 def test_a_plan_of_another_schema_is_refused() -> None:
     doc = json.loads(LoadPlan(host="h", users=1, spawn_rate=1, duration=1).to_json())
-    doc["schema"] = 1
-    with pytest.raises(ValueError, match="reads schema 2"):
+    doc["schema"] = 2
+    with pytest.raises(ValueError, match="reads schema 3"):
         LoadPlan.from_json(json.dumps(doc))
 
 

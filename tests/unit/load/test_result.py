@@ -121,9 +121,11 @@ def test_round_trips() -> None:
         "dropped": 0,
         "stages": [],
         "timeline": [],
+        "flows": [],
     }
-    endpoints = [{**e, "service_histogram": None} for e in doc["endpoints"]]
-    total = {**doc["total"], "service_histogram": None}
+    new = {"service_histogram": None, "status_classes": {}}
+    endpoints = [{**e, **new} for e in doc["endpoints"]]
+    total = {**doc["total"], **new}
     assert result.to_dict() == {**doc, **added, "endpoints": endpoints, "total": total}
     again = result.to_dict()
     assert LoadResult.from_dict(json.loads(json.dumps(again))).to_dict() == again
