@@ -345,7 +345,7 @@ def parse_budget(endpoint: str, key: str, value: object, *, source: str = "") ->
     metric = parse_metric(key)
     if metric.regression:
         limit = _parse_regression(value)
-    elif metric.base == "error_rate":
+    elif metric.is_rate:  # error_rate, status_Nxx
         limit = units.parse_rate(value)
     elif metric.base == "min_rps":
         limit = _parse_rps(value)

@@ -4,6 +4,8 @@
     avg, max        mean / maximum latency (ms)
     error_rate      failures / requests (a fraction)
     min_rps         requests per second
+    status_Nxx      status_1xx .. status_5xx: responses of that status class / requests (a
+                    fraction, a rate like error_rate; no regression form)
     <latency>_regression    pNN, pNN.N, avg or max compared with a baseline verdict
     service_time_<latency>  service_time_pNN, service_time_avg, service_time_max: the time from
                             the actual send (the open model; in the closed model the same as
@@ -31,6 +33,7 @@ __all__ = [
     "REGRESSION",
     "SERVICE_TIME",
     "STANDARD_PERCENTILES",
+    "STATUS_CLASSES",
     "Metric",
     "Unit",
     "parse_metric",
@@ -46,12 +49,14 @@ STANDARD_PERCENTILES = ("p50", "p90", "p95", "p99")
 LATENCY_STATS = ("avg", "max")
 REGRESSION = "_regression"
 SERVICE_TIME = "service_time_"
+# status_1xx .. status_5xx: the share of a name's requests answered with a status of that class
+STATUS_CLASSES = tuple(f"status_{n}xx" for n in range(1, 6))
 
 _PERCENTILE = re.compile(r"p(\d{1,2})(?:\.(\d))?")
 _LOOKS_LIKE_PERCENTILE = re.compile(r"p[\d.]+")
 _VALID = (
-    "pNN, pNN.N, avg, max, error_rate, min_rps, <pNN|avg|max>_regression and "
-    "service_time_<pNN|avg|max>"
+    "pNN, pNN.N, avg, max, error_rate, min_rps, status_1xx .. status_5xx, "
+    "<pNN|avg|max>_regression and service_time_<pNN|avg|max>"
 )
 _SUGGESTIONS = (
     *STANDARD_PERCENTILES,
@@ -59,6 +64,7 @@ _SUGGESTIONS = (
     *LATENCY_STATS,
     "error_rate",
     "min_rps",
+    *STATUS_CLASSES,
     *(f"{m}{REGRESSION}" for m in (*STANDARD_PERCENTILES, *LATENCY_STATS)),
     *(f"{SERVICE_TIME}{m}" for m in (*STANDARD_PERCENTILES, *LATENCY_STATS)),
 )
@@ -68,7 +74,7 @@ _SUGGESTIONS = (
 class Metric:
     """A parsed metric name."""
 
-    base: str  # canonical: "p95", "p99.9", "avg", "max", "error_rate", "min_rps"
+    base: str  # canonical: "p95", "p99.9", "avg", "max", "error_rate", "min_rps", "status_5xx"
     regression: bool = False
     percentile: Fraction | None = None  # 95 for p95
     service_time: bool = False  # service_time_p95: base "p95", from the actual send
@@ -85,8 +91,18 @@ class Metric:
         return self.percentile is not None or self.base in LATENCY_STATS
 
     @property
+    def status_class(self) -> str | None:
+        """``"5xx"`` for status_5xx; None for every other metric."""
+        return self.base.removeprefix("status_") if self.base in STATUS_CLASSES else None
+
+    @property
+    def is_rate(self) -> bool:
+        """error_rate and status_Nxx: a share of the requests, judged like each other."""
+        return self.base == "error_rate" or self.base in STATUS_CLASSES
+
+    @property
     def unit(self) -> Unit:
-        if self.base == "error_rate":
+        if self.is_rate:
             return "ratio"
         if self.base == "min_rps":
             return "rps"
@@ -116,7 +132,7 @@ def parse_percentile(text: str, key: str | None = None) -> Metric:
 
 def parse_metric(key: str) -> Metric:
     """Any metric name of the grammar above; ValueError naming the valid ones otherwise."""
-    if key in (*LATENCY_STATS, "error_rate", "min_rps"):
+    if key in (*LATENCY_STATS, "error_rate", "min_rps", *STATUS_CLASSES):
         return Metric(key)
     if key.startswith(SERVICE_TIME):
         return _parse_service_time(key)
@@ -127,10 +143,11 @@ def parse_metric(key: str) -> Metric:
         if _LOOKS_LIKE_PERCENTILE.fullmatch(base):
             metric = parse_percentile(base, key)
             return Metric(metric.base, regression=True, percentile=metric.percentile)
-        if base in ("error_rate", "min_rps"):
+        if base in ("error_rate", "min_rps", *STATUS_CLASSES):
             raise ValueError(
                 f"unknown budget {key!r}: only latencies have regression budgets, "
-                "<pNN|avg|max>_regression (e.g. p95_regression); use error_rate or min_rps"
+                "<pNN|avg|max>_regression (e.g. p95_regression); use "
+                f"{base if base in STATUS_CLASSES else 'error_rate or min_rps'} with a limit"
             )
         raise ValueError(
             f"unknown budget {key!r}: a regression budget is <pNN|avg|max>_regression "
@@ -138,6 +155,11 @@ def parse_metric(key: str) -> Metric:
         )
     if _LOOKS_LIKE_PERCENTILE.fullmatch(key):
         return parse_percentile(key, key)
+    if key.startswith("status_"):
+        raise ValueError(
+            f"unknown budget {key!r}: a status budget is status_1xx, status_2xx, status_3xx, "
+            f"status_4xx or status_5xx (e.g. status_5xx: 0.1%){did_you_mean(key, STATUS_CLASSES)}"
+        )
     raise ValueError(
         f"unknown budget {key!r}: valid budgets are {_VALID}{did_you_mean(key, _SUGGESTIONS)}"
     )

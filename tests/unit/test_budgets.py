@@ -90,7 +90,7 @@ def test_parse_keeps_the_source() -> None:
 
 PERCENTILE_RANGE = r"percentiles go from p0\.1 to p99\.9 \(e\.g\. p95, p99\.9\)"
 VALID_LIST = (
-    r"valid budgets are pNN, pNN\.N, avg, max, error_rate, min_rps, "
+    r"valid budgets are pNN, pNN\.N, avg, max, error_rate, min_rps, status_1xx \.\. status_5xx, "
     r"<pNN\|avg\|max>_regression and service_time_<pNN\|avg\|max>"
 )
 

@@ -139,3 +139,29 @@ def test_sorted_percentiles_adds_the_standard_ones_canonical_without_repeats() -
         "p99",
         "p99.9",
     ]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
+def test_status_classes_are_rates_like_error_rate(n: int) -> None:
+    metric = parse_metric(f"status_{n}xx")
+    assert metric.name == metric.base == f"status_{n}xx"
+    assert metric.status_class == f"{n}xx"
+    assert metric.unit == "ratio" and metric.is_rate
+    assert not metric.is_latency and not metric.regression and metric.percentile is None
+    assert parse_metric("error_rate").is_rate and parse_metric("error_rate").status_class is None
+    assert not parse_metric("p95").is_rate
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("status_5xx_regression", "only latencies have regression budgets.*use status_5xx"),
+        ("status_6xx", "a status budget is status_1xx, .* or status_5xx.*did you mean 'status_5"),
+        ("status_500", "did you mean 'status_5xx'"),
+        ("status_5XX", "did you mean 'status_5xx'"),
+        ("service_time_status_5xx", "a service-time budget is"),
+    ],
+)
+def test_status_class_misspellings_say_what_is_valid(key: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_metric(key)
