@@ -1,0 +1,244 @@
+"""A declarative request's expectations and captures, evaluated on its response. Pure: no
+locust or gevent import; the load child calls it on every checked request, the unit tests in
+process (docs/load-engine.md, Scenarios in the child).
+
+``compile_checks(request)`` compiles a ``PlannedRequest``'s JMESPath expressions once;
+``Checks.evaluate(status, headers, body)`` gives ``(error, captured)``: the error text of the
+first expectation that failed ("" when all held) and the values captured (only when nothing
+failed). The order is: status, ``expect.json``, ``expect.contains``, ``expect.headers``, then
+the captures in the order written.
+
+Semantics (issue 12):
+
+- status: one of ``expect_status``; without it, any status below 400.
+- json: the JMESPath result over the JSON body equals the value (Python ``==``, so 42 equals
+  42.0; but a boolean only equals a boolean: ``true`` never equals ``1``); ``{present: true}``:
+  the result is not null; ``{present: false}``: it is null.
+- contains: the body, decoded as UTF-8 (undecodable bytes replaced), contains the text.
+- headers: the header exists and its value contains the text, both case-insensitively.
+- capture: a JMESPath result over the JSON body (a string as it is, any other JSON value as
+  compact JSON text) or a header's value; null or a missing header fails the request.
+
+Error texts name the expectation; values are shortened to ``SHOWN`` characters (the child
+redacts every error text before it is written)::
+
+    HTTP 503, expected 200/204
+    expect.json "length(items) > `0`": got false, expected true
+    expect.json: the body is not JSON
+    expect.contains "Welcome": not in the body
+    expect.headers "content-type": got "text/html", expected it to contain "application/json"
+    capture token: access_token found nothing
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jmespath
+from jmespath.parser import ParsedResult
+
+from .plan import PlannedRequest
+
+__all__ = ["SHOWN", "Checks", "compile_checks", "needs_checks", "shorten"]
+
+SHOWN = 60  # characters of a value shown in an error text
+_MISSING = object()
+
+
+def shorten(text: str, limit: int = SHOWN) -> str:
+    """``text`` cut to ``limit`` characters, an ellipsis marking the cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _shown(value: Any) -> str:
+    """A JSON value as an error text shows it: compact JSON, shortened."""
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return shorten(text)
+
+
+def _equal(got: Any, want: Any) -> bool:
+    if isinstance(got, bool) or isinstance(want, bool):
+        return isinstance(got, bool) and isinstance(want, bool) and got == want
+    return bool(got == want)
+
+
+def _capture_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    """The value of header ``name`` (case-insensitive), or None."""
+    if not headers:
+        return None
+    value = headers.get(name)
+    if value is not None:
+        return str(value)
+    lower = name.lower()
+    for key, item in headers.items():
+        if str(key).lower() == lower:
+            return str(item)
+    return None
+
+
+@dataclass(frozen=True)
+class _JsonExpect:
+    expr: str
+    compiled: ParsedResult
+    value: Any
+    present: bool | None
+
+    def error(self, doc: Any) -> str:
+        got = self.compiled.search(doc)
+        if self.present is True:
+            return "" if got is not None else f'expect.json "{self.expr}": found nothing'
+        if self.present is False:
+            if got is None:
+                return ""
+            return f'expect.json "{self.expr}": got {_shown(got)}, expected nothing'
+        if _equal(got, self.value):
+            return ""
+        return f'expect.json "{self.expr}": got {_shown(got)}, expected {_shown(self.value)}'
+
+
+@dataclass(frozen=True)
+class _Capture:
+    var: str
+    compiled: ParsedResult | None  # over the JSON body
+    header: str | None
+    source: str  # as written, for the error text
+
+    def take(self, headers: Mapping[str, str] | None, doc: Any) -> str | None:
+        if self.compiled is None:
+            return _header(headers, self.header or "")
+        found = self.compiled.search(doc)
+        return None if found is None else _capture_text(found)
+
+
+class Checks:
+    """A request's compiled expectations and captures (``compile_checks``)."""
+
+    __slots__ = (
+        "captures",
+        "contains",
+        "headers",
+        "json",
+        "needs_body",
+        "needs_json",
+        "status",
+        "wanted",
+    )
+
+    def __init__(
+        self,
+        status: frozenset[int],
+        json_expects: tuple[_JsonExpect, ...],
+        contains: str | None,
+        headers: tuple[tuple[str, str], ...],
+        captures: tuple[_Capture, ...],
+    ) -> None:
+        self.status = status
+        self.wanted = "/".join(str(s) for s in sorted(status))
+        self.json = json_expects
+        self.contains = contains
+        self.headers = headers
+        self.captures = captures
+        self.needs_json = bool(json_expects) or any(c.compiled is not None for c in captures)
+        # the body is read into memory only for these; other requests keep draining it
+        self.needs_body = self.needs_json or contains is not None
+
+    def status_error(self, status: int) -> str:
+        """The error of a response's status, "" when it is expected."""
+        if self.status:
+            return "" if status in self.status else f"HTTP {status}, expected {self.wanted}"
+        return f"HTTP {status}" if status >= 400 else ""
+
+    def evaluate(
+        self, status: int, headers: Mapping[str, str] | None, body: bytes | None
+    ) -> tuple[str, dict[str, str]]:
+        """``(error, captured)``: the first failed expectation's text ("" if none failed) and,
+        when none failed, the captured values by name. ``body`` is the whole (decoded) body
+        when ``needs_body``, else ignored (None is an empty body)."""
+        error = self.status_error(status)
+        if error:
+            return error, {}
+        doc: Any = _MISSING
+        if self.needs_json:
+            try:
+                doc = json.loads(body or b"")
+            except ValueError:
+                doc = _MISSING
+        if self.json:
+            if doc is _MISSING:
+                return "expect.json: the body is not JSON", {}
+            for expect in self.json:
+                error = expect.error(doc)
+                if error:
+                    return error, {}
+        if self.contains is not None:
+            text = (body or b"").decode("utf-8", errors="replace")
+            if self.contains not in text:
+                return f'expect.contains "{shorten(self.contains)}": not in the body', {}
+        for name, want in self.headers:
+            value = _header(headers, name)
+            if value is None:
+                return f'expect.headers "{name}": missing', {}
+            if want.lower() not in value.lower():
+                return (
+                    f'expect.headers "{name}": got "{shorten(value)}", '
+                    f'expected it to contain "{shorten(want)}"'
+                ), {}
+        captured: dict[str, str] = {}
+        for capture in self.captures:
+            if capture.compiled is not None and doc is _MISSING:
+                return f"capture {capture.var}: the body is not JSON", {}
+            value = capture.take(headers, doc)
+            if value is None:
+                return f"capture {capture.var}: {capture.source} found nothing", {}
+            captured[capture.var] = value
+        return "", captured
+
+
+def needs_checks(req: PlannedRequest) -> bool:
+    """Whether ``req`` has anything for ``Checks`` beyond a status (expectations on the body or
+    headers, captures)."""
+    return bool(
+        req.expect_json or req.expect_contains is not None or req.expect_headers or req.capture
+    )
+
+
+def compile_checks(req: PlannedRequest) -> Checks:
+    """``req``'s expectations and captures, their JMESPath compiled once. A bad expression
+    raises ``jmespath.exceptions.ParseError`` (the configuration refuses it at load time)."""
+    json_expects = tuple(
+        _JsonExpect(
+            expr=str(e["expr"]),
+            compiled=jmespath.compile(str(e["expr"])),
+            value=e.get("value"),
+            present=e.get("present"),
+        )
+        for e in req.expect_json
+    )
+    captures = tuple(
+        _Capture(
+            var=str(c["var"]),
+            compiled=jmespath.compile(str(c["json"])) if c.get("json") is not None else None,
+            header=c.get("header"),
+            source=str(c["json"]) if c.get("json") is not None else f"header {c.get('header')}",
+        )
+        for c in req.capture
+    )
+    return Checks(
+        frozenset(req.expect_status),
+        json_expects,
+        req.expect_contains,
+        tuple((str(k), str(v)) for k, v in req.expect_headers.items()),
+        captures,
+    )

@@ -1,0 +1,177 @@
+"""Expectations and captures on a response (load/expect.py), in process."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jmespath.exceptions
+import pytest
+
+from pytest_stagegate.load.expect import SHOWN, compile_checks, needs_checks, shorten
+from pytest_stagegate.load.plan import PlannedRequest
+
+
+def req(**kwargs: Any) -> PlannedRequest:
+    return PlannedRequest(method="GET", path="/x", name="GET /x", **kwargs)
+
+
+def body(doc: Any) -> bytes:
+    return json.dumps(doc).encode()
+
+
+ITEMS = body({"items": [{"id": 42, "name": "Tea"}], "total": 1, "ok": True, "none": None})
+
+
+def test_json_expectations_hold_and_fail_with_their_expression() -> None:
+    checks = compile_checks(
+        req(
+            expect_json=[
+                {"expr": "length(items) > `0`", "value": True},
+                {"expr": "items[0].id", "value": 42.0},  # Python ==: 42 == 42.0
+                {"expr": "total", "present": True},
+                {"expr": "missing", "present": False},
+            ]
+        )
+    )
+    assert checks.needs_body and checks.needs_json
+    assert checks.evaluate(200, {}, ITEMS) == ("", {})
+    empty = body({"items": [], "total": 0})
+    assert checks.evaluate(200, {}, empty) == (
+        'expect.json "length(items) > `0`": got false, expected true',
+        {},
+    )
+    assert checks.evaluate(200, {}, body({"items": [{"id": 7}]}))[0] == (
+        'expect.json "items[0].id": got 7, expected 42.0'
+    )
+
+
+def test_present_true_and_false() -> None:
+    present = compile_checks(req(expect_json=[{"expr": "none", "present": True}]))
+    assert present.evaluate(200, {}, ITEMS)[0] == 'expect.json "none": found nothing'
+    absent = compile_checks(req(expect_json=[{"expr": "items[0].name", "present": False}]))
+    assert absent.evaluate(200, {}, ITEMS)[0] == (
+        'expect.json "items[0].name": got "Tea", expected nothing'
+    )
+
+
+def test_a_boolean_equals_only_a_boolean_and_strings_are_exact() -> None:
+    checks = compile_checks(req(expect_json=[{"expr": "ok", "value": 1}]))
+    assert checks.evaluate(200, {}, ITEMS)[0] == 'expect.json "ok": got true, expected 1'
+    checks = compile_checks(req(expect_json=[{"expr": "items[0].name", "value": "tea"}]))
+    assert checks.evaluate(200, {}, ITEMS)[0].startswith('expect.json "items[0].name": got "Tea"')
+
+
+def test_a_body_that_is_not_json() -> None:
+    checks = compile_checks(req(expect_json=[{"expr": "a", "value": 1}]))
+    assert checks.evaluate(200, {}, b"<html>oops</html>") == (
+        "expect.json: the body is not JSON",
+        {},
+    )
+    assert checks.evaluate(200, {}, None)[0] == "expect.json: the body is not JSON"
+
+
+def test_long_values_are_shortened() -> None:
+    long = "x" * 500
+    checks = compile_checks(req(expect_json=[{"expr": "a", "value": "y"}]))
+    error, _ = checks.evaluate(200, {}, body({"a": long}))
+    shown = error.split("got ")[1].split(", expected")[0]
+    assert len(shown) == SHOWN and shown.endswith("…")
+    assert shorten("abc") == "abc"
+
+
+def test_contains_decodes_utf8_and_replaces_bad_bytes() -> None:
+    checks = compile_checks(req(expect_contains="Welcome, Zoë"))
+    assert checks.needs_body and not checks.needs_json
+    assert checks.evaluate(200, {}, "<p>Welcome, Zoë</p>".encode()) == ("", {})
+    assert checks.evaluate(200, {}, b"\xff\xfe nothing") == (
+        'expect.contains "Welcome, Zoë": not in the body',
+        {},
+    )
+
+
+def test_headers_are_case_insensitive_and_contain_the_text() -> None:
+    checks = compile_checks(req(expect_headers={"Content-Type": "application/JSON"}))
+    assert not checks.needs_body
+    assert checks.evaluate(200, {"content-type": "Application/json; charset=utf-8"}, None)[0] == ""
+    assert checks.evaluate(200, {"content-type": "text/html"}, None)[0] == (
+        'expect.headers "Content-Type": got "text/html", expected it to contain "application/JSON"'
+    )
+    assert checks.evaluate(200, {}, None)[0] == 'expect.headers "Content-Type": missing'
+
+
+def test_status_with_and_without_expect_status() -> None:
+    plain = compile_checks(req(expect_headers={"x": "y"}))
+    assert plain.evaluate(503, {"x": "y"}, None)[0] == "HTTP 503"
+    assert plain.evaluate(302, {"x": "y"}, None)[0] == ""
+    listed = compile_checks(req(expect_status=[204, 200], expect_headers={"x": "y"}))
+    assert listed.evaluate(404, {"x": "y"}, None)[0] == "HTTP 404, expected 200/204"
+    assert listed.evaluate(204, {"x": "y"}, None)[0] == ""
+
+
+def test_the_first_failed_expectation_is_the_error_in_a_fixed_order() -> None:
+    checks = compile_checks(
+        req(
+            expect_status=[200],
+            expect_json=[{"expr": "a", "value": 1}],
+            expect_contains="zzz",
+            expect_headers={"x": "y"},
+        )
+    )
+    assert checks.evaluate(500, {}, b"nope")[0] == "HTTP 500, expected 200"
+    assert checks.evaluate(200, {}, b"nope")[0] == "expect.json: the body is not JSON"
+    assert checks.evaluate(200, {}, body({"a": 1}))[0].startswith("expect.contains")
+    assert checks.evaluate(200, {}, body({"a": 1, "b": "zzz"}))[0].startswith("expect.headers")
+
+
+def test_captures_strings_as_is_other_values_as_compact_json() -> None:
+    checks = compile_checks(
+        req(
+            capture=[
+                {"var": "token", "json": "access_token"},
+                {"var": "ids", "json": "items[].id"},
+                {"var": "first", "json": "items[0]"},
+                {"var": "session", "header": "X-Session"},
+            ]
+        )
+    )
+    doc = body({"access_token": "tok-123", "items": [{"id": 1}, {"id": 2}]})
+    error, captured = checks.evaluate(200, {"x-session": "s-9"}, doc)
+    assert error == ""
+    assert captured == {"token": "tok-123", "ids": "[1,2]", "first": '{"id":1}', "session": "s-9"}
+
+
+def test_a_capture_that_finds_nothing_fails_and_captures_nothing() -> None:
+    checks = compile_checks(
+        req(capture=[{"var": "a", "json": "a"}, {"var": "token", "json": "access_token"}])
+    )
+    assert checks.evaluate(200, {}, body({"a": "x", "access_token": None})) == (
+        "capture token: access_token found nothing",
+        {},
+    )
+    header = compile_checks(req(capture=[{"var": "s", "header": "X-Session"}]))
+    assert not header.needs_body
+    assert header.evaluate(200, {}, None) == ("capture s: header X-Session found nothing", {})
+    assert checks.evaluate(200, {}, b"not json") == ("capture a: the body is not JSON", {})
+
+
+def test_expectations_fail_before_captures_are_taken() -> None:
+    checks = compile_checks(
+        req(expect_json=[{"expr": "ok", "value": True}], capture=[{"var": "t", "json": "t"}])
+    )
+    assert checks.evaluate(200, {}, body({"ok": False, "t": "abc"})) == (
+        'expect.json "ok": got false, expected true',
+        {},
+    )
+    assert checks.evaluate(500, {}, body({"ok": True, "t": "abc"})) == ("HTTP 500", {})
+
+
+def test_bad_jmespath_is_refused_at_compile_time() -> None:
+    with pytest.raises(jmespath.exceptions.ParseError):
+        compile_checks(req(expect_json=[{"expr": "items[", "value": 1}]))
+
+
+def test_needs_checks() -> None:
+    assert not needs_checks(req(expect_status=[200]))
+    assert needs_checks(req(expect_contains=""))
+    assert needs_checks(req(capture=[{"var": "a", "header": "b"}]))
