@@ -36,6 +36,14 @@ arrives during a stall is held until the stall ends, then answered. The schedule
 ``server.started`` (``time.monotonic()``), so the truth is known: ``server.held`` maps each
 stall (0, 1, ...) to the requests it held, ``server.answered(path)`` counts the answers sent.
 
+A route may answer per request: ``Route(respond=fn)`` calls ``fn(request)`` with a
+``Request`` (method, path, query, headers, body, ``index`` on that route from 0; ``.json()``,
+``.header(name)``) and sends what it returns: ``(status, payload)`` or ``(status, payload,
+headers)``, where a bytes payload goes out as is (with the route's ``content_type``) and any
+other payload as JSON. ``server.last_body(path)`` is the body of the latest request there.
+``httpbin_routes()`` is an httpbin-like API built this way, for scenarios (logins, tokens, JSON
+bodies, headers, some 5xx answers): see its docstring.
+
 ``refused_url()`` is the URL of a port nothing listens on (connections are refused).
 
 The server answers a few thousand requests per second (threads, GIL): enough for tests with a
@@ -46,6 +54,8 @@ asyncio server in a separate process).
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import random
 import socket
 import struct
@@ -57,9 +67,19 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["HTTPTestServer", "Route", "Stalls", "free_port", "refused_url", "serving"]
+__all__ = [
+    "HTTPTestServer",
+    "Request",
+    "Route",
+    "Stalls",
+    "free_port",
+    "httpbin_routes",
+    "refused_url",
+    "serving",
+    "token_for",
+]
 
 Latency = None | float | tuple[float, float] | Sequence[float] | Callable[[int, float], float]
 
@@ -87,6 +107,33 @@ class Stalls:
         return self.period - phase if phase >= self.period - self.length else 0.0
 
 
+@dataclass(frozen=True)
+class Request:
+    """One request as a ``Route(respond=...)`` function sees it."""
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]  # names as the client sent them; see ``header()``
+    body: bytes
+    index: int  # requests on this route before this one
+
+    def header(self, name: str) -> str | None:
+        """The value of header ``name`` (any case), or None."""
+        wanted = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == wanted), None)
+
+    def json(self) -> Any:
+        """The body as JSON; None when it is empty or not JSON."""
+        try:
+            return json.loads(self.body) if self.body else None
+        except ValueError:
+            return None
+
+
+Reply = tuple[int, Any] | tuple[int, Any, Mapping[str, str]]
+
+
 @dataclass
 class Route:
     """How the server answers one path. See the module docstring."""
@@ -100,11 +147,30 @@ class Route:
     hang: bool = False
     reset: bool = False
     stalls: Stalls | None = None  # held through the server's stalls, on top of ``latency``
+    respond: Callable[[Request], Reply] | None = None  # answers per request: see the docstring
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._rng = random.Random(self.seed)
         self._index = 0
+        self._responded = 0
+
+    def _reply(self, request: Request) -> tuple[int, bytes, str, Mapping[str, str]]:
+        """(status, body, content type, extra headers) of this request."""
+        if self.respond is None:
+            return self.status, self.body, self.content_type, self.headers
+        with self._lock:
+            index = self._responded
+            self._responded += 1
+        reply = self.respond(
+            Request(request.method, request.path, request.query, request.headers,
+                    request.body, index)
+        )  # fmt: skip
+        status, payload = reply[0], reply[1]
+        extra = {**self.headers, **(reply[2] if len(reply) == 3 else {})}
+        if isinstance(payload, bytes):
+            return status, payload, self.content_type, extra
+        return status, json.dumps(payload).encode(), "application/json", extra
 
     def _next_delay(self, elapsed: float) -> float:
         # one lock for index and RNG so the i-th request always gets the i-th draw
@@ -170,12 +236,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         owner = self.server.owner
-        path = urlsplit(self.path).path
+        url = urlsplit(self.path)
+        path = url.path
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        body = self.rfile.read(length) if length else b""
         route = owner.routes.get(path, owner.default)
-        elapsed = owner._record(path, dict(self.headers.items()))
+        headers = dict(self.headers.items())
+        elapsed = owner._record(path, headers, body)
         if route.hang:
             owner._stopping.wait()
             self.close_connection = True
@@ -192,14 +259,16 @@ class _Handler(BaseHTTPRequestHandler):
             delay += owner._stall(route.stalls)
         if delay > 0:
             time.sleep(delay)
-        self.send_response(route.status)
-        self.send_header("Content-Type", route.content_type)
-        self.send_header("Content-Length", str(len(route.body)))
-        for name, value in route.headers.items():
+        request = Request(self.command, path, dict(parse_qsl(url.query)), headers, body, 0)
+        status, payload, content_type, extra = route._reply(request)
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in extra.items():
             self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(route.body)
+            self.wfile.write(payload)
         owner._answered_one(path)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
@@ -226,6 +295,7 @@ class HTTPTestServer:
         self._held: dict[int, int] = defaultdict(int)
         self.started = 0.0  # time.monotonic() at start(): the origin of a Stalls schedule
         self._last_headers: dict[str, dict[str, str]] = {}
+        self._last_body: dict[str, bytes] = {}
         self._first_request: float | None = None
         self._connections: set[socket.socket] = set()
         self._stopping = threading.Event()
@@ -306,21 +376,28 @@ class HTTPTestServer:
         with self._lock:
             return dict(self._last_headers.get(path, {}))
 
+    def last_body(self, path: str) -> bytes:
+        """The body of the latest request on ``path`` (b"" if none)."""
+        with self._lock:
+            return self._last_body.get(path, b"")
+
     def reset_counters(self) -> None:
         with self._lock:
             self._counts.clear()
             self._answered.clear()
             self._held.clear()
             self._last_headers.clear()
+            self._last_body.clear()
 
     # internals -------------------------------------------------------------------------------
-    def _record(self, path: str, headers: dict[str, str]) -> float:
+    def _record(self, path: str, headers: dict[str, str], body: bytes = b"") -> float:
         now = time.monotonic()
         with self._lock:
             if self._first_request is None:
                 self._first_request = now
             self._counts[path] += 1
             self._last_headers[path] = headers
+            self._last_body[path] = body
             return now - self._first_request
 
     def _stall(self, stalls: Stalls) -> float:
@@ -343,6 +420,68 @@ class HTTPTestServer:
                 self._connections.add(conn)
             else:
                 self._connections.discard(conn)
+
+
+def token_for(user: str) -> str:
+    """The access token ``httpbin_routes()`` gives ``user`` at ``POST /api/login``."""
+    return "tok-" + hashlib.sha256(f"httpbin:{user}".encode()).hexdigest()[:24]
+
+
+def httpbin_routes(*, items: int = 3, fail_every: int = 4) -> dict[str, Route]:
+    """An httpbin-like API (fresh routes: each counts its own requests):
+
+    - ``POST /api/login`` ``{"user": U, "password"?: P}`` -> 200 ``{"access_token":
+      token_for(U), "user": U}`` with the header ``X-Session: sess-U``; 400 without a user;
+    - ``GET /api/me`` with ``Authorization: Bearer <token>`` -> 200 ``{"user": U}``; 401 with
+      no token, or one /api/login did not give;
+    - ``GET /api/items`` -> 200 ``{"items": [{"id": 1, "sku": "A-1"}, ...], "total": n}``
+      (``items`` of them; 0 for an empty list);
+    - ``/anything`` (any method) -> 200, the request echoed: ``{"method", "path", "query",
+      "headers", "json"}``;
+    - ``GET /api/flaky`` -> 503 for every ``fail_every``-th request on it (the 4th, 8th, ...),
+      200 ``{"ok": true}`` otherwise;
+    - ``GET /text`` -> 200 ``text/plain`` "hello from httpbin" (not JSON).
+    """
+    users: dict[str, str] = {}  # token -> user
+    listing = [{"id": i, "sku": f"A-{i}"} for i in range(1, items + 1)]
+
+    def login(request: Request) -> Reply:
+        body = request.json()
+        user = body.get("user") if isinstance(body, dict) else None
+        if not isinstance(user, str) or not user:
+            return 400, {"error": "expected {user, password}"}
+        token = token_for(user)
+        users[token] = user
+        return 200, {"access_token": token, "user": user}, {"X-Session": f"sess-{user}"}
+
+    def me(request: Request) -> Reply:
+        scheme, _, token = (request.header("Authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or token not in users:
+            return 401, {"error": "log in first"}
+        return 200, {"user": users[token]}
+
+    def anything(request: Request) -> Reply:
+        return 200, {
+            "method": request.method,
+            "path": request.path,
+            "query": dict(request.query),
+            "headers": dict(request.headers),
+            "json": request.json(),
+        }
+
+    def flaky(request: Request) -> Reply:
+        if (request.index + 1) % fail_every == 0:
+            return 503, {"error": "try again"}
+        return 200, {"ok": True}
+
+    return {
+        "/api/login": Route(respond=login),
+        "/api/me": Route(respond=me),
+        "/api/items": Route(respond=lambda _: (200, {"items": listing, "total": len(listing)})),
+        "/anything": Route(respond=anything),
+        "/api/flaky": Route(respond=flaky),
+        "/text": Route(body=b"hello from httpbin"),
+    }
 
 
 @contextlib.contextmanager
