@@ -68,3 +68,41 @@ def test_a_body_shorter_than_declared_is_read_to_its_real_end() -> None:
     read, asked = reader(50)  # the server said 123 and closed after 50
     assert drain(read, cap=BLOCK, declared=123) == (50, "")
     assert asked == [123, BLOCK]
+
+
+def test_collect_holds_the_body_and_bounds_it() -> None:
+    from pytest_stagegate.load.child.body import collect
+
+    read, asked = reader(10)
+    assert collect(read, cap=100, declared=10) == (b"x" * 10, "")
+    assert asked == [10]  # a small body of known length: one read
+    read, _ = reader(BLOCK * 2 + 5)
+    body, problem = collect(read, cap=BLOCK * 3)
+    assert (len(body), problem) == (BLOCK * 2 + 5, "")
+    read, asked = reader(None)
+    assert collect(read, cap=BLOCK * 2) == (b"", too_large(BLOCK * 2))
+    assert len(asked) == 3  # stops as soon as the cap is passed
+    read, asked = reader(500)
+    assert collect(read, cap=100, declared=500) == (b"", too_large(100))
+    assert asked == []
+
+
+def test_collect_decodes_gzip_and_deflate_within_the_cap() -> None:
+    import gzip
+    import zlib
+
+    from pytest_stagegate.load.child.body import collect
+
+    def once(raw: bytes) -> Callable[[int], bytes]:
+        data = [raw]
+        return lambda n: data.pop() if data else b""
+
+    text = b'{"items": [1, 2, 3]}' * 10
+    for encoded, coding in ((gzip.compress(text), "gzip"), (zlib.compress(text), "deflate")):
+        assert collect(once(encoded), 10_000, None, coding) == (text, "")
+    bomb = gzip.compress(b"\0" * 1_000_000)
+    assert collect(once(bomb), 1000, None, "gzip") == (b"", too_large(1000))
+    _, problem = collect(once(b"not gzip at all"), 1000, None, "gzip")
+    assert problem == "the response body could not be decoded (gzip)"
+    _, problem = collect(once(b"x"), 1000, None, "br")
+    assert "Content-Encoding br" in problem
