@@ -1,12 +1,16 @@
 """Performance budgets: parsing and evaluation. Pure functions, no I/O.
 
 A budget is one limit on one metric of one request name (or ``total``, all requests
-together), e.g. ``"GET /api/products/{id}": {p99: 500ms}``. Metrics:
+together), e.g. ``"GET /api/products/{id}": {p99: 500ms}``, of a group of request names or of
+a flow (below). Metrics:
 
     pNN, pNN.N          percentile latency (ms), p0.1 to p99.9   observed <= limit
     avg, max            mean / maximum latency (ms)              observed <= limit
     error_rate          failures / requests                      observed <= limit
     min_rps             requests per second                      observed >= limit
+    status_Nxx          status_1xx .. status_5xx: responses of that  observed <= limit
+                        status class / requests (a rate, judged like error_rate; the load
+                        must have recorded status classes, ``EndpointStats.status_classes``)
     <latency>_regression  change against a baseline verdict, e.g. ``p95_regression: 10%``:
                         observed <= baseline * (1 + limit); ``<latency>`` is pNN, pNN.N, avg
                         or max, and the limit may exceed 100% (up to 1000%)
@@ -51,6 +55,17 @@ failed stays failed when the lag is at least its limit (each dropped iteration w
 waited at least the lag, so it could only have been slower), else it is ``inconclusive`` too.
 Exactly 1% is still fine.
 
+Groups and flows (scenarios). A budget key is, first, a request name (or ``total``); else the
+name of a flow (``gate.load.flows``): its stats are the flow's iterations (``kind`` "flow":
+each iteration's whole duration is one latency sample, an iteration with a failed step is a
+failure, so ``error_rate`` is the share of failed iterations; no status classes); else, when
+it contains ``*``, ``?`` or ``[``, an fnmatch glob (``is_glob``, case-sensitive) over the
+request names: its stats are the covered names' requests merged (``kind`` "group", their
+names in ``covers``; histograms merge exactly). The caller passes both as ``evaluate(...,
+groups=)``. A glob that covered no request name is ``inconclusive``, saying so. The default
+error budgets stay per request name and ``total``; a flow whose iterations all failed always
+fails, like a request name (whatever its budgets; a group's names already fail one by one).
+
 Stage budgets (``gate.load.stages[].budgets``) are checked with ``evaluate(..., stage=NAME)``
 against that stage's requests: their ``Check.stage`` is the stage's name and every sentence
 says "in stage NAME". Names whose requests all failed fail once, on the whole run, not again
@@ -60,6 +75,7 @@ per stage.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -83,11 +99,14 @@ __all__ = [
     "FailedStats",
     "Outcome",
     "ServiceStats",
+    "StatsKind",
     "Waiver",
     "all_failed_sentence",
     "capitalized",
+    "covered_names",
     "default_error_budgets",
     "evaluate",
+    "is_glob",
     "is_waiver",
     "parse_budget",
     "percentiles_needed",
@@ -97,6 +116,7 @@ __all__ = [
 
 TOTAL = "total"
 Outcome = Literal["pass", "fail", "inconclusive"]
+StatsKind = Literal["name", "group", "flow"]
 
 MAX_REGRESSION = 10.0  # 1000%: beyond that a regression budget is no longer a budget
 DEFAULT_SOURCE = "default"  # Budget.source of an error budget no one wrote
@@ -209,6 +229,12 @@ class EndpointStats:
     failed: FailedStats | None = None
     top_error: str = ""  # the most frequent error, a short phrase: "HTTP 500"
     service: ServiceStats | None = None  # the open model's service time; None: the latency
+    # responses by status class, {"2xx": n, "5xx": n}; empty when the load recorded none
+    status_classes: Mapping[str, int] = field(default_factory=dict)
+    # "name": a request name or TOTAL; "group": a glob's names merged (``covers``); "flow": a
+    # flow's iterations (requests = iterations, failures = those with a failed step)
+    kind: StatsKind = "name"
+    covers: tuple[str, ...] = ()  # a group's request names, sorted
 
     @property
     def error_rate(self) -> float:
@@ -243,6 +269,7 @@ class Check:
     unit: Unit = "ms"
     baseline: float | None = None  # for *_regression checks
     stage: str = ""  # a stage budget's stage (``gate.load.stages``); "" for the whole run
+    covers: tuple[str, ...] = ()  # a group budget's request names (a glob's), sorted
 
 
 # --- metric names -------------------------------------------------------------------------
@@ -358,6 +385,11 @@ def parse_budget(endpoint: str, key: str, value: object, *, source: str = "") ->
 
 
 def _describe(metric: Metric, endpoint: str, stage: str = "") -> str:
+    status = metric.status_class
+    if status is not None:
+        return f"share of {status} responses of {endpoint}" + (
+            f" in stage {stage}" if stage else ""
+        )
     if metric.service_time:
         what = {"avg": "average service time", "max": "maximum service time"}.get(
             metric.base, f"service-time {metric.base}"
@@ -385,12 +417,39 @@ def capitalized(text: str) -> str:
 _CODE = re.compile(r"[_/:()]|\.[A-Za-z]")  # in a first word: a name from code, not a word
 
 
-def _requests(n: int) -> str:
-    return f"{n:,} request" if n == 1 else f"{n:,} requests"
+def _requests(n: int, noun: str = "request") -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
-def _measured(n: int) -> str:
-    return f"only {_requests(n)} {'was' if n == 1 else 'were'} measured"
+def _measured(n: int, noun: str = "request") -> str:
+    return f"only {_requests(n, noun)} {'was' if n == 1 else 'were'} measured"
+
+
+def _noun(stats: EndpointStats) -> str:
+    """What a flow counts is iterations; everything else counts requests."""
+    return "iteration" if stats.kind == "flow" else "request"
+
+
+def _subject(endpoint: str, stats: EndpointStats | None) -> str:
+    """How a sentence names what a budget is on: ``GET /a``, ``flow checkout``, ``GET /api/*
+    (3 names)``."""
+    if stats is None or stats.kind == "name":
+        return endpoint
+    if stats.kind == "flow":
+        return f"flow {endpoint}"
+    n = len(stats.covers)
+    return f"{endpoint} ({n:,} name{'' if n == 1 else 's'})"
+
+
+def is_glob(key: str) -> bool:
+    """A budget key with ``*``, ``?`` or ``[``: an fnmatch glob over request names."""
+    return any(c in key for c in "*?[")
+
+
+def covered_names(pattern: str, names: Iterable[str]) -> list[str]:
+    """The request names (never TOTAL) that glob ``pattern`` matches (``fnmatch.fnmatchcase``:
+    case-sensitive, ``*`` crosses ``/``), sorted, without repeats."""
+    return sorted({n for n in names if n != TOTAL and fnmatch.fnmatchcase(n, pattern)})
 
 
 def _percent(fraction: float) -> str:
@@ -411,6 +470,9 @@ def _observe(stats: EndpointStats, metric: Metric) -> float | None:
         return stats.max_ms
     if metric.base == "error_rate":
         return stats.error_rate
+    status = metric.status_class
+    if status is not None:
+        return stats.status_classes.get(status, 0) / stats.requests if stats.requests else 0.0
     if metric.base == "min_rps":
         return stats.rps
     return stats.percentiles.get(metric.base)
@@ -422,6 +484,12 @@ def _no_requests(
     names = sorted(name for name in stats if name != TOTAL)
     where = f" in stage {stage}" if stage else ""
     of = f"{endpoint} in stage {stage}" if stage else endpoint
+    if is_glob(endpoint) and names:
+        made = ", ".join(repr(n) for n in names)
+        return (
+            f"the pattern {endpoint!r} matched no request name{where}, so its {metric} budget "
+            f"could not be checked; the requests made were {made}."
+        )
     if not names:
         return (
             f"no requests were recorded{where or ' at all'}, so the {metric} budget of {of} "
@@ -459,6 +527,12 @@ def _baseline_value(
             None, f"no baseline value for {what}: no baseline verdict was given (--gate-baseline)"
         )
     stats = baseline.get(endpoint)
+    if stats is None and is_glob(endpoint):
+        return _Baseline(
+            None,
+            f"no baseline value for {what}: a verdict records request names and flows, not "
+            "the merged stats of a pattern",
+        )
     if stats is None or stats.requests == 0:
         return _Baseline(
             None, f"no baseline value for {what}: the baseline made no requests named {endpoint!r}"
@@ -494,6 +568,14 @@ def _certain_failure(metric: Metric, stats: EndpointStats, limit: float, needed:
                 f"even if the {needed - n:,} missing ones had all succeeded the error rate "
                 f"would be {format_observed(best, 'ratio')}"
             )
+    status = metric.status_class
+    if status is not None:
+        best = stats.status_classes.get(status, 0) / needed
+        if best > limit:
+            return (
+                f"even if the {needed - n:,} missing ones had all been answered otherwise the "
+                f"share would be {format_observed(best, 'ratio')}"
+            )
     if metric.base == "min_rps" and stats.rps < limit:
         return "a rate this low is a count of what was served, not an estimate"
     return None
@@ -520,11 +602,17 @@ def _check(
     baseline: Mapping[str, EndpointStats] | None,
     saturated: str | None,
     stage: str = "",
+    groups: Mapping[str, EndpointStats] | None = None,
 ) -> Check:
     metric = parse_metric(budget.metric)
     unit = metric.unit
     needed = samples_needed(metric.name, min_samples)
-    desc = _describe(metric, budget.endpoint, stage)
+    # precedence: a request name (or TOTAL), then a flow or a glob (``groups``)
+    stats = all_stats.get(budget.endpoint)
+    if stats is None and groups:
+        stats = groups.get(budget.endpoint)
+    desc = _describe(metric, _subject(budget.endpoint, stats), stage)
+    noun = "request" if stats is None else _noun(stats)
 
     limit = budget.limit
     base: _Baseline | None = None
@@ -547,9 +635,9 @@ def _check(
             unit=unit,
             baseline=base.value if base is not None else None,
             stage=stage,
+            covers=() if stats is None else stats.covers,
         )
 
-    stats = all_stats.get(budget.endpoint)
     if stats is None:
         return done(
             "inconclusive",
@@ -561,7 +649,7 @@ def _check(
         default = " (the default)" if budget.source == DEFAULT_SOURCE else ""
         return done(
             "fail",
-            f"{all_failed_sentence(stats)}: {_requests(stats.requests)}, all failed, against "
+            f"{all_failed_sentence(stats)}: {_requests(stats.requests, noun)}, all failed, against "
             f"an error budget of {format_limit(limit, unit)}{default}.",
             stats.error_rate,
             stats.requests,
@@ -573,18 +661,37 @@ def _check(
     if metric.is_latency and n == 0 and stats.requests > 0:
         return done(
             "inconclusive",
-            f"{desc} could not be judged: none of its {_requests(stats.requests)} "
+            f"{desc} could not be judged: none of its {_requests(stats.requests, noun)} "
             f"succeeded ({stats.failures:,} failed, none timed out), and latency is measured "
-            "on successful responses.",
+            f"on successful {'iterations' if noun == 'iteration' else 'responses'}.",
             None,
             0,
+        )
+    status = metric.status_class
+    if status is not None and stats.kind == "flow":
+        return done(
+            "inconclusive",
+            f"{desc} could not be judged: a flow's iterations have no status of their own; put "
+            f"{metric.name} on its requests' names or on a glob over them.",
+            None,
+            0,
+        )
+    if status is not None and n > 0 and not stats.status_classes and stats.failures < n:
+        # responses came back, yet no class was counted: the load did not record them
+        return done(
+            "inconclusive",
+            f"{desc} could not be judged: the load did not record the status classes of its "
+            f"responses ({_requests(n)}).",
+            None,
+            n,
         )
 
     if n < needed:
         if n == 0:
             return done(
                 "inconclusive",
-                f"{desc} could not be judged: no requests to it were measured, and the "
+                f"{desc} could not be judged: no {noun}s "
+                f"{'of' if noun == 'iteration' else 'to'} it were measured, and the "
                 f"gate needs at least {needed:,}.",
                 None,
                 0,
@@ -594,7 +701,7 @@ def _check(
             if needed > max(1, min_samples)
             else f"the gate needs at least {needed:,} (min_samples)"
         )
-        measured = f"{_measured(n)}, fewer than {needed:,}"
+        measured = f"{_measured(n, noun)}, fewer than {needed:,}"
         certain = None
         if observed is not None and (base is None or base.value is not None):
             certain = _certain_failure(metric, stats, limit, needed)
@@ -617,7 +724,7 @@ def _check(
         seen = f"; it was {format_observed(observed, metric.unit)}" if observed is not None else ""
         return done(
             "inconclusive",
-            f"{desc} could not be judged: {_measured(n)} and {why}{seen}.",
+            f"{desc} could not be judged: {_measured(n, noun)} and {why}{seen}.",
             observed if unit == metric.unit else None,  # no baseline: nothing in ``unit``
             n,
         )
@@ -635,7 +742,7 @@ def _check(
             return done(
                 "inconclusive",
                 f"{base.problem}, so the {budget.metric} budget could not be checked "
-                f"({desc} was {format_observed(observed, 'ms')}, {_requests(n)}).",
+                f"({desc} was {format_observed(observed, 'ms')}, {_requests(n, noun)}).",
                 None,
                 n,
             )
@@ -650,22 +757,23 @@ def _check(
         clause = (
             f"{desc} was {format_observed(observed, 'ms')}, {versus}: "
             f"{'within' if passed else 'over'} its budget of +{_percent(budget.limit)} "
-            f"(at most {format_limit(limit, 'ms')}; {_requests(n)})"
+            f"(at most {format_limit(limit, 'ms')}; {_requests(n, noun)})"
         )
     elif metric.base == "min_rps":
         passed = observed >= limit
         clause = (
             f"{desc} was {format_observed(observed, unit)}, "
             f"{'at or above' if passed else 'under'} its minimum of {format_limit(limit, unit)} "
-            f"({_requests(n)})"
+            f"({_requests(n, noun)})"
         )
     else:
         passed = observed <= limit
-        counted = (
-            f"{_requests(n)}, {stats.failures:,} failed"
-            if metric.base == "error_rate"
-            else _latency_count(stats)
-        )
+        if metric.base == "error_rate":
+            counted = f"{_requests(n, noun)}, {stats.failures:,} failed"
+        elif status is not None:
+            counted = f"{stats.status_classes.get(status, 0):,} of {_requests(n, noun)}"
+        else:
+            counted = _latency_count(stats)
         default = "default " if budget.source == DEFAULT_SOURCE else ""
         clause = (
             f"{desc} was {format_observed(observed, unit)}, "
@@ -710,20 +818,27 @@ def _with_dropped(check: Check, dropped: Dropped | None) -> Check:
 
 def _latency_count(stats: EndpointStats) -> str:
     """How many requests a latency is over: the successful ones and the timeouts."""
-    n = stats.timed
+    n, noun = stats.timed, _noun(stats)
     others = stats.requests - n if stats.latency_samples is not None else 0
     if others <= 0:
         if stats.timeouts:
-            return f"{_requests(n)}, {stats.timeouts:,} of them timed out"
-        return _requests(n)
+            return f"{_requests(n, noun)}, {stats.timeouts:,} of them timed out"
+        return _requests(n, noun)
     timed_out = f", {stats.timeouts:,} timed out" if stats.timeouts else ""
-    return f"{_requests(n)}{timed_out}; {others:,} other failed not counted"
+    return f"{_requests(n, noun)}{timed_out}; {others:,} other failed not counted"
 
 
 def all_failed_sentence(stats: EndpointStats) -> str:
     """``every request to GET /x failed (most often HTTP 500)``; when every one timed out, that
     the target did not answer within the timeout."""
-    who = "every request" if stats.name == TOTAL else f"every request to {stats.name}"
+    if stats.kind == "flow":
+        often = f" (most often {stats.top_error})" if stats.top_error else ""
+        return f"Every iteration of flow {stats.name} failed{often}"
+    who = (
+        "every request"
+        if stats.name == TOTAL
+        else f"every request to {_subject(stats.name, stats)}"
+    )
     if stats.timeouts >= stats.failures > 0:
         cause = f" ({stats.top_error})" if stats.top_error else ""
         return f"The target did not answer within the timeout: {who} timed out{cause}"
@@ -760,6 +875,7 @@ def evaluate(
     waivers: Sequence[Waiver] = (),
     dropped: Dropped | None = None,
     stage: str = "",
+    groups: Mapping[str, EndpointStats] | None = None,
 ) -> list[Check]:
     """Check every budget against ``stats`` (keyed by request name, TOTAL included).
 
@@ -773,19 +889,24 @@ def evaluate(
     whole run's checks say it once). ``dropped``: the open model's dropped iterations; more
     than ``defaults.MAX_DROPPED`` of them make the latency checks inconclusive (module
     docstring). ``stage``: the stage whose requests ``stats`` are (stage budgets).
+    ``groups``: by budget key, what a key that is no request name judges (module docstring):
+    every flow that ran (``kind`` "flow", with budgets or not: one whose iterations all failed
+    fails like a request name) and each glob's merged stats (``kind`` "group", ``covers``);
+    never given default error budgets.
     Raises ValueError for a budget whose metric is unknown.
     """
     if default_error_rate is not None:
         budgets = default_error_budgets(budgets, stats, rate=default_error_rate, waivers=waivers)
     checks = [
-        _with_dropped(_check(b, stats, min_samples, baseline, saturated, stage), dropped)
+        _with_dropped(_check(b, stats, min_samples, baseline, saturated, stage, groups), dropped)
         for b in budgets
     ]
     if stage:
         return checks
     judged = {b.endpoint for b in budgets if b.metric == "error_rate"}
     waived = {w.endpoint: w for w in waivers}
-    for name, s in stats.items():
+    flows = {k: s for k, s in (groups or {}).items() if s.kind == "flow" and k not in stats}
+    for name, s in [*stats.items(), *flows.items()]:
         if s.all_failed and name not in judged:
             waiver = waived.get(name)
             why = (
@@ -802,8 +923,13 @@ def evaluate(
                     samples=s.requests,
                     outcome="fail",
                     message=(
-                        f"{all_failed_sentence(s)}: {_requests(s.requests)}, all failed; {why} "
-                        "a request name whose requests all failed always fails the gate."
+                        f"{all_failed_sentence(s)}: {_requests(s.requests, _noun(s))}, all "
+                        f"failed; {why} "
+                        + (
+                            "a flow whose iterations all failed always fails the gate."
+                            if s.kind == "flow"
+                            else "a request name whose requests all failed always fails the gate."
+                        )
                     ),
                     unit="ratio",
                 )

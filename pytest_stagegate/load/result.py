@@ -39,6 +39,10 @@ refused connection) have ``failed_histogram``, so that failing fast never looks 
 (``EndpointStats.rps``, so ``min_rps``) count successful responses only. ``timeouts``,
 ``failed_histogram`` and ``unanswered`` are additions of 0.2: a result without them reads as 0
 and an empty histogram.
+
+Group budgets (``budgets`` module docstring): ``LoadResult.group_stats`` gives what a budget
+key that is no request name judges: every declared flow (``flows``) and each glob's covered
+names merged (``merge_endpoints``: counts and status classes add, histograms merge exactly).
 """
 
 from __future__ import annotations
@@ -46,11 +50,19 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from ..budgets import TOTAL, EndpointStats, FailedStats, ServiceStats
+from ..budgets import (
+    TOTAL,
+    EndpointStats,
+    FailedStats,
+    ServiceStats,
+    StatsKind,
+    covered_names,
+    is_glob,
+)
 from ..histogram import LogHistogram
 from ..metrics import STANDARD_PERCENTILES, parse_percentile
 
@@ -64,6 +76,7 @@ __all__ = [
     "StageResult",
     "TimelinePoint",
     "error_phrase",
+    "merge_endpoints",
 ]
 
 RESULT_SCHEMA = 1
@@ -147,10 +160,17 @@ class EndpointResult:
         )
 
     def stats(
-        self, percentiles: Iterable[str], measured_seconds: float, top_error: str = ""
+        self,
+        percentiles: Iterable[str],
+        measured_seconds: float,
+        top_error: str = "",
+        *,
+        kind: StatsKind = "name",
+        covers: tuple[str, ...] = (),
     ) -> EndpointStats:
         """Latency over the judged histogram (successes and timeouts); ``rps`` is successful
-        responses per second; the other failures' times in ``failed``."""
+        responses per second; the other failures' times in ``failed``. ``kind`` and ``covers``
+        say what it is (``EndpointStats``): a request name, a group, a flow."""
         keys = list(percentiles)
         h, f, s = self.histogram, self.failed_histogram, self.service_histogram
         return EndpointStats(
@@ -183,7 +203,65 @@ class EndpointResult:
                 max_ms=s.max_ms,
                 percentiles={key: s.percentile(_percentile(key)) for key in keys},
             ),
+            status_classes=dict(self.status_classes),
+            kind=kind,
+            covers=covers,
         )
+
+
+def merge_endpoints(name: str, results: Iterable[EndpointResult]) -> EndpointResult:
+    """``results`` as one (a group of request names): requests, failures, timeouts and status
+    classes add; the histograms merge exactly; the service time only when every one has it."""
+    parts = list(results)
+    histogram, failed = LogHistogram(), LogHistogram()
+    service: LogHistogram | None = LogHistogram() if parts else None
+    classes: dict[str, int] = {}
+    for part in parts:
+        histogram.merge(part.histogram)
+        failed.merge(part.failed_histogram)
+        if service is not None and part.service_histogram is not None:
+            service.merge(part.service_histogram)
+        else:
+            service = None
+        for key, n in part.status_classes.items():
+            classes[key] = classes.get(key, 0) + n
+    return EndpointResult(
+        name=name,
+        method="",
+        requests=sum(p.requests for p in parts),
+        failures=sum(p.failures for p in parts),
+        histogram=histogram,
+        timeouts=sum(p.timeouts for p in parts),
+        failed_histogram=failed,
+        service_histogram=service,
+        status_classes=dict(sorted(classes.items())),
+    )
+
+
+def _groups(
+    keys: Iterable[str],
+    endpoints: Iterable[EndpointResult],
+    flows: Iterable[EndpointResult],
+    percentiles: list[str],
+    seconds: float,
+    top_error: Callable[[Iterable[str]], str],
+) -> dict[str, EndpointStats]:
+    """Every flow, then each glob of ``keys`` that is neither a request name nor a flow and
+    covered a request name (precedence: name, flow, glob)."""
+    by_name = {e.name: e for e in endpoints}
+    stats = {
+        f.name: f.stats(percentiles, seconds, kind="flow") for f in flows if f.name not in by_name
+    }
+    for key in dict.fromkeys(keys):
+        if key in by_name or key in stats or key == TOTAL or not is_glob(key):
+            continue
+        covers = tuple(covered_names(key, by_name))
+        if covers:
+            merged = merge_endpoints(key, (by_name[n] for n in covers))
+            stats[key] = merged.stats(
+                percentiles, seconds, top_error(covers), kind="group", covers=covers
+            )
+    return stats
 
 
 def _histogram(value: object, where: str) -> LogHistogram:
@@ -371,6 +449,17 @@ class StageResult:
         stats[TOTAL] = self.total.stats(keys, seconds)
         return stats
 
+    def group_stats(
+        self, keys: Iterable[str], percentiles: Iterable[str], warmup_seconds: float
+    ) -> dict[str, EndpointStats]:
+        """Like ``LoadResult.group_stats``, over this stage's requests: its globs (a stage
+        keeps no flows apart). Empty when it kept no requests apart."""
+        if self.total is None:
+            return {}
+        wanted = list(dict.fromkeys([*STANDARD_PERCENTILES, *percentiles]))
+        seconds = self.measured_seconds(warmup_seconds)
+        return _groups(keys, self.endpoints, (), wanted, seconds, lambda names: "")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -477,9 +566,15 @@ class LoadResult:
     def top_error(self, name: str) -> str:
         """The most frequent error of request name ``name`` (or of all, for TOTAL), as a short
         phrase (``error_phrase``); "" when it had none."""
+        return self.top_error_of([name])
+
+    def top_error_of(self, names: Iterable[str]) -> str:
+        """The most frequent error of the request names ``names`` together (TOTAL among them:
+        of all); "" when they had none."""
+        wanted = set(names)
         counts: dict[str, int] = {}
         for e in self.errors:
-            if name == TOTAL or e.name == name:
+            if TOTAL in wanted or e.name in wanted:
                 phrase = error_phrase(e.error)
                 counts[phrase] = counts.get(phrase, 0) + e.occurrences
         if not counts:
@@ -513,6 +608,22 @@ class LoadResult:
         }
         stats[TOTAL] = self.total.stats(keys, self.judged_seconds, self.top_error(TOTAL))
         return stats
+
+    def group_stats(
+        self, keys: Iterable[str], percentiles: Iterable[str] = STANDARD_PERCENTILES
+    ) -> dict[str, EndpointStats]:
+        """What budget keys that are no request name judge (``budgets.evaluate(groups=)``):
+        every flow (``kind`` "flow": iterations, their whole durations as the latency), and
+        each glob of ``keys`` that covered a request name (``kind`` "group", ``covers``: the
+        names, their requests merged exactly). A request name wins over a flow of the same
+        name, a flow over a glob; a glob that covered nothing is left out (``evaluate`` says
+        so)."""
+        wanted = list(dict.fromkeys([*STANDARD_PERCENTILES, *percentiles]))
+        for key in wanted:
+            _percentile(key)
+        return _groups(
+            keys, self.endpoints, self.flows, wanted, self.judged_seconds, self.top_error_of
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx
 
 from .. import defaults
-from ..budgets import Check, Dropped, EndpointStats, evaluate, percentiles_needed
+from ..budgets import Budget, Check, Dropped, EndpointStats, evaluate, percentiles_needed
 from ..config import GateSettings, StageSpec, Target
 from ..errors import LoadError
 from ..load.plan import LoadPlan, plan_for
@@ -204,6 +204,9 @@ def _run_gate(
 
     wanted = sorted_percentiles(percentiles_needed(settings.budgets))
     stats = result.endpoint_stats(wanted)
+    # flows (every one that ran) and the globs of group budgets: a budget key that is no
+    # request name judges these (budgets: name, then flow, then glob)
+    groups = result.group_stats([b.endpoint for b in settings.budgets], wanted)
     generator = result.generator.to_dict()
     saturated = str(generator.get("note") or "the load generator was saturated")
     dropped = dropped_of(result, plan.arrival_lag)
@@ -216,6 +219,7 @@ def _run_gate(
         default_error_rate=settings.default_error_rate,
         waivers=settings.waivers,
         dropped=dropped,
+        groups=groups,
     )
     stage_checks, stage_stats = judge_stages(
         settings.load.stages,
@@ -223,6 +227,7 @@ def _run_gate(
         min_samples=settings.min_samples,
         saturated=saturated if generator.get("saturated") else None,
         dropped=dropped,
+        flows=[f.name for f in settings.load.flows],
     )
     checks = [*checks, *stage_checks]
     record = GateRecord(
@@ -235,6 +240,7 @@ def _run_gate(
         load_seconds=result.load_seconds,
         waivers=settings.waivers,
         load=load_model_record(result, plan.arrival_lag, stage_stats),
+        flows=[s for s in groups.values() if s.kind == "flow"],
     )
     problems: tuple[Problem, ...] = ()
     if plan.html_report and not result.html_report:
@@ -264,11 +270,14 @@ def judge_stages(
     min_samples: int,
     saturated: str | None = None,
     dropped: Dropped | None = None,
+    flows: Sequence[str] = (),
 ) -> tuple[list[Check], dict[str, dict[str, EndpointStats]]]:
     """The stage budgets (``gate.load.stages[].budgets``), each stage's against its own
-    requests (``StageResult``); a stage with budgets that did not run (the load stopped
-    before it) or kept no requests apart has each of its budgets inconclusive, saying so.
-    Returns the checks and, by stage name, the stats they were judged on."""
+    requests (``StageResult``; a glob's covered names merged); a stage with budgets that did
+    not run (the load stopped before it) or kept no requests apart has each of its budgets
+    inconclusive, saying so, and so has a budget on one of the ``flows`` (by name: a stage
+    keeps no flow apart). Returns the checks and, by stage name, the stats they were judged
+    on."""
     checks: list[Check] = []
     measured: dict[str, dict[str, EndpointStats]] = {}
     ran = {s.name: s for s in result.stages}
@@ -288,32 +297,49 @@ def judge_stages(
                 why = f"stage {spec.name} did not run ({when})"
             else:
                 why = f"the requests of stage {spec.name} were not kept apart"
-            checks += [
-                Check(
-                    endpoint=b.endpoint,
-                    metric=b.metric,
-                    limit=b.limit,
-                    observed=None,
-                    samples=0,
-                    outcome="inconclusive",
-                    message=f"{why}, so the {b.metric} budget of {b.endpoint} in stage "
-                    f"{spec.name} could not be checked.",
-                    unit=parse_metric(b.metric).unit,
-                    stage=spec.name,
-                )
-                for b in spec.budgets
-            ]
+            checks += [_unjudged(b, spec.name, why) for b in spec.budgets]
             continue
         measured[spec.name] = stats
+        on_flows = [b for b in spec.budgets if b.endpoint in flows and b.endpoint not in stats]
         checks += evaluate(
-            spec.budgets,
+            [b for b in spec.budgets if b not in on_flows],
             stats,
             min_samples=min_samples,
             saturated=saturated,
             dropped=dropped,
             stage=spec.name,
+            groups=None
+            if stage is None
+            else stage.group_stats(
+                [b.endpoint for b in spec.budgets], wanted, result.warmup_seconds
+            ),
         )
+        checks += [
+            _unjudged(
+                b,
+                spec.name,
+                f"flows are judged over the whole run: stage {spec.name} kept no iterations of "
+                f"flow {b.endpoint} apart",
+            )
+            for b in on_flows
+        ]
     return checks, measured
+
+
+def _unjudged(budget: Budget, stage: str, why: str) -> Check:
+    """A stage budget that could not be checked, saying ``why``."""
+    return Check(
+        endpoint=budget.endpoint,
+        metric=budget.metric,
+        limit=budget.limit,
+        observed=None,
+        samples=0,
+        outcome="inconclusive",
+        message=f"{why}, so the {budget.metric} budget of {budget.endpoint} in stage {stage} "
+        "could not be checked.",
+        unit=parse_metric(budget.metric).unit,
+        stage=stage,
+    )
 
 
 def load_model_record(

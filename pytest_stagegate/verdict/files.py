@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .._atomic import atomic_open
-from ..budgets import EndpointStats, FailedStats
+from ..budgets import EndpointStats, FailedStats, StatsKind
 from ..defaults import MAX_VERDICT_BYTES, SIGNING_KEY_ENV
 from ..errors import StagegateError
 from ..units import format_size
@@ -217,10 +217,17 @@ def baseline_stats(verdict: Mapping[str, Any]) -> dict[str, EndpointStats]:
     0.2 verdict), its latency is over ``requests - failures + timeouts`` samples (successful
     responses and timed-out requests), and ``failed`` (the other failures, counted apart) is
     read too; without it (0.1), the latency was over every request (``latency_samples`` None).
-    A latency that is null (no request succeeded or timed out) reads as no samples."""
+    A latency that is null (no request succeeded or timed out) reads as no samples. A 0.2
+    verdict's ``flows`` are read too (``kind`` "flow", keyed by flow name), for regression
+    budgets on a flow."""
     gate = verdict.get("gate") or {}
     stats: dict[str, EndpointStats] = {}
-    for entry in gate.get("endpoints", ()):
+    # flows first: a request name of the same name (which config refuses) would win
+    entries: list[tuple[StatsKind, Mapping[str, Any]]] = [
+        *(("flow", e) for e in gate.get("flows", ())),
+        *(("name", e) for e in gate.get("endpoints", ())),
+    ]
+    for kind, entry in entries:
         requests, failures = int(entry["requests"]), int(entry["failures"])
         timeouts = int(entry.get("timeouts") or 0)
         stats[entry["name"]] = EndpointStats(
@@ -235,6 +242,8 @@ def baseline_stats(verdict: Mapping[str, Any]) -> dict[str, EndpointStats]:
             timeouts=timeouts,
             latency_samples=requests - failures + timeouts if "timeouts" in entry else None,
             failed=_failed_stats(entry.get("failed")),
+            status_classes={str(k): int(v) for k, v in (entry.get("status_classes") or {}).items()},
+            kind=kind,
         )
     return stats
 

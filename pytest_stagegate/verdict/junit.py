@@ -31,7 +31,7 @@ from ..metrics import REGRESSION
 from ..units import format_limit, format_observed, format_rate
 from .decide import check_sentence, sentence
 from .model import parse_timestamp
-from .report import limit_text, load_model_sentence, regression_allowance
+from .report import covers_text, limit_text, load_model_sentence, regression_allowance
 
 __all__ = ["check_name", "split_nodeid", "to_xml", "write_junit"]
 
@@ -196,6 +196,8 @@ def _checks_suite(
             failure.text = _clean(_check_details(check))
         elif check["outcome"] == "inconclusive":
             ET.SubElement(case, "skipped", message=_clean(_check_sentence(check)))
+        if check.get("covers"):  # a group budget: its names (the test's name stays stable)
+            ET.SubElement(case, "system-out").text = _clean(f"covers {covers_text(check)[1:-1]}")
         cases.append(case)
     return _suite(name, cases, properties, timestamp, time)
 
@@ -308,6 +310,7 @@ def _check_details(check: Mapping[str, Any]) -> str:
         + ("not measured" if observed is None else format_observed(observed, check["unit"])),
         f"limit: {limit_text(check)}",
         f"samples: {check['samples']:,}",
+        *([f"covers: {covers_text(check)[1:-1]}"] if check.get("covers") else []),
     ]
     return "\n".join(lines)
 

@@ -243,6 +243,11 @@ class Verdict:
                 for w in sorted(gate.waivers, key=lambda w: w.endpoint)
             ],
             **({} if gate.load is None else {"load": _load_dict(gate.load)}),
+            **(
+                {"flows": [_endpoint_dict(f) for f in sorted(gate.flows, key=lambda f: f.name)]}
+                if gate.flows
+                else {}
+            ),
         }
 
 
@@ -363,6 +368,11 @@ def _endpoint_dict(stats: EndpointStats) -> dict[str, Any]:
         "timeouts": stats.timeouts,
         "failed": _failed_dict(stats.failed),
         **({} if stats.service is None else {"service_time": _service_dict(stats.service)}),
+        **(
+            {"status_classes": {k: stats.status_classes[k] for k in sorted(stats.status_classes)}}
+            if stats.status_classes
+            else {}
+        ),
     }
 
 
@@ -446,4 +456,5 @@ def _check_dict(check: Check) -> dict[str, Any]:
         "message": check.message,
         "baseline": _round(check.baseline, 6),
         **({"stage": check.stage} if check.stage else {}),
+        **({"covers": list(check.covers)} if check.covers else {}),
     }

@@ -113,6 +113,8 @@ class GateRecord:
     load_seconds: float = 0.0
     waivers: Sequence[Waiver] = ()  # error budgets waived (error_rate: off): a warning each
     load: LoadModelRecord | None = None  # the load model, stages and timeline (0.2)
+    # each declared flow (gate.load.flows), ``kind`` "flow": iterations, their durations (0.2)
+    flows: Sequence[EndpointStats] = ()
 
 
 @dataclass(frozen=True)

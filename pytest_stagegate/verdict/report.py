@@ -17,6 +17,7 @@ from .decide import sentence
 
 __all__ = [
     "Format",
+    "covers_text",
     "gate_table_lines",
     "limit_text",
     "load_model_lines",
@@ -288,6 +289,24 @@ def _gate_tables(doc: _Doc, gate: Mapping[str, Any]) -> None:
             ],
             numeric={"requests", "failures", "rps", "p50", "p95", "p99", *extra},
         )
+    flows = gate.get("flows") or []
+    if flows:  # each iteration's whole duration is one sample
+        doc.table(
+            ["flow", "iterations", "failed", "per second", "p50", "p95", "p99"],
+            [
+                [
+                    doc.code(f["name"]),
+                    str(f["requests"]),
+                    f"{f['failures']} ({_rate(f['error_rate'])})",
+                    _rps(f["rps"]),
+                    _ms(f["percentiles"].get("p50")),
+                    _ms(f["percentiles"].get("p95")),
+                    _ms(f["percentiles"].get("p99")),
+                ]
+                for f in flows
+            ],
+            numeric={"iterations", "failed", "per second", "p50", "p95", "p99"},
+        )
     _checks(doc, "Budget checks", gate["checks"])
 
 
@@ -300,6 +319,7 @@ def _checks(doc: _Doc, title: str, checks: Sequence[Mapping[str, Any]]) -> None:
         [
             [
                 doc.code(f"{c['metric']} of {c['endpoint']}")
+                + (f" {covers_text(c)}" if c.get("covers") else "")
                 + (f" in stage {c['stage']}" if c.get("stage") else ""),
                 _format(c["observed"], c["unit"]),
                 _limit(c),
@@ -323,6 +343,16 @@ def _limit(check: Mapping[str, Any]) -> str:
         return f"<= {format_limit(check['limit'], 'ms')} (baseline {base} {plus})"
     op = ">=" if check["metric"] == "min_rps" else "<="
     return f"{op} {format_limit(check['limit'], check['unit'])}"
+
+
+def covers_text(check: Mapping[str, Any], most: int = 3) -> str:
+    """A group budget's names, briefly: ``(3 names: GET /api/a, GET /api/b, GET /api/c)``,
+    ``(5 names: GET /a, GET /b, GET /c, ...)``; "" for a check that covers none."""
+    names = [str(n) for n in check.get("covers") or ()]
+    if not names:
+        return ""
+    shown = ", ".join(names[:most]) + (", ..." if len(names) > most else "")
+    return f"({len(names)} name{'' if len(names) == 1 else 's'}: {shown})"
 
 
 def limit_text(check: Mapping[str, Any]) -> str:
