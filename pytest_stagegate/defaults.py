@@ -31,6 +31,7 @@ OPEN_MIN_USERS = USERS  # ... and at least this many
 ARRIVAL_LAG = 0.5  # seconds: an iteration that cannot start this late after its schedule is dropped
 MAX_DROPPED = 0.01  # more dropped iterations than this share make latency budgets inconclusive
 STOP_GRACE = 15.0  # gate.load.abort.grace: extra seconds the load may take to stop
+MAX_DATA_ROWS = 100_000  # gate.load.data: the most rows of a data file (they travel in the plan)
 
 # Stopping the load early (gate.load.abort)
 ABORT_ERROR_RATE = 0.9  # at least this share of requests failed ...

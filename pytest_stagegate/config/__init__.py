@@ -5,6 +5,7 @@ Each module imports only those above it in this list:
 - ``model``: the frozen dataclasses (``Target``, ``GateSettings``, ...) and their defaults.
 - ``_yaml``: YAML with line numbers, the messages, the value readers, ``${VAR}`` syntax.
 - ``_targets``: ``targets.NAME`` -> ``Target``; substitution and secrets.
+- ``_data``: the data file (``gate.load.data``), a CSV with a header row; its secrets.
 - ``_gate``: ``gate`` -> ``GateSettings`` per target; overrides and budget names.
 - ``loader``: ``load_config(path)`` -> ``Config``, the entry point.
 """

@@ -19,7 +19,7 @@ from ..metrics import parse_metric
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from ..config import GateSettings, Target
+    from ..config import GateSettings, LoadSettings, RequestSpec, Target
 
 PLAN_SCHEMA = 3  # 2: the open model and stages; 3: flows, expectations, captures, data
 
@@ -167,9 +167,11 @@ def plan_for(
     """The plan for ``target`` under ``settings``: what the gate runs, and what a remote worker
     (``stagegate worker``) builds from its own stagegate.yaml and environment. The child masks
     the target's secrets and ``secrets`` (the rest of the run's: a configured target a hook
-    replaced, the signing key) in its log and report."""
+    replaced, the signing key) in its log and report, and the data file's values (its rows are
+    read here, into the plan: the child never reads the file)."""
     load = settings.load
     abort = load.abort
+    rows = data_rows(load)
     stages = [
         PlannedStage(
             name=st.name,
@@ -192,24 +194,13 @@ def plan_for(
         timeout=target.timeout,
         verify_tls=target.verify_tls,
         max_body=target.max_body,
-        requests=[
-            PlannedRequest(
-                method=r.method,
-                path=r.path,
-                name=r.name,
-                weight=r.weight,
-                headers=dict(r.headers),
-                json=r.json,
-                expect_status=list(r.expect_status),
-            )
-            for r in load.requests
-        ],
+        requests=[_planned(r) for r in load.requests],
         locustfile=str(load.locustfile) if load.locustfile else None,
         user_class=load.user_class,
         wait=load.wait,
         vars=dict(target.vars),
         target_name=target.name,
-        secrets=sorted(target.secrets.union(secrets)),
+        secrets=sorted(target.secrets.union(secrets, _data_secrets(rows))),
         abort_enabled=abort.enabled,
         abort_error_rate=abort.error_rate,
         abort_min_requests=abort.min_requests,
@@ -225,7 +216,66 @@ def plan_for(
         rate=load.rate,
         stages=stages,
         arrival_lag=defaults.ARRIVAL_LAG,
+        flows=[
+            PlannedFlow(
+                name=f.name,
+                weight=f.weight,
+                steps=[_planned(r) for r in f.steps],
+                on_start=[_planned(r) for r in f.on_start],
+                wait=f.wait,
+            )
+            for f in load.flows
+        ],
+        data_file=load.data.file.name if load.data is not None else None,
+        data_mode=load.data.mode if load.data is not None else "cycle",
+        data_rows=rows,
     )
+
+
+def _planned(r: RequestSpec) -> PlannedRequest:
+    return PlannedRequest(
+        method=r.method,
+        path=r.path,
+        name=r.name,
+        weight=r.weight,
+        headers=dict(r.headers),
+        json=r.json,
+        expect_status=list(r.expect_status),
+        query=dict(r.query),
+        expect_json=[
+            {"expr": e.expr, "value": e.value, "present": e.present} for e in r.expect_json
+        ],
+        expect_contains=r.expect_contains,
+        expect_headers=dict(r.expect_headers),
+        capture=[{"var": c.var, "json": c.json, "header": c.header} for c in r.capture],
+    )
+
+
+def data_rows(load: LoadSettings) -> list[dict[str, str]]:
+    """The rows of ``load``'s data file (none without one), read now: the plan carries them.
+    Raises ``ConfigError`` naming the file when it changed since stagegate.yaml was loaded
+    into something unusable."""
+    if load.data is None:
+        return []
+    from ..config._data import DataError, read_data
+    from ..errors import ConfigError
+
+    try:
+        return read_data(load.data.file).rows
+    except DataError as error:
+        raise ConfigError(f"gate.load.data: {error}", path=load.data.file) from None
+
+
+def data_secrets(load: LoadSettings) -> frozenset[str]:
+    """The values of ``load``'s data file that are secrets (every maskable one): the pytest
+    side masks them as the load child does (``RunSecrets``)."""
+    return _data_secrets(data_rows(load))
+
+
+def _data_secrets(rows: list[dict[str, str]]) -> frozenset[str]:
+    from ..config._data import data_secrets as secrets_of
+
+    return secrets_of(rows)
 
 
 def _is_latency_limit(budget: Budget) -> bool:

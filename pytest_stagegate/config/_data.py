@@ -1,0 +1,111 @@
+"""``gate.load.data``: reading the data file, a CSV with a header row.
+
+Read twice on purpose: when stagegate.yaml is loaded, to check it (the header, that every row
+has a value per column, at most ``defaults.MAX_DATA_ROWS`` rows) and to know its columns for the
+``{row.COLUMN}`` templates; and by ``load.plan.plan_for``, which puts the rows in the plan (the
+load child gets them on its standard input, never from the file).
+
+Rules, decided here:
+
+- UTF-8 (a byte-order mark is skipped), the ``csv`` module's default dialect (commas, ``"``
+  quoting, a quoted value may hold commas and line breaks).
+- The first row names the columns; a name is stripped of surrounding spaces and must be
+  non-empty and unique. Values are kept exactly as written.
+- Empty lines are skipped; every other row has exactly one value per column. A file without
+  any row after the header is an error (nothing to hand out).
+- Every value is a secret (``data_secrets``) if masking it is possible: at least
+  ``MIN_SECRET_LENGTH`` (4) characters and 3 distinct ones (``_redact``'s rule); shorter values
+  cannot be hidden without destroying the output (and are not counted as unmaskable).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import defaults
+from .._redact import MIN_DISTINCT, MIN_SECRET_LENGTH
+
+__all__ = ["DataError", "DataFile", "data_secrets", "read_data"]
+
+
+class DataError(ValueError):
+    """The data file cannot be used; the message names the file and the line."""
+
+
+@dataclass(frozen=True)
+class DataFile:
+    columns: tuple[str, ...]
+    rows: list[dict[str, str]]
+
+
+def read_data(path: Path, *, max_rows: int = defaults.MAX_DATA_ROWS) -> DataFile:
+    """The columns and rows of the CSV file ``path``. Raises ``DataError``."""
+    name = path.name
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh, strict=True)
+            header = next(reader, None)
+            if header is None or not any(cell.strip() for cell in header):
+                raise DataError(
+                    f"{name} is empty: its first line must name the columns, such as "
+                    "'user,sku', and the rows follow"
+                )
+            columns = tuple(cell.strip() for cell in header)
+            for i, column in enumerate(columns):
+                if not column:
+                    raise DataError(
+                        f"{name} line 1: column {i + 1} has no name; name every column in the "
+                        "header row, such as 'user,sku'"
+                    )
+                if column in columns[:i]:
+                    raise DataError(
+                        f"{name} line 1: two columns are named {column!r}; column names must "
+                        "be unique ({row.COLUMN} picks one)"
+                    )
+            rows: list[dict[str, str]] = []
+            for values in reader:
+                if not values:
+                    continue  # an empty line
+                if len(values) != len(columns):
+                    raise DataError(
+                        f"{name} line {reader.line_num}: {len(values)} value"
+                        f"{'' if len(values) == 1 else 's'} for {len(columns)} columns "
+                        f"({', '.join(columns)}); every row has one value per column (quote a "
+                        "value that holds a comma)"
+                    )
+                if len(rows) == max_rows:
+                    raise DataError(
+                        f"{name} has more than {max_rows:,} rows, the most a data file may "
+                        "have (the rows travel in the load plan); use a sample of them"
+                    )
+                rows.append(dict(zip(columns, values, strict=True)))
+    except UnicodeDecodeError as error:
+        raise DataError(
+            f"{name} is not UTF-8 text (byte {error.start}); save it as UTF-8"
+        ) from None
+    except csv.Error as error:
+        raise DataError(f"{name} line {reader.line_num}: not valid CSV: {error}") from None
+    except FileNotFoundError:
+        raise DataError(f"{name} not found (looked for {path})") from None
+    except IsADirectoryError:
+        raise DataError(f"{name} is a directory, not a CSV file ({path})") from None
+    except OSError as error:
+        raise DataError(f"cannot read {name}: {error.strerror or error}") from None
+    if not rows:
+        raise DataError(
+            f"{name} has a header ({', '.join(columns)}) but no rows: nothing to hand out"
+        )
+    return DataFile(columns, rows)
+
+
+def data_secrets(rows: Iterable[Mapping[str, str]]) -> frozenset[str]:
+    """Every value of ``rows`` that can be masked: the data file's values are secrets."""
+    return frozenset(
+        value
+        for row in rows
+        for value in row.values()
+        if len(value) >= MIN_SECRET_LENGTH and len(set(value)) >= MIN_DISTINCT
+    )
