@@ -263,3 +263,34 @@ def test_public_url_drops_credentials(url: str, shown: str) -> None:
 def test_the_verdict_shows_its_base_url_without_credentials() -> None:
     data = make([passed()], base_url="https://ci:s3cr3t-pw@shop.example.com").to_dict()
     assert data["target"]["base_url"] == "https://***@shop.example.com"
+
+
+# -- scenarios: status classes, covers, flows (0.2, additive) ----------------------------------
+
+
+def test_status_classes_covers_and_flows_appear_only_when_there_are_some() -> None:
+    stats = dataclasses.replace(
+        endpoints()[0], status_classes={"5xx": 2, "2xx": 98}, kind="flow", name="checkout"
+    )
+    group = dataclasses.replace(check("GET /*", "p95", 300.0, 120.0), covers=("GET /a", "GET /b"))
+    gate = good_gate(checks=[group], flows=[stats])
+    data = json.loads(json.dumps(make(gate=gate).to_dict()))
+    Draft202012Validator(schema()).validate(data)
+    assert data["gate"]["checks"][0]["covers"] == ["GET /a", "GET /b"]
+    assert data["gate"]["flows"][0]["name"] == "checkout"
+    assert list(data["gate"]["flows"][0]["status_classes"]) == ["2xx", "5xx"]  # sorted
+    plain = make(gate=good_gate()).to_dict()["gate"]
+    assert "flows" not in plain
+    assert all("status_classes" not in e for e in plain["endpoints"])
+    assert all("covers" not in c for c in plain["checks"])
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [("status_classes", {"6xx": 1}), ("status_classes", {"5xx": -1}), ("covers", [])],
+)
+def test_the_schema_refuses_malformed_scenario_fields(where: str, value: object) -> None:
+    data = json.loads(json.dumps(make(gate=good_gate()).to_dict()))
+    target = data["gate"]["checks"][0] if where == "covers" else data["gate"]["endpoints"][0]
+    target[where] = value
+    assert not Draft202012Validator(schema()).is_valid(data)
