@@ -1,7 +1,8 @@
 """Shared helpers of the benchmark scripts: start a fast server, make the package importable.
 
 ``plain_server()`` is nginx (one worker process, a fixed 10-byte answer, keep-alive) when
-``nginx`` is on PATH, otherwise ``benchmarks/fastserver.py``. nginx answers ~10x faster than
+``nginx`` is on PATH, otherwise ``benchmarks/fastserver.py``; both answer paths under ``/json``
+with ``JSON_BODY`` (application/json). nginx answers ~10x faster than
 one Locust process can ask, so a throughput ratio measures the load generators, not the
 server; the asyncio fallback tops out near one Locust process (~5,000 requests/s here) and
 then the ratio mostly measures the server (the scripts say which one they used).
@@ -22,6 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# what both servers answer under /json (benchmarks of expectations on a JSON body)
+JSON_BODY = b'{"ok": true, "items": [1, 2, 3], "total": 3}'
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -64,6 +67,7 @@ http {{
     server {{
         listen 127.0.0.1:{port} backlog=4096;
         location / {{ return 200 "ok-ok-ok-k"; }}
+        location /json {{ default_type application/json; return 200 '{json_body}'; }}
     }}
 }}
 """
@@ -109,7 +113,7 @@ def nginx_server(cpus: set[int] | None = None) -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="stagegate-nginx-") as tmp:
         port = _free_port()
         conf = Path(tmp, "nginx.conf")
-        conf.write_text(NGINX_CONF.format(tmp=tmp, port=port))
+        conf.write_text(NGINX_CONF.format(tmp=tmp, port=port, json_body=JSON_BODY.decode()))
         proc = subprocess.Popen(
             [nginx, "-c", str(conf), "-p", tmp, "-e", f"{tmp}/error.log"],
             stdout=subprocess.DEVNULL,

@@ -4,8 +4,9 @@
                                     [--stall PERIOD_S LENGTH_S [--origin EPOCH_S]]
 
 Prints ``READY <port>`` on stdout once it listens, then answers every request with
-``200 ok`` (10 bytes of body), optionally after a latency drawn uniformly from
-``[LOW_MS, HIGH_MS]`` by ``random.Random(seed)``, in arrival order. Runs until killed.
+``200 ok`` (10 bytes of body; a path under ``/json``: ``JSON_BODY``, application/json),
+optionally after a latency drawn uniformly from ``[LOW_MS, HIGH_MS]`` by
+``random.Random(seed)``, in arrival order. Runs until killed.
 
 ``--stall 5 0.5`` makes it stall for the last 0.5 s of every 5 s counted from ``--origin``
 (a ``time.time()`` value; default: when it starts): a request that arrives during a stall is
@@ -32,6 +33,15 @@ RESPONSE = (
     + str(len(BODY)).encode()
     + b"\r\nConnection: keep-alive\r\n\r\n"
     + BODY
+)
+
+
+JSON_BODY = b'{"ok": true, "items": [1, 2, 3], "total": 3}'  # as _common.JSON_BODY
+JSON_RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+    + str(len(JSON_BODY)).encode()
+    + b"\r\nConnection: keep-alive\r\n\r\n"
+    + JSON_BODY
 )
 
 
@@ -74,22 +84,24 @@ class _Protocol(asyncio.Protocol):
                 length = int(head[at + 15 :].split(b"\r\n", 1)[0])
             if len(self.buf) < end + 4 + length:
                 return
+            # the request line: "GET /json... HTTP/1.1"
+            response = JSON_RESPONSE if b" /json" in head[: head.find(b" ") + 6] else RESPONSE
             self.buf = self.buf[end + 4 + length :]
-            self._answer()
+            self._answer(response)
 
-    def _answer(self) -> None:
+    def _answer(self, response: bytes) -> None:
         assert self.transport is not None
         delay = 0.0 if self.stalls is None else self.stalls.hold(time.time())
         if self.delays is not None:
             delay += self.delays.uniform(self.low, self.high) / 1000.0
         if delay <= 0.0:
-            self.transport.write(RESPONSE)
+            self.transport.write(response)
             return
-        asyncio.get_running_loop().call_later(delay, self._write)
+        asyncio.get_running_loop().call_later(delay, self._write, response)
 
-    def _write(self) -> None:
+    def _write(self, response: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(RESPONSE)
+            self.transport.write(response)
 
 
 async def serve(
