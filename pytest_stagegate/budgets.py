@@ -676,8 +676,9 @@ def _check(
             None,
             0,
         )
-    if status is not None and n > 0 and not stats.status_classes and stats.failures < n:
-        # responses came back, yet no class was counted: the load did not record them
+    if status is not None and sum(stats.status_classes.values()) < stats.requests - stats.failures:
+        # every success is a response with a status, yet fewer were classed: the load did not
+        # record them (an older result, a locustfile's custom client)
         return done(
             "inconclusive",
             f"{desc} could not be judged: the load did not record the status classes of its "

@@ -146,6 +146,14 @@ def test_no_recorded_status_classes_is_inconclusive_not_a_pass() -> None:
     (check,) = judge(plain, Budget("GET /x", "status_5xx", 0.001))
     assert check.outcome == "inconclusive"
     assert "did not record the status classes" in check.message
+    zeros = {"2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0}  # a custom client's responses: no status
+    custom = dataclasses.replace(shop(), endpoints=(ep("GET /x", A, classes=zeros),))
+    (unclassed,) = judge(custom, Budget("GET /x", "status_5xx", 0.001))
+    assert unclassed.outcome == "inconclusive"
+    refused = dataclasses.replace(shop(), endpoints=(ep("GET /x", [], failures=150),))
+    no_response, all_failed = judge(refused, Budget("GET /x", "status_5xx", 0.001))
+    assert no_response.outcome == "pass"  # none answered: no 5xx ...
+    assert (all_failed.metric, all_failed.outcome) == ("error_rate", "fail")  # ... yet it fails
 
 
 # --- groups ----------------------------------------------------------------------------------
