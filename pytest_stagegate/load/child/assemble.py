@@ -3,6 +3,7 @@ the parent reads (``load.result``). Pure: no locust or gevent import."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 
@@ -20,11 +21,12 @@ from ..result import (
 )
 from ..usage import generator_health
 from .arrivals import stage_bounds
-from .recorder import EndpointTally
+from .recorder import FLOW_METHOD, EndpointTally
 
 __all__ = [
     "assemble_result",
     "error_result",
+    "flow_results",
     "iso_time",
     "merge_errors",
     "redact_endpoints",
@@ -59,6 +61,8 @@ def redact_endpoints(
         into.hist.merge(ep.hist)
         into.failed_hist.merge(ep.failed_hist)
         into.service_hist.merge(ep.service_hist)
+        for k in range(1, 6):
+            into.classes[k] += ep.classes[k]
     return merged
 
 
@@ -87,6 +91,7 @@ def _endpoint(name: str, method: str, ep: EndpointTally, service: bool) -> Endpo
         timeouts=ep.timeouts,
         failed_histogram=ep.failed_hist,
         service_histogram=ep.service_hist if service else None,
+        status_classes=ep.status_classes,
     )
 
 
@@ -160,6 +165,7 @@ def assemble_result(
     dropped: int = 0,
     stage_endpoints: Mapping[int, Mapping[str, EndpointTally]] | None = None,
     timeline: Sequence[TimelinePoint] = (),
+    flows: Mapping[str, EndpointTally] | None = None,
 ) -> LoadResult:
     """A finished run (completed or aborted). Times are epoch seconds; ``endpoints`` are the
     measured window's, already redacted (``redact_endpoints``); ``unanswered``: the requests
@@ -171,7 +177,10 @@ def assemble_result(
 
     The open model (``plan.open_model``) adds each endpoint's service times, ``iterations_due``
     and ``dropped`` (the judged windows' slots); ``stage_endpoints`` are the judged requests
-    of the stages with budgets, by stage index (redacted); ``timeline`` the run's points."""
+    of the stages with budgets, by stage index (redacted); ``timeline`` the run's points;
+    ``flows`` the judged iterations of the declared flows by name (``Recorder.flows_measured``):
+    every flow of ``plan.flows`` is in the result, in the plan's order, with none if it ran
+    none."""
     open_model = plan.open_model
     measured, total = _endpoints(endpoints, open_model)
     if status == "completed" and total.requests == 0 and unanswered:
@@ -202,6 +211,20 @@ def assemble_result(
         dropped=dropped if open_model else 0,
         stages=stage_results(plan, load_seconds, stage_endpoints or {}),
         timeline=tuple(timeline),
+        flows=flow_results(plan, flows or {}),
+    )
+
+
+def flow_results(plan: LoadPlan, flows: Mapping[str, EndpointTally]) -> tuple[EndpointResult, ...]:
+    """Each declared flow as an endpoint of method ``FLOW``: its iterations, the failed ones
+    (a failed step), the succeeded ones' whole durations (``histogram``) and the failed ones'
+    (``failed_histogram``). Flow names are the configuration's, never data: not redacted."""
+    return tuple(
+        dataclasses.replace(
+            _endpoint(f.name, FLOW_METHOD, flows.get(f.name) or EndpointTally(), False),
+            status_classes={},  # an iteration has no status of its own
+        )
+        for f in plan.flows
     )
 
 

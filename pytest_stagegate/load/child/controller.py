@@ -39,6 +39,7 @@ from .abort import (
 )
 from .arrivals import Schedule, Slots, Windows
 from .assemble import assemble_result, merge_errors, redact_endpoints
+from .data import exhausted_reason
 from .deadline import deadline_watch, in_flight
 from .failure import LoadFailure, last_line
 from .locust_setup import (
@@ -58,7 +59,7 @@ from .output import EventStream
 from .recorder import EndpointTally, Recorder, Timeline, keeps_locust_stats
 from .report_section import report_section, with_section
 from .runtime import freeze_startup_objects, orphan_watch
-from .scenario import arrivals_of, build_environment
+from .scenario import arrivals_of, build_environment, data_of
 
 __all__ = ["TICK", "Controller", "unanswered_requests"]
 
@@ -133,6 +134,8 @@ class Controller:
             env.events.worker_report.add_listener(self._on_worker_report)
         else:
             self.slots = self.recorder.slots = arrivals_of(env)
+            self.recorder.feeder = data_of(env)
+            env.stagegate_on_flow = self.recorder.on_flow  # type: ignore[attr-defined]
             env.events.request.add_listener(self.recorder.on_request)
             runner = env.create_local_runner()
             if not keeps_locust_stats(self.plan):
@@ -323,6 +326,10 @@ class Controller:
             self._stop("completed", self._stopped_reason())
             return
         plan = self.plan
+        rows = rec.data_ran_out()
+        if rows is not None:  # the data file's unique rows are used up: a plain end
+            self._stop("completed", exhausted_reason(plan, rows))
+            return
         if not plan.abort_enabled or elapsed < ABORT_START:
             return
         burst = self.counts.burst(plan.abort_min_requests, plan.abort_error_rate)
@@ -472,6 +479,7 @@ class Controller:
                 k: redact_endpoints(eps, self.redact) for k, eps in rec.stage_measured.items()
             },
             timeline=self.timeline.points(),
+            flows=rec.flows_measured,
         )
 
     def _errors(self) -> tuple[ErrorRecord, ...]:

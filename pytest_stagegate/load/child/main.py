@@ -22,6 +22,7 @@ from ..._redact import Redactor
 from ..plan import LoadPlan
 from ..result import LoadResult
 from .assemble import error_result
+from .captured import GrowingRedactor
 from .controller import Controller
 from .failure import EXIT_FAILED, EXIT_OK, LoadFailure, last_line
 from .output import EventStream, setup_io
@@ -59,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     redact = Redactor([])
     try:
         plan = LoadPlan.from_json(text)
-        redact = Redactor(plan.secrets)
+        # the data file's values and, as they come, captured ones are secrets too
+        cells = {value for row in plan.data_rows for value in row.values()}
+        redact = GrowingRedactor([*plan.secrets, *cells])
     except Exception as e:
         setup_io(redact)
         reason = f"The load plan could not be read: {last_line(e)}"

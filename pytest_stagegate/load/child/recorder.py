@@ -15,7 +15,13 @@ stage with ``judge: false``; a stage with budgets of its own also keeps its judg
 apart (``stage_measured``). In the closed model the request's start decides its window, in the
 open model its slot's due time, which the scenario passes in the request's ``context`` with the
 window itself (``WINDOW_KEY``) and the service time (``SERVICE_KEY``, ms from the actual send:
-``response_time`` is then the latency from the due time)."""
+``response_time`` is then the latency from the due time).
+
+Each judged response is also counted by its status class (``EndpointTally.classes``, 1xx to
+5xx, from the ``response`` Locust passes to the listener; a request without a response, a
+timeout or a refused connection, is in none). The declarative scenario's flows (``on_flow``)
+are tallied apart, by flow name: an iteration is a request of its flow, its whole duration the
+time, a failed iteration a failure (its duration in ``failed_hist``)."""
 
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ from .arrivals import Slots, Window, Windows
 
 __all__ = [
     "FAILED",
+    "FLOW_METHOD",
     "MAX_TIMELINE_POINTS",
     "SERVICE_KEY",
     "SUCCESS",
@@ -45,6 +52,7 @@ __all__ = [
 ]
 
 SUCCESS, TIMEOUT, FAILED = "success", "timeout", "failed"
+FLOW_METHOD = "FLOW"  # a flow's "method" in the result (``LoadResult.flows``)
 # the open model's request context: the slot's window, and the time from the actual send (ms)
 WINDOW_KEY = "stagegate_window"
 SERVICE_KEY = "stagegate_service_ms"
@@ -121,6 +129,7 @@ class EndpointTally:
     (``service_hist``; ``hist`` is then the latency from the due time)."""
 
     __slots__ = (
+        "classes",
         "failed_hist",
         "failures",
         "hist",
@@ -138,6 +147,15 @@ class EndpointTally:
         self.hist = LogHistogram()
         self.failed_hist = LogHistogram()
         self.service_hist = LogHistogram()
+        self.classes = [0, 0, 0, 0, 0, 0]  # responses by status class: [1] 1xx ... [5] 5xx
+
+    @property
+    def status_classes(self) -> dict[str, int]:
+        """{"2xx": n, "3xx": n, "4xx": n, "5xx": n} ("1xx" too when there were any)."""
+        out = {f"{k}xx": self.classes[k] for k in range(2, 6)}
+        if self.classes[1]:
+            out = {"1xx": self.classes[1], **out}
+        return out
 
     def add(self, other: EndpointTally) -> None:
         self.methods.update(other.methods)
@@ -147,9 +165,17 @@ class EndpointTally:
         self.hist.merge(other.hist)
         self.failed_hist.merge(other.failed_hist)
         self.service_hist.merge(other.service_hist)
+        mine, theirs = self.classes, other.classes
+        for k in range(1, 6):
+            mine[k] += theirs[k]
 
-    def record(self, kind: str, response_time: float | None, service: float | None) -> None:
+    def record(
+        self, kind: str, response_time: float | None, service: float | None, status: int = 0
+    ) -> None:
+        """One request of ``kind``; ``status`` its response's class (1 to 5), 0 if none."""
         self.requests += 1
+        if status:
+            self.classes[status] += 1
         if kind != SUCCESS:
             self.failures += 1
             if kind == TIMEOUT:
@@ -172,6 +198,7 @@ class EndpointTally:
             self.timeouts,
             self.failed_hist.to_dict(),
             self.service_hist.to_dict(),
+            self.classes[1:],
         ]
 
     def add_list(self, entry: Sequence[Any]) -> None:
@@ -186,6 +213,9 @@ class EndpointTally:
             self.failed_hist.merge(LogHistogram.from_dict(entry[5]))
         if len(entry) >= 7:
             self.service_hist.merge(LogHistogram.from_dict(entry[6]))
+        if len(entry) >= 8:
+            for k, n in enumerate(entry[7][:5], start=1):
+                self.classes[k] += int(n)
 
 
 def _tally(into: dict[str, EndpointTally], name: str) -> EndpointTally:
@@ -193,6 +223,21 @@ def _tally(into: dict[str, EndpointTally], name: str) -> EndpointTally:
     if ep is None:
         ep = into[name] = EndpointTally()
     return ep
+
+
+def status_class(response: Any) -> int:
+    """The status class of a response (1 for 1xx ... 5 for 5xx), 0 without one: no response
+    (a timeout, a refused connection: Locust's stand-in has status 0) or a custom client's
+    object without an integer ``status_code``."""
+    if response is None:
+        return 0
+    try:
+        code = response.status_code
+    except Exception:  # a custom client's response: anything may happen
+        return 0
+    if type(code) is int and 100 <= code < 600:
+        return code // 100
+    return 0
 
 
 def _service(context: Mapping[str, Any]) -> float | None:
@@ -232,6 +277,14 @@ class Recorder:
         self.iterations_due = 0
         self.dropped = 0
         self.last_judged = False  # the last request's window: judged or not
+        # the declarative scenario's flows, by name (``on_flow``)
+        self.flows_fresh: dict[str, EndpointTally] = {}
+        self.flows_measured: dict[str, EndpointTally] = {}
+        # the data file (``child.data.Feeder``) of this process; the workers' rows taken and
+        # whether a worker's unique rows ran out (absorbed)
+        self.feeder: Any = None
+        self.rows_taken = 0
+        self.rows_ran_out = False
 
     def begin(self, load_start: float, plan: LoadPlan) -> None:
         """The load started at ``load_start`` (epoch seconds): the windows of ``plan``."""
@@ -251,6 +304,7 @@ class Recorder:
         exception: BaseException | None = None,
         start_time: float | None = None,
         context: Mapping[str, Any] | None = None,
+        response: Any = None,
         **_: Any,
     ) -> None:
         """An ``events.request`` listener (Locust passes the raw float time in ms)."""
@@ -281,19 +335,41 @@ class Recorder:
             if ep is None:
                 ep = self.fresh[name] = EndpointTally()
             ep.methods.add(request_type)
-            ep.record(kind, response_time, service)
+            status = status_class(response)
+            ep.record(kind, response_time, service, status)
             if stage >= 0:
                 into = self.stage_fresh.get(stage)
                 if into is None:
                     into = self.stage_fresh[stage] = {}
                 st = _tally(into, name)
                 st.methods.add(request_type)
-                st.record(kind, response_time, service)
+                st.record(kind, response_time, service, status)
         elif response_time is not None and kind != FAILED:
             warm = self.fresh_warmup.get(name)
             if warm is None:
                 warm = self.fresh_warmup[name] = LogHistogram()
             warm.record(response_time)
+
+    def on_flow(
+        self, name: str, duration_ms: float, ok: bool, start_time: float, window: Window | None
+    ) -> None:
+        """One iteration of flow ``name``: its whole duration (ms), whether every step
+        succeeded, its start (epoch seconds) and, in the open model, its slot's window (which
+        then decides whether it is judged, as for its requests)."""
+        if window is None:
+            if self.windows is None:
+                judged = start_time >= self.warmup_end
+            else:
+                judged = self.windows.at(start_time - self.load_start).judged
+        else:
+            judged = window.judged
+        if not judged:
+            return
+        ep = _tally(self.flows_fresh, name)
+        ep.methods.add(FLOW_METHOD)
+        if not (duration_ms >= 0 and duration_ms < math.inf):
+            duration_ms = 0.0
+        ep.record(SUCCESS if ok else FAILED, duration_ms, None)
 
     def take_fresh(self) -> tuple[dict[str, EndpointTally], dict[str, LogHistogram]]:
         """The judged and unjudged requests since the last call, by name; the judged ones
@@ -302,6 +378,10 @@ class Recorder:
         self.fresh, self.fresh_warmup = {}, {}
         for name, ep in fresh.items():
             _tally(self.measured, name).add(ep)
+        if self.flows_fresh:
+            flows, self.flows_fresh = self.flows_fresh, {}
+            for name, ep in flows.items():
+                _tally(self.flows_measured, name).add(ep)
         if self.stage_fresh:
             stages, self.stage_fresh = self.stage_fresh, {}
             for k, eps in stages.items():
@@ -335,6 +415,12 @@ class Recorder:
             }
         if self.slots is not None:
             doc["due"], doc["dr"] = self.slots.take_counts()
+        if self.flows_fresh:
+            doc["fl"] = {name: ep.to_list() for name, ep in self.flows_fresh.items()}
+            self.flows_fresh = {}
+        if self.feeder is not None:
+            doc["dt"] = self.feeder.take_count()
+            doc["dx"] = bool(self.feeder.ran_out)
         self.fresh, self.fresh_warmup, self.stage_fresh = {}, {}, {}
         self.run_requests = self.run_failures = self.unfinished = 0
         return doc
@@ -357,6 +443,20 @@ class Recorder:
         self.unfinished += int(doc.get("uf", 0))
         self.iterations_due += int(doc.get("due", 0))
         self.dropped += int(doc.get("dr", 0))
+        for name, entry in doc.get("fl", {}).items():
+            _tally(self.flows_fresh, name).add_list(entry)
+        self.rows_taken += int(doc.get("dt", 0))
+        self.rows_ran_out = self.rows_ran_out or bool(doc.get("dx", False))
+
+    def data_ran_out(self) -> int | None:
+        """The rows taken (by this process and the workers, as reported) once the unique rows
+        of the data file ran out in this process or a worker, else None."""
+        feeder = self.feeder
+        if feeder is not None and feeder.ran_out:
+            return self.rows_taken + int(feeder.taken)
+        if self.rows_ran_out:
+            return self.rows_taken
+        return None
 
 
 class Timeline:

@@ -1,6 +1,12 @@
-"""The scenario Locust runs: a declarative user built from ``plan.requests``, or a
-locustfile's users with the target's headers, timeout and TLS setting; and the Environment
-that holds them (docs/load-engine.md, The scenario)."""
+"""The scenario Locust runs: a declarative user built from ``plan.requests`` and
+``plan.flows``, or a locustfile's users with the target's headers, timeout and TLS setting; and
+the Environment that holds them (docs/load-engine.md, The scenario; Scenarios in the child).
+
+A plain request (no template, query, expectation beyond the status, or capture) keeps the
+fast path (``_task``). Anything else runs as a step (``_step``): rendered per request, its body
+held when an expectation or capture reads it, checked by ``load.expect``. A declared flow runs
+its steps in order in one iteration (``_flow``); a request of ``plan.requests`` that needs a
+step is a one-step flow that is not tallied as a flow."""
 
 # Locust's events are untyped; every call to them would need its own ignore.
 # mypy: disable-error-code="no-untyped-call"
@@ -10,8 +16,9 @@ import logging
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 import gevent
 import locust
@@ -21,9 +28,13 @@ from locust.env import Environment
 from locust.shape import LoadTestShape
 from locust.user import User
 
-from ..plan import LoadPlan, PlannedRequest
+from ...templates import MissingValue, TemplateError, compile_json, compile_template
+from ..expect import Checks, compile_checks, needs_checks
+from ..plan import LoadPlan, PlannedFlow, PlannedRequest
 from .arrivals import Schedule, Slots, Windows
-from .body import drain
+from .body import collect, drain
+from .captured import note
+from .data import Feeder
 from .deadline import RequestTimedOut, within_timeout
 from .failure import LoadFailure, last_line
 from .locust_setup import StagesShape
@@ -33,6 +44,7 @@ __all__ = [
     "adapt_user_class",
     "arrivals_of",
     "build_environment",
+    "data_of",
     "declarative_user",
     "load_shape",
     "locustfile_users",
@@ -174,6 +186,274 @@ def _iteration(tasks: list[Callable[[Any], None]], slots: Slots) -> Any:
     return iteration
 
 
+# -- steps: templated and checked requests, flows ---------------------------------------------
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+def _template(text: str) -> Any:
+    """The compiled template of ``text``; text that is no template (the configuration refuses
+    those; a plan built by hand may hold one) is sent as written."""
+    try:
+        return compile_template(text)
+    except TemplateError:
+        return compile_template(text.replace("{", "{{").replace("}", "}}"))
+
+
+def _uses_row(req: PlannedRequest) -> bool:
+    texts = [req.path, *req.headers.values(), *req.query.values()]
+    names = [p for t in texts for p in _template(t).names]
+    if req.json is not None:
+        names += list(compile_json(req.json).names)
+    return any(p.kind == "row" for p in names)
+
+
+def _is_plain(req: PlannedRequest) -> bool:
+    """Whether ``req`` runs on the fast path: nothing rendered, nothing but a status checked."""
+    if needs_checks(req) or req.query:
+        return False
+    texts = [req.path, *req.headers.values()]
+    if any(_template(t).constant != t for t in texts):
+        return False
+    return req.json is None or compile_json(req.json).constant
+
+
+class _Outcome:
+    """What a step left for its flow (one per user greenlet): whether it succeeded, the values
+    it captured (None when its captures could not be taken), and when it ended (epoch s)."""
+
+    __slots__ = ("captured", "end", "ok")
+
+    def __init__(self) -> None:
+        self.ok = False
+        self.captured: dict[str, str] | None = None
+        self.end = 0.0
+
+
+def _step(
+    req: PlannedRequest, plan: LoadPlan, *, http: bool, open_model: bool
+) -> Callable[[Any, Mapping[str, Any], Mapping[str, Any], float | None], _Outcome]:
+    """One templated or checked request: ``run(user, captures, row, intended)`` sends it,
+    checks it and returns its ``_Outcome``. ``intended`` (the open model) is when it should
+    have started (its slot's due time, or the previous step's end plus the wait): its latency
+    runs from then, its service time from the send (as ``_task``'s)."""
+    method = req.method.upper()
+    name = req.name
+    checks: Checks = compile_checks(req)
+    needs_body = checks.needs_body
+    cap = plan.max_body
+    path_t = _template(req.path)
+    header_ts = [(k, _template(v)) for k, v in req.headers.items()]
+    query_ts = [(k, _template(v)) for k, v in req.query.items()]
+    json_t = None if req.json is None else compile_json(req.json)
+    variables: Mapping[str, Any] = plan.vars
+    base: dict[str, Any] = {"name": name, "catch_response": True, "stream": True}
+    if http:
+        base["timeout"] = plan.timeout
+        base["verify"] = plan.verify_tls
+    target_headers = dict(plan.headers)
+    if needs_body and not any(
+        k.lower() == "accept-encoding" for k in (*plan.headers, *req.headers)
+    ):
+        # the body is read here, raw: a plain one needs no decoding (collect decodes gzip too)
+        target_headers["Accept-Encoding"] = "identity"
+    read_body = _read_requests_body if http else _read_fast_body
+    collect_body = _collect_requests_body if http else _collect_fast_body
+    timeout_ms = plan.timeout * 1000
+    fire_timeout = _timeout_event(method, name, timeout_ms)
+
+    def respond(resp: Any, out: _Outcome) -> None:
+        code = resp.status_code
+        if not code:  # no response at all; keep the connection error Locust recorded
+            return
+        headers_at = time.perf_counter()
+        declared = None if method == "HEAD" else _declared(resp)
+        body: bytes | None = None
+        broken: Exception | None = None
+        try:
+            if needs_body:
+                body, problem = collect_body(resp, cap, declared)
+                length = len(body)
+            else:
+                length, problem = read_body(resp, cap, declared)
+        except RequestTimedOut:
+            raise  # within_timeout records it, at the full timeout
+        except Exception as exc:  # reset, malformed: what Locust records reading a body
+            length, problem, broken = 0, "", exc
+        meta = resp.request_meta
+        meta["response_time"] += (time.perf_counter() - headers_at) * 1000
+        meta["response_length"] = length
+        if broken is not None:
+            resp.failure(broken)
+            return
+        if problem:
+            resp.failure(problem)
+            return
+        error, captured = checks.evaluate(code, resp.headers, body)
+        if error:
+            resp.failure(error)
+            return
+        resp.success()
+        out.ok = True
+        out.captured = captured
+
+    def send(user: Any) -> None:
+        out: _Outcome = user.stagegate_outcome
+        kwargs, intended, window = user.stagegate_request
+        if not open_model:
+            with user.client.request(method, kwargs.pop("url"), **kwargs) as resp:
+                respond(resp, out)
+            return
+        sent = time.time()
+        try:
+            context = {WINDOW_KEY: window}
+            with user.client.request(method, kwargs.pop("url"), context=context, **kwargs) as resp:
+                respond(resp, out)
+                meta = resp.request_meta
+                service = meta["response_time"]
+                meta["context"][SERVICE_KEY] = service
+                meta["response_time"] = service + max(0.0, meta["start_time"] - intended) * 1000
+        except RequestTimedOut as exc:  # at the full timeout, as within_timeout records it
+            fire_timeout(user, window, max(0.0, sent - intended) * 1000, sent, exc)
+
+    bounded = within_timeout(send, method, name, plan.timeout)
+
+    def run(
+        user: Any, captures: Mapping[str, Any], row: Mapping[str, Any], intended: float | None
+    ) -> _Outcome:
+        out = user.stagegate_outcome = _Outcome()
+        path = path_t.render(captures, variables, row)
+        if query_ts:
+            query = urlencode([(k, t.render(captures, variables, row)) for k, t in query_ts])
+            path = f"{path}{'&' if '?' in path else '?'}{query}"
+        kwargs = dict(base)
+        kwargs["url"] = path
+        headers = dict(target_headers)
+        for key, t in header_ts:
+            headers[key] = t.render(captures, variables, row)
+        if headers:
+            kwargs["headers"] = headers
+        if json_t is not None:
+            kwargs["json"] = json_t.render(captures, variables, row)
+        slot = getattr(user, "stagegate_slot", None) if open_model else None
+        user.stagegate_request = (kwargs, intended, slot.window if slot is not None else None)
+        bounded(user)
+        out.end = time.time()
+        if out.captured:
+            for value in out.captured.values():
+                note(value)
+        return out
+
+    return run
+
+
+Step = Callable[[Any, Mapping[str, Any], Mapping[str, Any], float | None], _Outcome]
+
+
+def _flow(
+    name: str | None,
+    steps: list[tuple[Step, bool]],
+    on_start: list[Step],
+    wait: tuple[float, float],
+    feeder: Feeder | None,
+    slots: Slots | None,
+) -> Callable[[Any], None]:
+    """One iteration of a flow: a row of the data file (when the flow uses one), ``on_start``
+    the first time this user runs the flow (again after it failed), then the steps in order,
+    ``wait`` apart. A step whose captures could not be taken (its request failed, or a capture
+    found nothing) ends the iteration: the next steps need its values. ``name`` (a declared
+    flow) gets the iteration tallied: failed if any step failed, its duration from its start
+    (the slot's due time in the open model, the end of ``on_start`` when it ran) to the last
+    step's end. ``slots``: the open model's (the slot is the user's ``stagegate_slot``)."""
+    key = name if name is not None else id(steps)
+    lo, hi = wait
+    pause = (lambda: random.uniform(lo, hi)) if hi > 0 else None
+    sleep = gevent.sleep
+    warned = [False]
+
+    def run_steps(
+        user: Any, values: dict[str, Any], row: Mapping[str, Any], intended: float | None
+    ) -> tuple[bool, float | None]:
+        """Whether every step succeeded, and when ``on_start`` ended if it ran now."""
+        began: float | None = None
+        if on_start and key not in user.stagegate_started:
+            for run in on_start:
+                out = run(user, values, row, intended)
+                if out.captured is None:
+                    return False, None
+                values.update(out.captured)
+                if intended is not None:
+                    intended = out.end
+            user.stagegate_started.add(key)
+            began = out.end
+        ok = True
+        for k, (run, captures) in enumerate(steps):
+            if k and pause is not None:
+                waited = pause()
+                sleep(waited)
+                if intended is not None:
+                    intended += waited
+            out = run(user, values, row, intended)
+            if out.captured is None:
+                ok = False
+                if captures:  # the next steps need its values
+                    return False, began
+            else:
+                values.update(out.captured)
+            if intended is not None:
+                intended = out.end
+        return ok, began
+
+    def iteration(user: Any) -> None:
+        start = user.stagegate_slot.due if slots is not None else time.time()
+        row: Mapping[str, Any] = _EMPTY
+        if feeder is not None:
+            taken = feeder.take()
+            if taken is None:  # the unique rows ran out (the controller ends the load)
+                if feeder.ran_out and slots is not None:
+                    slots.close(time.time())  # no slot starts any more: none is dropped
+                sleep(0.5 if feeder.ran_out else 0.05)
+                return
+            row = taken
+        values: dict[str, Any] = user.stagegate_values
+        intended: float | None = start if slots is not None else None
+        try:
+            ok, began = run_steps(user, values, row, intended)
+        except MissingValue as exc:  # a value no earlier step captured (a hand-built plan)
+            ok, began = False, None
+            if not warned[0]:
+                warned[0] = True
+                log.warning("A step of %s was not sent: %s", name or "a request", exc)
+        # (an iteration cut short by the load's stop raises GreenletExit: never tallied)
+        if name is not None:
+            slot = user.stagegate_slot if slots is not None else None
+            user.environment.stagegate_on_flow(
+                name,
+                (time.time() - (start if began is None else began)) * 1000,
+                ok,
+                start,
+                None if slot is None else slot.window,
+            )
+
+    iteration.__name__ = name or "stagegate_step"
+    return iteration
+
+
+def data_of(env: Environment) -> Feeder | None:
+    """This process's rows of the data file (the declarative user's), or None."""
+    for cls in env.user_classes:
+        feeder = getattr(cls, "stagegate_data", None)
+        if isinstance(feeder, Feeder):
+            return feeder
+    return None
+
+
+def _user_init(user: Any) -> None:
+    """Per user: its captured values, the flows whose on_start succeeded."""
+    user.stagegate_values = {}
+    user.stagegate_started = set()
+
+
 def arrivals_of(env: Environment) -> Slots | None:
     """The open model's slots of this process (the declarative user's), or None."""
     for cls in env.user_classes:
@@ -208,30 +488,70 @@ def _read_requests_body(resp: Any, cap: int, declared: int | None) -> tuple[int,
     return length, problem
 
 
+def _encoding(resp: Any) -> str:
+    return str((resp.headers or {}).get("content-encoding") or "")
+
+
+def _collect_fast_body(resp: Any, cap: int, declared: int | None) -> tuple[bytes, str]:
+    """geventhttpclient: the whole body held (``collect``), at most ``cap`` bytes."""
+    try:
+        return collect(resp.read, cap, declared, _encoding(resp))
+    finally:
+        resp.release()
+
+
+def _collect_requests_body(resp: Any, cap: int, declared: int | None) -> tuple[bytes, str]:
+    """requests: the whole body held (``collect``), at most ``cap`` bytes."""
+    raw = resp.raw
+    body, problem = collect(
+        lambda n: raw.read(n, decode_content=False), cap, declared, _encoding(resp)
+    )
+    if problem:
+        raw.close()
+    raw.release_conn()
+    return body, problem
+
+
 def declarative_user(plan: LoadPlan) -> type[User]:
-    if not plan.requests:
+    if not plan.requests and not plan.flows:
         raise LoadFailure("The load plan has neither requests nor a locustfile: nothing to run.")
     http = plan.user_class == "http"
+    open_model = plan.open_model
     base: type[User] = HttpUser if http else FastHttpUser
     attrs: dict[str, Any] = {"host": plan.host, "__module__": __name__}
-    if plan.open_model:
+    slots = Slots(Schedule.of(plan), Windows.of(plan), plan.arrival_lag) if open_model else None
+    feeder = Feeder(plan.data_rows, plan.data_mode) if plan.data_rows else None
+    # what one iteration runs, with its weight: a plain request's fast task, a step as a
+    # one-step flow, a declared flow
+    iterations: list[tuple[Callable[[Any], None], int]] = []
+    for r in plan.requests:
+        if _is_plain(r):
+            task = _task(r, plan, http=http, open_model=open_model)
+        else:
+            run = _step(r, plan, http=http, open_model=open_model)
+            rows = feeder if feeder is not None and _uses_row(r) else None
+            task = _flow(None, [(run, bool(r.capture))], [], (0.0, 0.0), rows, slots)
+            task.__name__ = r.name
+        iterations.append((task, max(1, int(r.weight))))
+    for f in plan.flows:
+        iterations.append((_declared_flow(f, plan, http, feeder, slots), max(1, int(f.weight))))
+    if slots is not None:
         # the users are the most concurrent iterations; the schedule starts them
-        slots = Slots(Schedule.of(plan), Windows.of(plan), plan.arrival_lag)
-        weighted = [
-            _task(r, plan, http=http, open_model=True)
-            for r in plan.requests
-            for _ in range(max(1, int(r.weight)))
-        ]
+        weighted = [task for task, weight in iterations for _ in range(weight)]
         attrs.update(
             wait_time=constant(0),
             tasks=[_iteration(weighted, slots)],
             stagegate_slots=slots,
         )
     else:
-        attrs.update(
-            wait_time=between(*plan.wait),
-            tasks={_task(r, plan, http=http): max(1, int(r.weight)) for r in plan.requests},
-        )
+        tasks: dict[Callable[[Any], None], int] = {}
+        for task, weight in iterations:
+            tasks[task] = tasks.get(task, 0) + weight
+        attrs.update(wait_time=between(*plan.wait), tasks=tasks)
+    if feeder is not None:
+        attrs["stagegate_data"] = feeder
+    if plan.flows or any(not _is_plain(r) for r in plan.requests):
+        attrs["on_start"] = _user_init
     if not http:
         attrs.update(
             network_timeout=plan.timeout,
@@ -239,6 +559,16 @@ def declarative_user(plan: LoadPlan) -> type[User]:
             insecure=not plan.verify_tls,
         )
     return type("StagegateUser", (base,), attrs)
+
+
+def _declared_flow(
+    f: PlannedFlow, plan: LoadPlan, http: bool, feeder: Feeder | None, slots: Slots | None
+) -> Callable[[Any], None]:
+    open_model = slots is not None
+    steps = [(_step(r, plan, http=http, open_model=open_model), bool(r.capture)) for r in f.steps]
+    on_start = [_step(r, plan, http=http, open_model=open_model) for r in f.on_start]
+    uses_row = any(_uses_row(r) for r in (*f.steps, *f.on_start))
+    return _flow(f.name, steps, on_start, f.wait, feeder if uses_row else None, slots)
 
 
 def _overrides(cls: type, attr: str, base: type) -> bool:
@@ -337,6 +667,8 @@ def build_environment(plan: LoadPlan) -> Environment:
         locustfile=os.path.basename(plan.locustfile) if plan.locustfile else "stagegate",
         stop_timeout=0.0,
     )
+    # the recorder's (``Recorder.on_flow``) in a process that records; a master runs no users
+    env.stagegate_on_flow = lambda *args: None  # type: ignore[attr-defined]
     env.stagegate_target = {  # type: ignore[attr-defined]
         "name": plan.target_name,
         "base_url": plan.host,

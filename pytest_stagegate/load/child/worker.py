@@ -35,7 +35,7 @@ from .locust_setup import (
 from .monitor import UsageMonitor
 from .recorder import Recorder, keeps_locust_stats
 from .runtime import freeze_startup_objects, orphan_watch
-from .scenario import arrivals_of, build_environment
+from .scenario import arrivals_of, build_environment, data_of
 
 __all__ = ["master_schedule", "run_worker"]
 
@@ -66,6 +66,10 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
     # listeners before the runner exists: the runner starts reporting as soon as it connects
     env.events.request.add_listener(recorder.on_request)
     slots = recorder.slots = arrivals_of(env)  # the open model's share of this worker
+    env.stagegate_on_flow = recorder.on_flow  # type: ignore[attr-defined]
+    feeder = recorder.feeder = data_of(env)  # the data file's rows: this worker's share
+    if feeder is not None:
+        feeder.waiting = True  # no row before the master says which share is this worker's
     # Locust's statistics (the master's HTML report) count the judged requests only; the
     # others' errors go with the reports (``judge_locust_stats``)
     unjudged_errors = UnjudgedErrors()
@@ -119,6 +123,12 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
                     slots.windows = Windows.of(master_plan)
                     slots.lag = master_plan.arrival_lag
                     slots.begin(load_start, int(share), int(data["slot_workers"]))
+        if feeder is not None:
+            share = data.get("slot_of", {}).get(runner.client_id)
+            if share is None:
+                log.warning("The load master gave this worker no share of the data file's rows.")
+            else:
+                feeder.share(int(share), int(data["slot_workers"]))
         usage.window_start = recorder.warmup_end
         # sent before the users start; a worker's own locustfile keeps them whatever the master says
         if not msg.data.get("locust_stats", True) and not keeps_locust_stats(plan):

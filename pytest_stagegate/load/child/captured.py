@@ -1,0 +1,72 @@
+"""Values the scenario captured at run time (a login's token) are secrets too: the child's
+redactor grows with them. Pure: no locust or gevent import.
+
+``note(value)`` (the scenario, per captured value) adds a value of at least
+``MIN_SECRET_LENGTH`` characters to this process's set, at most ``MAX_CAPTURED`` of them (a
+capture per iteration, an order id, would otherwise grow it without bound; past the cap the
+newest are not added, and the log says so once). ``GrowingRedactor`` is a ``Redactor`` of the
+plan's secrets plus whatever was noted: it is rebuilt, lazily, when it is next used after the
+set grew (the log, the errors and names of the result, the HTML report)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from ..._redact import MIN_SECRET_LENGTH, Redactor
+
+__all__ = ["MAX_CAPTURED", "GrowingRedactor", "note", "noted"]
+
+MAX_CAPTURED = 10_000
+
+log = logging.getLogger("pytest_stagegate.load")
+
+_noted: set[str] = set()
+_full = [False]
+
+
+def note(value: str) -> None:
+    """``value`` is a secret from now on (if it is long enough to be masked)."""
+    if len(value) < MIN_SECRET_LENGTH or value in _noted:
+        return
+    if len(_noted) >= MAX_CAPTURED:
+        if not _full[0]:
+            _full[0] = True
+            log.warning(
+                "More than %d distinct captured values: the newest are no longer masked "
+                "in the log and the report.",
+                MAX_CAPTURED,
+            )
+        return
+    _noted.add(value)
+
+
+def noted() -> frozenset[str]:
+    return frozenset(_noted)
+
+
+class GrowingRedactor(Redactor):
+    """The plan's secrets and every value ``note``d so far."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__(())
+        self._base = frozenset(secrets)
+        self._seen = len(_noted)
+        self._current = Redactor(self._base | _noted)
+        self.unmaskable = self._current.unmaskable
+
+    def _refresh(self) -> Redactor:
+        if len(_noted) != self._seen:
+            self._seen = len(_noted)
+            self._current = Redactor(self._base | _noted)
+            self.unmaskable = self._current.unmaskable
+        return self._current
+
+    def __call__(self, text: str) -> str:
+        return self._refresh()(text)
+
+    def __bool__(self) -> bool:
+        return bool(self._refresh())
+
+    def found_in(self, text: str) -> bool:
+        return self._refresh().found_in(text)
