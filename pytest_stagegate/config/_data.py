@@ -41,9 +41,12 @@ class DataFile:
     rows: list[dict[str, str]]
 
 
-def read_data(path: Path, *, max_rows: int = defaults.MAX_DATA_ROWS) -> DataFile:
-    """The columns and rows of the CSV file ``path``. Raises ``DataError``."""
+def read_data(path: Path, *, max_rows: int | None = None) -> DataFile:
+    """The columns and rows of the CSV file ``path`` (at most ``max_rows``, by default
+    ``defaults.MAX_DATA_ROWS``). Raises ``DataError``."""
     name = path.name
+    if max_rows is None:
+        max_rows = defaults.MAX_DATA_ROWS
     try:
         with path.open(encoding="utf-8-sig", newline="") as fh:
             reader = csv.reader(fh, strict=True)

@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from pytest_stagegate import defaults
 from pytest_stagegate.budgets import Budget
-from pytest_stagegate.config import GateSettings, LoadSettings, RequestSpec, StageSpec, Target
+from pytest_stagegate.config import (
+    Capture,
+    ConfigError,
+    DataSpec,
+    FlowSpec,
+    GateSettings,
+    JsonExpect,
+    LoadSettings,
+    RequestSpec,
+    StageSpec,
+    Target,
+)
 from pytest_stagegate.load.plan import (
     LatencyLimit,
     LoadPlan,
+    PlannedFlow,
     PlannedRequest,
     PlannedStage,
     _is_latency_limit,
+    data_secrets,
     plan_for,
 )
 
@@ -163,3 +177,110 @@ def test_the_early_abort_watches_absolute_latency_limits_only() -> None:
     )
     plan = plan_for(TARGET, GateSettings(budgets=budgets))
     assert plan.abort_latency == [LatencyLimit("total", "p95", 300.0)]
+
+
+# --- scenarios (issue 12) ----------------------------------------------------------------------
+
+
+def test_a_plan_with_flows_and_data_round_trips_through_json() -> None:
+    step = PlannedRequest(
+        "POST",
+        "/api/cart/{vars.cart_id}",
+        "POST /api/cart/{vars.cart_id}",
+        headers={"Authorization": "Bearer {token}"},
+        json={"sku": "{row.sku}"},
+        expect_status=[200, 201],
+        query={"source": "gate"},
+        expect_json=[{"expr": "length(items) > `0`", "value": True, "present": None}],
+        expect_contains="ok",
+        expect_headers={"content-type": "json"},
+        capture=[{"var": "token", "json": "access_token", "header": None}],
+    )
+    plan = LoadPlan(
+        host="h",
+        users=2,
+        spawn_rate=2.0,
+        duration=3.0,
+        requests=[step],
+        flows=[
+            PlannedFlow("checkout", 2, steps=[step, step], on_start=[step], wait=(0.1, 0.3)),
+            PlannedFlow("browse"),
+        ],
+        data_file="users.csv",
+        data_mode="unique",
+        data_rows=[{"user": "ann", "sku": "S-1"}, {"user": "bob", "sku": "S-2"}],
+    )
+    back = LoadPlan.from_json(plan.to_json())
+    assert back == plan
+    assert back.flows[0].wait == (0.1, 0.3) and isinstance(back.flows[0].steps[0], PlannedRequest)
+
+
+def test_plan_for_carries_flows_expectations_captures_and_the_data_rows(tmp_path: Path) -> None:
+    csv = tmp_path / "users.csv"
+    csv.write_text("user,sku\nann@example.com,SKU-1001\nbob,S1\n", encoding="utf-8")
+    login = RequestSpec(
+        "POST",
+        "/login",
+        "POST /login",
+        json={"user": "{row.user}"},
+        capture=(Capture("token", json="access_token"), Capture("rid", header="X-Request-Id")),
+    )
+    products = RequestSpec(
+        "GET",
+        "/api/products",
+        "GET /api/products",
+        headers={"Authorization": "Bearer {token}"},
+        query={"q": "{row.sku}"},
+        expect_status=(200,),
+        expect_json=(JsonExpect("length(items) > `0`", value=True), JsonExpect("t", present=False)),
+        expect_contains="items",
+        expect_headers={"content-type": "json"},
+    )
+    load = LoadSettings(
+        requests=(RequestSpec("GET", "/health", "GET /health"),),
+        flows=(FlowSpec("checkout", 2, steps=(products,), on_start=(login,), wait=(0.1, 0.2)),),
+        data=DataSpec(file=csv, mode="random", columns=("user", "sku")),
+    )
+    target = Target(name="t", base_url="http://127.0.0.1:9", secrets=frozenset({"hunter22"}))
+    plan = plan_for(target, GateSettings(load=load), secrets=("signing",))
+    assert [r.name for r in plan.requests] == ["GET /health"]
+    (flow,) = plan.flows
+    assert (flow.name, flow.weight, flow.wait) == ("checkout", 2, (0.1, 0.2))
+    assert flow.on_start[0].capture == [
+        {"var": "token", "json": "access_token", "header": None},
+        {"var": "rid", "json": None, "header": "X-Request-Id"},
+    ]
+    step = flow.steps[0]
+    assert (step.query, step.expect_status, step.expect_contains) == (
+        {"q": "{row.sku}"},
+        [200],
+        "items",
+    )
+    assert step.expect_json == [
+        {"expr": "length(items) > `0`", "value": True, "present": None},
+        {"expr": "t", "value": None, "present": False},
+    ]
+    assert step.expect_headers == {"content-type": "json"}
+    assert (plan.data_file, plan.data_mode) == ("users.csv", "random")
+    assert plan.data_rows == [
+        {"user": "ann@example.com", "sku": "SKU-1001"},
+        {"user": "bob", "sku": "S1"},
+    ]
+    # every data value that can be masked is a secret, beside the target's and the run's
+    assert plan.secrets == sorted({"hunter22", "signing", "ann@example.com", "SKU-1001"})
+    assert data_secrets(load) == {"ann@example.com", "SKU-1001"}
+    assert LoadPlan.from_json(plan.to_json()) == plan
+
+
+def test_plan_for_without_data_has_no_rows() -> None:
+    plan = plan_for(TARGET, GateSettings())
+    assert (plan.flows, plan.data_file, plan.data_mode, plan.data_rows) == ([], None, "cycle", [])
+    assert data_secrets(LoadSettings()) == frozenset()
+
+
+def test_a_data_file_broken_after_loading_is_a_config_error(tmp_path: Path) -> None:
+    csv = tmp_path / "users.csv"
+    csv.write_text("user\n", encoding="utf-8")
+    load = LoadSettings(data=DataSpec(file=csv, columns=("user",)))
+    with pytest.raises(ConfigError, match=r"users\.csv has a header"):
+        plan_for(TARGET, GateSettings(load=load))
