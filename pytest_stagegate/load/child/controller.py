@@ -59,7 +59,7 @@ from .output import EventStream
 from .recorder import EndpointTally, Recorder, Timeline, keeps_locust_stats
 from .report_section import report_section, with_section
 from .runtime import freeze_startup_objects, orphan_watch
-from .scenario import arrivals_of, build_environment, data_of
+from .scenario import arrivals_of, build_environment, data_of, iterations_running
 
 __all__ = ["TICK", "Controller", "unanswered_requests"]
 
@@ -328,6 +328,10 @@ class Controller:
         plan = self.plan
         rows = rec.data_ran_out()
         if rows is not None:  # the data file's unique rows are used up: a plain end
+            # the iterations under way end first (each within its requests' timeouts)
+            deadline = time.monotonic() + plan.timeout + 1.0
+            while iterations_running() and time.monotonic() < deadline:
+                gevent.sleep(0.05)
             self._stop("completed", exhausted_reason(plan, rows))
             return
         if not plan.abort_enabled or elapsed < ABORT_START:

@@ -46,6 +46,7 @@ __all__ = [
     "build_environment",
     "data_of",
     "declarative_user",
+    "iterations_running",
     "load_shape",
     "locustfile_users",
 ]
@@ -189,6 +190,13 @@ def _iteration(tasks: list[Callable[[Any], None]], slots: Slots) -> Any:
 # -- steps: templated and checked requests, flows ---------------------------------------------
 
 _EMPTY: Mapping[str, Any] = {}
+_RUNNING = [0]  # iterations of steps under way in this process (``iterations_running``)
+
+
+def iterations_running() -> int:
+    """How many iterations of steps (flows, templated or checked requests) are under way in
+    this process: when the data file's unique rows run out, the controller lets them end."""
+    return _RUNNING[0]
 
 
 def _template(text: str) -> Any:
@@ -417,6 +425,7 @@ def _flow(
             row = taken
         values: dict[str, Any] = user.stagegate_values
         intended: float | None = start if slots is not None else None
+        _RUNNING[0] += 1
         try:
             ok, began = run_steps(user, values, row, intended)
         except MissingValue as exc:  # a value no earlier step captured (a hand-built plan)
@@ -424,6 +433,8 @@ def _flow(
             if not warned[0]:
                 warned[0] = True
                 log.warning("A step of %s was not sent: %s", name or "a request", exc)
+        finally:
+            _RUNNING[0] -= 1
         # (an iteration cut short by the load's stop raises GreenletExit: never tallied)
         if name is not None:
             slot = user.stagegate_slot if slots is not None else None

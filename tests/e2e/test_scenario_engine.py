@@ -1,0 +1,151 @@
+"""Scenarios in the load child (issue 12), on real runs against a real server on 127.0.0.1:
+a login's capture used by the later steps, an expectation that fails on some responses counted
+exactly, unique data rows never handed out twice across workers, and running out of them
+ending the load with its reason. Plans are built by hand (the child's side of the contract);
+tests/e2e/test_scenarios.py runs the same through stagegate.yaml.
+
+Both runs end by running out of unique rows, not by their duration: the iterations under way
+then finish before the load stops, so the server's counts and the result's are exact."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from pytest_stagegate.load.child.data import exhausted_reason
+from pytest_stagegate.load.plan import LoadPlan, PlannedFlow, PlannedRequest
+from pytest_stagegate.load.process import run_load
+from pytest_stagegate.load.result import EndpointResult, LoadResult
+from tests.servers import HTTPTestServer, Request, Route, httpbin_routes, token_for
+
+EMPTY_EVERY = 3  # /list answers an empty list (200) to every 3rd request
+LIST_EXPECTATION = 'expect.json "length(items) > `0`": got false, expected true'
+
+
+class Shop:
+    """httpbin_routes() plus /list (empty every EMPTY_EVERY-th answer, counted) and /cart
+    (records every posted sku and the user it came for)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.empties = 0
+        self.carts: list[tuple[str, str, str]] = []  # (sku, user, source query)
+        self.routes = {
+            **httpbin_routes(),
+            "/list": Route(respond=self.listing),
+            "/cart": Route(respond=self.cart),
+        }
+
+    def listing(self, request: Request) -> Any:
+        if (request.index + 1) % EMPTY_EVERY == 0:
+            with self.lock:
+                self.empties += 1
+            return 200, {"items": []}
+        return 200, {"items": [{"id": 1}]}
+
+    def cart(self, request: Request) -> Any:
+        body = request.json() or {}
+        with self.lock:
+            self.carts.append((body.get("sku"), body.get("user"), request.query.get("source")))
+        return 201, {"ok": True}
+
+
+def journey_plan(url: str, rows: int, **overrides: Any) -> LoadPlan:
+    login = PlannedRequest(
+        "POST", "/api/login", "POST /api/login",
+        json={"user": "{row.user}"},
+        capture=[{"var": "token", "json": "access_token"}],
+    )  # fmt: skip
+    me = PlannedRequest(
+        "GET", "/api/me", "GET /api/me",
+        headers={"Authorization": "Bearer {token}"},
+        expect_status=[200],
+        capture=[{"var": "me", "json": "user"}],
+    )  # fmt: skip
+    listing = PlannedRequest(
+        "GET", "/list", "GET /list",
+        expect_json=[{"expr": "length(items) > `0`", "value": True}],
+    )  # fmt: skip
+    cart = PlannedRequest(
+        "POST", "/cart", "POST /cart",
+        json={"sku": "{row.sku}", "user": "{me}"},
+        query={"source": "{vars.source}"},
+        expect_status=[201],
+    )  # fmt: skip
+    fields: dict[str, Any] = {
+        "host": url,
+        "users": 3,
+        "spawn_rate": 3,
+        "duration": 60.0,  # a bound only: the rows run out first
+        "vars": {"source": "gate"},
+        "flows": [PlannedFlow("checkout", steps=[me, listing, cart], on_start=[login])],
+        "data_file": "users.csv",
+        "data_mode": "unique",
+        "data_rows": [{"user": f"user-{i:03d}", "sku": f"sku-{i:03d}"} for i in range(rows)],
+    }
+    fields.update(overrides)
+    return LoadPlan(**fields)
+
+
+def endpoint(result: LoadResult, name: str) -> EndpointResult:
+    return next(e for e in result.endpoints if e.name == name)
+
+
+def test_an_open_model_journey_is_counted_exactly_and_ends_when_its_rows_run_out(
+    tmp_path: Path,
+) -> None:
+    rows = 45
+    shop = Shop()
+    with HTTPTestServer(shop.routes) as server:
+        plan = journey_plan(server.url, rows, rate=30.0, users=4, spawn_rate=4)
+        result = run_load(plan, log_path=tmp_path / "load.log")
+        counts = server.counts
+    assert result.status == "completed"
+    assert result.reason == exhausted_reason(plan, rows)
+    # every row once: one iteration each, its cart posted with the row's sku
+    assert sorted(sku for sku, _, _ in shop.carts) == sorted(r["sku"] for r in plan.data_rows)
+    assert {source for _, _, source in shop.carts} == {"gate"}  # query from the target's vars
+    # the login's token opened /api/me (401 otherwise), whose captured user went to the cart
+    logins = endpoint(result, "POST /api/login").requests
+    assert 1 <= logins <= plan.users and counts["/api/login"] == logins
+    me = endpoint(result, "GET /api/me")
+    assert (me.requests, me.failures, counts["/api/me"]) == (rows, 0, rows)
+    assert {user for _, user, _ in shop.carts} <= {f"user-{i:03d}" for i in range(rows)}
+    # the expectation failed exactly on the empty lists the server sent, with its own text
+    listing = endpoint(result, "GET /list")
+    assert listing.requests == counts["/list"] == rows
+    assert listing.failures == shop.empties == rows // EMPTY_EVERY
+    assert listing.status_classes == {"2xx": rows, "3xx": 0, "4xx": 0, "5xx": 0}
+    errors = {e.name: e for e in result.errors}
+    assert LIST_EXPECTATION in errors["GET /list"].error
+    assert errors["GET /list"].occurrences == shop.empties
+    # a failed expectation does not end the iteration (no capture depends on it)
+    assert endpoint(result, "POST /cart").requests == rows
+    (flow,) = result.flows
+    assert (flow.name, flow.method, flow.requests, flow.failures) == (
+        "checkout", "FLOW", rows, shop.empties,
+    )  # fmt: skip
+    assert flow.histogram.count == rows - shop.empties
+    assert result.total.requests == logins + 3 * rows  # flows are not requests
+    assert result.dropped == 0
+    # the captured tokens are secrets of the child: its log never shows one
+    log = (tmp_path / "load.log").read_text()
+    assert not any(token_for(f"user-{i:03d}") in log for i in range(rows))
+
+
+def test_unique_rows_are_never_repeated_across_two_workers() -> None:
+    rows = 60
+    shop = Shop()
+    with HTTPTestServer(shop.routes) as server:
+        plan = journey_plan(server.url, rows, users=4, spawn_rate=4)
+        result = run_load(plan, workers=2)
+    assert result.status == "completed"
+    assert result.reason.startswith("The data file users.csv ran out of unique rows after ")
+    skus = [sku for sku, _, _ in shop.carts]
+    assert len(skus) == len(set(skus)) and set(skus) <= {r["sku"] for r in plan.data_rows}
+    # both workers took rows (each its own share), and most rows were used before the stop
+    assert len(skus) > rows // 2
+    assert {int(sku[-3:]) % 2 for sku in skus} == {0, 1}
+    assert endpoint(result, "GET /api/me").failures == 0
+    assert result.flows[0].requests > 0
