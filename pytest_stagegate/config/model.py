@@ -208,8 +208,8 @@ class LoadSettings:
 
     @property
     def has_scenario(self) -> bool:
-        """A list of requests or a locustfile: something for Locust to run."""
-        return bool(self.requests) or self.locustfile is not None
+        """Requests, flows or a locustfile: something for Locust to run."""
+        return bool(self.requests) or bool(self.flows) or self.locustfile is not None
 
 
 @dataclass(frozen=True)

@@ -692,3 +692,8 @@ def test_a_data_file_keeps_values_exactly_and_skips_a_bom_and_empty_lines(tmp_pa
     from pytest_stagegate.config._data import read_data
 
     assert read_data(load.data.file).rows == [{"user": " a, b ", "sku": "x\ny"}]
+
+
+def test_flows_alone_are_a_scenario(tmp_path: Path) -> None:
+    load = settings(tmp_path, "    flows: [{name: f, steps: [GET /a]}]\n")["staging"].load
+    assert load.requests == () and load.has_scenario
