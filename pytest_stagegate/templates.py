@@ -124,9 +124,12 @@ def parse(template: str) -> tuple[Part, ...]:
     return tuple(p for p in parts if p != "")
 
 
+_BRACE = re.compile(r"[{}]")
+
+
 def _next_brace(text: str, start: int) -> int:
-    found = [k for k in (text.find("{", start), text.find("}", start)) if k >= 0]
-    return min(found) if found else -1
+    found = _BRACE.search(text, start)
+    return found.start() if found else -1
 
 
 def _placeholder(body: str) -> Placeholder:
@@ -168,6 +171,8 @@ def value_text(value: Any) -> str:
     """How a value is substituted: a string as it is, anything else as compact JSON."""
     if isinstance(value, str):
         return value
+    if type(value) is int:  # the common var (an id): str() is JSON's text, and faster
+        return str(value)
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
