@@ -5,8 +5,9 @@ redactor grows with them. Pure: no locust or gevent import.
 ``MIN_SECRET_LENGTH`` characters to this process's set, at most ``MAX_CAPTURED`` of them (a
 capture per iteration, an order id, would otherwise grow it without bound; past the cap the
 newest are not added, and the log says so once). ``GrowingRedactor`` is a ``Redactor`` of the
-plan's secrets plus whatever was noted: it is rebuilt, lazily, when it is next used after the
-set grew (the log, the errors and names of the result, the HTML report)."""
+plan's secrets (built once: a data file's values may be many) followed by one of the noted
+values, rebuilt lazily when it is next used after the set grew (the log, the errors and names
+of the result, the HTML report)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ from collections.abc import Iterable
 
 from ..._redact import MIN_SECRET_LENGTH, Redactor
 
-__all__ = ["MAX_CAPTURED", "GrowingRedactor", "note", "noted"]
+__all__ = ["MAX_CAPTURED", "GrowingRedactor", "note", "noted", "take_new"]
 
 MAX_CAPTURED = 10_000
 
 log = logging.getLogger("pytest_stagegate.load")
 
 _noted: set[str] = set()
+_unsent: list[str] = []  # noted since the last ``take_new`` (a worker's report)
 _full = [False]
 
 
@@ -39,6 +41,15 @@ def note(value: str) -> None:
             )
         return
     _noted.add(value)
+    _unsent.append(value)
+
+
+def take_new() -> list[str]:
+    """The values noted since the last call: a worker sends them to its master, whose
+    redactor masks the errors the worker's requests reported (``note`` them there)."""
+    new = _unsent[:]
+    del _unsent[:]
+    return new
 
 
 def noted() -> frozenset[str]:
@@ -50,23 +61,22 @@ class GrowingRedactor(Redactor):
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__(())
-        self._base = frozenset(secrets)
-        self._seen = len(_noted)
-        self._current = Redactor(self._base | _noted)
-        self.unmaskable = self._current.unmaskable
+        self._base = Redactor(secrets)
+        self.unmaskable = self._base.unmaskable
+        self._seen = -1
+        self._captured = Redactor(())
 
     def _refresh(self) -> Redactor:
         if len(_noted) != self._seen:
             self._seen = len(_noted)
-            self._current = Redactor(self._base | _noted)
-            self.unmaskable = self._current.unmaskable
-        return self._current
+            self._captured = Redactor(_noted)
+        return self._captured
 
     def __call__(self, text: str) -> str:
-        return self._refresh()(text)
+        return self._refresh()(self._base(text))
 
     def __bool__(self) -> bool:
-        return bool(self._refresh())
+        return bool(self._base) or bool(self._refresh())
 
     def found_in(self, text: str) -> bool:
-        return self._refresh().found_in(text)
+        return self._base.found_in(text) or self._refresh().found_in(text)

@@ -39,6 +39,7 @@ from .abort import (
 )
 from .arrivals import Schedule, Slots, Windows
 from .assemble import assemble_result, merge_errors, redact_endpoints
+from .captured import note
 from .data import exhausted_reason
 from .deadline import deadline_watch, in_flight
 from .failure import LoadFailure, last_line
@@ -161,6 +162,8 @@ class Controller:
             return
         self.recorder.absorb(doc)
         self.unjudged_errors.absorb(doc.get("ue") or {})
+        for value in doc.get("cv") or ():  # a worker's captured values: secrets here too
+            note(str(value))
         self.worker_usage[client_id] = ProcessUsage.from_dict(doc["usage"], "worker usage")
         if doc.get("recent_usage"):
             self.worker_recent[client_id] = ProcessUsage.from_dict(

@@ -60,9 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     redact = Redactor([])
     try:
         plan = LoadPlan.from_json(text)
-        # the data file's values and, as they come, captured ones are secrets too
-        cells = {value for row in plan.data_rows for value in row.values()}
-        redact = GrowingRedactor([*plan.secrets, *cells])
+        # plan.secrets hold the data file's values (plan_for); captured ones join as they come
+        redact = GrowingRedactor(plan.secrets)
     except Exception as e:
         setup_io(redact)
         reason = f"The load plan could not be read: {last_line(e)}"

@@ -21,6 +21,7 @@ from locust.runners import STATE_STOPPED, WorkerRunner
 
 from ..plan import LoadPlan, PlannedStage
 from .arrivals import Schedule, Windows
+from .captured import take_new
 from .controller import unanswered_requests
 from .deadline import deadline_watch
 from .failure import EXIT_OK
@@ -87,6 +88,7 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
     def on_report(client_id: str, data: dict[str, Any]) -> None:
         doc = recorder.drain()
         doc["ue"] = unjudged_errors.drain()  # the errors Locust's statistics leave out
+        doc["cv"] = take_new()  # captured values: secrets for the master's redactor too
         doc["usage"] = usage.snapshot().to_dict()
         doc["recent_usage"] = usage.recent_snapshot().to_dict()  # the master's "saturated now?"
         # the report sent after stop() holds every request this worker will ever make
