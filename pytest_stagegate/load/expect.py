@@ -74,18 +74,20 @@ def _capture_text(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
-    """The value of header ``name`` (case-insensitive), or None."""
+def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
+    """The value of header ``name`` (case-insensitive), or None; a header sent more than once
+    (geventhttpclient gives a list) as its values joined by ", "."""
     if not headers:
         return None
     value = headers.get(name)
-    if value is not None:
-        return str(value)
-    lower = name.lower()
-    for key, item in headers.items():
-        if str(key).lower() == lower:
-            return str(item)
-    return None
+    if value is None:
+        lower = name.lower()
+        value = next((v for k, v in headers.items() if str(k).lower() == lower), None)
+        if value is None:
+            return None
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ class _Capture:
     header: str | None
     source: str  # as written, for the error text
 
-    def take(self, headers: Mapping[str, str] | None, doc: Any) -> str | None:
+    def take(self, headers: Mapping[str, Any] | None, doc: Any) -> str | None:
         if self.compiled is None:
             return _header(headers, self.header or "")
         found = self.compiled.search(doc)
@@ -161,7 +163,7 @@ class Checks:
         return f"HTTP {status}" if status >= 400 else ""
 
     def evaluate(
-        self, status: int, headers: Mapping[str, str] | None, body: bytes | None
+        self, status: int, headers: Mapping[str, Any] | None, body: bytes | None
     ) -> tuple[str, dict[str, str]]:
         """``(error, captured)``: the first failed expectation's text ("" if none failed) and,
         when none failed, the captured values by name. ``body`` is the whole (decoded) body

@@ -98,6 +98,9 @@ def test_headers_are_case_insensitive_and_contain_the_text() -> None:
         'expect.headers "Content-Type": got "text/html", expected it to contain "application/JSON"'
     )
     assert checks.evaluate(200, {}, None)[0] == 'expect.headers "Content-Type": missing'
+    # a header sent twice (geventhttpclient gives a list): its values joined
+    cookie = compile_checks(req(expect_headers={"set-cookie": "b=2"}))
+    assert cookie.evaluate(200, {"Set-Cookie": ["a=1", "b=2"]}, None)[0] == ""
 
 
 def test_status_with_and_without_expect_status() -> None:
