@@ -52,6 +52,7 @@ def switched(block: str) -> str:
 def test_the_documented_blocks_load_for_every_target(tmp_path: Path) -> None:
     rate, stages = documented_blocks()
     path = tmp_path / "stagegate.yaml"
+    shutil.copy(EXAMPLE / "products.csv", tmp_path)  # the journey's data file, next to it
 
     path.write_text(switched(rate))
     config = load_config(path)  # every target's gate settings are checked here
