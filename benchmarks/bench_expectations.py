@@ -1,0 +1,188 @@
+"""What an expectation and a template cost per request: the gate's requests/s with them over
+the gate's without, side by side, in one invocation (issue 12, goal >= 0.9).
+
+    python benchmarks/bench_expectations.py [--users 10] [--seconds 10] [--rounds 3] [--quick]
+
+Both gates request ``GET /json`` (a 45-byte JSON answer) as fast as they can, one local load
+process each (``run_load()``, the declarative scenario):
+
+  with      every request checks ``expect: {status: 200, json: {ok: true, "length(items)": 3}}``
+            (its body read and parsed, two JMESPath expressions) and carries a template,
+            ``query: {sku: "{row.sku}"}``, filled from a data file of 100 rows (one row per
+            iteration, ``cycle``);
+  without   the same URL as written (``/json?sku=S-000``), no expectation: a plain request
+            on the gate's fast path, its body drained.
+
+Each round runs ``with | without`` and the control ``without | without`` (the method's own
+error: it should be 1.00): two gates started together in two threads of this process, each
+load process on the same CPU, counted over the same seconds of wall-clock time (from each
+result's timeline: requests per 0.5 s from its load start, after both have warmed up for
+2 s). Two CPU-bound processes on one CPU get equal halves of it, so the ratio of their
+requests/s is the inverse ratio of their CPU cost per request (see bench_throughput.py for
+why side by side). The order in which the two start alternates between rounds.
+
+The server is nginx when installed (one worker, on a CPU of its own when there are two or
+more), otherwise benchmarks/fastserver.py; both answer ``/json`` with the same body.
+``--quick``: one round of 4 s (a smoke check of the script, not a figure to publish).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import statistics
+import threading
+import time
+from datetime import datetime
+
+from _common import pinned, plain_server
+
+from pytest_stagegate.load.plan import LoadPlan, PlannedRequest
+from pytest_stagegate.load.process import run_load
+from pytest_stagegate.load.result import LoadResult
+
+WARMUP = 2.0  # seconds of each run left out: start-up, spawning
+ROWS = [{"sku": f"S-{i:03d}"} for i in range(100)]
+EXPECT_JSON = [
+    {"expr": "ok", "value": True, "present": None},
+    {"expr": "length(items)", "value": 3, "present": None},
+]
+
+
+def plan(url: str, users: int, seconds: float, *, checked: bool) -> LoadPlan:
+    if checked:
+        request = PlannedRequest(
+            "GET",
+            "/json",
+            "GET /json",
+            query={"sku": "{row.sku}"},
+            expect_status=[200],
+            expect_json=EXPECT_JSON,
+        )
+        extra: dict[str, object] = {"data_file": "skus.csv", "data_rows": ROWS}
+    else:
+        request = PlannedRequest("GET", "/json?sku=S-000", "GET /json")
+        extra = {}
+    return LoadPlan(
+        host=url,
+        users=users,
+        spawn_rate=users,
+        duration=seconds + WARMUP,
+        warmup=WARMUP,
+        requests=[request],
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def cumulative(result: LoadResult) -> list[tuple[float, float]]:
+    """(wall-clock time, requests ended so far) at each point of the result's timeline."""
+    start = datetime.fromisoformat(result.started_at).timestamp()
+    samples, total = [(start, 0.0)], 0.0
+    for point in result.timeline:
+        total += point.requests
+        samples.append((start + point.t, total))
+    return samples
+
+
+def requests_at(samples: list[tuple[float, float]], t: float) -> float:
+    for (t0, n0), (t1, n1) in itertools.pairwise(samples):
+        if t0 <= t <= t1:
+            return n0 + (n1 - n0) * (t - t0) / (t1 - t0) if t1 > t0 else n0
+    raise SystemExit(f"a run's timeline does not cover {t:.2f}")
+
+
+def side_by_side(
+    url: str, users: int, seconds: float, first: bool, second: bool, swap: bool
+) -> tuple[float, float]:
+    """requests/s of a gate (``first``: with checks or not) and of a gate beside it
+    (``second``), counted over the seconds both ran after their warm-ups."""
+    plans = [plan(url, users, seconds, checked=first), plan(url, users, seconds, checked=second)]
+    results: list[LoadResult | None] = [None, None]
+
+    def run(i: int) -> None:
+        results[i] = run_load(plans[i])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in ((1, 0) if swap else (0, 1))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    done: list[LoadResult] = []
+    for result in results:
+        if result is None or result.status != "completed":
+            raise SystemExit(f"a gate run failed: {result and (result.status, result.reason)}")
+        if result.total.failures:
+            raise SystemExit(f"a gate run had failed requests: {result.top_error('total')}")
+        done.append(result)
+    a, b = (cumulative(r) for r in done)
+    start = max(a[0][0], b[0][0]) + WARMUP
+    end = min(a[-1][0], b[-1][0])
+    if end - start < seconds / 2:
+        raise SystemExit(f"the two runs overlapped for {end - start:.1f} s only")
+    rate = [(requests_at(s, end) - requests_at(s, start)) / (end - start) for s in (a, b)]
+    return rate[0], rate[1]
+
+
+def cpu_plan() -> tuple[set[int] | None, set[int] | None]:
+    """(the server's CPUs, the load processes' CPU): apart, when there are two or more."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None, None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None, None
+    return {cpus[-1]}, {cpus[0]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="one round of 4 s")
+    args = parser.parse_args()
+    users, seconds, rounds = args.users, args.seconds, args.rounds
+    if args.quick:
+        seconds, rounds = 4.0, 1
+    runs: dict[str, list[float]] = {"with | without": [], "without | without": []}
+    extra_us: list[float] = []  # CPU per checked request over a plain one, in microseconds
+    server_cpus, load_cpus = cpu_plan()
+    started = time.monotonic()
+    with plain_server(server_cpus) as (url, server):
+        print(f"server: {server}; {users} users per gate, {seconds:g} s measured per run")
+        if server_cpus:
+            print(f"server on CPU {server_cpus}, both gates' load processes on CPU {load_cpus}")
+        else:
+            print("CPUs: not pinned (one CPU, or no affinity control)")
+        for i in range(rounds):
+            swap = i % 2 == 1
+            with pinned(load_cpus):
+                checked, plain = side_by_side(url, users, seconds, True, False, swap)
+                one, two = side_by_side(url, users, seconds, False, False, swap)
+            runs["with | without"].append(checked / plain)
+            runs["without | without"].append(one / two)
+            # each of the two gates had half of one CPU: its CPU per request is 0.5 / rate
+            extra_us.append((0.5 / checked - 0.5 / plain) * 1e6)
+            print(
+                f"round {i + 1}: with / without {runs['with | without'][-1]:.3f} "
+                f"({checked:,.0f} vs {plain:,.0f} requests/s), "
+                f"without / without {runs['without | without'][-1]:.3f}"
+            )
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    for name, goal in (("with | without", "goal >= 0.9"), ("without | without", "control")):
+        spread = runs[name]
+        print(
+            f"ratio {name.replace(' | ', ' / '):<18} (side by side): {med[name]:.3f}  "
+            f"({goal}; rounds {min(spread):.3f}-{max(spread):.3f})"
+        )
+    print(
+        f"with / without, corrected by the control: "
+        f"{med['with | without'] / med['without | without']:.3f}; "
+        f"a checked request costs ~{statistics.median(extra_us):.0f} us of CPU more "
+        f"(if the two gates shared one CPU evenly)"
+    )
+    print(f"({time.monotonic() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
