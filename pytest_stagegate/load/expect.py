@@ -33,19 +33,70 @@ redacts every error text before it is written)::
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jmespath
-from jmespath.parser import ParsedResult
+from jmespath.exceptions import JMESPathError
+from jmespath.visitor import TreeInterpreter
 
 from .plan import PlannedRequest
+
+if TYPE_CHECKING:  # a compiled expression's AST (``ParsedResult.parsed``)
+    from jmespath.visitor import _TreeNode as Parsed
 
 __all__ = ["SHOWN", "Checks", "compile_checks", "needs_checks", "shorten"]
 
 SHOWN = 60  # characters of a value shown in an error text
 _MISSING = object()
+# One interpreter for every search: ``ParsedResult.search`` builds a new one (its options,
+# functions and method cache) per call, several times the cost of a simple search. It keeps no
+# state between searches, and the child's greenlets run one at a time.
+_visit = TreeInterpreter().visit
+_decode_json = json.JSONDecoder().decode  # json.loads without its per-call checks
+
+
+def _parse_json(body: bytes | None) -> Any:
+    """The JSON document of ``body``, or ``_MISSING``: UTF-8 decoded first (the usual case,
+    the fastest), else as ``json.loads`` reads bytes (UTF-16 and -32 too)."""
+    if not body:
+        return _MISSING
+    try:
+        return _decode_json(body.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError too
+        try:
+            return json.loads(body)
+        except ValueError:
+            return _MISSING
+
+
+def _searcher(parsed: Parsed) -> Callable[[Any], Any]:
+    """A function of the document giving the expression's result: for a field or a chain of
+    fields (``total``, ``user.name``: the usual case), lookups as JMESPath does them (a
+    missing key, or a value that is no object, gives null); else the interpreter."""
+    names: list[str] = []
+    nodes = [parsed]
+    while nodes:
+        node = nodes.pop(0)
+        if node["type"] == "field":
+            names.append(node["value"])
+        elif node["type"] == "subexpression":
+            nodes = [*node["children"], *nodes]
+        else:
+            return lambda doc: _visit(parsed, doc)
+    if len(names) == 1:
+        name = names[0]
+        return lambda doc: doc.get(name) if isinstance(doc, dict) else None
+
+    def fields(doc: Any) -> Any:
+        for key in names:
+            if not isinstance(doc, dict):
+                return None
+            doc = doc.get(key)
+        return doc
+
+    return fields
 
 
 def shorten(text: str, limit: int = SHOWN) -> str:
@@ -93,12 +144,16 @@ def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
 @dataclass(frozen=True)
 class _JsonExpect:
     expr: str
-    compiled: ParsedResult
+    search: Callable[[Any], Any]
     value: Any
     present: bool | None
 
     def error(self, doc: Any) -> str:
-        got = self.compiled.search(doc)
+        try:
+            got = self.search(doc)
+        except JMESPathError as exc:  # length() of null, a comparison of a string and a number
+            why = shorten(" ".join(str(exc).split()), 120)
+            return f'expect.json "{self.expr}": {why}'
         if self.present is True:
             return "" if got is not None else f'expect.json "{self.expr}": found nothing'
         if self.present is False:
@@ -113,14 +168,17 @@ class _JsonExpect:
 @dataclass(frozen=True)
 class _Capture:
     var: str
-    compiled: ParsedResult | None  # over the JSON body
+    search: Callable[[Any], Any] | None  # over the JSON body
     header: str | None
     source: str  # as written, for the error text
 
     def take(self, headers: Mapping[str, Any] | None, doc: Any) -> str | None:
-        if self.compiled is None:
+        if self.search is None:
             return _header(headers, self.header or "")
-        found = self.compiled.search(doc)
+        try:
+            found = self.search(doc)
+        except JMESPathError:  # length() of null...: nothing to capture
+            return None
         return None if found is None else _capture_text(found)
 
 
@@ -152,7 +210,7 @@ class Checks:
         self.contains = contains
         self.headers = headers
         self.captures = captures
-        self.needs_json = bool(json_expects) or any(c.compiled is not None for c in captures)
+        self.needs_json = bool(json_expects) or any(c.search is not None for c in captures)
         # the body is read into memory only for these; other requests keep draining it
         self.needs_body = self.needs_json or contains is not None
 
@@ -173,10 +231,7 @@ class Checks:
             return error, {}
         doc: Any = _MISSING
         if self.needs_json:
-            try:
-                doc = json.loads(body or b"")
-            except ValueError:
-                doc = _MISSING
+            doc = _parse_json(body)
         if self.json:
             if doc is _MISSING:
                 return "expect.json: the body is not JSON", {}
@@ -199,7 +254,7 @@ class Checks:
                 ), {}
         captured: dict[str, str] = {}
         for capture in self.captures:
-            if capture.compiled is not None and doc is _MISSING:
+            if capture.search is not None and doc is _MISSING:
                 return f"capture {capture.var}: the body is not JSON", {}
             value = capture.take(headers, doc)
             if value is None:
@@ -222,7 +277,7 @@ def compile_checks(req: PlannedRequest) -> Checks:
     json_expects = tuple(
         _JsonExpect(
             expr=str(e["expr"]),
-            compiled=jmespath.compile(str(e["expr"])),
+            search=_searcher(jmespath.compile(str(e["expr"])).parsed),
             value=e.get("value"),
             present=e.get("present"),
         )
@@ -231,7 +286,11 @@ def compile_checks(req: PlannedRequest) -> Checks:
     captures = tuple(
         _Capture(
             var=str(c["var"]),
-            compiled=jmespath.compile(str(c["json"])) if c.get("json") is not None else None,
+            search=(
+                _searcher(jmespath.compile(str(c["json"])).parsed)
+                if c.get("json") is not None
+                else None
+            ),
             header=c.get("header"),
             source=str(c["json"]) if c.get("json") is not None else f"header {c.get('header')}",
         )

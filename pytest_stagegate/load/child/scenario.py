@@ -15,10 +15,11 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus
 
 import gevent
 import locust
@@ -190,6 +191,14 @@ def _iteration(tasks: list[Callable[[Any], None]], slots: Slots) -> Any:
 # -- steps: templated and checked requests, flows ---------------------------------------------
 
 _EMPTY: Mapping[str, Any] = {}
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch  # what quote_plus leaves as it is
+
+
+def _quoted(value: str) -> str:
+    """``quote_plus(value)``, the usual value (letters, digits, ``_.~-``) without its cost."""
+    return value if _URL_SAFE(value) else quote_plus(value)
+
+
 _RUNNING = [0]  # iterations of steps under way in this process (``iterations_running``)
 
 
@@ -252,7 +261,11 @@ def _step(
     cap = plan.max_body
     path_t = _template(req.path)
     header_ts = [(k, _template(v)) for k, v in req.headers.items()]
-    query_ts = [(k, _template(v)) for k, v in req.query.items()]
+    # the query, url-encoded as urlencode() does: each key once, each constant value once
+    query_ts = [(quote_plus(k) + "=", _template(v)) for k, v in req.query.items()]
+    query_parts = [
+        (k, None if t.constant is None else quote_plus(t.constant), t) for k, t in query_ts
+    ]
     json_t = None if req.json is None else compile_json(req.json)
     variables: Mapping[str, Any] = plan.vars
     base: dict[str, Any] = {"name": name, "catch_response": True, "stream": True}
@@ -331,9 +344,12 @@ def _step(
     ) -> _Outcome:
         out = user.stagegate_outcome = _Outcome()
         path = path_t.render(captures, variables, row)
-        if query_ts:
-            query = urlencode([(k, t.render(captures, variables, row)) for k, t in query_ts])
-            path = f"{path}{'&' if '?' in path else '?'}{query}"
+        if query_parts:
+            query = [
+                k + (v if v is not None else _quoted(t.render(captures, variables, row)))
+                for k, v, t in query_parts
+            ]
+            path = f"{path}{'&' if '?' in path else '?'}{'&'.join(query)}"
         kwargs = dict(base)
         kwargs["url"] = path
         headers = dict(target_headers)
@@ -411,6 +427,39 @@ def _flow(
             if intended is not None:
                 intended = out.end
         return ok, began
+
+    if name is None and not on_start and len(steps) == 1:
+        # a request of plan.requests that needs a step: the iteration is that request
+        ((only, _),) = steps
+
+        def single(user: Any) -> None:
+            row: Mapping[str, Any] = _EMPTY
+            if feeder is not None:
+                taken = feeder.take()
+                if taken is None:  # the unique rows ran out (the controller ends the load)
+                    if feeder.ran_out and slots is not None:
+                        slots.close(time.time())
+                    sleep(0.5 if feeder.ran_out else 0.05)
+                    return
+                row = taken
+            _RUNNING[0] += 1
+            try:
+                out = only(
+                    user,
+                    user.stagegate_values,
+                    row,
+                    user.stagegate_slot.due if slots is not None else None,
+                )
+                if out.captured:
+                    user.stagegate_values.update(out.captured)
+            except MissingValue as exc:  # a value no earlier step captured (a hand-built plan)
+                if not warned[0]:
+                    warned[0] = True
+                    log.warning("A request was not sent: %s", exc)
+            finally:
+                _RUNNING[0] -= 1
+
+        return single
 
     def iteration(user: Any) -> None:
         start = user.stagegate_slot.due if slots is not None else time.time()

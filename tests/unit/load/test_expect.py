@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import jmespath
 import jmespath.exceptions
 import pytest
 
@@ -178,3 +179,41 @@ def test_needs_checks() -> None:
     assert not needs_checks(req(expect_status=[200]))
     assert needs_checks(req(expect_contains=""))
     assert needs_checks(req(capture=[{"var": "a", "header": "b"}]))
+
+
+@pytest.mark.parametrize(
+    "expr",
+    ["total", "items", "a.b", "a.b.c", "items[0].id", "length(items)", "a.missing", "total.x"],
+)
+def test_fast_field_lookups_find_what_jmespath_finds(expr: str) -> None:
+    docs = [
+        {"total": 3, "items": [{"id": 1}], "a": {"b": {"c": "deep"}}},
+        {"a": None, "items": []},
+        {"a": [1], "total": "x"},
+        [1, 2],
+        "text",
+        None,
+    ]
+    checks = compile_checks(req(capture=[{"var": "v", "json": expr}]))
+    (capture,) = checks.captures
+    assert capture.search is not None
+    for doc in docs:
+        try:
+            want = jmespath.search(expr, doc)
+        except jmespath.exceptions.JMESPathError:
+            continue  # length() of null: an error either way (test_a_jmespath_error_...)
+        assert capture.search(doc) == want, (expr, doc)
+
+
+def test_a_jmespath_error_fails_the_expectation_and_finds_nothing_to_capture() -> None:
+    checks = compile_checks(req(expect_json=[{"expr": "length(items) > `0`", "value": True}]))
+    error, _ = checks.evaluate(200, {}, body({"total": 0}))
+    assert error.startswith('expect.json "length(items) > `0`": In function length()')
+    capture = compile_checks(req(capture=[{"var": "n", "json": "length(items)"}]))
+    assert capture.evaluate(200, {}, body({})) == ("capture n: length(items) found nothing", {})
+
+
+def test_json_in_utf16_is_read_too() -> None:
+    checks = compile_checks(req(expect_json=[{"expr": "a", "value": "é"}]))
+    assert checks.evaluate(200, {}, json.dumps({"a": "é"}).encode("utf-16")) == ("", {})
+    assert checks.evaluate(200, {}, b"")[0] == "expect.json: the body is not JSON"
