@@ -151,7 +151,8 @@ class _JsonExpect:
     def error(self, doc: Any) -> str:
         try:
             got = self.search(doc)
-        except JMESPathError as exc:  # length() of null, a comparison of a string and a number
+        # length() of null (JMESPathTypeError); "a > `1`" with a string a (Python's TypeError)
+        except (JMESPathError, TypeError, ValueError) as exc:
             why = shorten(" ".join(str(exc).split()), 120)
             return f'expect.json "{self.expr}": {why}'
         if self.present is True:
@@ -177,7 +178,7 @@ class _Capture:
             return _header(headers, self.header or "")
         try:
             found = self.search(doc)
-        except JMESPathError:  # length() of null...: nothing to capture
+        except (JMESPathError, TypeError, ValueError):  # length() of null...: nothing found
             return None
         return None if found is None else _capture_text(found)
 

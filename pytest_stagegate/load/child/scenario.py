@@ -310,7 +310,10 @@ def _step(
         if problem:
             resp.failure(problem)
             return
-        error, captured = checks.evaluate(code, resp.headers, body)
+        try:
+            error, captured = checks.evaluate(code, resp.headers, body)
+        except Exception as exc:  # never a request left unrecorded: the check's own failure
+            error, captured = f"expect: {last_line(exc)}", {}
         if error:
             resp.failure(error)
             return

@@ -209,6 +209,11 @@ def test_a_jmespath_error_fails_the_expectation_and_finds_nothing_to_capture() -
     checks = compile_checks(req(expect_json=[{"expr": "length(items) > `0`", "value": True}]))
     error, _ = checks.evaluate(200, {}, body({"total": 0}))
     assert error.startswith('expect.json "length(items) > `0`": In function length()')
+    compare = compile_checks(req(expect_json=[{"expr": "a > `1`", "value": True}]))
+    error, _ = compare.evaluate(200, {}, body({"a": "text"}))
+    assert error == (
+        "expect.json \"a > `1`\": '>' not supported between instances of 'str' and 'int'"
+    )
     capture = compile_checks(req(capture=[{"var": "n", "json": "length(items)"}]))
     assert capture.evaluate(200, {}, body({})) == ("capture n: length(items) found nothing", {})
 
