@@ -128,7 +128,7 @@ def _capture_text(value: Any) -> str:
 def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
     """The value of header ``name`` (case-insensitive), or None; a header sent more than once
     (geventhttpclient gives a list) as its values joined by ", "."""
-    if not headers:
+    if headers is None:  # (not "if not": geventhttpclient's Headers count values for bool())
         return None
     value = headers.get(name)
     if value is None:

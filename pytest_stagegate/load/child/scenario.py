@@ -527,8 +527,12 @@ def arrivals_of(env: Environment) -> Slots | None:
 
 
 def _declared(resp: Any) -> int | None:
+    # "headers is None", not "or {}": geventhttpclient's Headers count their values for bool()
+    headers = resp.headers
+    if headers is None:
+        return None
     try:
-        return int((resp.headers or {}).get("content-length", ""))
+        return int(headers.get("content-length", ""))
     except (TypeError, ValueError):
         return None
 
@@ -552,7 +556,8 @@ def _read_requests_body(resp: Any, cap: int, declared: int | None) -> tuple[int,
 
 
 def _encoding(resp: Any) -> str:
-    return str((resp.headers or {}).get("content-encoding") or "")
+    headers = resp.headers
+    return "" if headers is None else str(headers.get("content-encoding") or "")
 
 
 def _collect_fast_body(resp: Any, cap: int, declared: int | None) -> tuple[bytes, str]:
