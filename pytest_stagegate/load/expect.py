@@ -33,12 +33,14 @@ redacts every error text before it is written)::
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import jmespath
 from jmespath.exceptions import JMESPathError
+from jmespath.functions import Functions
 from jmespath.visitor import TreeInterpreter
 
 from .plan import PlannedRequest
@@ -71,32 +73,70 @@ def _parse_json(body: bytes | None) -> Any:
             return _MISSING
 
 
+_ORDERING: dict[str, Callable[[Any, Any], Any]] = {
+    "lt": operator.lt,
+    "lte": operator.le,
+    "gt": operator.gt,
+    "gte": operator.ge,
+}
+_EQUALITY = TreeInterpreter.COMPARATOR_FUNC  # "eq", "ne": JMESPath's own equality
+_call_function = Functions().call_function
+
+
+def _comparable(x: Any) -> bool:
+    """JMESPath orders numbers (not booleans) and strings only."""
+    return (isinstance(x, (int, float)) and not isinstance(x, bool)) or isinstance(x, str)
+
+
 def _searcher(parsed: Parsed) -> Callable[[Any], Any]:
-    """A function of the document giving the expression's result: for a field or a chain of
-    fields (``total``, ``user.name``: the usual case), lookups as JMESPath does them (a
-    missing key, or a value that is no object, gives null); else the interpreter."""
-    names: list[str] = []
-    nodes = [parsed]
-    while nodes:
-        node = nodes.pop(0)
-        if node["type"] == "field":
-            names.append(node["value"])
-        elif node["type"] == "subexpression":
-            nodes = [*node["children"], *nodes]
-        else:
-            return lambda doc: _visit(parsed, doc)
-    if len(names) == 1:
-        name = names[0]
+    """A function of the document giving the expression's result, as JMESPath's interpreter
+    does: the usual nodes (fields, chains of fields, literals, comparisons, ``length()``) as
+    closures, every other subtree through the interpreter (tests/unit/load/test_expect.py
+    checks them against ``jmespath.search``)."""
+    node: Any = parsed
+    kind = node["type"]
+    children = node.get("children") or []
+    if kind == "field":
+        name = node["value"]
         return lambda doc: doc.get(name) if isinstance(doc, dict) else None
+    if kind == "subexpression":
+        parts = [_searcher(child) for child in children]
 
-    def fields(doc: Any) -> Any:
-        for key in names:
-            if not isinstance(doc, dict):
+        def chain(doc: Any) -> Any:
+            for part in parts:
+                doc = part(doc)
+            return doc
+
+        return chain
+    if kind == "literal":
+        value = node["value"]
+        return lambda doc: value
+    if kind == "comparator" and len(children) == 2:
+        left, right = (_searcher(child) for child in children)
+        op = node["value"]
+        if op in _EQUALITY and op not in _ORDERING:
+            equal = _EQUALITY[op]
+            return lambda doc: equal(left(doc), right(doc))
+        order = _ORDERING[op]
+
+        def compare(doc: Any) -> Any:
+            a, b = left(doc), right(doc)
+            if not (_comparable(a) and _comparable(b)):
                 return None
-            doc = doc.get(key)
-        return doc
+            return order(a, b)  # a string and a number: Python's TypeError, as JMESPath's
 
-    return fields
+        return compare
+    if kind == "function_expression" and node["value"] == "length" and len(children) == 1:
+        arg = _searcher(children[0])
+
+        def length(doc: Any) -> Any:
+            value = arg(doc)
+            if isinstance(value, (str, list, dict)):
+                return len(value)
+            return _call_function("length", [value])  # its type error, as JMESPath's
+
+        return length
+    return lambda doc: _visit(parsed, doc)
 
 
 def shorten(text: str, limit: int = SHOWN) -> str:

@@ -183,11 +183,18 @@ def test_needs_checks() -> None:
 
 @pytest.mark.parametrize(
     "expr",
-    ["total", "items", "a.b", "a.b.c", "items[0].id", "length(items)", "a.missing", "total.x"],
-)
-def test_fast_field_lookups_find_what_jmespath_finds(expr: str) -> None:
+    [
+        "total", "items", "a.b", "a.b.c", "items[0].id", "length(items)", "a.missing",
+        "total.x", "length(items) > `0`", "total == `3`", "total != `3`", "total >= `3.0`",
+        "a.b.c == 'deep'", "`true`", "total < `1`", "length(a)", "ok == `1`", "ok == `true`",
+        "length(items[?id > `0`])", "items[0].id <= total", "name > 'm'",
+    ],
+)  # fmt: skip
+def test_compiled_searches_find_what_jmespath_finds(expr: str) -> None:
     docs = [
-        {"total": 3, "items": [{"id": 1}], "a": {"b": {"c": "deep"}}},
+        {"total": 3, "items": [{"id": 1}], "a": {"b": {"c": "deep"}}, "ok": True, "name": "z"},
+        {"total": 3.0, "items": "abc", "a": "text", "ok": 1, "name": 7},
+        {"total": True, "items": {"k": 1}, "a": {"b": 2}},
         {"a": None, "items": []},
         {"a": [1], "total": "x"},
         [1, 2],
@@ -199,10 +206,14 @@ def test_fast_field_lookups_find_what_jmespath_finds(expr: str) -> None:
     assert capture.search is not None
     for doc in docs:
         try:
-            want = jmespath.search(expr, doc)
-        except jmespath.exceptions.JMESPathError:
-            continue  # length() of null: an error either way (test_a_jmespath_error_...)
-        assert capture.search(doc) == want, (expr, doc)
+            want: Any = jmespath.search(expr, doc)
+        except (jmespath.exceptions.JMESPathError, TypeError) as error:
+            want = type(error)  # length() of null, 'z' > 1: the same error either way
+        try:
+            got: Any = capture.search(doc)
+        except (jmespath.exceptions.JMESPathError, TypeError) as error:
+            got = type(error)
+        assert got == want and type(got) is type(want), (expr, doc)
 
 
 def test_a_jmespath_error_fails_the_expectation_and_finds_nothing_to_capture() -> None:
