@@ -853,11 +853,17 @@ def default_error_budgets(
     *,
     rate: float = defaults.ERROR_RATE,
     waivers: Sequence[Waiver] = (),
+    once_per_user: Iterable[str] = (),
 ) -> list[Budget]:
     """``budgets`` and, for each of ``names`` and TOTAL that has no ``error_rate`` budget and
-    no waiver, an error budget of ``rate`` (source ``DEFAULT_SOURCE``)."""
+    no waiver, an error budget of ``rate`` (source ``DEFAULT_SOURCE``). ``once_per_user``:
+    the names that run only in a flow's ``on_start`` (a login) get none: they run once per
+    user, too few times to judge a rate (the default would be inconclusive on every run);
+    their failures still count in TOTAL and fail their flow's iteration, and a name whose
+    requests all failed still fails."""
     have = {b.endpoint for b in budgets if b.metric == "error_rate"}
     have.update(w.endpoint for w in waivers)
+    have.update(once_per_user)
     added: list[Budget] = []
     for name in dict.fromkeys([*names, TOTAL]):
         if name not in have:
@@ -877,6 +883,7 @@ def evaluate(
     dropped: Dropped | None = None,
     stage: str = "",
     groups: Mapping[str, EndpointStats] | None = None,
+    once_per_user: Iterable[str] = (),
 ) -> list[Check]:
     """Check every budget against ``stats`` (keyed by request name, TOTAL included).
 
@@ -884,7 +891,8 @@ def evaluate(
     ``saturated``: when the load generator was saturated, a clause saying so (e.g. "the load
     generator was saturated (CPU 98% of a core)"); failing latency and min_rps checks then
     become inconclusive. ``default_error_rate``: every name of ``stats`` and TOTAL without an
-    error_rate budget or a waiver gets one (``default_error_budgets``); None adds none.
+    error_rate budget or a waiver gets one (``default_error_budgets``; not the
+    ``once_per_user`` names, which run only in a flow's on_start); None adds none.
     Whatever the budgets, a name whose requests all failed fails: its error_rate check does,
     or, when it has none (waived), an ``error_rate`` check added for it (not for a stage: the
     whole run's checks say it once). ``dropped``: the open model's dropped iterations; more
@@ -897,7 +905,13 @@ def evaluate(
     Raises ValueError for a budget whose metric is unknown.
     """
     if default_error_rate is not None:
-        budgets = default_error_budgets(budgets, stats, rate=default_error_rate, waivers=waivers)
+        budgets = default_error_budgets(
+            budgets,
+            stats,
+            rate=default_error_rate,
+            waivers=waivers,
+            once_per_user=once_per_user,
+        )
     checks = [
         _with_dropped(_check(b, stats, min_samples, baseline, saturated, stage, groups), dropped)
         for b in budgets

@@ -201,6 +201,14 @@ class LoadSettings:
     data: DataSpec | None = None
 
     @property
+    def once_per_user(self) -> frozenset[str]:
+        """The request names that run only in a flow's ``on_start`` (once per user)."""
+        on_start = {r.name for f in self.flows for r in f.on_start}
+        steps = {r.name for f in self.flows for r in f.steps}
+        steps.update(r.name for r in self.requests)
+        return frozenset(on_start - steps)
+
+    @property
     def open_model(self) -> bool:
         """Iterations start on a schedule (``rate``, or stages with a rate), whatever the
         answers take; ``users`` is then the most concurrent iterations."""

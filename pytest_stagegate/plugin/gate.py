@@ -220,6 +220,7 @@ def _run_gate(
         waivers=settings.waivers,
         dropped=dropped,
         groups=groups,
+        once_per_user=settings.load.once_per_user,
     )
     stage_checks, stage_stats = judge_stages(
         settings.load.stages,

@@ -205,6 +205,44 @@ def test_groups_get_no_default_error_budget_and_names_keep_theirs() -> None:
     ]
 
 
+def test_a_name_run_only_in_on_start_gets_no_default_error_budget_but_still_fails_when_all_do() -> (
+    None
+):
+    endpoints = (
+        ep("GET /api/a", A, classes={"2xx": 200}),
+        ep("POST /login", [5.0] * 8, classes={"2xx": 8}),  # once per user: 8 users
+    )
+    result = dataclasses.replace(
+        shop(), endpoints=endpoints, total=merge_endpoints(TOTAL, endpoints)
+    )
+    checks = judge(result, default_error_rate=0.01, once_per_user=["POST /login"])
+    assert [(c.endpoint, c.outcome) for c in checks] == [
+        ("GET /api/a", "pass"),
+        (TOTAL, "pass"),
+    ]
+    # without the rule, the login's default budget is inconclusive on every run (8 < 100)
+    plain = judge(result, default_error_rate=0.01)
+    assert ("POST /login", "inconclusive") in [(c.endpoint, c.outcome) for c in plain]
+    failed = (ep("GET /api/a", A), ep("POST /login", [], failures=8))
+    broken = dataclasses.replace(shop(), endpoints=failed, total=merge_endpoints(TOTAL, failed))
+    checks = judge(broken, default_error_rate=0.01, once_per_user=["POST /login"])
+    login = [c for c in checks if c.endpoint == "POST /login"]
+    assert [(c.metric, c.outcome) for c in login] == [("error_rate", "fail")]
+
+
+def test_once_per_user_names_are_those_only_in_on_start() -> None:
+    from pytest_stagegate.config.model import FlowSpec, LoadSettings, RequestSpec
+
+    login = RequestSpec("POST", "/login", "POST /login")
+    listing = RequestSpec("GET", "/items", "GET /items")
+    again = RequestSpec("GET", "/me", "GET /me")
+    load = LoadSettings(
+        flows=(FlowSpec("shop", steps=(listing,), on_start=(login, again)),),
+        requests=(again,),
+    )
+    assert load.once_per_user == {"POST /login"}
+
+
 # --- flows -----------------------------------------------------------------------------------
 
 
