@@ -53,7 +53,10 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from itertools import compress, count
+from operator import itemgetter
 from typing import IO, Any
 from urllib.parse import quote, quote_plus
 
@@ -68,9 +71,13 @@ RUN = 8
 # A run (or short secret) with fewer distinct characters than this is not masked.
 MIN_DISTINCT = 3
 
-_HTML_SAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "'": "\\u0027"}
+_HTML_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "'": "\\u0027"})
 _PERCENT = re.compile(r"%[0-9A-F]{2}")
 _XML_ATTR = {"\n": "&#10;", "\r": "&#13;", "\t": "&#09;"}
+# Printable ASCII that neither repr, JSON (HTML-safe too) nor HTML/XML escaping changes.
+_PLAIN = re.compile(r"[ !#-%(-;=?-\[\]-~]*")
+# What ``quote`` leaves as it is, whatever its ``safe``.
+_URL_SAFE = re.compile(rb"[A-Za-z0-9_.~-]*")
 
 
 def _repr_quoted(text: str, quote_char: str) -> str:
@@ -89,7 +96,7 @@ def _escapes(text: str) -> set[str]:
     for ensure_ascii in (True, False):
         dumped = json.dumps(text, ensure_ascii=ensure_ascii)[1:-1]
         out.add(dumped)
-        out.add("".join(_HTML_SAFE.get(c, c) for c in dumped))
+        out.add(dumped.translate(_HTML_SAFE))
     return out
 
 
@@ -112,6 +119,11 @@ def _markup(text: str) -> set[str]:
 
 def forms_of(secret: str) -> frozenset[str]:
     """Every text ``secret`` may appear as in the output (see the module docstring)."""
+    if _PLAIN.fullmatch(secret):
+        # Printable ASCII without a quote, backslash, ``&``, ``<`` or ``>``: no escape and no
+        # markup changes it, so only its URL-encodings differ (the same set as below, quickly:
+        # a data file brings 100,000 values).
+        return frozenset({secret, *_url_forms(secret.encode("ascii"))})
     forms = {secret}
     once = _escapes(secret)
     forms |= once
@@ -119,12 +131,26 @@ def forms_of(secret: str) -> frozenset[str]:
         forms |= _escapes(escaped)
     # A value from a non-UTF-8 environment holds lone surrogates: URL-encode its bytes as
     # Python read them (surrogateescape), as a client sending them would.
-    raw = secret.encode("utf-8", "surrogateescape")
-    for url in (quote(raw, safe=""), quote(raw), quote_plus(raw), quote_plus(raw, "/")):
-        forms |= {url, _PERCENT.sub(lambda m: m.group(0).lower(), url)}
+    forms |= _url_forms(secret.encode("utf-8", "surrogateescape"))
     for form in list(forms):
         forms |= _markup(form)
     return frozenset(forms)
+
+
+def _url_forms(raw: bytes) -> set[str]:
+    if _URL_SAFE.fullmatch(raw):
+        return set()  # nothing to encode: the value itself
+    # quote_plus is quote without a space; safe="/" differs only where there is a "/"
+    urls = {quote(raw, safe="")}
+    if b"/" in raw:
+        urls.add(quote(raw))
+    if b" " in raw:
+        urls |= {quote_plus(raw), quote_plus(raw, "/")}
+    return urls | {_PERCENT.sub(_lower, url) for url in urls}
+
+
+def _lower(match: re.Match[str]) -> str:
+    return match.group(0).lower()
 
 
 def _maskable(text: str) -> bool:
@@ -139,15 +165,27 @@ def _mask(stretch: str) -> str:
     return "\n".join(MASK if line else "" for line in stretch.split("\n"))
 
 
-def _token_regex(form: str) -> str:
-    before = r"(?<!\w)" if re.match(r"\w", form) else ""
-    after = r"(?!\w)" if re.match(r"\w", form[-1]) else ""
-    return before + re.escape(form) + after
+_WORD = re.compile(r"\w")
+# Joins the pieces of long forms that share a 4-character piece; a window holding it cannot lie
+# inside one piece, and pieces holding it are kept as sets of windows instead.
+_SEP = "\x00"
+
+
+def _pieces(text: str) -> Iterator[str]:
+    """Every 4-character piece of ``text``, in order, without a Python loop."""
+    return map("".join, zip(text, text[1:], text[2:], text[3:], strict=False))
 
 
 class Redactor:
     """``Redactor(secrets)(text)`` is ``text`` with every form of every secret replaced by
     ``***``, by the rule of the module docstring."""
+
+    # Up to this many windows of 8 in the long secrets' forms (about 30 MB), the windows
+    # themselves are kept in a set; beyond, the buckets of ``_run_buckets``.
+    _grams_max = 250_000
+    # A bucket of joined pieces longer than this is kept as the set of its windows (a piece
+    # shared by thousands of values, as in a column of e-mails, is searched in one lookup).
+    _joined_max = 2048
 
     def __init__(self, secrets: Iterable[str]) -> None:
         values = {s for s in secrets if s}
@@ -165,40 +203,55 @@ class Redactor:
                 short.add(value)
             else:
                 unmaskable += 1
-        grams: set[str] = set()
+        long_forms: set[str] = set()
         for value in long:
-            mine = {
-                form[i : i + RUN] for form in forms_of(value) for i in range(len(form) - RUN + 1)
-            }
-            mine = {gram for gram in mine if _maskable(gram)}
+            mine = [f for f in forms_of(value) if _has_maskable_run(f)]
             if not mine and value in values:
                 unmaskable += 1
-            grams |= mine
-        short_forms = {form for value in short for form in forms_of(value)}
-        self._grams = frozenset(grams)
-        self._quads = frozenset(gram[i : i + 4] for gram in grams for i in range(RUN - 3))
-        self._tokens = (
-            re.compile(
-                "|".join(_token_regex(f) for f in sorted(short_forms, key=lambda f: (-len(f), f)))
+            long_forms.update(mine)
+        self._grams: frozenset[str] = frozenset()
+        self._quads: frozenset[str] = frozenset()
+        self._buckets: dict[str, str | frozenset[str]] = {}
+        if sum(len(f) - RUN + 1 for f in long_forms) <= self._grams_max:
+            self._grams = frozenset(
+                gram
+                for form in long_forms
+                for gram in {form[i : i + RUN] for i in range(len(form) - RUN + 1)}
+                if _maskable(gram)
             )
-            if short_forms
-            else None
-        )
+            self._quads = frozenset(gram[i : i + 4] for gram in self._grams for i in range(5))
+        else:
+            self._buckets = _run_buckets(long_forms, self._joined_max)
+        self._short_forms = frozenset(form for value in short for form in forms_of(value))
+        # forms are never shorter than their secret (4): the first 4 characters key them
+        self._prefix = min(4, *(len(f) for f in self._short_forms)) if self._short_forms else 4
+        lengths: dict[str, set[int]] = {}
+        for form in self._short_forms:
+            lengths.setdefault(form[: self._prefix], set()).add(len(form))
+        # longest first: at one position, the longest form that is a whole token wins
+        self._lengths = {key: sorted(ls, reverse=True) for key, ls in lengths.items()}
+        self._candidates = _candidates(self._short_forms, self._prefix)
         self.unmaskable = unmaskable
         """How many of the secrets cannot be masked (rule 3); never their values."""
 
     def __call__(self, text: str) -> str:
-        if self._grams:
+        if self._grams or self._buckets:
             text = self._mask_runs(text)
-        if self._tokens is not None:
-            text = self._tokens.sub(MASK, text)
+        if self._short_forms:
+            text = self._mask_tokens(text)
         return text
 
-    def _run_starts(self, text: str, first: bool = False) -> list[int]:
-        """The positions where an 8-character run of a form starts (only the first one when
-        ``first``), in order.
+    # -- rule 1: runs of 8 -----------------------------------------------------------------
 
-        Every window of 8 characters contains a whole block of 4 starting at a multiple of 4,
+    def _run_starts(self, text: str, first: bool = False) -> list[int]:
+        """The positions where an 8-character run of a form starts, in order (only one when
+        ``first``)."""
+        if self._grams:
+            return self._gram_starts(text, first)
+        return self._bucket_starts(text, first)
+
+    def _gram_starts(self, text: str, first: bool) -> list[int]:
+        """Every window of 8 characters contains a whole block of 4 starting at a multiple of 4,
         so the text is read 4 characters at a time against the set of 4-character pieces of the
         forms, and only around a hit are the windows themselves looked up."""
         quads, grams = self._quads, self._grams
@@ -215,6 +268,36 @@ class Redactor:
                         return starts
             checked = max(checked, min(block, last))
         return starts
+
+    def _bucket_starts(self, text: str, first: bool) -> list[int]:
+        """Every window of 8 characters of a form holds one of the form's 4-character pieces that
+        start at a multiple of 5 in it (a window has 5 of them), so those pieces are the keys of
+        ``_buckets``; the text's pieces are looked up at every position (in C: a text without a
+        hit costs no Python loop), and only the windows around a hit are checked against the
+        hit's bucket: the forms' text around the key, joined, or the set of its windows."""
+        buckets = self._buckets
+        n = len(text)
+        if n < RUN or buckets.keys().isdisjoint(_pieces(text)):
+            return []
+        last = n - RUN
+        found: set[int] = set()
+        hits = compress(count(), map(buckets.__contains__, _pieces(text)))
+        for hit in hits:
+            bucket = buckets[text[hit : hit + 4]]
+            for start in range(max(hit - 4, 0), min(hit, last) + 1):
+                if start in found:
+                    continue
+                window = text[start : start + RUN]
+                if isinstance(bucket, str):
+                    if _SEP in window or window not in bucket:
+                        continue
+                elif window not in bucket:
+                    continue
+                if _maskable(window):
+                    found.add(start)
+                    if first:
+                        return [start]
+        return sorted(found)
 
     def _mask_runs(self, text: str) -> str:
         starts = self._run_starts(text)
@@ -235,14 +318,107 @@ class Redactor:
         pieces.append(text[done:])
         return "".join(pieces)
 
+    # -- rule 2: short secrets as whole tokens -------------------------------------------------
+
+    def _tokens(self, text: str, first: bool = False) -> list[tuple[int, int]]:
+        """The stretches ``(start, end)`` of the short secrets' forms found as whole tokens, in
+        order, as one regular expression of the alternatives, longest first, would find them.
+
+        A form that begins with a letter, digit or ``_`` can only start where a word starts; one
+        that begins with another character, only at that character: ``_candidates`` finds those
+        positions and their first 4 characters (in C: a text without a candidate costs no Python
+        loop); a candidate's lengths are then looked up longest first."""
+        lengths = self._lengths
+        if lengths.keys().isdisjoint(map(_GROUP1, self._candidates.finditer(text))):
+            return []
+        forms, n, k = self._short_forms, len(text), self._prefix
+        found: list[tuple[int, int]] = []
+        done = 0
+        for match in self._candidates.finditer(text):
+            start = match.start()
+            if start < done:
+                continue
+            for length in lengths.get(text[start : start + k], ()):
+                end = start + length
+                if end > n or text[start:end] not in forms:
+                    continue
+                if end < n and _WORD.match(text, end) and _WORD.match(text, end - 1):
+                    continue  # a word goes on after a form that ends in one
+                found.append((start, end))
+                if first:
+                    return found
+                done = end
+                break
+        return found
+
+    def _mask_tokens(self, text: str) -> str:
+        found = self._tokens(text)
+        if not found:
+            return text
+        pieces: list[str] = []
+        done = 0
+        for start, end in found:
+            pieces.append(text[done:start])
+            pieces.append(MASK)
+            done = end
+        pieces.append(text[done:])
+        return "".join(pieces)
+
     def __bool__(self) -> bool:
-        return bool(self._grams) or self._tokens is not None
+        return bool(self._grams or self._buckets or self._short_forms)
 
     def found_in(self, text: str) -> bool:
         return bool(
-            (self._grams and self._run_starts(text, first=True))
-            or (self._tokens is not None and self._tokens.search(text))
+            ((self._grams or self._buckets) and self._run_starts(text, first=True))
+            or (self._short_forms and self._tokens(text, first=True))
         )
+
+
+_GROUP1 = itemgetter(1)
+
+
+def _has_maskable_run(form: str) -> bool:
+    if len(form) >= RUN and _maskable(form[:RUN]):
+        return True
+    return any(_maskable(form[i : i + RUN]) for i in range(len(form) - RUN + 1))
+
+
+def _run_buckets(forms: Iterable[str], joined_max: int) -> dict[str, str | frozenset[str]]:
+    """For each 4-character piece that starts at a multiple of 5 in a form: the text around
+    it in every form (12 characters: every window of 8 that holds it), joined by ``_SEP``, or,
+    when that grows long or a form holds ``_SEP``, the set of those windows."""
+    around: defaultdict[str, list[str]] = defaultdict(list)
+    for form in forms:
+        if len(form) <= 13:
+            for at in range(0, len(form) - 3, 5):
+                around[form[at : at + 4]].append(form)
+        else:
+            around[form[:4]].append(form[:8])
+            for at in range(5, len(form) - 3, 5):
+                around[form[at : at + 4]].append(form[at - 4 : at + 8])
+    buckets: dict[str, str | frozenset[str]] = {}
+    for key, pieces in around.items():
+        joined = _SEP.join(dict.fromkeys(pieces))
+        if len(joined) <= joined_max and _SEP not in "".join(pieces):
+            buckets[key] = joined
+        else:
+            buckets[key] = frozenset(
+                piece[i : i + RUN]
+                for piece in pieces
+                for i in range(len(piece) - RUN + 1)
+                if key in piece[i : i + RUN]
+            )
+    return buckets
+
+
+def _candidates(forms: Iterable[str], k: int) -> re.Pattern[str]:
+    """Where a form may start as a whole token, capturing its first ``k`` characters: where a
+    word starts, and at each character other than a letter, digit or ``_`` a form begins with."""
+    others = sorted({f[0] for f in forms if not _WORD.match(f[0])})
+    starts = r"(?<!\w)\w"
+    if others:
+        starts += "|[" + "".join(re.escape(c) for c in others) + "]"
+    return re.compile(f"(?=((?:{starts})[\\s\\S]{{{k - 1}}}))")
 
 
 class RedactingStream:

@@ -17,10 +17,14 @@ from xml.etree import ElementTree
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_stagegate._redact import MASK, RedactingStream, Redactor, forms_of
 from pytest_stagegate.config import load_config
 from pytest_stagegate.plugin import redaction
+
+from .redact_reference import ReferenceRedactor, reference_forms
 
 JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N"
 ODD = "p%a@s\\s&w'o\"rd<x>-Zqé9"  # every character some encoding changes
@@ -269,3 +273,65 @@ def test_a_secret_from_a_non_utf8_environment_is_masked_without_a_crash() -> Non
     redactor = Redactor([secret])
     assert redactor(f"Authorization: {secret}!") == "Authorization: ***!"
     assert redactor("tok%FFen-from-latin1-env") == "***"  # as a client would send its bytes
+
+
+# -- the fast matcher agrees with the straightforward one ------------------------------------
+
+
+class _BucketRedactor(Redactor):
+    """The Redactor as it is with a data file's many long secrets: their runs in buckets."""
+
+    _grams_max = -1
+
+
+class _BucketSetRedactor(_BucketRedactor):
+    """... with every bucket a set of windows, as when thousands of values share a piece."""
+
+    _joined_max = -1
+
+
+_ALPHABET = "ab3_-.@ &'\"\\<>%/+\né\t=:x"
+
+
+@st.composite
+def _secrets_and_text(draw: st.DrawFn) -> tuple[list[str], str]:
+    secrets = draw(
+        st.lists(st.text(alphabet=_ALPHABET, min_size=1, max_size=14), min_size=1, max_size=5)
+    )
+    pieces = []
+    for _ in range(draw(st.integers(0, 8))):
+        secret = draw(st.sampled_from(secrets))
+        form = draw(st.sampled_from(sorted(reference_forms(secret))))
+        start = draw(st.integers(0, len(form)))
+        end = draw(st.integers(start, len(form)))
+        pieces.append(draw(st.sampled_from([form, form[start:end]])))
+        pieces.append(draw(st.text(alphabet=_ALPHABET, max_size=4)))
+    return secrets, "".join(pieces)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_secrets_and_text())
+def test_the_redactor_agrees_with_the_reference_implementation(
+    case: tuple[list[str], str],
+) -> None:
+    """The old matcher (one regex alternation of the short forms, a set of every run of 8 of
+    the long ones; tests/unit/redact_reference.py) and the fast one mask the same stretches."""
+    secrets, text = case
+    reference = ReferenceRedactor(secrets)
+    for fast in (Redactor(secrets), _BucketRedactor(secrets), _BucketSetRedactor(secrets)):
+        assert fast(text) == reference(text)
+        assert fast.found_in(text) == reference.found_in(text)
+        assert fast.unmaskable == reference.unmaskable
+        assert bool(fast) == bool(reference)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(min_size=1, max_size=20))
+def test_forms_of_agrees_with_the_reference_for_any_text(secret: str) -> None:
+    assert forms_of(secret) == reference_forms(secret)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="".join(map(chr, range(32, 127))), min_size=1, max_size=20))
+def test_forms_of_a_printable_ascii_value_agrees_with_the_reference(secret: str) -> None:
+    assert forms_of(secret) == reference_forms(secret)
