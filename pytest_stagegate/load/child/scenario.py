@@ -278,6 +278,13 @@ def _step(
     ):
         # the body is read here, raw: a plain one needs no decoding (collect decodes gzip too)
         target_headers["Accept-Encoding"] = "identity"
+    # what every request of this step sends alike, and whether anything is rendered besides
+    fixed = dict(base)
+    if target_headers:
+        fixed["headers"] = target_headers
+    if json_t is not None and json_t.constant:
+        fixed["json"] = json_t.source
+    per_request = bool(header_ts) or (json_t is not None and not json_t.constant)
     read_body = _read_requests_body if http else _read_fast_body
     collect_body = _collect_requests_body if http else _collect_fast_body
     timeout_ms = plan.timeout * 1000
@@ -323,15 +330,15 @@ def _step(
 
     def send(user: Any) -> None:
         out: _Outcome = user.stagegate_outcome
-        kwargs, intended, window = user.stagegate_request
+        url, kwargs, intended, window = user.stagegate_request
         if not open_model:
-            with user.client.request(method, kwargs.pop("url"), **kwargs) as resp:
+            with user.client.request(method, url, **kwargs) as resp:
                 respond(resp, out)
             return
         sent = time.time()
         try:
             context = {WINDOW_KEY: window}
-            with user.client.request(method, kwargs.pop("url"), context=context, **kwargs) as resp:
+            with user.client.request(method, url, context=context, **kwargs) as resp:
                 respond(resp, out)
                 meta = resp.request_meta
                 service = meta["response_time"]
@@ -353,17 +360,20 @@ def _step(
                 for k, v, t in query_parts
             ]
             path = f"{path}{'&' if '?' in path else '?'}{'&'.join(query)}"
-        kwargs = dict(base)
-        kwargs["url"] = path
-        headers = dict(target_headers)
-        for key, t in header_ts:
-            headers[key] = t.render(captures, variables, row)
-        if headers:
-            kwargs["headers"] = headers
-        if json_t is not None:
-            kwargs["json"] = json_t.render(captures, variables, row)
+        if per_request:
+            kwargs = dict(fixed)
+            if header_ts:
+                headers = dict(target_headers)
+                for key, t in header_ts:
+                    headers[key] = t.render(captures, variables, row)
+                kwargs["headers"] = headers
+            if json_t is not None and not json_t.constant:
+                kwargs["json"] = json_t.render(captures, variables, row)
+        else:
+            kwargs = fixed  # never changed: the client copies what it changes
         slot = getattr(user, "stagegate_slot", None) if open_model else None
-        user.stagegate_request = (kwargs, intended, slot.window if slot is not None else None)
+        window = slot.window if slot is not None else None
+        user.stagegate_request = (path, kwargs, intended, window)
         bounded(user)
         out.end = time.time()
         if out.captured:
