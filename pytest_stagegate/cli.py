@@ -526,7 +526,11 @@ def explain_lines(target: str, path: Path, how: str, settings: GateSettings) -> 
         rows.append([waiver.endpoint, "error_rate", "off (waived)", "-", waiver.written()])
     written_rates = {b.endpoint for b in settings.budgets if b.metric == "error_rate"}
     written_rates.update(w.endpoint for w in settings.waivers)
-    others = "every other name and total" if TOTAL not in written_rates else "every other name"
+    others = (
+        "every other request name and total"
+        if TOTAL not in written_rates
+        else "every other request name"
+    )
     rows.append(
         [others, "error_rate", f"<= {default_rate}", f"{max(1, min_samples):,}",
          "gate.default_error_rate"]
@@ -579,9 +583,20 @@ def explain_lines(target: str, path: Path, how: str, settings: GateSettings) -> 
         "out, at their full wait; other failed requests are counted apart. min_rps counts "
         "successful responses per second; error_rate is failed requests over all requests.",
         f"Error budgets: every request name and total without an error_rate budget get one of "
-        f"{default_rate} (gate.default_error_rate); error_rate: off waives it, with a warning.",
-        "All failed: a request name whose requests all failed fails the gate, whatever its "
-        "budgets say, waived or not.",
+        f"{default_rate} (gate.default_error_rate); error_rate: off waives it, with a warning. "
+        "A name that runs only in a flow's on_start (a login, once per user) gets none, too few "
+        "requests to judge a rate (its failures count in total and fail the flow's iteration); "
+        "globs and flows get none either: only the budgets written on them.",
+        "All failed: a request name, or a flow, whose requests (iterations) all failed fails "
+        "the gate, whatever its budgets say, waived or not.",
+        "Budget keys: a request name or total; else a flow's name (gate.load.flows), judged on "
+        "its iterations (each one's whole duration is one sample; one with a failed step is a "
+        "failure, so error_rate is the share of failed iterations); else, with * ? or [, a "
+        "glob over the request names, judged on their requests merged (the verdict lists the "
+        "names it covers; a glob that covers none is inconclusive).",
+        "Status classes: status_Nxx (status_1xx to status_5xx) is the share of all the "
+        "requests of its key (a name, a glob, total) answered with that class, judged like "
+        "error_rate; a flow has no status of its own.",
         "Hang: a load that measured no request while requests were still waiting is an error "
         "(the target did not answer within the timeout).",
         f"Saturation: a load process is saturated when its CPU was at or above "

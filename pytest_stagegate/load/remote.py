@@ -37,7 +37,8 @@ def run_worker(
     settings = config.gate_settings(target_name)
     if not settings.load.has_scenario:
         raise StagegateError(
-            f"{config_path}: gate.load has no scenario (requests or locustfile) for a worker to run"
+            f"{config_path}: gate.load has no scenario (requests, flows or locustfile) for a "
+            "worker to run"
         )
     plan = plan_for(target, settings)
     bound = MASTER_WAIT + plan.duration + settings.load.abort.grace

@@ -107,6 +107,11 @@ class StagegateRun:
                     state.configured_target = target
                 run._check_load_allowed(replaced)
         state.secrets = RunSecrets.of(state.target, state.configured_target, options.signing_key)
+        if gate.load.data is not None:
+            # the data file's values: a smoke test may print a row (and xdist workers get them)
+            state.secrets = dataclasses.replace(
+                state.secrets, shared=state.secrets.shared | _data_secrets(gate.load)
+            )
         config.stash[RUN_STATE] = state
         return run
 
@@ -138,7 +143,8 @@ class StagegateRun:
         if not self.state.gate_settings.load.has_scenario:
             raise pytest.UsageError(
                 f"pytest-stagegate: {self.config_path}: gate.load: --gate needs a scenario: a "
-                f"list of requests (gate.load.requests: [GET /]) or gate.load.locustfile."
+                f"list of requests (gate.load.requests: [GET /]), journeys (gate.load.flows) or "
+                f"gate.load.locustfile."
             )
         if self.options.remote_workers and self.options.master_bind is None:
             raise pytest.UsageError(
@@ -540,3 +546,14 @@ def _in_main_thread() -> bool:
 
 def _raise_interrupt(signum: int, frame: types.FrameType | None) -> None:
     raise KeyboardInterrupt(f"received signal {signum}")
+
+
+def _data_secrets(load: LoadSettings) -> frozenset[str]:
+    """The values of ``load``'s data file that are secrets; a usage error if the file became
+    unusable since stagegate.yaml was read."""
+    from ..load.plan import data_secrets
+
+    try:
+        return data_secrets(load)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"pytest-stagegate: {exc}") from None

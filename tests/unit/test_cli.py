@@ -802,7 +802,7 @@ def test_explain_prints_each_budget_with_its_limit_and_the_samples_it_needs(
         "GET / p99.9 <= 1,000 ms 1,000 p99.9: ceil(1 / (1 - 99.9/100))",
         "GET / p95_regression <= +10% on the baseline 50 min_samples; the baseline needs as many",
         "GET / error_rate off (waived) - error_rate: off at gate.yaml:13",
-        "every other name and total error_rate <= 2% 50 gate.default_error_rate",
+        "every other request name and total error_rate <= 2% 50 gate.default_error_rate",
     ]
     lines = text.splitlines()
     assert [lines.index(row) for row in rows] == sorted(lines.index(row) for row in rows)
@@ -820,7 +820,12 @@ def test_explain_prints_each_budget_with_its_limit_and_the_samples_it_needs(
         "at or above 80% of one core",
         "cannot start within 500ms of its schedule is dropped and counted. With more than 1% of",
         "; this load uses the open model.",
-        "All failed: a request name whose requests all failed fails the gate",
+        "All failed: a request name, or a flow, whose requests (iterations) all failed fails",
+        # default error budgets are per request name and total, never on a glob or a flow
+        "globs and flows get none either: only the budgets written on them.",
+        "else a flow's name (gate.load.flows), judged on its iterations",
+        "else, with * ? or [, a glob over the request names, judged on their requests merged",
+        "status_Nxx (status_1xx to status_5xx) is the share of all the requests of its key",
         "Hang: a load that measured no request while requests were still waiting is an error",
     ):
         assert rule in flowing
@@ -840,7 +845,9 @@ def test_explain_of_the_closed_model_and_a_written_total_error_budget(
     text = squeezed(out)
     assert "total error_rate <= 5% 100 min_samples" in text.splitlines()
     assert "total max <= 2,000 ms 100 min_samples" in text.splitlines()
-    assert "every other name error_rate <= 1% 100 gate.default_error_rate" in text.splitlines()
+    assert "every other request name error_rate <= 1% 100 gate.default_error_rate" in (
+        text.splitlines()
+    )
     assert "load: closed model, 1 user for 3s, warm-up 1s not judged" in text.splitlines()
     assert "this load uses the closed model (users), in which nothing is dropped" in " ".join(
         text.split()
