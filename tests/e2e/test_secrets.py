@@ -263,3 +263,57 @@ def test_the_configured_targets_secrets_stay_hidden_when_a_hook_replaced_it(
     assert "could not post the result with ***" in outputs["summary.md"]
     leaks = {name: leaked_runs(text, secret_forms(token)) for name, text in outputs.items()}
     assert {name: runs for name, runs in leaks.items() if runs} == {}
+
+
+def test_a_data_files_values_are_masked_on_the_pytest_side_too(
+    pytester: pytest.Pytester, serve: Callable[[Mapping[str, Route]], HTTPTestServer]
+) -> None:
+    """The load child masks the data file's values; so does pytest: a smoke test that prints a
+    row (or asserts on it) shows ``***`` in the terminal, the verdict and both JUnit files."""
+    long_value = f"row-secret-{uuid.uuid4().hex}"  # masked by its runs of 8
+    short_value = f"Qz{uuid.uuid4().hex[:4]}"  # 6 characters: masked as a whole token
+    server = serve({"/ok": Route()})
+    (pytester.path / "users.csv").write_text(f"user,password\n{short_value},{long_value}\n")
+    write_stagegate(
+        pytester,
+        server.url,
+        gate={
+            "load": {
+                "data": {"file": "users.csv"},
+                "requests": [{"path": "/ok", "query": {"u": "{row.user}"}}],
+            }
+        },
+    )
+    pytester.makepyfile(
+        """
+        import csv, logging
+
+        def row():
+            with open("users.csv", newline="") as fh:
+                return next(csv.DictReader(fh))
+
+        def test_prints_a_row():
+            r = row()
+            print("the row:", r)
+            logging.getLogger("app").warning("password %s", r["password"])
+            assert r == {"user": "someone", "password": "other"}
+
+        def test_fails_with_the_short_value():
+            assert row()["user"] == "x", f"user {row()['user']} refused"
+        """
+    )
+    result = pytester.runpytest("-vv", "-rA", "--gate", "--junitxml", "pj.xml")
+    assert result.ret == 1
+    assert server.count("/ok") > 0  # the load ran with the data file
+    outputs = {
+        "terminal": result.stdout.str() + result.stderr.str(),
+        **{
+            name: (pytester.path / name).read_text(errors="replace")
+            for name in ("stagegate-verdict.json", "stagegate-junit.xml", "pj.xml")
+        },
+    }
+    assert "the row: {'user': '***', 'password': '***'}" in outputs["terminal"]
+    assert "user *** refused" in outputs["terminal"]
+    for name, text in outputs.items():
+        assert long_value not in text and short_value not in text, name
+        assert leaked_runs(text, secret_forms(long_value)) == [], name
