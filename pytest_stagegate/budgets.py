@@ -51,8 +51,10 @@ not start within the arrival lag is dropped, never measured. When more than
 ``defaults.MAX_DROPPED`` (1%) of the iterations due were dropped (``Dropped``), the measured
 latency leaves out the users who waited longest, so every latency check (pNN, avg, max, not
 ``service_time_*``, ``error_rate`` or ``min_rps``) that passed is ``inconclusive``; one that
-failed stays failed when the lag is at least its limit (each dropped iteration would have
-waited at least the lag, so it could only have been slower), else it is ``inconclusive`` too.
+failed stays failed when no dropped iteration could rescue it: a ``max`` (or
+``max_regression``; more samples never bring a maximum down), or any latency when the lag is
+at least its limit (each dropped iteration would have waited at least the lag, so it could
+only have been slower); else it is ``inconclusive`` too.
 Exactly 1% is still fine.
 
 Groups and flows (scenarios). A budget key is, first, a request name (or ``total``); else the
@@ -804,6 +806,13 @@ def _with_dropped(check: Check, dropped: Dropped | None) -> Check:
         f"{dropped.sentence()} (more than {_percent(defaults.MAX_DROPPED)}): the load could not "
         "keep to its schedule, because every user was busy or the load generator was"
     )
+    if check.outcome == "fail" and metric.base == "max":
+        # like ``_certain_failure``: more samples can never bring a maximum down
+        note = (
+            f" Also, {why[:1].lower()}{why[1:]}; more requests could not bring the maximum "
+            "down, so the failure stands."
+        )
+        return dataclasses.replace(check, message=check.message.rstrip() + note)
     if check.outcome == "fail" and check.unit == "ms" and lag_ms >= check.limit:
         note = (
             f" Also, {why[:1].lower()}{why[1:]}; each of those would have waited at least "

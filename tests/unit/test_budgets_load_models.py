@@ -196,6 +196,25 @@ def test_a_failure_stands_when_every_dropped_iteration_would_have_been_over() ->
     assert "over its budget of 600 ms" in message
 
 
+def test_a_failed_max_stands_whatever_the_lag() -> None:
+    """More samples can never bring a maximum down: the dropped iterations cannot rescue a
+    failed max (nor a failed max_regression), even with a lag under the limit."""
+    s = stats(p95=400.0)  # max 1,200 ms
+    outcome, message = one(Budget(TOTAL, "max", 1000.0), s, dropped=Dropped(1000, 100, 0.5))
+    assert outcome == "fail"
+    assert "so the failure stands" in message
+    assert "more requests could not bring the maximum down" in message
+    base = {TOTAL: stats(p95=200.0)}  # baseline max 600 ms: limit 660 ms, over the lag
+    outcome, message = one(
+        Budget(TOTAL, "max_regression", 0.1), s, baseline=base, dropped=Dropped(1000, 100, 0.5)
+    )
+    assert outcome == "fail"
+    assert "so the failure stands" in message
+    # a failed avg could still be rescued by faster dropped iterations: inconclusive
+    outcome, _ = one(Budget(TOTAL, "avg", 150.0), s, dropped=Dropped(1000, 100, 0.1))
+    assert outcome == "inconclusive"
+
+
 def test_a_check_already_inconclusive_is_left_as_it_is() -> None:
     s = stats(requests=50)
     outcome, message = one(Budget(TOTAL, "p99", 300.0), s, dropped=Dropped(100, 50, 0.5))
