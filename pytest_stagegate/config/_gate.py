@@ -50,7 +50,10 @@ The load model (``rate``, ``stages``):
   key written in the base under a load model a target's override sets is ignored for that target
   (it still applies to the others).
 - ``users`` in the open model is the most concurrent iterations; when no level writes it, it is
-  ``max(OPEN_MIN_USERS, ceil(peak rate x OPEN_USERS_PER_RATE))`` (``defaults``).
+  ``ceil(peak rate x OPEN_USERS_PER_RATE)`` (0.5 s) within ``OPEN_MIN_USERS`` (10) and
+  ``OPEN_MAX_DEFAULT_USERS`` (200) (``defaults``): 50 at 100/s, 200 from 400/s. More users
+  than that cost the load process CPU that shows in the latency; fewer than rate x latency
+  drop iterations (then raise ``users``, or add workers).
 - ``warmup`` must end before the last judged stage does, and at least one stage must be judged.
 - A stage's budgets cannot waive (``error_rate: off`` belongs to ``gate.budgets``) nor compare
   with a baseline (``*_regression``: a baseline is compared run to run, not stage to stage).
@@ -1185,11 +1188,11 @@ def _target_vars(raw: object) -> Collection[str] | None:
 
 def open_model_users(peak_rate: float) -> int:
     """The open model's users (the most concurrent iterations) when no level writes them: enough
-    for iterations of ``OPEN_USERS_PER_RATE`` seconds at the peak rate, and at least
-    ``OPEN_MIN_USERS``."""
-    # Rounded first, so that 3000/m (50.000000000000004/s in floating point) asks 50 users.
+    for iterations of ``OPEN_USERS_PER_RATE`` seconds at the peak rate, at least
+    ``OPEN_MIN_USERS`` and at most ``OPEN_MAX_DEFAULT_USERS``."""
+    # Rounded first, so that 6000/m (100.00000000000001/s in floating point) asks 50 users.
     wanted = math.ceil(round(peak_rate * defaults.OPEN_USERS_PER_RATE, 9))
-    return max(defaults.OPEN_MIN_USERS, wanted)
+    return min(defaults.OPEN_MAX_DEFAULT_USERS, max(defaults.OPEN_MIN_USERS, wanted))
 
 
 def _check_warmup(doc: Doc, name: str, load: _Fields) -> None:
@@ -1222,6 +1225,22 @@ def _check_warmup(doc: Doc, name: str, load: _Fields) -> None:
                 f"ends at {format_duration(judged_end)}){for_target}, so nothing would be "
                 "judged; shorten the warm-up, or judge a later stage",
             )
+        # A stage's budgets judge its requests after the warm-up: none if it ends inside it.
+        stages_kp = load["stages"][1]
+        end = 0.0
+        for i, st in enumerate(stages):
+            end += st.duration
+            if st.budgets and end <= warmup:
+                budgets_kp = (*stages_kp, Index(i), "budgets")
+                at = _latest(budgets_kp, warmup_kp)
+                for_target = f" for target {name!r}" if at[:2] == ("gate", "targets") else ""
+                raise doc.error(
+                    at,
+                    f"stage {st.name!r} ends at {format_duration(end)}, inside the warm-up "
+                    f"({format_duration(warmup)}){for_target}, so none of its requests would be "
+                    "judged and its budgets would never be checked (they would be inconclusive "
+                    "on every run); shorten the warm-up, or move these budgets to a later stage",
+                )
 
 
 def is_glob(key: str) -> bool:
@@ -1243,6 +1262,15 @@ def _check_budget_names(doc: Doc, parts: Sequence[_GatePart]) -> None:
     if not names:
         return
     for part in parts:
+        for endpoint, keypath in part.stage_endpoint_keys:
+            if endpoint in flows and endpoint not in names and endpoint != TOTAL:
+                raise doc.error(
+                    keypath,
+                    f"{endpoint} is a flow, and flows are judged over the whole run: a stage "
+                    "keeps no iterations of a flow apart, so this budget would be inconclusive "
+                    "on every run; put this budget in gate.budgets, or budget the flow's "
+                    "requests in the stage (by name, or a glob such as 'GET /api/*')",
+                )
         for endpoint, keypath in [*part.endpoint_keys.items(), *part.stage_endpoint_keys]:
             if endpoint == TOTAL or endpoint in names or endpoint in flows:
                 continue

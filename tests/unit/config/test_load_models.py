@@ -503,6 +503,40 @@ BAD: list[tuple[str, str, str, list[str]]] = [
         ["warmup (6s) covers every judged stage (the last one ends at 5s)", "nothing would be"],
     ),
     (
+        "stage-budgets-inside-the-warmup",
+        "    warmup: 6s\n"
+        + S
+        + "      - duration: 5s\n        rate: 1/s\n        budgets: {total: {p95: 1s}}  # <--\n"
+        + "      - {duration: 5s, rate: 1/s}\n",
+        "gate.load.stages[0].budgets",
+        [
+            "stage 'stage 1' ends at 5s, inside the warm-up (6s)",
+            "its budgets would never be checked",
+            "shorten the warm-up, or move these budgets to a later stage",
+        ],
+    ),
+    (
+        "override-warmup-over-a-stage-with-budgets",
+        S
+        + "      - {duration: 5s, rate: 1/s, name: ramp, budgets: {total: {p95: 1s}}}\n"
+        + "      - {duration: 5s, rate: 1/s}\n  targets:\n    prod:\n"
+        + "      load: {warmup: 5s}  # <--\n",
+        "gate.targets.prod.load.warmup",
+        ["stage 'ramp' ends at 5s, inside the warm-up (5s) for target 'prod'"],
+    ),
+    (
+        "stage-budget-on-a-flow",
+        "    flows: [{name: journey, steps: [GET /a]}]\n"
+        + S
+        + "      - duration: 5s\n        rate: 1/s\n        budgets:\n"
+        + "          journey: {p95: 1s}  # <--\n",
+        "gate.load.stages[0].budgets.journey",
+        [
+            "journey is a flow, and flows are judged over the whole run",
+            "put this budget in gate.budgets",
+        ],
+    ),
+    (
         "override-duration-under-base-stages",
         S
         + "      - {duration: 5s, rate: 1/s}\n  targets:\n    prod:\n"
