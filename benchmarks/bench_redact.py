@@ -9,6 +9,11 @@ over a mix of output lines (a Locust log line, a pytest assertion, a line holdin
 secrets), next to the same for the implementation before 0.2 (one regular expression of every
 short form, a set of every run of 8: tests/unit/redact_reference.py) in the same invocation.
 Both must give the same output on every line (checked).
+
+``--data-file ROWS``: what a data file of ROWS rows (an e-mail, a UUID token, a 4-digit PIN
+and a short nickname per row) adds to the start of a run, step by step as the pytest side does
+it: stagegate.yaml loaded (the file read and checked), its secrets read again
+(``load.plan.data_secrets``), the run's redactor built; then the cost per line.
 """
 
 from __future__ import annotations
@@ -79,13 +84,54 @@ def held_mb(cls: Callable[[list[str]], object], secrets: list[str]) -> float:
     return size / 2**20
 
 
+def data_file_start(rows: int) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from pytest_stagegate.config import load_config
+    from pytest_stagegate.load.plan import data_secrets
+
+    rnd = random.Random(rows)
+    with tempfile.TemporaryDirectory() as tmp:
+        csv_path = Path(tmp) / "users.csv"
+        lines_ = ["email,token,pin,nick"]
+        for i in range(rows):
+            token = uuid.UUID(int=rnd.getrandbits(128))
+            lines_.append(f"user{i}@example.com,{token},{rnd.randrange(10**4):04d},n{i % 99999:x}")
+        csv_path.write_text("\n".join(lines_) + "\n")
+        (Path(tmp) / "stagegate.yaml").write_text(
+            "targets:\n  local: {base_url: 'http://127.0.0.1:1'}\n"
+            "gate:\n  load:\n    data: {file: users.csv}\n"
+            "    requests: [{path: /login, query: {u: '{row.email}'}}]\n"
+        )
+        started = time.perf_counter()
+        config = load_config(Path(tmp) / "stagegate.yaml")
+        settings = config.gate_settings("local")
+        loaded = time.perf_counter()
+        secrets = data_secrets(settings.load)
+        read = time.perf_counter()
+        redactor = Redactor(secrets)
+        built_at = time.perf_counter()
+        mb = held_mb(Redactor, sorted(secrets))
+        cost = per_line(redactor, lines(sorted(secrets)), 1.0)
+    print(
+        f"data file of {rows:,} rows ({len(secrets):,} secret values): stagegate.yaml loaded "
+        f"{loaded - started:.2f} s, secrets read {read - loaded:.2f} s, redactor built "
+        f"{built_at - read:.2f} s ({mb:.0f} MB held), {cost * 1e6:.1f} us per line"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="10,1000,100000")
     parser.add_argument("--kinds", default="short,uuid,email")
     parser.add_argument("--no-reference", action="store_true")
     parser.add_argument("--seconds", type=float, default=0.5, help="per measurement")
+    parser.add_argument("--data-file", type=int, metavar="ROWS", help="see the docstring")
     args = parser.parse_args()
+    if args.data_file:
+        data_file_start(args.data_file)
+        return
     print(
         f"{'kind':6} {'secrets':>8} | {'build s':>8} {'held MB':>8} {'per line':>10} | "
         f"{'old build':>9} {'old line':>10} {'old/new':>8}"
