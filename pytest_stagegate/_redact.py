@@ -94,6 +94,12 @@ _XML_ATTR = {"\n": "&#10;", "\r": "&#13;", "\t": "&#09;"}
 _PLAIN = re.compile(r"[ !#-%(-;=?-\[\]-~]*")
 # What ``quote`` leaves as it is, whatever its ``safe``.
 _URL_SAFE = re.compile(rb"[A-Za-z0-9_.~-]*")
+_URL_SAFE_TEXT = re.compile(r"[A-Za-z0-9_.~-]*")
+# What ``quote`` (``quote_plus``) encodes in ASCII text, with ``safe=""`` or ``"/"``
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.~-]+")
+_UNSAFE_BUT_SLASH = re.compile(r"[^A-Za-z0-9_.~/-]+")
+_UNSAFE_BUT_SPACE = re.compile(r"[^A-Za-z0-9_.~ -]+")
+_UNSAFE_BUT_SPACE_SLASH = re.compile(r"[^A-Za-z0-9_.~ /-]+")
 
 
 def _repr_quoted(text: str, quote_char: str) -> str:
@@ -139,7 +145,9 @@ def forms_of(secret: str) -> frozenset[str]:
         # Printable ASCII without a quote, backslash, ``&``, ``<`` or ``>``: no escape and no
         # markup changes it, so only its URL-encodings differ (the same set as below, quickly:
         # a data file brings 100,000 values).
-        return frozenset({secret, *_url_forms(secret.encode("ascii"))})
+        if _URL_SAFE_TEXT.fullmatch(secret):
+            return frozenset((secret,))
+        return frozenset({secret, *_plain_url_forms(secret)})
     forms = {secret}
     once = _escapes(secret)
     forms |= once
@@ -151,6 +159,21 @@ def forms_of(secret: str) -> frozenset[str]:
     for form in list(forms):
         forms |= _markup(form)
     return frozenset(forms)
+
+
+def _plain_url_forms(text: str) -> set[str]:
+    """``_url_forms`` of printable ASCII ``text``, by one regular expression each."""
+    urls = {_UNSAFE.sub(_percent, text)}
+    if "/" in text:
+        urls.add(_UNSAFE_BUT_SLASH.sub(_percent, text))
+    if " " in text:
+        plus = _UNSAFE_BUT_SPACE.sub(_percent, text).replace(" ", "+")
+        urls |= {plus, _UNSAFE_BUT_SPACE_SLASH.sub(_percent, text).replace(" ", "+")}
+    return urls | {_PERCENT.sub(_lower, url) for url in urls}
+
+
+def _percent(match: re.Match[str]) -> str:
+    return "".join(f"%{ord(c):02X}" for c in match.group(0))
 
 
 def _url_forms(raw: bytes) -> set[str]:
