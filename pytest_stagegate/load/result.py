@@ -27,7 +27,8 @@ with a ValueError. Shape (schema 1)::
                                     "cpu_samples", "hot_samples", "loop_lag_max_ms",
                                     "loop_lag_samples", "loop_lag_over"}]},
      "html_report": "report.html" | null,
-     "unanswered": 0}                    # requests still waiting when the load stopped
+     "unanswered": 0,                    # requests still waiting when the load stopped
+     "unanswered_measured": 0}           # of them, judged at their waits so far
 
 Requests, failures and histograms of ``endpoints`` and ``total`` count only the requests that
 started after the warm-up (the measured window). ``errors`` covers the whole run, because a
@@ -36,7 +37,9 @@ deployment that fails during the warm-up is worth naming too.
 The judged latency (``histogram``: percentiles, avg, max) holds the successful responses and the
 requests that timed out, at their full wait; the other failed requests (an unexpected status, a
 refused connection) have ``failed_histogram``, so that failing fast never looks fast. Rates
-(``EndpointStats.rps``, so ``min_rps``) count successful responses only. ``timeouts``,
+(``EndpointStats.rps``, so ``min_rps``) count successful responses only. A request still
+waiting for its answer when the load stopped is in ``histogram`` at its wait so far (a lower
+bound; ``unanswered_measured`` of them), and in no count. ``timeouts``,
 ``failed_histogram`` and ``unanswered`` are additions of 0.2: a result without them reads as 0
 and an empty histogram.
 
@@ -549,6 +552,9 @@ class LoadResult:
     # requests still waiting for an answer when the load stopped, warm-up ones included
     # (declarative scenarios: a locustfile's own requests are not tracked)
     unanswered: int = 0
+    # of them, the judged ones: each is in its name's ``histogram`` (and ``service_histogram``)
+    # at its wait so far, a lower bound of its latency; never in requests, failures or rates
+    unanswered_measured: int = 0
     # 0.2: load models. The open model starts iterations on a schedule (``rate``, or stages
     # with a rate); ``iterations_due`` counts the scheduled starts in the judged windows and
     # ``dropped`` those of them that could not start within the plan's arrival lag.
@@ -645,6 +651,7 @@ class LoadResult:
             "generator": self.generator.to_dict(),
             "html_report": self.html_report,
             "unanswered": self.unanswered,
+            "unanswered_measured": self.unanswered_measured,
             "model": self.model,
             "rate": self.rate,
             "iterations_due": self.iterations_due,
@@ -695,6 +702,7 @@ class LoadResult:
             generator=GeneratorHealth.from_dict(d.get("generator"), "result.generator"),
             html_report=html,
             unanswered=_int(d, "unanswered", "result", default=0),
+            unanswered_measured=_int(d, "unanswered_measured", "result", default=0),
             model=cast(Model, model),
             rate=None if rate is None else _float(d, "rate", "result"),
             iterations_due=_int(d, "iterations_due", "result", default=0),

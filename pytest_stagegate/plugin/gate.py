@@ -357,6 +357,8 @@ def load_model_record(
         iterations_due=result.iterations_due,
         dropped=result.dropped,
         arrival_lag_s=arrival_lag if result.model == "open" else None,
+        unanswered=result.unanswered,
+        unanswered_measured=result.unanswered_measured,
         stages=tuple(
             StageRecord(
                 name=s.name,

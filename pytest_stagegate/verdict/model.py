@@ -385,6 +385,8 @@ def _load_dict(load: LoadModelRecord) -> dict[str, Any]:
         "dropped_share": _round(load.dropped / load.iterations_due, 6)
         if load.iterations_due
         else 0.0,
+        "unanswered": load.unanswered,
+        "unanswered_measured": load.unanswered_measured,
         "arrival_lag_s": _round(load.arrival_lag_s, 3),
         "stages": [
             {

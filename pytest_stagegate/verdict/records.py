@@ -87,7 +87,9 @@ class LoadModelRecord:
     """How the load was driven: the closed model (users) or the open one (iterations started
     at ``rate`` per second, over all workers); the open model's ``iterations_due`` in the
     judged windows and the ``dropped`` ones among them (not started within ``arrival_lag_s``);
-    the stages and the timeline."""
+    the stages and the timeline; the requests still waiting when the load stopped
+    (``unanswered``) and the judged ones among them, in the latency at their waits so far
+    (``unanswered_measured``)."""
 
     model: Literal["closed", "open"] = "closed"
     rate: float | None = None
@@ -96,6 +98,8 @@ class LoadModelRecord:
     arrival_lag_s: float | None = None
     stages: Sequence[StageRecord] = ()
     timeline: Sequence[TimelineRecord] = ()
+    unanswered: int = 0
+    unanswered_measured: int = 0
 
 
 @dataclass(frozen=True)

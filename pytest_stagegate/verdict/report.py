@@ -208,10 +208,24 @@ def load_model_sentence(load: Mapping[str, Any], users: object = None) -> str:
                     f", over {defaults.MAX_DROPPED * 100:g}%: no latency budget can pass "
                     "(raise users, or add --gate-workers)"
                 )
-        return text + "."
+        return text + "." + _unanswered_note(load)
     if stages:
-        return f"Closed model: stages up to {peak:g} users."
-    return f"Closed model: {users} users." if isinstance(users, int) else "Closed model."
+        return f"Closed model: stages up to {peak:g} users." + _unanswered_note(load)
+    text = f"Closed model: {users} users." if isinstance(users, int) else "Closed model."
+    return text + _unanswered_note(load)
+
+
+def _unanswered_note(load: Mapping[str, Any]) -> str:
+    """`` 105 judged requests were still waiting for an answer when the load stopped: each is
+    in the latency at its wait so far (a lower bound).`` ("" when none was)."""
+    n = int(load.get("unanswered_measured") or 0)
+    if n <= 0:
+        return ""
+    were = "requests were" if n != 1 else "request was"
+    return (
+        f" {n:,} judged {were} still waiting for an answer when the load stopped: each is in "
+        "the latency at its wait so far (a lower bound)."
+    )
 
 
 # -- pieces ---------------------------------------------------------------------------------
@@ -222,7 +236,9 @@ def _load_model(doc: _Doc, gate: Mapping[str, Any], *, terse: bool = False) -> N
     if not isinstance(load, Mapping):
         return
     stages = load.get("stages") or []
-    if not (terse and load.get("model") != "open" and not stages):
+    if not (
+        terse and load.get("model") != "open" and not stages and not load.get("unanswered_measured")
+    ):
         doc.paragraph(load_model_sentence(load, (gate.get("profile") or {}).get("users")))
     if stages:
         timeline = load.get("timeline") or []

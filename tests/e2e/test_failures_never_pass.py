@@ -7,7 +7,9 @@ read as CI reads them.
 - a target whose every request fails has no passing latency or min_rps check;
 - a hang longer than the load is ``error``, saying the target did not answer within the timeout;
 - a waived error budget is a warning, and a waived name whose requests all failed still fails;
-- a slow endpoint that answers is measured as before.
+- a slow endpoint that answers is measured as before;
+- a server that turns slow fails on the requests still waiting at the stop (closed and open
+  model), and a healthy one with requests in flight at the stop still passes.
 """
 
 from __future__ import annotations
@@ -263,3 +265,71 @@ def test_a_slow_endpoint_that_answers_is_measured_normally(
     assert all(c["outcome"] == "pass" for c in verdict["gate"]["checks"])
     accepted = verify(pytester.path)
     assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+
+
+# -- requests still waiting when the load stops (measured at their waits so far) -------------
+
+FAST = 20  # the slow server's first answers come at once, every later one after 5 s
+
+
+def waiting_config(url: str, load: Mapping[str, Any], p95: str) -> str:
+    """One request, GET /work, under ``load`` (None removes a key of the small default gate)
+    for 2 s with a 10 s timeout (longer than the load: nothing times out) and a p95 budget."""
+    text = stagegate_yaml(
+        url,
+        target={"timeout": "10s"},
+        gate={"min_samples": 10, "load": {"duration": "2s", "requests": ["GET /work"], **load}},
+    )
+    doc = yaml.safe_load(text)
+    doc["gate"]["budgets"] = {"total": {"p95": p95, "error_rate": "1%"}}
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
+@pytest.mark.parametrize(
+    "load",
+    [
+        pytest.param({"users": 10, "spawn_rate": 100}, id="closed"),
+        pytest.param({"rate": "20/s", "users": 100, "spawn_rate": None, "wait": None}, id="open"),
+    ],
+)
+def test_a_server_that_turns_slow_fails_on_the_requests_still_waiting_at_the_stop(
+    pytester: pytest.Pytester,
+    serve: Callable[[Mapping[str, Route]], HTTPTestServer],
+    load: Mapping[str, Any],
+) -> None:
+    # its first answers are fast, every later one takes 5 s, longer than the 2 s load: those
+    # are still waiting when the load stops. Judged only on the answers, p95 would pass.
+    slow = serve({"/work": Route(latency=lambda i, _elapsed: 0.0 if i < FAST else 5.0)})
+    result, verdict = run_gate(pytester, waiting_config(slow.url, load, "100ms"))
+    out = result.stdout.str()
+    assert result.ret == 1, out
+    assert verdict["verdict"] == "fail", verdict["reasons"]
+    total = endpoint_of(verdict, "total")
+    waiting = verdict["gate"]["load"]
+    # every request the server received beyond the answered ones was still waiting, and judged
+    assert slow.count("/work") - total["requests"] <= waiting["unanswered_measured"]
+    assert waiting["unanswered_measured"] == waiting["unanswered"] >= 1  # no warm-up
+    # not failures: the error budget and the answered count are as before
+    assert total["requests"] <= FAST and total["failures"] == 0
+    checks = checks_of(verdict, "total")
+    assert checks["error_rate"]["outcome"] == "pass"
+    assert checks["p95"]["outcome"] == "fail", checks["p95"]["message"]
+    assert checks["p95"]["samples"] == total["requests"] + waiting["unanswered_measured"]
+    assert "judged requests were still waiting for an answer when the load stopped" in out
+
+
+def test_a_healthy_server_passes_with_requests_in_flight_at_the_stop(
+    pytester: pytest.Pytester, serve: Callable[[Mapping[str, Route]], HTTPTestServer]
+) -> None:
+    # 10 users, each waiting 200 ms for every answer: some are waiting when the load stops,
+    # and their waits so far are shorter than their answers would have been
+    steady = serve({"/work": Route(latency=0.2)})
+    load = {"users": 10, "spawn_rate": 100}
+    result, verdict = run_gate(pytester, waiting_config(steady.url, load, "1s"))
+    assert result.ret == 0, result.stdout.str()
+    assert verdict["verdict"] == "pass", verdict["reasons"]
+    waiting = verdict["gate"]["load"]
+    assert waiting["unanswered_measured"] >= 1
+    total = endpoint_of(verdict, "total")
+    assert total["failures"] == 0 and total["rps"] > 0
+    assert all(c["outcome"] == "pass" for c in verdict["gate"]["checks"])

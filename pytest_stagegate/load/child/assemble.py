@@ -161,6 +161,7 @@ def assemble_result(
     processes: Sequence[ProcessUsage],
     html_report: str | None,
     unanswered: int = 0,
+    unanswered_measured: int = 0,
     iterations_due: int = 0,
     dropped: int = 0,
     stage_endpoints: Mapping[int, Mapping[str, EndpointTally]] | None = None,
@@ -169,7 +170,8 @@ def assemble_result(
 ) -> LoadResult:
     """A finished run (completed or aborted). Times are epoch seconds; ``endpoints`` are the
     measured window's, already redacted (``redact_endpoints``); ``unanswered``: the requests
-    still waiting for an answer when the load stopped.
+    still waiting for an answer when the load stopped, ``unanswered_measured`` of them judged
+    (in ``endpoints``' latency at their waits so far, ``Recorder.on_unanswered``).
 
     A run that completed having sent requests but measured none (every one still waiting when
     the load stopped: a hang) is status "error" with ``unanswered_reason``: nothing could be
@@ -184,6 +186,7 @@ def assemble_result(
     open_model = plan.open_model
     measured, total = _endpoints(endpoints, open_model)
     if status == "completed" and total.requests == 0 and unanswered:
+        # (the waits of the unanswered ones may be in the histograms: still nothing answered)
         # a hang: requests were sent, none was answered before the load stopped
         status, reason = "error", unanswered_reason(unanswered, plan)
     load_seconds = round(stop_time - load_start, 3)
@@ -205,6 +208,7 @@ def assemble_result(
         generator=generator_health(processes, plan.saturation_cpu),
         html_report=html_report,
         unanswered=unanswered,
+        unanswered_measured=unanswered_measured,
         model="open" if open_model else "closed",
         rate=plan.rate,
         iterations_due=iterations_due if open_model else 0,

@@ -41,7 +41,7 @@ from .arrivals import Schedule, Slots, Windows
 from .assemble import assemble_result, merge_errors, redact_endpoints
 from .captured import note
 from .data import exhausted_reason
-from .deadline import deadline_watch, in_flight
+from .deadline import deadline_watch, in_flight, waiting
 from .failure import LoadFailure, last_line
 from .locust_setup import (
     MSG_HELLO,
@@ -296,8 +296,10 @@ class Controller:
             if self.slots is not None:
                 self.slots.close(time.time())
             # before quit() kills the users: their requests in flight vanish with them
-            # (warm-up ones too: a hang that began in the warm-up left nothing to measure)
+            # (warm-up ones too: a hang that began in the warm-up left nothing to measure);
+            # the judged ones are measured at their waits so far
             self.recorder.unfinished += unanswered_requests(self.load_start)
+            self.recorder.on_unanswered(waiting())
             runner.quit()
 
     def _stop(self, status: Status, reason: str) -> None:
@@ -480,6 +482,7 @@ class Controller:
             processes=processes,
             html_report=html,
             unanswered=rec.unfinished,
+            unanswered_measured=rec.unanswered_measured,
             iterations_due=iterations_due,
             dropped=dropped,
             stage_endpoints={

@@ -21,7 +21,11 @@ Each judged response is also counted by its status class (``EndpointTally.classe
 5xx, from the ``response`` Locust passes to the listener; a request without a response, a
 timeout or a refused connection, is in none). The declarative scenario's flows (``on_flow``)
 are tallied apart, by flow name: an iteration is a request of its flow, its whole duration the
-time, a failed iteration a failure (its duration in ``failed_hist``)."""
+time, a failed iteration a failure (its duration in ``failed_hist``).
+
+When the load stops, the requests still waiting for their answers (``on_unanswered``) are
+measured at their waits so far, in the judged latency only: a lower bound, so that a server
+that turns slow near the end cannot pass on the few answers that came back in time."""
 
 from __future__ import annotations
 
@@ -270,8 +274,12 @@ class Recorder:
         self.stage_fresh: dict[int, dict[str, EndpointTally]] = {}
         self.run_requests = 0
         self.run_failures = 0
-        # requests still waiting for an answer when the load stopped (``unanswered``)
+        # requests still waiting for an answer when the load stopped (``unanswered``), and
+        # those of them judged at their wait so far (``on_unanswered``)
         self.unfinished = 0
+        self.unanswered_measured = 0
+        # set by ``on_unanswered``: the load stopped, a later answer is not counted again
+        self.stopped = False
         # open model, judged windows: slots due (started or dropped) and dropped, absorbed from
         # workers (a local process's own are in ``slots``)
         self.iterations_due = 0
@@ -308,6 +316,9 @@ class Recorder:
         **_: Any,
     ) -> None:
         """An ``events.request`` listener (Locust passes the raw float time in ms)."""
+        if self.stopped:  # answered after the stop: already measured by ``on_unanswered``
+            self.last_judged = False
+            return
         self.run_requests += 1
         kind = classify(exception)
         if kind != SUCCESS:
@@ -349,6 +360,45 @@ class Recorder:
             if warm is None:
                 warm = self.fresh_warmup[name] = LogHistogram()
             warm.record(response_time)
+
+    def on_unanswered(self, waiting: Iterable[Any], *, stop: bool = True) -> int:
+        """The load stopped: each request still waiting for its answer (``deadline.Unanswered``:
+        method, name, latency_ms, service_ms, start, window) measured at its wait so far, a
+        lower bound of its latency, in its name's judged latency (and service time) when its
+        window is judged (its slot's; else by its ``start``, as ``on_request`` decides). It is
+        neither a success nor a failure: not in ``requests``, ``failures``, the rate or the
+        status classes. ``stop``: later answers are ignored (they were measured here).
+        Returns how many were judged (added to ``unanswered_measured``)."""
+        judged_count = 0
+        for item in waiting:
+            window: Window | None = item.window
+            if window is None:
+                if self.windows is None:
+                    if item.start < self.warmup_end:
+                        continue
+                    stage = -1
+                else:
+                    window = self.windows.at(item.start - self.load_start)
+            if window is not None:
+                if not window.judged:
+                    continue
+                stage = window.stage if window.measure else -1
+            latency = float(item.latency_ms)
+            if not (latency >= 0 and latency < math.inf):
+                continue
+            service = item.service_ms
+            tallies = [_tally(self.fresh, item.name)]
+            if stage >= 0:
+                tallies.append(_tally(self.stage_fresh.setdefault(stage, {}), item.name))
+            for ep in tallies:
+                ep.methods.add(item.method)
+                ep.hist.record(latency)
+                if service is not None:
+                    ep.service_hist.record(float(service))
+            judged_count += 1
+        self.unanswered_measured += judged_count
+        self.stopped = self.stopped or stop
+        return judged_count
 
     def on_flow(
         self, name: str, duration_ms: float, ok: bool, start_time: float, window: Window | None
@@ -407,6 +457,7 @@ class Recorder:
             "rn": self.run_requests,
             "rf": self.run_failures,
             "uf": self.unfinished,
+            "um": self.unanswered_measured,
         }
         if self.stage_fresh:
             doc["st"] = {
@@ -422,7 +473,7 @@ class Recorder:
             doc["dt"] = self.feeder.take_count()
             doc["dx"] = bool(self.feeder.ran_out)
         self.fresh, self.fresh_warmup, self.stage_fresh = {}, {}, {}
-        self.run_requests = self.run_failures = self.unfinished = 0
+        self.run_requests = self.run_failures = self.unfinished = self.unanswered_measured = 0
         return doc
 
     def absorb(self, doc: Mapping[str, Any]) -> None:
@@ -441,6 +492,7 @@ class Recorder:
         self.run_requests += int(doc.get("rn", 0))
         self.run_failures += int(doc.get("rf", 0))
         self.unfinished += int(doc.get("uf", 0))
+        self.unanswered_measured += int(doc.get("um", 0))
         self.iterations_due += int(doc.get("due", 0))
         self.dropped += int(doc.get("dr", 0))
         for name, entry in doc.get("fl", {}).items():

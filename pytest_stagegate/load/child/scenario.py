@@ -132,10 +132,25 @@ def _task(
             except RequestTimedOut as exc:  # at the full timeout, as within_timeout records it
                 fire_timeout(user, slot.window, max(0.0, sent - due) * 1000, sent, exc)
 
-    bounded = within_timeout(task, method, name, plan.timeout)
+    # the open model: a request still waiting at the stop is measured from its slot's due time
+    bounded = within_timeout(
+        task, method, name, plan.timeout, _slot_intended if open_model else None
+    )
     bounded.__name__ = name
     bounded.__qualname__ = name
     return bounded
+
+
+def _slot_intended(user: Any) -> tuple[float | None, Any]:
+    """A plain request's intended start and window (the open model): its slot's."""
+    slot = user.stagegate_slot
+    return slot.due, slot.window
+
+
+def _step_intended(user: Any) -> tuple[float | None, Any]:
+    """A step's intended start and window (the open model), as ``run`` left them."""
+    request = user.stagegate_request
+    return request[2], request[3]
 
 
 def _timeout_event(
@@ -347,7 +362,9 @@ def _step(
         except RequestTimedOut as exc:  # at the full timeout, as within_timeout records it
             fire_timeout(user, window, max(0.0, sent - intended) * 1000, sent, exc)
 
-    bounded = within_timeout(send, method, name, plan.timeout)
+    bounded = within_timeout(
+        send, method, name, plan.timeout, _step_intended if open_model else None
+    )
 
     def run(
         user: Any, captures: Mapping[str, Any], row: Mapping[str, Any], intended: float | None

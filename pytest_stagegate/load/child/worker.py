@@ -23,7 +23,7 @@ from ..plan import LoadPlan, PlannedStage
 from .arrivals import Schedule, Windows
 from .captured import take_new
 from .controller import unanswered_requests
-from .deadline import deadline_watch
+from .deadline import deadline_watch, waiting
 from .failure import EXIT_OK
 from .locust_setup import (
     MSG_HELLO,
@@ -81,6 +81,7 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
             slots.close(time.time())
         # before the users are killed: their requests in flight vanish with them
         recorder.unfinished += unanswered_requests(0.0)  # this run's, warm-up included
+        recorder.on_unanswered(waiting())  # the judged ones at their waits so far
 
     env.events.test_stopping.add_listener(on_stopping)
     runner_ref: list[WorkerRunner] = []

@@ -122,6 +122,7 @@ def test_round_trips() -> None:
         "stages": [],
         "timeline": [],
         "flows": [],
+        "unanswered_measured": 0,
     }
     new = {"service_histogram": None, "status_classes": {}}
     endpoints = [{**e, **new} for e in doc["endpoints"]]
