@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .. import defaults
-from ..budgets import Budget
+from ..budgets import TOTAL, Budget, is_glob
 from ..metrics import parse_metric
 
 if TYPE_CHECKING:
@@ -78,9 +78,12 @@ class PlannedStage:
 class LatencyLimit:
     """A latency budget the child watches for early abort: ``metric`` of ``endpoint`` <= ms."""
 
-    endpoint: str  # request name or "total"
+    endpoint: str  # request name or "total", or a glob over request names (``glob``)
     metric: str  # "p95", "avg", "max", ...
     limit_ms: float
+    # ``endpoint`` is an fnmatch glob (``GET /api/*``): the requests of every name it matches,
+    # merged, as the verdict judges the group
+    glob: bool = False
 
 
 @dataclass(frozen=True)
@@ -204,11 +207,7 @@ def plan_for(
         abort_enabled=abort.enabled,
         abort_error_rate=abort.error_rate,
         abort_min_requests=abort.min_requests,
-        abort_latency=[
-            LatencyLimit(endpoint=b.endpoint, metric=b.metric, limit_ms=b.limit)
-            for b in settings.budgets
-            if _is_latency_limit(b)
-        ],
+        abort_latency=_abort_latency(settings.budgets, load),
         abort_latency_factor=abort.latency_factor,
         abort_latency_for=abort.latency_for,
         saturation_cpu=settings.saturation_cpu,
@@ -276,6 +275,28 @@ def _data_secrets(rows: list[dict[str, str]]) -> frozenset[str]:
     from ..config._data import data_secrets as secrets_of
 
     return secrets_of(rows)
+
+
+def _abort_latency(budgets: Iterable[Budget], load: LoadSettings) -> list[LatencyLimit]:
+    """The latency limits the early abort watches. A budget key is read as the verdict reads it
+    (``budgets``: a request name or ``total``, then a flow, then a glob): a glob's limit is
+    watched over the names it covers, merged (``LatencyLimit.glob``); a flow's is left to the
+    end (its iterations are tallied apart from the requests the abort's window holds). A
+    locustfile's names are unknown here: a key with glob characters is a glob."""
+    names = {r.name for r in load.requests}
+    for flow in load.flows:
+        names.update(r.name for r in (*flow.on_start, *flow.steps))
+    flows = {f.name for f in load.flows}
+    limits: list[LatencyLimit] = []
+    for b in budgets:
+        if not _is_latency_limit(b):
+            continue
+        exact = b.endpoint == TOTAL or b.endpoint in names
+        if not exact and b.endpoint in flows:
+            continue
+        glob = not exact and is_glob(b.endpoint)
+        limits.append(LatencyLimit(b.endpoint, b.metric, b.limit, glob=glob))
+    return limits
 
 
 def _is_latency_limit(budget: Budget) -> bool:

@@ -6,6 +6,7 @@ caller's, so the rules are unit-tested on fixed numbers (docs/load-engine.md, Ea
 from __future__ import annotations
 
 import collections
+import fnmatch
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -201,7 +202,7 @@ class LatencyRule:
         is_saturated: bool | None = None
         held: LatencyLimit | None = None
         for i, limit in enumerate(self.limits):
-            hist = _window_histogram(window, limit.endpoint)
+            hist = _window_histogram(window, limit)
             if hist.count < LATENCY_MIN_SAMPLES:
                 continue
             observed = latency_of(hist, limit.metric)
@@ -225,7 +226,15 @@ class LatencyRule:
         return LatencyCheck(held=held)
 
 
-def _window_histogram(window: Sequence[Tick], endpoint: str) -> LogHistogram:
+def _window_histogram(window: Sequence[Tick], limit: LatencyLimit) -> LogHistogram:
+    endpoint = limit.endpoint
     if endpoint == TOTAL:
         return merge_histograms(ep.hist for eps in window for ep in eps.values())
+    if limit.glob:  # the names it covers, merged (``budgets.covered_names``)
+        return merge_histograms(
+            ep.hist
+            for eps in window
+            for name, ep in eps.items()
+            if fnmatch.fnmatchcase(name, endpoint)
+        )
     return merge_histograms(eps[endpoint].hist for eps in window if endpoint in eps)

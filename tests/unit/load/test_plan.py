@@ -179,6 +179,29 @@ def test_the_early_abort_watches_absolute_latency_limits_only() -> None:
     assert plan.abort_latency == [LatencyLimit("total", "p95", 300.0)]
 
 
+def test_the_early_abort_watches_globs_merged_and_leaves_flows_to_the_end() -> None:
+    """A glob's limit is watched over the names it covers (``glob``); a flow's iterations are
+    not in the abort's window, so its budgets are judged at the end only."""
+    from pytest_stagegate.budgets import parse_budget
+
+    weird = RequestSpec("GET", "/a", "GET /a[1]")  # a request's exact name with glob characters
+    load = LoadSettings(
+        requests=(RequestSpec("GET", "/api/a", "GET /api/a"), weird),
+        flows=(FlowSpec("checkout", 1, steps=(RequestSpec("GET", "/api/b", "GET /api/b"),)),),
+    )
+    budgets = tuple(
+        parse_budget(endpoint, "p95", "300ms")
+        for endpoint in ("total", "GET /api/*", "checkout", "GET /a[1]")
+    )
+    plan = plan_for(TARGET, GateSettings(load=load, budgets=budgets))
+    assert plan.abort_latency == [
+        LatencyLimit("total", "p95", 300.0),
+        LatencyLimit("GET /api/*", "p95", 300.0, glob=True),
+        LatencyLimit("GET /a[1]", "p95", 300.0),
+    ]
+    assert LoadPlan.from_json(plan.to_json()).abort_latency == plan.abort_latency
+
+
 # --- scenarios (issue 12) ----------------------------------------------------------------------
 
 

@@ -165,6 +165,24 @@ def test_total_latency_merges_every_endpoint_of_every_check() -> None:
     assert absent.check(1.0, window, never_saturated).breach is None
 
 
+def test_a_glob_limit_merges_the_names_it_covers() -> None:
+    """``GET /api/*``: the window's requests of every name it matches, merged (as the verdict
+    judges the group); the names it does not match stay out."""
+    window = [
+        {"GET /api/a": tally(1.0, 1.0, 1.0)},
+        {"GET /api/b": tally(1.0, 50.0), "POST /login": tally(900.0)},
+    ]
+    rule = LatencyRule([LatencyLimit("GET /api/*", "max", 10.0, glob=True)], 3.0, 0.0)
+    check = rule.check(1.0, window, never_saturated)
+    assert check.breach is not None and check.breach.observed == pytest.approx(50.0, rel=0.01)
+    assert "max of GET /api/* was 50 ms" in check.breach.reason(1.0)
+    fine = LatencyRule([LatencyLimit("GET /api/*", "max", 100.0, glob=True)], 3.0, 0.0)
+    assert fine.check(1.0, window, never_saturated).breach is None  # POST /login left out
+    # not a glob (a request's exact name with glob characters): that name only
+    exact = LatencyRule([LatencyLimit("GET /api/[ab]", "max", 10.0)], 3.0, 0.0)
+    assert exact.check(1.0, window, never_saturated).breach is None
+
+
 def test_a_saturated_generator_holds_the_latency_abort_back() -> None:
     asked: list[float] = []
 
