@@ -384,9 +384,12 @@ def open_verdict() -> Verdict:
                 dropped=3,
                 arrival_lag_s=0.5,
                 stages=(
-                    StageRecord("ramp", 0.0, 5.0, False, 0.0, 50.0, "iterations/s"),
-                    StageRecord("peak", 5.0, 25.0, True, 50.0, 50.0, "iterations/s", (peak_total,)),
-                    StageRecord("cool", 25.0, 30.0, True, 50.0, 10.0, "iterations/s"),
+                    # the judged stages' requests add up to the total's
+                    StageRecord("ramp", 0.0, 5.0, False, 0.0, 50.0, "iterations/s", (), 150, 0),
+                    StageRecord(
+                        "peak", 5.0, 25.0, True, 50.0, 50.0, "iterations/s", (peak_total,), 1000, 1
+                    ),
+                    StageRecord("cool", 25.0, 30.0, True, 50.0, 10.0, "iterations/s", (), 230, 0),
                 ),
                 timeline=tuple(open_timeline()),
             ),

@@ -422,8 +422,11 @@ _MODELS = ("closed", "open")
 @dataclass(frozen=True)
 class StageResult:
     """One stage of ``gate.load.stages`` as it ran: seconds from the load start, the level it
-    ramped over (users, or iterations per second in the open model) and, for a stage with
-    budgets of its own, its requests apart (``endpoints``, ``total``)."""
+    ramped over (users, or iterations per second in the open model), its ``requests`` and
+    ``failures`` (every stage: those of a judged stage that were judged, its warm-up part left
+    out, or all of an unjudged one's; by start time, or due time in the open model, as the
+    verdict's windows; None from a child that did not count them) and, for a stage with budgets
+    of its own, its requests apart (``endpoints``, ``total``)."""
 
     name: str
     start_s: float
@@ -434,6 +437,8 @@ class StageResult:
     unit: Literal["users", "iterations/s"]
     endpoints: tuple[EndpointResult, ...] = ()
     total: EndpointResult | None = None
+    requests: int | None = None
+    failures: int | None = None
 
     def measured_seconds(self, warmup_seconds: float) -> float:
         """The stage's judged seconds: its span after the warm-up (what its rates are over)."""
@@ -474,11 +479,17 @@ class StageResult:
             "unit": self.unit,
             "endpoints": [e.to_dict() for e in self.endpoints],
             "total": None if self.total is None else self.total.to_dict(),
+            "requests": self.requests,
+            "failures": self.failures,
         }
 
     @classmethod
     def from_dict(cls, data: object, where: str) -> StageResult:
         d = _mapping(data, where)
+        counts = {
+            key: None if d.get(key) is None else _int(d, key, where)
+            for key in ("requests", "failures")
+        }
         unit = _str(d, "unit", where)
         if unit not in ("users", "iterations/s"):
             raise ValueError(f"{where}.unit must be 'users' or 'iterations/s', got {unit!r}")
@@ -496,6 +507,8 @@ class StageResult:
                 for i, e in enumerate(_list(d, "endpoints", where))
             ),
             total=None if total is None else EndpointResult.from_dict(total, f"{where}.total"),
+            requests=counts["requests"],
+            failures=counts["failures"],
         )
 
 

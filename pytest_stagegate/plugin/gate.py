@@ -369,6 +369,8 @@ def load_model_record(
                 level_to=s.level_to,
                 unit=s.unit,
                 endpoints=tuple(stage_stats.get(s.name, {}).values()),
+                requests=s.requests,
+                failures=s.failures,
             )
             for s in result.stages
         ),

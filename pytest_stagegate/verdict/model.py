@@ -397,6 +397,8 @@ def _load_dict(load: LoadModelRecord) -> dict[str, Any]:
                 "level_from": _round(s.level_from, 6) or 0.0,
                 "level_to": _round(s.level_to, 6) or 0.0,
                 "unit": s.unit,
+                "requests": s.requests,
+                "failures": s.failures,
                 "endpoints": [
                     _endpoint_dict(e)
                     for e in sorted(s.endpoints, key=lambda e: (e.name == TOTAL, e.name))

@@ -67,6 +67,10 @@ class StageRecord:
     level_to: float
     unit: Literal["users", "iterations/s"]
     endpoints: Sequence[EndpointStats] = ()
+    # every stage: its requests and failures as the verdict counts them (a judged stage's
+    # judged ones, all of an unjudged one's), by start or due time; None: not counted
+    requests: int | None = None
+    failures: int | None = None
 
 
 @dataclass(frozen=True)

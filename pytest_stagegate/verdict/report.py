@@ -244,9 +244,13 @@ def _load_model(doc: _Doc, gate: Mapping[str, Any], *, terse: bool = False) -> N
         timeline = load.get("timeline") or []
         rows = []
         for st in stages:
-            mine = [p for p in timeline if p.get("stage") == st["name"]]
-            requests = sum(int(p.get("requests") or 0) for p in mine)
             total = next((e for e in st.get("endpoints") or [] if e["name"] == "total"), None)
+            requests = st.get("requests")
+            if requests is None and total:
+                requests = total["requests"]
+            if requests is None and timeline:  # a verdict without the stages' counts
+                mine = [p for p in timeline if p.get("stage") == st["name"]]
+                requests = sum(int(p.get("requests") or 0) for p in mine)
             level = f"{st['level_from']:g} -> {st['level_to']:g} {st['unit']}"
             if st["level_from"] == st["level_to"]:
                 level = f"{st['level_to']:g} {st['unit']}"
@@ -257,8 +261,8 @@ def _load_model(doc: _Doc, gate: Mapping[str, Any], *, terse: bool = False) -> N
                     f"{format_duration(st['end_s'])}",
                     level,
                     "yes" if st["judged"] else "no",
-                    # its own count when judged apart, else the requests that ended in it
-                    f"{total['requests'] if total else requests:,}" if total or timeline else "-",
+                    # its requests as the verdict counts them, by start or due time
+                    "-" if requests is None else f"{requests:,}",
                     _ms(total["percentiles"].get("p95")) if total else "-",
                 ]
             )

@@ -61,6 +61,12 @@ def test_closed_stages_ramp_the_users_on_the_master(
         ("up", 0.0, 6.0, "users"),
         ("hold", 6.0, 6.0, "users"),
     ]
+    # each stage's requests by their start, as the verdict judges them: both stages are
+    # judged, so they add up to the judged total, and every request is in one of them
+    counts = [s.requests for s in result.stages]
+    assert sum(c or 0 for c in counts) == result.total.requests == result.requests_including_warmup
+    assert sum(s.failures or 0 for s in result.stages) == result.total.failures
+    assert all(c for c in counts), counts
 
 
 def test_a_locustfiles_load_shape_is_honoured_and_its_end_ends_the_load(

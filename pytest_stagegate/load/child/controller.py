@@ -488,6 +488,7 @@ class Controller:
             stage_endpoints={
                 k: redact_endpoints(eps, self.redact) for k, eps in rec.stage_measured.items()
             },
+            stage_counts=rec.stage_totals([st.judge for st in self.plan.stages]),
             timeline=self.timeline.points(),
             flows=rec.flows_measured,
         )

@@ -272,6 +272,9 @@ class Recorder:
         self.fresh_warmup: dict[str, LogHistogram] = {}
         self.stage_measured: dict[int, dict[str, EndpointTally]] = {}
         self.stage_fresh: dict[int, dict[str, EndpointTally]] = {}
+        # every stage's requests by stage index: [judged requests, judged failures, unjudged
+        # requests, unjudged failures] (a worker's since its last drain); ``stage_totals``
+        self.stage_counts: dict[int, list[int]] = {}
         self.run_requests = 0
         self.run_failures = 0
         # requests still waiting for an answer when the load stopped (``unanswered``), and
@@ -341,6 +344,14 @@ class Recorder:
         if window is not None:
             judged = self.last_judged = window.judged
             stage = window.stage if window.measure else -1
+            if window.stage >= 0:  # every stage's counts, by the same window as the verdict's
+                counts = self.stage_counts.get(window.stage)
+                if counts is None:
+                    counts = self.stage_counts[window.stage] = [0, 0, 0, 0]
+                at = 0 if judged else 2
+                counts[at] += 1
+                if kind != SUCCESS:
+                    counts[at + 1] += 1
         if judged:
             ep = self.fresh.get(name)
             if ep is None:
@@ -440,6 +451,18 @@ class Recorder:
                     _tally(into, name).add(ep)
         return fresh, warm
 
+    def stage_totals(self, judged: Sequence[bool]) -> dict[int, tuple[int, int]]:
+        """(requests, failures) of each stage that recorded any, by index, counted as the
+        verdict counts: a judged stage's judged requests (its part in the warm-up left out),
+        every request of a stage with ``judge: false`` (``judged``: each stage's ``judge``).
+        By start (closed model) or due time (open model), like the judged windows; this
+        process's and the workers' reports."""
+        out = {}
+        for k, (jr, jf, ur, uf) in self.stage_counts.items():
+            mine = k < len(judged) and judged[k]
+            out[k] = (jr, jf) if mine else (jr + ur, jf + uf)
+        return out
+
     def slot_counts(self) -> tuple[int, int]:
         """(iterations due, dropped) of the judged windows: the workers' and this process's."""
         due, dropped = self.iterations_due, self.dropped
@@ -459,6 +482,9 @@ class Recorder:
             "uf": self.unfinished,
             "um": self.unanswered_measured,
         }
+        if self.stage_counts:
+            doc["sc"] = {str(k): c for k, c in self.stage_counts.items()}
+            self.stage_counts = {}
         if self.stage_fresh:
             doc["st"] = {
                 str(k): {name: ep.to_list() for name, ep in eps.items()}
@@ -489,6 +515,12 @@ class Recorder:
             into = self.stage_fresh.setdefault(int(k), {})
             for name, entry in eps.items():
                 _tally(into, name).add_list(entry)
+        for k, counts in doc.get("sc", {}).items():
+            mine = self.stage_counts.get(int(k))
+            if mine is None:
+                mine = self.stage_counts[int(k)] = [0, 0, 0, 0]
+            for i, n in enumerate(counts[:4]):
+                mine[i] += int(n)
         self.run_requests += int(doc.get("rn", 0))
         self.run_failures += int(doc.get("rf", 0))
         self.unfinished += int(doc.get("uf", 0))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from pytest_stagegate._redact import Redactor
 from pytest_stagegate.budgets import TOTAL
 from pytest_stagegate.load.child.assemble import (
@@ -18,7 +20,7 @@ from pytest_stagegate.load.child.assemble import (
 )
 from pytest_stagegate.load.child.recorder import EndpointTally
 from pytest_stagegate.load.plan import LoadPlan, PlannedStage
-from pytest_stagegate.load.result import ErrorRecord, LoadResult, TimelinePoint
+from pytest_stagegate.load.result import ErrorRecord, LoadResult, StageResult, TimelinePoint
 from pytest_stagegate.load.usage import UsageStats
 
 SECRET = "s3cr3t-T0KEN"
@@ -323,3 +325,21 @@ def test_closed_model_stages_are_in_users() -> None:
         ("users", 0.0, 5.0, 1.0),
         ("users", 5.0, 5.0, 3.0),
     ]
+    assert [(s.requests, s.failures) for s in stages] == [(None, None), (None, None)]
+
+
+def test_every_stage_has_its_request_counts_and_reads_without_them() -> None:
+    plan = LoadPlan(
+        host="http://127.0.0.1:9",
+        users=7,
+        spawn_rate=7,
+        duration=3,
+        stages=[PlannedStage("up", 1.0, users=5), PlannedStage("hold", 2.0, users=5)],
+    )
+    up, hold = stage_results(plan, 3.2, {}, {0: (12, 2)})
+    assert (up.requests, up.failures, hold.requests, hold.failures) == (12, 2, 0, 0)
+    assert StageResult.from_dict(up.to_dict(), "s") == up
+    older = {k: v for k, v in up.to_dict().items() if k not in ("requests", "failures")}
+    assert StageResult.from_dict(older, "s").requests is None
+    with pytest.raises(ValueError, match="requests"):
+        StageResult.from_dict({**up.to_dict(), "requests": -1}, "s")

@@ -341,6 +341,42 @@ def test_a_drained_open_model_report_keeps_service_times_stages_and_slots() -> N
     assert master.stage_measured[1]["/a"].service_hist.count == 20
 
 
+def test_every_stage_counts_its_requests_by_the_verdicts_windows() -> None:
+    plan = staged_plan(warmup=3.0)  # ramp 0-2 s (judge: false), peak 2-5 s, tail 5-6 s
+    rec = Recorder()
+    rec.begin(WARMUP_END, plan)
+
+    def at(t: float, **kwargs: Any) -> None:
+        rec.on_request("GET", "/a", 5.0, start_time=WARMUP_END + t, **kwargs)
+
+    at(0.5)
+    at(1.5, exception=OSError("x"))  # the ramp, not judged: both count
+    at(2.5)  # the peak's part in the warm-up: not judged, not the peak's
+    at(3.5)
+    at(4.9, exception=OSError("x"))
+    at(5.5)  # the tail
+    # the open model: the slot's window decides, not the start (in the tail's time)
+    at(5.9, context={WINDOW_KEY: Windows.of(plan).at(4.5), SERVICE_KEY: 1.0})
+    judge = [st.judge for st in plan.stages]
+    totals = rec.stage_totals(judge)
+    assert totals == {0: (2, 1), 1: (3, 1), 2: (1, 0)}
+    fresh, _ = rec.take_fresh()
+    # the judged stages add up to what the verdict judges; every request is in a stage but
+    # the warm-up's part of a judged one
+    assert totals[1][0] + totals[2][0] == fresh["/a"].requests == 4
+    assert sum(r for r, _ in totals.values()) + 1 == rec.run_requests
+    # a worker's counts reach the master with its reports, and start over after each
+    master = Recorder()
+    master.absorb(rec.drain())
+    assert rec.stage_totals(judge) == {}
+    at(3.0)
+    master.absorb(rec.drain())
+    master.absorb(rec.drain())  # nothing new
+    assert master.stage_totals(judge) == {0: (2, 1), 1: (4, 1), 2: (1, 0)}
+    master.absorb({"m": {}, "rn": 0, "rf": 0})  # a worker of 0.2 sends none
+    assert master.stage_totals(judge)[1] == (4, 1)
+
+
 def test_a_worker_of_0_2_sends_no_service_times() -> None:
     h = LogHistogram()
     h.record(5.0)
