@@ -241,7 +241,10 @@ def test_stages_ramp_the_rate_over_two_workers_judge_their_own_budgets_and_the_r
     assert peak_total["requests"] == total["requests"]  # all the judged ones
     (check,) = [c for c in verdict["gate"]["checks"] if c.get("stage")]
     assert (check["stage"], check["endpoint"], check["metric"]) == ("peak", "total", "p95")
-    assert check["outcome"] == "pass" and check["samples"] == peak_total["requests"]
+    assert check["outcome"] == "pass"
+    # its requests, and any due in it still waiting at the stop (judged at their waits so far)
+    waiting = load["unanswered_measured"]
+    assert peak_total["requests"] <= check["samples"] <= peak_total["requests"] + waiting
     assert "in stage peak" in check["message"]
     assert ("total", "p95") not in checks_of(verdict)  # not a budget of the whole run
     # the timeline marks the ramp as not judged
