@@ -13,14 +13,20 @@ Rules, decided here:
   non-empty and unique. Values are kept exactly as written.
 - Empty lines are skipped; every other row has exactly one value per column. A file without
   any row after the header is an error (nothing to hand out).
-- Every value is a secret (``data_secrets``) if masking it is possible: at least
-  ``MIN_SECRET_LENGTH`` (4) characters and 3 distinct ones (``_redact``'s rule); shorter values
-  cannot be hidden without destroying the output (and are not counted as unmaskable).
+- The values of a secret column are secrets (``data_secrets``): a column whose name looks secret
+  (``secret_column``: password, passwd, secret, token, key, auth, credential, session or cookie
+  as a part of the name, case-insensitive) or one listed in ``data: {secret: [COLUMN, ...]}``.
+  Other columns (a product name, a SKU) are plain data: masking them would also mask every
+  request name, path or message that happens to hold the same word (``products`` in ``GET
+  /api/products``). A value is masked if masking it is possible: at least ``MIN_SECRET_LENGTH``
+  (4) characters and 3 distinct ones (``_redact``'s rule); shorter values cannot be hidden
+  without destroying the output (and are not counted as unmaskable).
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +34,38 @@ from pathlib import Path
 from .. import defaults
 from .._redact import MIN_DISTINCT, MIN_SECRET_LENGTH
 
-__all__ = ["DataError", "DataFile", "data_secrets", "read_data"]
+__all__ = ["DataError", "DataFile", "data_secrets", "read_data", "secret_column"]
+
+# The words that make a column's values secrets, as a part of its name: "password",
+# "user_password", "apiKey", "AuthToken", "session_id" (not "monkey": a part is delimited by the
+# name's start or end, a non-letter or a lower-to-upper case change).
+SECRET_WORDS = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "key",
+    "auth",
+    "credential",
+    "session",
+    "cookie",
+)
+
+
+def _name_parts(column: str) -> list[str]:
+    """``column`` split into lower-case words: ``apiKey`` -> api, key; ``user_pass`` -> user,
+    pass; ``X-Auth-Token`` -> x, auth, token."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", column)
+    return [part.lower() for part in re.split(r"[^A-Za-z]+", spaced) if part]
+
+
+def secret_column(column: str) -> bool:
+    """Whether the name ``column`` looks like a secret's: one of its parts is one of
+    ``SECRET_WORDS`` or its plural (case-insensitive)."""
+    return any(
+        part in SECRET_WORDS or (part.endswith("s") and part[:-1] in SECRET_WORDS)
+        for part in _name_parts(column)
+    )
 
 
 class DataError(ValueError):
@@ -104,11 +141,15 @@ def read_data(path: Path, *, max_rows: int | None = None) -> DataFile:
     return DataFile(columns, rows)
 
 
-def data_secrets(rows: Iterable[Mapping[str, str]]) -> frozenset[str]:
-    """Every value of ``rows`` that can be masked: the data file's values are secrets."""
+def data_secrets(rows: Iterable[Mapping[str, str]], secret: Iterable[str] = ()) -> frozenset[str]:
+    """Every value of ``rows`` in a secret column that can be masked: a column whose name looks
+    secret (``secret_column``) or one of ``secret`` (``data: {secret: [...]}``)."""
+    listed = frozenset(secret)
     return frozenset(
         value
         for row in rows
-        for value in row.values()
-        if len(value) >= MIN_SECRET_LENGTH and len(set(value)) >= MIN_DISTINCT
+        for column, value in row.items()
+        if (column in listed or secret_column(column))
+        and len(value) >= MIN_SECRET_LENGTH
+        and len(set(value)) >= MIN_DISTINCT
     )

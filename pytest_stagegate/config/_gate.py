@@ -138,7 +138,7 @@ _REQUEST_KEYS = (
 )
 _EXPECT_KEYS = ("status", "json", "contains", "headers")
 _FLOW_KEYS = ("name", "weight", "wait", "on_start", "steps")
-_DATA_KEYS = ("file", "mode")
+_DATA_KEYS = ("file", "mode", "secret")
 _DATA_MODES = ("cycle", "random", "unique")
 _JMESPATH_EXAMPLE = "such as items[0].id or length(items) > `0`"
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -980,7 +980,30 @@ def _parse_data(doc: Doc, value: object, keypath: KeyPath) -> DataSpec:
                 + " (cycle: the rows in order, again and again; random: any row each time; "
                 "unique: each row at most once, the load ends when they run out)",
             )
-    return DataSpec(file=resolved, mode=mode, columns=data.columns)  # type: ignore[arg-type]
+    secret: list[str] = []
+    if present(values, "secret"):
+        skp = (*keypath, "secret")
+        listed = values["secret"]
+        if isinstance(listed, str):
+            listed = [listed]
+        if not isinstance(listed, list):
+            raise doc.error(skp, "a list of column names, such as [password, api_key]")
+        for column in listed:
+            if not isinstance(column, str) or column not in data.columns:
+                raise doc.error(
+                    skp,
+                    f"{resolved.name} has no column {column!r}"
+                    f"{did_you_mean(str(column), data.columns) or '.'} Its columns: "
+                    f"{', '.join(data.columns)}. (secret lists the columns whose values are "
+                    "masked in every output, beside those named like password, token or key.)",
+                )
+            secret.append(column)
+    return DataSpec(
+        file=resolved,
+        mode=mode,  # type: ignore[arg-type]
+        columns=data.columns,
+        secret=tuple(secret),
+    )
 
 
 def _parse_budgets(

@@ -152,6 +152,8 @@ class DataSpec:
     file: Path
     mode: Literal["cycle", "random", "unique"] = "cycle"
     columns: tuple[str, ...] = ()
+    # columns whose values are secrets beside those whose names look secret (``data.secret``)
+    secret: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

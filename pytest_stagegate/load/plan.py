@@ -170,8 +170,8 @@ def plan_for(
     """The plan for ``target`` under ``settings``: what the gate runs, and what a remote worker
     (``stagegate worker``) builds from its own stagegate.yaml and environment. The child masks
     the target's secrets and ``secrets`` (the rest of the run's: a configured target a hook
-    replaced, the signing key) in its log and report, and the data file's values (its rows are
-    read here, into the plan: the child never reads the file)."""
+    replaced, the signing key) in its log and report, and the data file's secret columns' values
+    (its rows are read here, into the plan: the child never reads the file)."""
     load = settings.load
     abort = load.abort
     rows = data_rows(load)
@@ -203,7 +203,7 @@ def plan_for(
         wait=load.wait,
         vars=dict(target.vars),
         target_name=target.name,
-        secrets=sorted(target.secrets.union(secrets, _data_secrets(rows))),
+        secrets=sorted(target.secrets.union(secrets, _data_secrets(load, rows))),
         abort_enabled=abort.enabled,
         abort_error_rate=abort.error_rate,
         abort_min_requests=abort.min_requests,
@@ -266,15 +266,16 @@ def data_rows(load: LoadSettings) -> list[dict[str, str]]:
 
 
 def data_secrets(load: LoadSettings) -> frozenset[str]:
-    """The values of ``load``'s data file that are secrets (every maskable one): the pytest
-    side masks them as the load child does (``RunSecrets``)."""
-    return _data_secrets(data_rows(load))
+    """The values of ``load``'s data file that are secrets (the maskable values of its secret
+    columns, ``config._data.data_secrets``): the pytest side masks them as the load child does
+    (``RunSecrets``)."""
+    return _data_secrets(load, data_rows(load))
 
 
-def _data_secrets(rows: list[dict[str, str]]) -> frozenset[str]:
+def _data_secrets(load: LoadSettings, rows: list[dict[str, str]]) -> frozenset[str]:
     from ..config._data import data_secrets as secrets_of
 
-    return secrets_of(rows)
+    return secrets_of(rows, load.data.secret if load.data is not None else ())
 
 
 def _abort_latency(budgets: Iterable[Budget], load: LoadSettings) -> list[LatencyLimit]:

@@ -268,8 +268,9 @@ def test_the_configured_targets_secrets_stay_hidden_when_a_hook_replaced_it(
 def test_a_data_files_values_are_masked_on_the_pytest_side_too(
     pytester: pytest.Pytester, serve: Callable[[Mapping[str, Route]], HTTPTestServer]
 ) -> None:
-    """The load child masks the data file's values; so does pytest: a smoke test that prints a
-    row (or asserts on it) shows ``***`` in the terminal, the verdict and both JUnit files."""
+    """The load child masks the data file's secret columns' values (password by its name, user
+    listed in data.secret); so does pytest: a smoke test that prints a row (or asserts on it)
+    shows ``***`` in the terminal, the verdict and both JUnit files."""
     long_value = f"row-secret-{uuid.uuid4().hex}"  # masked by its runs of 8
     short_value = f"Qz{uuid.uuid4().hex[:4]}"  # 6 characters: masked as a whole token
     server = serve({"/ok": Route()})
@@ -279,7 +280,7 @@ def test_a_data_files_values_are_masked_on_the_pytest_side_too(
         server.url,
         gate={
             "load": {
-                "data": {"file": "users.csv"},
+                "data": {"file": "users.csv", "secret": ["user"]},
                 "requests": [{"path": "/ok", "query": {"u": "{row.user}"}}],
             }
         },

@@ -694,6 +694,42 @@ def test_a_data_file_keeps_values_exactly_and_skips_a_bom_and_empty_lines(tmp_pa
     assert read_data(load.data.file).rows == [{"user": " a, b ", "sku": "x\ny"}]
 
 
+def test_only_secret_columns_are_secrets(tmp_path: Path) -> None:
+    # A plain column's value (a note saying "products") is data, not a secret: masking it would
+    # turn "GET /api/products" into "GET /api/***" in every output. A column named like a
+    # secret, or listed in data.secret, is.
+    from pytest_stagegate.config._data import data_secrets, secret_column
+    from pytest_stagegate.load.plan import data_secrets as plan_secrets
+
+    csv = "user,note,api_key,userPassword,pin\nann@example.com,products,k-123456,pw-ann-7f3k,9731\n"
+    text = "    data: {file: data/users.csv, secret: [user]}\n    requests: [GET /api/products]\n"
+    load = settings(tmp_path, text, csv)["staging"].load
+    assert load.data is not None and load.data.secret == ("user",)
+    assert plan_secrets(load) == {"ann@example.com", "k-123456", "pw-ann-7f3k"}
+    load = settings(tmp_path, "    data: {file: data/users.csv}\n    requests: [GET /a]\n", csv)[
+        "staging"
+    ].load
+    assert plan_secrets(load) == {"k-123456", "pw-ann-7f3k"}
+    secret = ["password", "passwd", "Secret", "TOKEN", "apiKey", "x-auth", "Credentials"]
+    secret += ["session_id", "cookies", "access_token", "user_pass_WORD_password", "keys"]
+    plain = ["note", "monkey", "keyboard", "author", "sku", "user", "passage", "keyss"]
+    assert [c for c in secret if not secret_column(c)] == []
+    assert [c for c in plain if secret_column(c)] == []
+    assert data_secrets([{"note": "products", "token": "abc"}], ["note"]) == {"products"}
+
+
+def test_data_secret_names_columns_of_the_file(tmp_path: Path) -> None:
+    text = (
+        TARGETS
+        + "    data: {file: data/users.csv, secret: [user, skus]}  # <--\n    requests: [GET /a]\n"
+    )
+    hints = ["users.csv has no column 'skus'; did you mean 'sku'?", "Its columns: user, sku."]
+    check(tmp_path, text, "gate.load.data.secret", hints)
+    text = TARGETS + "    data: {file: data/users.csv, secret: {a: 1}}  # <--\n"
+    text += "    requests: [GET /a]\n"
+    check(tmp_path, text, "gate.load.data.secret", ["a list of column names"])
+
+
 def test_flows_alone_are_a_scenario(tmp_path: Path) -> None:
     load = settings(tmp_path, "    flows: [{name: f, steps: [GET /a]}]\n")["staging"].load
     assert load.requests == () and load.has_scenario

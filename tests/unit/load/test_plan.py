@@ -262,7 +262,7 @@ def test_plan_for_carries_flows_expectations_captures_and_the_data_rows(tmp_path
     load = LoadSettings(
         requests=(RequestSpec("GET", "/health", "GET /health"),),
         flows=(FlowSpec("checkout", 2, steps=(products,), on_start=(login,), wait=(0.1, 0.2)),),
-        data=DataSpec(file=csv, mode="random", columns=("user", "sku")),
+        data=DataSpec(file=csv, mode="random", columns=("user", "sku"), secret=("user",)),
     )
     target = Target(name="t", base_url="http://127.0.0.1:9", secrets=frozenset({"hunter22"}))
     plan = plan_for(target, GateSettings(load=load), secrets=("signing",))
@@ -289,9 +289,10 @@ def test_plan_for_carries_flows_expectations_captures_and_the_data_rows(tmp_path
         {"user": "ann@example.com", "sku": "SKU-1001"},
         {"user": "bob", "sku": "S1"},
     ]
-    # every data value that can be masked is a secret, beside the target's and the run's
-    assert plan.secrets == sorted({"hunter22", "signing", "ann@example.com", "SKU-1001"})
-    assert data_secrets(load) == {"ann@example.com", "SKU-1001"}
+    # the values of the secret columns (data.secret) that can be masked are secrets, beside
+    # the target's and the run's; a plain column's (sku) are not
+    assert plan.secrets == sorted({"hunter22", "signing", "ann@example.com"})
+    assert data_secrets(load) == {"ann@example.com"}
     assert LoadPlan.from_json(plan.to_json()) == plan
 
 
