@@ -303,10 +303,6 @@ class Recorder:
         self.warmup_end = load_start + plan.warmup
         self.windows = Windows.of(plan) if plan.stages else None
 
-    def window_at(self, t: float) -> Window | None:
-        """The window of epoch time ``t`` with stages, None without."""
-        return None if self.windows is None else self.windows.at(t - self.load_start)
-
     def on_request(
         self,
         request_type: str,
