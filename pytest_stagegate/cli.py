@@ -599,6 +599,10 @@ def explain_lines(target: str, path: Path, how: str, settings: GateSettings) -> 
         "error_rate; a flow has no status of its own.",
         "Hang: a load that measured no request while requests were still waiting is an error "
         "(the target did not answer within the timeout).",
+        "Unanswered: a request still waiting for its answer when the load stops is judged at its "
+        "wait so far, a lower bound of its latency (from its send, or its slot's due time in the "
+        "open model), in its name's latency and total's; it is neither a success nor a failure "
+        "(error_rate, rps and min_rps count answers only).",
         f"Saturation: a load process is saturated when its CPU was at or above "
         f"{settings.saturation_cpu:g}% of one core in at least {HOT_SHARE:.0%} of its samples "
         f"({HOT_MIN_SAMPLES} or more), or its event loop lagged over {LAG_LIMIT_MS:g} ms in at "

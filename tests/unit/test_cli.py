@@ -827,6 +827,7 @@ def test_explain_prints_each_budget_with_its_limit_and_the_samples_it_needs(
         "else, with * ? or [, a glob over the request names, judged on their requests merged",
         "status_Nxx (status_1xx to status_5xx) is the share of all the requests of its key",
         "Hang: a load that measured no request while requests were still waiting is an error",
+        "Unanswered: a request still waiting for its answer when the load stops is judged at its",
     ):
         assert rule in flowing
 
