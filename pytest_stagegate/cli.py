@@ -194,7 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report", help="print a summary of a verdict", description="Print a summary of VERDICT."
     )
-    report.add_argument("verdict", type=Path, metavar="VERDICT")
+    report.add_argument(
+        "verdict",
+        type=Path,
+        nargs="?",
+        metavar="VERDICT",
+        help=f"the verdict file (default: {defaults.VERDICT_FILE} in the current directory, "
+        "where pytest --gate writes it)",
+    )
     _format_option(report)
     report.set_defaults(func=_report)
 
@@ -445,7 +452,15 @@ def _human(age: timedelta) -> str:
 
 
 def _report(args: argparse.Namespace) -> int:
-    sys.stdout.write(render(load_verdict(args.verdict), args.format))
+    path = args.verdict
+    if path is None:
+        path = Path(defaults.VERDICT_FILE)
+        if not path.exists():
+            raise VerdictError(
+                f"no {defaults.VERDICT_FILE} in the current directory ({Path.cwd()}): run "
+                "pytest --gate here first, or give the verdict's path: stagegate report PATH"
+            )
+    sys.stdout.write(render(load_verdict(path), args.format))
     return EXIT_OK
 
 

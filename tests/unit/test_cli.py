@@ -436,6 +436,28 @@ def test_report_defaults_to_text(verdict_file: Path, capsys: pytest.CaptureFixtu
     assert out.startswith("Stagegate verdict for staging: PASS, may be promoted\n=====")
 
 
+def test_report_without_a_path_reads_the_verdict_in_the_current_directory(
+    verdict_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+    code, out, err = run(capsys, "report")
+    assert (code, out) == (4, "")
+    assert err == (
+        f"stagegate: error: no stagegate-verdict.json in the current directory ({empty}): run "
+        "pytest --gate here first, or give the verdict's path: stagegate report PATH\n"
+    )
+    monkeypatch.chdir(verdict_file.parent)
+    (verdict_file.parent / "stagegate-verdict.json").write_bytes(verdict_file.read_bytes())
+    code, out, err = run(capsys, "report")
+    assert (code, err) == (0, "")
+    assert out.startswith("Stagegate verdict for staging: PASS, may be promoted\n=====")
+
+
 def test_report_markdown_escapes_pipes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "v.json"
     verdict = fresh("fail")
