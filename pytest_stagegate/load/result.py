@@ -801,11 +801,23 @@ def _float(d: Mapping[str, Any], key: str, where: str, default: object = _MISSIN
     if (
         not isinstance(value, (int, float))
         or isinstance(value, bool)
-        or not math.isfinite(value)
+        or not _finite(value)
         or value < 0
     ):
-        raise ValueError(f"{where}.{key} must be a finite number >= 0, got {value!r}")
+        raise ValueError(f"{where}.{key} must be a finite number >= 0, got {_short(value)}")
     return float(value)
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int no float can hold (10**400)
+        return False
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."
 
 
 def _bool(d: Mapping[str, Any], key: str, where: str) -> bool:

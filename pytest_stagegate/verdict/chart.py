@@ -25,7 +25,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 from ..metrics import parse_metric
 from ..units import format_duration, format_limit, format_ms
@@ -82,10 +82,18 @@ class Band:
     judged: bool = True
 
 
+def _finite(value: object) -> TypeGuard[float]:
+    """A number a float holds: not a bool, an infinity, NaN, nor an int too large (10**400)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _num(value: object, default: float = 0.0) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return default
+    return float(value) if _finite(value) else default
 
 
 def points_from_json(timeline: Iterable[Mapping[str, Any]]) -> list[Point]:
@@ -96,7 +104,7 @@ def points_from_json(timeline: Iterable[Mapping[str, Any]]) -> list[Point]:
         points.append(
             Point(
                 t=_num(entry.get("t")),
-                p95_ms=_num(p95) if isinstance(p95, (int, float)) else None,
+                p95_ms=_num(p95) if _finite(p95) else None,
                 judged=entry.get("judged", True) is not False,
             )
         )
@@ -147,14 +155,26 @@ class _Scale:
 
 
 def _intervals(timeline: Sequence[ChartPoint]) -> list[tuple[float, float, ChartPoint]]:
-    """Each point with the interval it covers, (previous t, t]; sorted by t."""
-    out = []
+    """Each point with the interval it covers, (previous t, t]; sorted by t. Defensive (the
+    readers refuse them): a point whose time is not a finite number is left out, one whose p95
+    is not is an interval without latency."""
+    out: list[tuple[float, float, ChartPoint]] = []
     previous = 0.0
-    for p in sorted(timeline, key=lambda p: p.t):
+    points = [
+        p if p.p95_ms is None or _finite(p.p95_ms) else Point(float(p.t), None, p.judged)
+        for p in timeline
+        if _finite(p.t)
+    ]
+    for p in sorted(points, key=lambda p: p.t):
         start = min(previous, p.t)
         out.append((start, p.t, p))
         previous = p.t
     return out
+
+
+def _finite_stages(stages: Sequence[ChartStage]) -> list[ChartStage]:
+    """Defensive, like ``_intervals``: the stages whose start and end are finite numbers."""
+    return [s for s in stages if _finite(s.start_s) and _finite(s.end_s)]
 
 
 _FAR_UNDER = 0.25
@@ -204,6 +224,7 @@ def text_chart(
     width = max(10, width)
     height = max(3, height)
     spans = _intervals(timeline)
+    stages, limit_ms = _finite_stages(stages), limit_ms if _finite(limit_ms) else None
     if not any(p.p95_ms is not None for _, _, p in spans):
         return []
     end = max([b for _, b, _ in spans] + [s.end_s for s in stages])
@@ -301,6 +322,7 @@ def svg_chart(
     interval has none), the budget as a dashed red line, each stage a labelled band, what is
     not judged hatched grey. "" when the timeline has no latency to draw."""
     spans = _intervals(timeline)
+    stages, limit_ms = _finite_stages(stages), limit_ms if _finite(limit_ms) else None
     if not any(p.p95_ms is not None for _, _, p in spans):
         return ""
     end = max([b for _, b, _ in spans] + [s.end_s for s in stages])

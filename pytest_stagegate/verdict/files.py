@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import importlib.resources
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -102,7 +103,13 @@ def load_verdict(path: Path, *, max_bytes: int = MAX_VERDICT_BYTES) -> dict[str,
     except OSError as exc:
         raise VerdictError(f"{path}: cannot read it: {exc.strerror or exc}") from None
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
+        data = json.loads(
+            text,
+            object_pairs_hook=_no_duplicate_keys,
+            parse_constant=_no_constant,
+            parse_float=_finite_float,
+            parse_int=_finite_int,
+        )
     except json.JSONDecodeError as exc:
         raise VerdictError(
             f"{path}: not a verdict: not valid JSON ({exc.msg} at line {exc.lineno}, "
@@ -294,6 +301,26 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+def _not_finite(text: str) -> ValueError:
+    shown = text if len(text) <= 12 else text[:12] + "..."
+    return ValueError(f"{shown} is not a finite number")
+
+
+def _finite_float(text: str) -> float:
+    # 1e400 reads as an infinity, which no verdict writes and every reader would trip on
+    value = float(text)
+    if not math.isfinite(value):
+        raise _not_finite(text)
+    return value
+
+
+def _finite_int(text: str) -> int:
+    # an int no float can hold (10**400) is as bad as 1e400 wherever it is used as a float
+    if not math.isfinite(float(text)):
+        raise _not_finite(text)
+    return int(text)
 
 
 def _plain(value: Any) -> Any:

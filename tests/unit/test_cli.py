@@ -468,6 +468,26 @@ def test_report_markdown_escapes_pipes(tmp_path: Path, capsys: pytest.CaptureFix
     assert "| `t.py::test_x[a\\|b]` | failed |   | left \\| right |" in out
 
 
+@pytest.mark.parametrize("number", ["1e400", "1" + "0" * 400])
+def test_a_verdict_with_a_number_no_float_can_hold_is_refused(
+    number: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An edited verdict whose timeline p95 overflows a float (1e400 reads as inf) is not a
+    verdict: exit 4 naming it, never a crash in the chart nor a p95 read as 0 ms."""
+    path = tmp_path / "v.json"
+    write_verdict(path, SAMPLES["open"]())
+    data = json.loads(path.read_text())
+    data["gate"]["load"]["timeline"][1]["p95_ms"] = 12345.5
+    path.write_text(json.dumps(data).replace("12345.5", number, 1))
+    code, out, err = run(capsys, "report", str(path))
+    assert (code, out) == (4, "")
+    assert err == (
+        f"stagegate: error: {path}: not a verdict: {number[:12]}... is not a finite number\n"
+        if len(number) > 12
+        else f"stagegate: error: {path}: not a verdict: {number} is not a finite number\n"
+    )
+
+
 @pytest.mark.parametrize("content", [None, "not json", '{"schema": 1}'])
 def test_report_of_unreadable_input_exits_4(
     tmp_path: Path, content: str | None, capsys: pytest.CaptureFixture[str]

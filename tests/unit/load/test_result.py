@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from typing import Any
 
 import pytest
@@ -396,6 +397,9 @@ def test_the_load_model_fields_round_trip() -> None:
         (["stages", 0, "unit"], "rps", "result.stages[0].unit must be 'users' or 'iterations/s'"),
         (["stages", 1, "total", "requests"], "x", "result.stages[1].total.requests"),
         (["timeline", 1, "p95_ms"], "slow", "result.timeline[1].p95_ms"),
+        (["timeline", 1, "p95_ms"], math.inf, "result.timeline[1].p95_ms must be a finite"),
+        (["timeline", 1, "p95_ms"], math.nan, "result.timeline[1].p95_ms must be a finite"),
+        (["timeline", 1, "p95_ms"], 10**400, "result.timeline[1].p95_ms must be a finite"),
         (["total", "service_histogram"], [], "result.total.service_histogram must be an object"),
     ],
 )

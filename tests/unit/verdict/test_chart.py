@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -113,6 +114,20 @@ def test_stage_names_are_cut_to_their_room_and_made_printable() -> None:
     axis = text_chart(steady(20), stages, 300, width=20, height=4)[-1]
     assert "\n" not in axis
     assert "very long" not in axis
+
+
+@pytest.mark.parametrize("bad", [math.inf, math.nan, 10**400], ids=["inf", "nan", "10**400"])
+def test_a_point_without_a_finite_p95_or_time_is_skipped(bad: float) -> None:
+    """Defensive: the readers refuse these, a caller that did not must still get a chart (the
+    interval drawn as one without latency), never an OverflowError or ValueError."""
+    base = steady(20)
+    with_bad = [*base, Point(10.5, bad), Point(bad, 100.0)]
+    without = [*base, Point(10.5, None)]
+    assert text_chart(with_bad, [], 300) == text_chart(without, [], 300) != []
+    assert svg_chart(with_bad, [], 300) == svg_chart(without, [], 300) != ""
+    assert text_chart(steady(20), [], bad) == text_chart(steady(20), [], None)
+    assert svg_chart(steady(20), [], bad) == svg_chart(steady(20), [], None)
+    assert points_from_json([{"t": 1.0, "p95_ms": bad}]) == [Point(1.0, None, True)]
 
 
 def test_points_and_bands_from_the_verdicts_json() -> None:
