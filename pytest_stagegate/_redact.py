@@ -452,7 +452,7 @@ def _run_buckets(forms: Iterable[str], joined_max: int) -> dict[str, str | froze
         else:
             buckets[key] = frozenset(
                 piece[i : i + RUN]
-                for piece in pieces
+                for piece in set(pieces)  # values with much in common share many pieces
                 for i in range(len(piece) - RUN + 1)
                 if key in piece[i : i + RUN]
             )
