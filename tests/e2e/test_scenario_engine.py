@@ -130,7 +130,9 @@ def test_an_open_model_journey_is_counted_exactly_and_ends_when_its_rows_run_out
     )  # fmt: skip
     assert flow.histogram.count == rows - shop.empties
     assert result.total.requests == logins + 3 * rows  # flows are not requests
-    assert result.dropped == 0
+    # a slot may be dropped on a busy machine (not started within the arrival lag): it takes no
+    # row, so the slots that started cover every row whatever the timing
+    assert 0 <= result.dropped and result.iterations_due - result.dropped >= rows
     # the captured tokens are secrets of the child: its log never shows one
     log = (tmp_path / "load.log").read_text()
     assert not any(token_for(f"user-{i:03d}") in log for i in range(rows))
