@@ -206,6 +206,16 @@ def _iteration(tasks: list[Callable[[Any], None]], slots: Slots) -> Any:
 # -- steps: templated and checked requests, flows ---------------------------------------------
 
 _EMPTY: Mapping[str, Any] = {}
+
+
+class _EveryStatus:
+    """Every status code: geventhttpclient's ``valid_response_codes`` for a step."""
+
+    def __contains__(self, code: object) -> bool:
+        return True
+
+
+_EVERY_STATUS = _EveryStatus()
 _URL_SAFE = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch  # what quote_plus leaves as it is
 
 
@@ -346,21 +356,30 @@ def _step(
     def send(user: Any) -> None:
         out: _Outcome = user.stagegate_outcome
         url, kwargs, intended, window = user.stagegate_request
-        if not open_model:
-            with user.client.request(method, url, **kwargs) as resp:
-                respond(resp, out)
-            return
-        sent = time.time()
+        if not http:
+            # geventhttpclient drops the body of a status it deems invalid (>= 400) before
+            # anyone reads it; a step judges the status itself (``Checks``) and may read the
+            # body of any answer (an error's JSON), so every status is valid for it
+            user.client.client.valid_response_codes = _EVERY_STATUS
         try:
-            context = {WINDOW_KEY: window}
-            with user.client.request(method, url, context=context, **kwargs) as resp:
-                respond(resp, out)
-                meta = resp.request_meta
-                service = meta["response_time"]
-                meta["context"][SERVICE_KEY] = service
-                meta["response_time"] = service + max(0.0, meta["start_time"] - intended) * 1000
-        except RequestTimedOut as exc:  # at the full timeout, as within_timeout records it
-            fire_timeout(user, window, max(0.0, sent - intended) * 1000, sent, exc)
+            if not open_model:
+                with user.client.request(method, url, **kwargs) as resp:
+                    respond(resp, out)
+                return
+            sent = time.time()
+            try:
+                context = {WINDOW_KEY: window}
+                with user.client.request(method, url, context=context, **kwargs) as resp:
+                    respond(resp, out)
+                    meta = resp.request_meta
+                    service = meta["response_time"]
+                    meta["context"][SERVICE_KEY] = service
+                    meta["response_time"] = service + max(0.0, meta["start_time"] - intended) * 1000
+            except RequestTimedOut as exc:  # at the full timeout, as within_timeout records it
+                fire_timeout(user, window, max(0.0, sent - intended) * 1000, sent, exc)
+        finally:
+            if not http:
+                del user.client.client.valid_response_codes  # the plain tasks' (Locust's)
 
     bounded = within_timeout(
         send, method, name, plan.timeout, _step_intended if open_model else None
