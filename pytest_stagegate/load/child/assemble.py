@@ -182,7 +182,7 @@ def assemble_result(
 
     A run that completed having sent requests but measured none (every one still waiting when
     the load stopped: a hang) is status "error" with ``unanswered_reason``: nothing could be
-    judged, whoever reads the result.
+    judged, whoever reads the result; the waits of the unanswered ones are left out too.
 
     The open model (``plan.open_model``) adds each endpoint's service times, ``iterations_due``
     and ``dropped`` (the judged windows' slots); ``stage_endpoints`` are the judged requests
@@ -194,9 +194,12 @@ def assemble_result(
     open_model = plan.open_model
     measured, total = _endpoints(endpoints, open_model)
     if status == "completed" and total.requests == 0 and unanswered:
-        # (the waits of the unanswered ones may be in the histograms: still nothing answered)
-        # a hang: requests were sent, none was answered before the load stopped
+        # a hang: requests were sent, none was answered before the load stopped. Nothing is
+        # judged, not even the waits of the unanswered ones: an error, whose reason says how
+        # many were waiting (the hang rule)
         status, reason = "error", unanswered_reason(unanswered, plan)
+        measured, total = _endpoints({}, open_model)
+        stage_endpoints, unanswered_measured = {}, 0
     load_seconds = round(stop_time - load_start, 3)
     return LoadResult(
         status=status,

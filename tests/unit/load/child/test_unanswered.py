@@ -171,7 +171,7 @@ def test_a_server_slow_at_the_end_fails_the_p95_it_passed_before() -> None:
     assert again.unanswered_measured == 105
 
 
-def test_a_hang_stays_an_error_though_its_waits_are_measured() -> None:
+def test_a_hang_stays_an_error_and_judges_nothing() -> None:
     the_plan = plan(warmup=0.0)
     rec = Recorder()
     rec.begin(START, the_plan)
@@ -179,7 +179,9 @@ def test_a_hang_stays_an_error_though_its_waits_are_measured() -> None:
     rec.on_unanswered([waiting("GET /work", 2900.0, START + 0.1) for _ in range(4)])
     result = result_of(rec, the_plan)
     assert result.status == "error" and "did not answer within the timeout" in result.reason
-    assert (result.unanswered, result.unanswered_measured) == (4, 4)
+    # nothing judged, the waits neither: the hang rule decides (an error, not a latency fail)
+    assert result.endpoints == () and result.total.histogram.count == 0
+    assert (result.unanswered, result.unanswered_measured) == (4, 0)
 
 
 @pytest.mark.parametrize(
