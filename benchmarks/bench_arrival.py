@@ -17,8 +17,9 @@ for a stalling server against the truth, with plain Locust beside it in the same
      server    requests nginx counted over the whole run / the whole run's schedule
    and, beside it, plain Locust asked for the same rate the usual way (R/10 users with
    ``constant_throughput(10)``, closed model), its requests/s over the same seconds / R.
-   The highest rate (1,000/s or more) runs again with users = R x 0.05 s: the default users
-   (R x 1 s) cost the load process CPU that shows in the latency at high rates.
+   The highest rate (1,000/s or more) runs again with users = R x 1 s, the default before
+   it was capped (``defaults.OPEN_MAX_DEFAULT_USERS``): users cost the load process CPU that
+   shows in the latency at high rates.
 2. A stall. benchmarks/fastserver.py stalls for the last 500 ms of every 5 s of a schedule this
    script fixes (``--stall 5 0.5 --origin T``): a request that arrives during a stall is
    answered when it ends. The gate runs ``rate: --stall-rate/s`` against it for a whole number
@@ -255,11 +256,21 @@ def true_percentiles(
     return {p: exact_percentile(latencies, p) for p in (95, 99)}
 
 
-def stall_point(rate: float, periods: int, warmup: float, tmp: Path, locust: bool) -> list[str]:
+def stall_point(
+    rate: float,
+    periods: int,
+    warmup: float,
+    tmp: Path,
+    locust: bool,
+    users_per_rate: float | None = None,
+) -> list[str]:
     seconds = periods * STALL_PERIOD
     lines = []
+    load: dict[str, Any] = open_load(rate, warmup, seconds)
+    if users_per_rate is not None:
+        load["users"] = max(1, math.ceil(rate * users_per_rate))
     with stalling_server() as (url, origin):
-        result, _ = gate_run(url, open_load(rate, warmup, seconds), tmp)
+        result, users = gate_run(url, load, tmp)
         service = result.total.service_histogram
         base = service.percentile(50) if service is not None else 0.0
         reported = {p: result.total.histogram.percentile(p) for p in (95, 99)}
@@ -272,7 +283,7 @@ def stall_point(rate: float, periods: int, warmup: float, tmp: Path, locust: boo
             f"{result.iterations_due}; latency p50 {result.total.histogram.percentile(50):.1f} ms, "
             f"service time p50 {base:.1f} ms"
             + (f", p99 {service.percentile(99):,.1f} ms" if service is not None else "")
-            + f"; event loop at most {result.generator.loop_lag_max_ms:.0f} ms late)"
+            + f"; event loop at most {result.generator.loop_lag_max_ms:.0f} ms late; {users} users)"
         )
         if locust:
             plain = PlainLocust(url, rate, seconds, tmp / "stalled")
@@ -296,7 +307,8 @@ def main() -> None:
         "--users-per-rate",
         type=float,
         metavar="SECONDS",
-        help="users = rate x this (default: the gate's default users, the peak rate x 1 s)",
+        help="users = rate x this (default: the gate's default users: the peak rate x 0.5 s, "
+        "at least 10, at most 200), in the stall's run too",
     )
     args = parser.parse_args()
     seconds, warmup, periods = (3.0, 1.0, 1) if args.quick else (args.seconds, 2.0, 3)
@@ -316,14 +328,14 @@ def main() -> None:
                 )
             top = max(args.rates)
             if args.users_per_rate is None and top >= 1000:
-                # the default users (a second of the rate) against a twentieth of that
-                print("  the same with users = rate x 0.05 s:")
-                print(arrival_point(url, have_nginx(), top, seconds, warmup, tmp, False, 0.05))
+                # the default users (capped) against a second of the rate
+                print("  the same with users = rate x 1 s:")
+                print(arrival_point(url, have_nginx(), top, seconds, warmup, tmp, False, 1.0))
         print(
             f"2. a stall of {STALL_LENGTH * 1000:g} ms every {STALL_PERIOD:g} s "
             f"(benchmarks/fastserver.py): {warmup:g} s warm-up + {periods} period(s) measured"
         )
-        for line in stall_point(args.stall_rate, periods, warmup, tmp, locust):
+        for line in stall_point(args.stall_rate, periods, warmup, tmp, locust, args.users_per_rate):
             print(line)
     print(f"({time.monotonic() - began:.0f} s)")
 

@@ -26,8 +26,14 @@ USERS = 10
 SPAWN_RATE = 10.0
 DURATION = 30.0  # seconds of load, warm-up included
 # the open model (gate.load.rate / stages with rate)
-OPEN_USERS_PER_RATE = 1.0  # default users (most concurrent iterations) = peak rate x this, ...
-OPEN_MIN_USERS = USERS  # ... and at least this many
+# default users (most concurrent iterations) = peak rate x this many seconds (Little's law: as
+# many as are busy when the answers take this long; 50 at 100/s, enough to keep sending through
+# a 500 ms stall), ...
+OPEN_USERS_PER_RATE = 0.5
+OPEN_MIN_USERS = USERS  # ... at least this many ...
+# ... and at most this many: a load process's users cost it CPU whether busy or not, and at
+# 2,000/s a second's worth saturated it (bench_arrival: p99 0.9-3.0 s against 3-36 ms with 100)
+OPEN_MAX_DEFAULT_USERS = 200
 ARRIVAL_LAG = 0.5  # seconds: an iteration that cannot start this late after its schedule is dropped
 MAX_DROPPED = 0.01  # more dropped iterations than this share make latency budgets inconclusive
 STOP_GRACE = 15.0  # gate.load.abort.grace: extra seconds the load may take to stop

@@ -50,7 +50,10 @@ The load model (``rate``, ``stages``):
   key written in the base under a load model a target's override sets is ignored for that target
   (it still applies to the others).
 - ``users`` in the open model is the most concurrent iterations; when no level writes it, it is
-  ``max(OPEN_MIN_USERS, ceil(peak rate x OPEN_USERS_PER_RATE))`` (``defaults``).
+  ``ceil(peak rate x OPEN_USERS_PER_RATE)`` (0.5 s) within ``OPEN_MIN_USERS`` (10) and
+  ``OPEN_MAX_DEFAULT_USERS`` (200) (``defaults``): 50 at 100/s, 200 from 400/s. More users
+  than that cost the load process CPU that shows in the latency; fewer than rate x latency
+  drop iterations (then raise ``users``, or add workers).
 - ``warmup`` must end before the last judged stage does, and at least one stage must be judged.
 - A stage's budgets cannot waive (``error_rate: off`` belongs to ``gate.budgets``) nor compare
   with a baseline (``*_regression``: a baseline is compared run to run, not stage to stage).
@@ -1208,11 +1211,11 @@ def _target_vars(raw: object) -> Collection[str] | None:
 
 def open_model_users(peak_rate: float) -> int:
     """The open model's users (the most concurrent iterations) when no level writes them: enough
-    for iterations of ``OPEN_USERS_PER_RATE`` seconds at the peak rate, and at least
-    ``OPEN_MIN_USERS``."""
-    # Rounded first, so that 3000/m (50.000000000000004/s in floating point) asks 50 users.
+    for iterations of ``OPEN_USERS_PER_RATE`` seconds at the peak rate, at least
+    ``OPEN_MIN_USERS`` and at most ``OPEN_MAX_DEFAULT_USERS``."""
+    # Rounded first, so that 3000/m (50.000000000000004/s in floating point) asks 25 users.
     wanted = math.ceil(round(peak_rate * defaults.OPEN_USERS_PER_RATE, 9))
-    return max(defaults.OPEN_MIN_USERS, wanted)
+    return min(defaults.OPEN_MAX_DEFAULT_USERS, max(defaults.OPEN_MIN_USERS, wanted))
 
 
 def _check_warmup(doc: Doc, name: str, load: _Fields) -> None:

@@ -58,7 +58,7 @@ def test_the_documented_blocks_load_for_every_target(tmp_path: Path) -> None:
     config = load_config(path)  # every target's gate settings are checked here
     local = config.gate_settings("local").load
     assert (local.rate, local.stages, local.duration, local.warmup) == (100.0, (), 10.0, 2.0)
-    assert local.users == 100  # a second's worth of the rate, enough to send through a stall
+    assert local.users == 50  # half a second's worth of the rate: sends through a stall
 
     path.write_text(switched(stages))
     config = load_config(path)
@@ -69,7 +69,7 @@ def test_the_documented_blocks_load_for_every_target(tmp_path: Path) -> None:
         ("peak", 10.0, 100.0, True),
         ("ramp-down", 2.0, 0.0, False),
     ]
-    assert local.duration == 15.0 and local.users == 100
+    assert local.duration == 15.0 and local.users == 50
     # staging keeps its own load model whichever the base uses
     staging = config.gate_settings("staging").load
     assert (staging.rate, staging.users, staging.duration, staging.stages) == (50.0, 50, 30.0, ())

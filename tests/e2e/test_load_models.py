@@ -128,7 +128,7 @@ def test_a_stall_shows_in_the_open_models_latency_and_not_in_the_closed_ones(
     # due later and not started yet was not late yet); the exact count: the stages test
     assert slots_due(50, 3.0 - 0.5) <= load["iterations_due"] <= slots_due(50, 3.0)
     users = verdict["gate"]["profile"]["users"]
-    assert users >= 50  # the default: a second of the rate
+    assert users == 25  # the default: half a second of the rate, as many as a stall holds
     assert_schedule_kept(load, stalling.count(WORK), in_flight=users)
     total = total_of(verdict)
     assert total["requests"] <= stalling.count(WORK)
@@ -239,6 +239,12 @@ def test_stages_ramp_the_rate_over_two_workers_judge_their_own_budgets_and_the_r
     (peak,) = [s for s in load["stages"] if s["name"] == "peak"]
     peak_total = next(e for e in peak["endpoints"] if e["name"] == "total")
     assert peak_total["requests"] == total["requests"]  # all the judged ones
+    # every stage's requests, by due time as the verdict judges them (not by when they ended):
+    # the judged stage's are the judged total, a ramp's no more than its slots
+    assert (peak["requests"], peak["failures"]) == (total["requests"], total["failures"])
+    ramp, _, down = load["stages"]
+    assert ramp["requests"] <= 10 and down["requests"] <= 10, load["stages"]
+    assert sum(s["requests"] for s in load["stages"]) <= server.count(WORK)
     (check,) = [c for c in verdict["gate"]["checks"] if c.get("stage")]
     assert (check["stage"], check["endpoint"], check["metric"]) == ("peak", "total", "p95")
     assert check["outcome"] == "pass"

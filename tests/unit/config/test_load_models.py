@@ -82,14 +82,19 @@ def test_the_closed_model_is_the_default(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("rate", "users"),
-    [("50/s", 50), ("3000/m", 50), ("3/s", defaults.OPEN_MIN_USERS), ("100.5/s", 101)],
+    [
+        ("100/s", 50),  # half a second's worth
+        ("3000/m", 25),
+        ("3/s", defaults.OPEN_MIN_USERS),
+        ("100.5/s", 51),
+        ("2000/s", defaults.OPEN_MAX_DEFAULT_USERS),  # capped: more would cost the CPU
+    ],
 )
 def test_open_model_users_default_to_the_peak_rate(tmp_path: Path, rate: str, users: int) -> None:
     load = settings(tmp_path, f"gate:\n  load:\n    rate: {rate}\n")["staging"].load
     assert load.users == users
-    assert users == max(
-        defaults.OPEN_MIN_USERS, math.ceil(load.rate * defaults.OPEN_USERS_PER_RATE)
-    )
+    wanted = math.ceil(load.rate * defaults.OPEN_USERS_PER_RATE)
+    assert users == min(defaults.OPEN_MAX_DEFAULT_USERS, max(defaults.OPEN_MIN_USERS, wanted))
 
 
 def test_open_model_users_follow_the_peak_stage_not_the_last(tmp_path: Path) -> None:
@@ -103,8 +108,8 @@ def test_open_model_users_follow_the_peak_stage_not_the_last(tmp_path: Path) -> 
               - {duration: 10s, rate: 0}
         """,
     )["staging"].load
-    assert load.users == 120
-    assert open_model_users(120.0) == 120
+    assert load.users == 60  # 120/s x 0.5 s
+    assert open_model_users(120.0) == 60
 
 
 def test_written_users_cap_the_open_model_at_any_level(tmp_path: Path) -> None:
@@ -160,7 +165,7 @@ def test_stages_as_written(tmp_path: Path) -> None:
         StageSpec(name="stage 3", duration=30.0, rate=0.0),
     )
     assert load.duration == 180.0  # the stages' sum
-    assert (load.rate, load.open_model, load.users, load.warmup) == (None, True, 50, 5.0)
+    assert (load.rate, load.open_model, load.users, load.warmup) == (None, True, 25, 5.0)
 
 
 def test_closed_model_stages_set_users_to_their_peak(tmp_path: Path) -> None:
@@ -253,7 +258,7 @@ def test_base_closed_model_keys_do_not_follow_an_override_to_the_open_model(
     staging, prod = both["staging"].load, both["prod"].load
     assert (staging.spawn_rate, staging.wait, staging.duration) == (2.0, (1.0, 3.0), 40.0)
     assert (prod.spawn_rate, prod.wait, prod.duration) == (defaults.SPAWN_RATE, (0.0, 0.0), 10.0)
-    assert prod.users == max(defaults.OPEN_MIN_USERS, 20)
+    assert prod.users == max(defaults.OPEN_MIN_USERS, 10)  # 20/s x 0.5 s
 
 
 def test_an_override_scenario_keeps_the_base_load_model(tmp_path: Path) -> None:
