@@ -31,7 +31,13 @@ from ..metrics import REGRESSION
 from ..units import format_limit, format_observed, format_rate
 from .decide import check_sentence, sentence
 from .model import parse_timestamp
-from .report import covers_text, limit_text, load_model_sentence, regression_allowance
+from .report import (
+    all_failed_rule,
+    covers_text,
+    limit_text,
+    load_model_sentence,
+    regression_allowance,
+)
 
 __all__ = ["check_name", "split_nodeid", "to_xml", "write_junit"]
 
@@ -93,8 +99,12 @@ def _where(check: Mapping[str, Any]) -> str:
 
 
 def check_name(check: Mapping[str, Any]) -> str:
-    """``p95 of GET /api/products <= 300 ms``: the budget, as a test name."""
+    """``p95 of GET /api/products <= 300 ms``: the budget, as a test name; ``error_rate of
+    shopping: not all failed`` for the all-failed rule (``report.all_failed_rule``), whose
+    ``<= 100%`` would contradict its failure."""
     metric, endpoint, limit = check["metric"], _where(check), check["limit"]
+    if all_failed_rule(check):
+        return f"{metric} of {endpoint}: not all failed"
     # By suffix, not parse_metric: a hook's check may name a metric outside the grammar.
     if metric.endswith(REGRESSION):
         # The allowance, not the limit it gives: a test's name must not change from run to run.

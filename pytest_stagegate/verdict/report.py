@@ -17,6 +17,7 @@ from .decide import sentence
 
 __all__ = [
     "Format",
+    "all_failed_rule",
     "covers_text",
     "gate_table_lines",
     "limit_text",
@@ -353,7 +354,25 @@ def _checks(doc: _Doc, title: str, checks: Sequence[Mapping[str, Any]]) -> None:
     )
 
 
+def all_failed_rule(check: Mapping[str, Any]) -> bool:
+    """Whether ``check`` (one of the verdict's) failed by the all-failed rule with a limit that
+    would have let it pass: an ``error_rate`` of 100% over a limit of 100% (the rule's own check
+    for a name without an error budget, or a budget of 100%). Its limit reads ``all failed``,
+    not ``<= 100%``, which would contradict its FAIL."""
+    observed, limit = check.get("observed"), check.get("limit")
+    return (
+        check.get("metric") == "error_rate"
+        and check.get("outcome") == "fail"
+        and observed is not None
+        and limit is not None
+        and float(observed) >= 1.0
+        and float(limit) >= 1.0
+    )
+
+
 def _limit(check: Mapping[str, Any]) -> str:
+    if all_failed_rule(check):
+        return "all failed"
     if check["metric"].endswith("_regression"):
         allowed = regression_allowance(check)
         plus = "+?" if allowed is None else f"+{format_rate(allowed)}"

@@ -95,3 +95,31 @@ def test_a_regression_limit_reads_like_every_other_limit() -> None:
     assert "959.08" not in render(data) + regression["message"]
     assert "at most 959.1 ms" in regression["message"]
     assert check_name(regression) == "p95 of total <= baseline +10%"
+
+
+def test_the_all_failed_rule_reads_as_its_own_limit() -> None:
+    """A name whose requests all failed fails by the all-failed rule, without an error budget
+    (or with one of 100%): its limit reads "all failed" in the table (terminal and report) and
+    in JUnit, never ``100%  <= 100%  FAIL``, which contradicts itself."""
+    from pytest_stagegate.budgets import TOTAL, Budget, EndpointStats, evaluate
+    from pytest_stagegate.verdict.junit import check_name, to_xml
+    from tests.verdict_samples import good_gate, verdict
+
+    stats = {
+        "shopping": EndpointStats("shopping", 40, 40, 0.0, 0.0, 0.0, 0.0),
+        "GET /b": EndpointStats("GET /b", 40, 40, 0.0, 0.0, 0.0, 0.0),
+        TOTAL: EndpointStats(TOTAL, 80, 80, 0.0, 0.0, 0.0, 0.0),
+    }
+    budgets = [Budget("GET /b", "error_rate", 1.0), Budget(TOTAL, "error_rate", 0.05)]
+    checks = evaluate(budgets, stats, min_samples=1)
+    data = verdict(gate=good_gate(checks=checks)).to_dict()
+    rows = [line for line, _ in gate_table_lines(data["gate"]) if "error_rate of" in line]
+    by_name = {row.split()[2]: row for row in rows}
+    assert "all failed" in by_name["shopping"] and "<= 100%" not in by_name["shopping"], rows
+    assert "all failed" in by_name["GET"] and "<= 100%" not in by_name["GET"], rows
+    assert "<= 5%" in by_name["total"], rows
+    assert "<= 100%" not in render(data) + render(data, "markdown")
+    rule = next(c for c in data["gate"]["checks"] if c["endpoint"] == "shopping")
+    assert check_name(rule) == "error_rate of shopping: not all failed"
+    xml = to_xml(data).decode()
+    assert "limit: all failed" in xml and "&lt;= 100%" not in xml
