@@ -3,10 +3,13 @@ locust or gevent import; the load child calls it on every checked request, the u
 process (docs/load-engine.md, Scenarios in the child).
 
 ``compile_checks(request)`` compiles a ``PlannedRequest``'s JMESPath expressions once;
-``Checks.evaluate(status, headers, body)`` gives ``(error, captured)``: the error text of the
-first expectation that failed ("" when all held) and the values captured (only when nothing
-failed). The order is: status, ``expect.json``, ``expect.contains``, ``expect.headers``, then
-the captures in the order written.
+``Checks.evaluate(status, headers, body)`` gives ``(error, captured, secrets)``: the error text
+of the first expectation that failed ("" when all held), the values captured, and those of them
+that may be secrets (JSON strings and header values, for the child's redactor). The order is:
+status, ``expect.json``, ``expect.contains``, ``expect.headers``, then the captures in the order
+written. The captures are taken whatever failed (a capture that finds nothing is the error only
+when nothing failed before it): a login whose expectation failed still gives its token to the
+redactor, and the scenario uses the values only when nothing failed.
 
 Semantics (issue 12):
 
@@ -19,14 +22,18 @@ Semantics (issue 12):
 - capture: a JMESPath result over the JSON body (a string as it is, any other JSON value as
   compact JSON text) or a header's value; null or a missing header fails the request.
 
-Error texts name the expectation; values are shortened to ``SHOWN`` characters (the child
-redacts every error text before it is written)::
+Error texts name the expectation. They quote a response's JSON scalars only (shortened to
+``SHOWN`` characters; an object or a list is named, never shown: "got an object", "got a list
+of 3"), and never a header's value (a cookie, a session); the child redacts every error text
+before it is written::
 
     HTTP 503, expected 200/204
     expect.json "length(items) > `0`": got false, expected true
+    expect.json "@": got an object, expected "ok"
     expect.json: the body is not JSON
     expect.contains "Welcome": not in the body
-    expect.headers "content-type": got "text/html", expected it to contain "application/json"
+    expect.headers "content-type": does not contain "application/json"
+    expect.headers "x-request-id": is missing
     capture token: access_token found nothing
 """
 
@@ -144,6 +151,16 @@ def shorten(text: str, limit: int = SHOWN) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _got(value: Any) -> str:
+    """A response's JSON value as an error text names it: a scalar as compact JSON, shortened;
+    an object or a list by its kind only (a login's whole answer holds its token)."""
+    if isinstance(value, dict):
+        return "an empty object" if not value else "an object"
+    if isinstance(value, list):
+        return "an empty list" if not value else f"a list of {len(value)}"
+    return _shown(value)
+
+
 def _shown(value: Any) -> str:
     """A JSON value as an error text shows it: compact JSON, shortened."""
     try:
@@ -200,11 +217,11 @@ class _JsonExpect:
         if self.present is False:
             if got is None:
                 return ""
-            return f'expect.json "{self.expr}": got {_shown(got)}, expected nothing'
+            return f'expect.json "{self.expr}": got {_got(got)}, expected nothing'
         want = self.value
         if (type(got) is type(want) and got == want) or _equal(got, want):  # the first: usual
             return ""
-        return f'expect.json "{self.expr}": got {_shown(got)}, expected {_shown(self.value)}'
+        return f'expect.json "{self.expr}": got {_got(got)}, expected {_shown(self.value)}'
 
 
 @dataclass(frozen=True)
@@ -214,14 +231,18 @@ class _Capture:
     header: str | None
     source: str  # as written, for the error text
 
-    def take(self, headers: Mapping[str, Any] | None, doc: Any) -> str | None:
+    def take(self, headers: Mapping[str, Any] | None, doc: Any) -> tuple[str | None, bool]:
+        """The captured text (None: nothing found), and whether it may be a secret: a header's
+        value or a JSON string (a token), not a number, a boolean, a list or an object."""
         if self.search is None:
-            return _header(headers, self.header or "")
+            return _header(headers, self.header or ""), True
         try:
             found = self.search(doc)
         except (JMESPathError, TypeError, ValueError):  # length() of null...: nothing found
-            return None
-        return None if found is None else _capture_text(found)
+            return None, False
+        if found is None:
+            return None, False
+        return _capture_text(found), isinstance(found, str)
 
 
 class Checks:
@@ -264,44 +285,57 @@ class Checks:
 
     def evaluate(
         self, status: int, headers: Mapping[str, Any] | None, body: bytes | None
-    ) -> tuple[str, dict[str, str]]:
-        """``(error, captured)``: the first failed expectation's text ("" if none failed) and,
-        when none failed, the captured values by name. ``body`` is the whole (decoded) body
-        when ``needs_body``, else ignored (None is an empty body)."""
-        if (status not in self.status) if self.status else status >= 400:
-            return self.status_error(status), {}
+    ) -> tuple[str, dict[str, str], list[str]]:
+        """``(error, captured, secrets)``: the first failed expectation's text ("" if none
+        failed), the values captured by name (taken even when an expectation failed: the
+        caller uses them only when ``error`` is ""), and the captured values that may be
+        secrets (JSON strings, header values). ``body`` is the whole (decoded) body when
+        ``needs_body``, else ignored (None is an empty body)."""
+        failed = (status not in self.status) if self.status else status >= 400
+        if failed and not self.captures:
+            return self.status_error(status), {}, []
         doc: Any = _MISSING
         if self.needs_json:
             doc = _parse_json(body)
+        error = self.status_error(status) if failed else self._expectations(headers, body, doc)
+        if not self.captures:
+            return error, {}, []
+        captured: dict[str, str] = {}
+        secrets: list[str] = []
+        for capture in self.captures:
+            if capture.search is not None and doc is _MISSING:
+                error = error or f"capture {capture.var}: the body is not JSON"
+                continue
+            value, secret = capture.take(headers, doc)
+            if value is None:
+                error = error or f"capture {capture.var}: {capture.source} found nothing"
+                continue
+            captured[capture.var] = value
+            if secret:
+                secrets.append(value)
+        return error, captured, secrets
+
+    def _expectations(self, headers: Mapping[str, Any] | None, body: bytes | None, doc: Any) -> str:
+        """The first failed expectation on the body and headers, "" when all held."""
         if self.json:
             if doc is _MISSING:
-                return "expect.json: the body is not JSON", {}
+                return "expect.json: the body is not JSON"
             for expect in self.json:
                 error = expect.error(doc)
                 if error:
-                    return error, {}
+                    return error
         if self.contains is not None:
             text = (body or b"").decode("utf-8", errors="replace")
             if self.contains not in text:
-                return f'expect.contains "{shorten(self.contains)}": not in the body', {}
+                return f'expect.contains "{shorten(self.contains)}": not in the body'
         for name, want in self.headers:
             value = _header(headers, name)
             if value is None:
-                return f'expect.headers "{name}": missing', {}
+                return f'expect.headers "{name}": is missing'
             if want.lower() not in value.lower():
-                return (
-                    f'expect.headers "{name}": got "{shorten(value)}", '
-                    f'expected it to contain "{shorten(want)}"'
-                ), {}
-        captured: dict[str, str] = {}
-        for capture in self.captures:
-            if capture.search is not None and doc is _MISSING:
-                return f"capture {capture.var}: the body is not JSON", {}
-            value = capture.take(headers, doc)
-            if value is None:
-                return f"capture {capture.var}: {capture.source} found nothing", {}
-            captured[capture.var] = value
-        return "", captured
+                # never the value: a cookie or a session id is a secret
+                return f'expect.headers "{name}": does not contain "{shorten(want)}"'
+        return ""
 
 
 def needs_checks(req: PlannedRequest) -> bool:

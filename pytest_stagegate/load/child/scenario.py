@@ -343,9 +343,11 @@ def _step(
             resp.failure(problem)
             return
         try:
-            error, captured = checks.evaluate(code, resp.headers, body)
+            error, captured, secrets = checks.evaluate(code, resp.headers, body)
         except Exception as exc:  # never a request left unrecorded: the check's own failure
-            error, captured = f"expect: {last_line(exc)}", {}
+            error, captured, secrets = f"expect: {last_line(exc)}", {}, []
+        for value in secrets:  # secrets before any error text quotes them
+            note(value)
         if error:
             resp.failure(error)
             return
@@ -412,9 +414,6 @@ def _step(
         user.stagegate_request = (path, kwargs, intended, window)
         bounded(user)
         out.end = time.time()
-        if out.captured:
-            for value in out.captured.values():
-                note(value)
         return out
 
     return run
