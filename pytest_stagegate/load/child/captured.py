@@ -1,8 +1,11 @@
 """Values the scenario captured at run time (a login's token) are secrets too: the child's
 redactor grows with them. Pure: no locust or gevent import.
 
-``note(value)`` (the scenario, per captured value) adds a value of at least
-``MIN_SECRET_LENGTH`` characters to this process's set, at most ``MAX_CAPTURED`` of them (a
+``note(value)`` (the scenario, per captured JSON string or header value: ``Checks.evaluate``'s
+``secrets``; never a number, a boolean, a list or an object) adds a value of at least
+``MIN_CAPTURED_LENGTH`` (8) characters to this process's set: a token, a session id. Shorter
+captured values (an id, "items", a JSON ``true``) would mask every word equal to them in the
+errors, the log and the report, and are no credentials; at most ``MAX_CAPTURED`` of them (a
 capture per iteration, an order id, would otherwise grow it without bound; past the cap the
 newest are not added, and the log says so once). ``GrowingRedactor`` is a ``Redactor`` of the
 plan's secrets (built once: a data file's values may be many) followed by one of the noted
@@ -14,11 +17,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from ..._redact import MIN_SECRET_LENGTH, Redactor
+from ..._redact import Redactor
 
-__all__ = ["MAX_CAPTURED", "GrowingRedactor", "note", "noted", "take_new"]
+__all__ = ["MAX_CAPTURED", "MIN_CAPTURED_LENGTH", "GrowingRedactor", "note", "noted", "take_new"]
 
 MAX_CAPTURED = 10_000
+MIN_CAPTURED_LENGTH = 8  # a captured value shorter than this is no token: never masked
 
 log = logging.getLogger("pytest_stagegate.load")
 
@@ -28,8 +32,8 @@ _full = [False]
 
 
 def note(value: str) -> None:
-    """``value`` is a secret from now on (if it is long enough to be masked)."""
-    if len(value) < MIN_SECRET_LENGTH or value in _noted:
+    """``value`` is a secret from now on (if it is long enough to be a token)."""
+    if len(value) < MIN_CAPTURED_LENGTH or value in _noted:
         return
     if len(_noted) >= MAX_CAPTURED:
         if not _full[0]:

@@ -134,6 +134,14 @@ def test_the_childs_redactor_grows_with_captured_values() -> None:
     assert redact(f"Bearer {token} and plan-secret-value") == f"Bearer {token} and ***"
     note(token)
     note("abc")  # too short to be masked: not a secret
+    # a captured word or JSON value as text is no token: under 8 characters, never masked
+    note("items")
+    note("true")
+    note("1234567")
     assert redact(f"Bearer {token}") == "Bearer ***"
     assert redact("abc") == "abc"
+    assert redact('expect.json "length(items) > `0`": got false, expected true') == (
+        'expect.json "length(items) > `0`": got false, expected true'
+    )
+    assert redact("1234567 true") == "1234567 true"
     assert redact.found_in(token) and bool(redact)
