@@ -11,9 +11,9 @@ short form, a set of every run of 8: tests/unit/redact_reference.py) in the same
 Both must give the same output on every line (checked).
 
 ``--data-file ROWS``: what a data file of ROWS rows (an e-mail, a UUID token, a 4-digit PIN
-and a short nickname per row) adds to the start of a run, step by step as the pytest side does
-it: stagegate.yaml loaded (the file read and checked), its secrets read again
-(``load.plan.data_secrets``), the run's redactor built; then the cost per line.
+and a short nickname per row, every column a secret one) adds to the start of a run, step by
+step as the pytest side does it: stagegate.yaml loaded (the file read and checked), its secrets
+read again (``load.plan.data_secrets``), the run's redactor built; then the cost per line.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def data_file_start(rows: int) -> None:
         csv_path.write_text("\n".join(lines_) + "\n")
         (Path(tmp) / "stagegate.yaml").write_text(
             "targets:\n  local: {base_url: 'http://127.0.0.1:1'}\n"
-            "gate:\n  load:\n    data: {file: users.csv}\n"
+            "gate:\n  load:\n    data: {file: users.csv, secret: [email, token, pin, nick]}\n"
             "    requests: [{path: /login, query: {u: '{row.email}'}}]\n"
         )
         started = time.perf_counter()
