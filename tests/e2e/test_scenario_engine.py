@@ -10,6 +10,7 @@ then finish before the load stops, so the server's counts and the result's are e
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,8 @@ class Shop:
     """httpbin_routes() plus /list (empty every EMPTY_EVERY-th answer, counted) and /cart
     (records every posted sku and the user it came for)."""
 
-    def __init__(self) -> None:
+    def __init__(self, slow_odd_carts: float = 0.0) -> None:
+        self.slow_odd_carts = slow_odd_carts  # seconds a cart of an odd-numbered sku takes
         self.lock = threading.Lock()
         self.empties = 0
         self.carts: list[tuple[str, str, str]] = []  # (sku, user, source query)
@@ -49,6 +51,8 @@ class Shop:
 
     def cart(self, request: Request) -> Any:
         body = request.json() or {}
+        if self.slow_odd_carts and int(str(body.get("sku"))[-3:]) % 2:
+            time.sleep(self.slow_odd_carts)
         with self.lock:
             self.carts.append((body.get("sku"), body.get("user"), request.query.get("source")))
         return 201, {"ok": True}
@@ -153,7 +157,8 @@ def test_an_open_model_journey_is_counted_exactly_and_ends_when_its_rows_run_out
 
 def test_unique_rows_are_never_repeated_across_two_workers() -> None:
     rows = 60
-    shop = Shop()
+    # worker 1's rows (odd) are slow: worker 0 runs out first, worker 1 has iterations under way
+    shop = Shop(slow_odd_carts=0.2)
     # the token in an error text: the echo of a query the expectation does not want
     echo = PlannedRequest(
         "GET", "/anything", "GET /anything",
@@ -172,6 +177,11 @@ def test_unique_rows_are_never_repeated_across_two_workers() -> None:
     assert {int(sku[-3:]) % 2 for sku in skus} == {0, 1}
     assert endpoint(result, "GET /api/me").failures == 0
     assert result.flows[0].requests > 0
+    # the iterations under way on both workers ended before the stop: none cut short, every
+    # one tallied whole, and the reason counts every row taken
+    assert result.unanswered == 0
+    assert result.flows[0].requests == len(skus) == endpoint(result, "POST /cart").requests
+    assert result.reason == exhausted_reason(plan, len(skus))
     # a worker's captured token in an error is masked by the master, which captured nothing
     # (one error once masked: each user's token would make an error of its own)
     errors = [e.error for e in result.errors if e.name == "GET /anything"]

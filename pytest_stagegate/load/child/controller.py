@@ -45,6 +45,7 @@ from .deadline import deadline_watch, in_flight, waiting
 from .failure import LoadFailure, last_line
 from .locust_setup import (
     MSG_HELLO,
+    MSG_ROWS_END,
     MSG_WINDOW,
     REPORT_KEY,
     WORKER_REPORT_INTERVAL,
@@ -114,6 +115,10 @@ class Controller:
         # Locust's statistics count the judged requests only; the others' errors are kept aside
         self.unjudged_errors = UnjudgedErrors()
         self.shape_watch: ShapeWatch | None = None
+        # the data file's unique rows ran out: the greenlet that ends the load once the
+        # iterations with a row under way are over; each worker's latest (rows closed, running)
+        self.rows_end: gevent.Greenlet | None = None
+        self.worker_rows: dict[str, tuple[bool, int]] = {}
 
     # setup ------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -169,6 +174,8 @@ class Controller:
             self.worker_recent[client_id] = ProcessUsage.from_dict(
                 doc["recent_usage"], "worker recent usage"
             )
+        if "ir" in doc:
+            self.worker_rows[client_id] = (bool(doc.get("rc")), int(doc["ir"]))
         if doc.get("final"):
             self.finals.add(client_id)
 
@@ -331,14 +338,10 @@ class Controller:
             self._stop("completed", self._stopped_reason())
             return
         plan = self.plan
-        rows = rec.data_ran_out()
-        if rows is not None:  # the data file's unique rows are used up: a plain end
-            # the iterations under way end first (each within its requests' timeouts)
-            deadline = time.monotonic() + plan.timeout + 1.0
-            while iterations_running() and time.monotonic() < deadline:
-                gevent.sleep(0.05)
-            self._stop("completed", exhausted_reason(plan, rows))
-            return
+        if self.rows_end is None and rec.data_ran_out() is not None:
+            # the data file's unique rows are used up: a plain end, once the iterations under
+            # way are over (the checks go on meanwhile)
+            self.rows_end = self.group.spawn(self._end_of_rows)
         if not plan.abort_enabled or elapsed < ABORT_START:
             return
         burst = self.counts.burst(plan.abort_min_requests, plan.abort_error_rate)
@@ -355,6 +358,32 @@ class Controller:
             )
         if check.breach is not None:
             self._stop("aborted", check.breach.reason(elapsed))
+
+    def _end_of_rows(self) -> None:
+        """The unique rows ran out (here or in a worker): no process hands out a row any more;
+        the iterations with a row under way end (each within its requests' timeouts), then
+        the load stops, its reason counting every row taken."""
+        plan, rec = self.plan, self.recorder
+        deadline = time.monotonic() + plan.timeout + 1.0
+        if self.master:
+            assert self.runner is not None
+            self.runner.send_message(MSG_ROWS_END, None)
+            deadline += WORKER_REPORT_INTERVAL  # their counts come with their reports
+
+            def under_way() -> bool:
+                states = [self.worker_rows.get(c, (False, 1)) for c in self.hellos]
+                return any(not closed or running for closed, running in states)
+
+        else:
+            if rec.feeder is not None:
+                rec.feeder.close()
+
+            def under_way() -> bool:
+                return iterations_running() > 0
+
+        while under_way() and time.monotonic() < deadline and not self.done.is_set():
+            gevent.sleep(0.05)
+        self._stop("completed", exhausted_reason(plan, rec.data_ran_out() or 0))
 
     def add_timeline_point(
         self, now: float, fresh: Mapping[str, EndpointTally], warm: Mapping[str, LogHistogram]

@@ -14,7 +14,9 @@ model's slots); a local process is 0 of 1.
   set: the controller ends the load (``exhausted_reason``), and the verdict judges what ran.
 
 In a worker, ``take`` gives None (and nothing is taken) until the share is known
-(``waiting``): a unique row must never be handed out under the wrong share.
+(``waiting``): a unique row must never be handed out under the wrong share. ``close`` ends the
+handing out (the unique rows ran out in another process: the load ends once the iterations
+under way here are over).
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class Feeder:
 
     def take(self) -> Row | None:
         """The next row; None while ``waiting``, or once a unique share is used up."""
-        if self.waiting or not self.rows:
+        if self.waiting or self.ran_out or not self.rows:
             return None
         if self.mode == "random":
             row = self.rows[self._random.randrange(len(self.rows))]
@@ -71,6 +73,10 @@ class Feeder:
             self._next += self.workers
         self.taken += 1
         return row
+
+    def close(self) -> None:
+        """No row is handed out any more, as if this share had run out."""
+        self.ran_out = True
 
     def take_count(self) -> int:
         """Rows handed out since the last call (a worker's report)."""

@@ -28,6 +28,7 @@ from .shape import ramp_tick
 
 __all__ = [
     "MSG_HELLO",
+    "MSG_ROWS_END",
     "MSG_WINDOW",
     "REPORT_KEY",
     "STAGES_HOLD",
@@ -43,6 +44,7 @@ __all__ = [
 
 WORKER_REPORT_INTERVAL = 1.0  # Locust's 3 s makes early abort and progress lag behind
 MSG_HELLO = "stagegate_hello"  # worker -> master: my listeners are in place
+MSG_ROWS_END = "stagegate_rows_end"  # master -> workers: the unique rows ran out, take no more
 MSG_WINDOW = "stagegate_window"  # master -> workers: when the warm-up ends
 REPORT_KEY = "stagegate"  # a worker's measurements in its Locust report
 # The gate's own stages hold their last level this long past their end: the gate ends the run

@@ -224,12 +224,14 @@ def _quoted(value: str) -> str:
     return value if _URL_SAFE(value) else quote_plus(value)
 
 
-_RUNNING = [0]  # iterations of steps under way in this process (``iterations_running``)
+_RUNNING = [0]  # iterations with a data row under way in this process (``iterations_running``)
 
 
 def iterations_running() -> int:
-    """How many iterations of steps (flows, templated or checked requests) are under way in
-    this process: when the data file's unique rows run out, the controller lets them end."""
+    """How many iterations that took a row of the data file are under way in this process:
+    when the unique rows run out, the load ends once they are over (the controller waits for
+    them; a worker reports its count). Iterations without a row keep starting meanwhile and are
+    not counted: they end with the load, as at its duration."""
     return _RUNNING[0]
 
 
@@ -490,7 +492,7 @@ def _flow(
                     sleep(0.5 if feeder.ran_out else 0.05)
                     return
                 row = taken
-            _RUNNING[0] += 1
+                _RUNNING[0] += 1
             try:
                 out = only(
                     user,
@@ -505,7 +507,8 @@ def _flow(
                     warned[0] = True
                     log.warning("A request was not sent: %s", exc)
             finally:
-                _RUNNING[0] -= 1
+                if feeder is not None:
+                    _RUNNING[0] -= 1
 
         return single
 
@@ -520,9 +523,9 @@ def _flow(
                 sleep(0.5 if feeder.ran_out else 0.05)
                 return
             row = taken
+            _RUNNING[0] += 1
         values: dict[str, Any] = user.stagegate_values
         intended: float | None = start if slots is not None else None
-        _RUNNING[0] += 1
         try:
             ok, began = run_steps(user, values, row, intended)
         except MissingValue as exc:  # a value no earlier step captured (a hand-built plan)
@@ -531,7 +534,8 @@ def _flow(
                 warned[0] = True
                 log.warning("A step of %s was not sent: %s", name or "a request", exc)
         finally:
-            _RUNNING[0] -= 1
+            if feeder is not None:
+                _RUNNING[0] -= 1
         # (an iteration cut short by the load's stop raises GreenletExit: never tallied)
         if name is not None:
             slot = user.stagegate_slot if slots is not None else None

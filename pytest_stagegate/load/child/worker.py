@@ -27,6 +27,7 @@ from .deadline import deadline_watch, waiting
 from .failure import EXIT_OK
 from .locust_setup import (
     MSG_HELLO,
+    MSG_ROWS_END,
     MSG_WINDOW,
     REPORT_KEY,
     UnjudgedErrors,
@@ -36,7 +37,7 @@ from .locust_setup import (
 from .monitor import UsageMonitor
 from .recorder import Recorder, keeps_locust_stats
 from .runtime import freeze_startup_objects, orphan_watch
-from .scenario import arrivals_of, build_environment, data_of
+from .scenario import arrivals_of, build_environment, data_of, iterations_running
 
 __all__ = ["master_schedule", "run_worker"]
 
@@ -94,6 +95,9 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
         doc["recent_usage"] = usage.recent_snapshot().to_dict()  # the master's "saturated now?"
         # the report sent after stop() holds every request this worker will ever make
         doc["final"] = bool(runner_ref) and runner_ref[0].state == STATE_STOPPED
+        if feeder is not None:  # the master ends the load once these are over (MSG_ROWS_END)
+            doc["ir"] = iterations_running()  # iterations with a data row under way
+            doc["rc"] = feeder.ran_out  # no row is handed out any more
         data[REPORT_KEY] = doc
 
     env.events.report_to_master.add_listener(on_report)
@@ -140,6 +144,12 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
             judge_locust_stats(runner.stats, recorder, unjudged_errors)
 
     runner.register_message(MSG_WINDOW, on_window)
+
+    def on_rows_end(environment: Environment, msg: Message) -> None:
+        if feeder is not None:
+            feeder.close()
+
+    runner.register_message(MSG_ROWS_END, on_rows_end)
     env.events.init.fire(environment=env, runner=runner, web_ui=None)
     usage.start(group)
     freeze_startup_objects()

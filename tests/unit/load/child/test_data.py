@@ -81,3 +81,12 @@ def test_exhausted_reason_is_plain() -> None:
         "unique: each of its 1,000 rows is used once at most), before the gate's duration was "
         "over; the verdict judges what ran."
     )
+
+
+def test_a_closed_feeder_hands_out_no_row_whatever_its_share_holds() -> None:
+    # another process's unique rows ran out: the load ends, this one takes no more
+    feeder = Feeder(ROWS, "unique")
+    feeder.share(0, 2)
+    assert feeder.take() is not None
+    feeder.close()
+    assert feeder.take() is None and feeder.ran_out and feeder.taken == 1
