@@ -20,9 +20,12 @@ PERCENTILES = (0, 50, 90, 95, 99, 100)
 
 
 def judged_slots(plan: LoadPlan, start: float, end: float) -> int:
-    """The schedule's slots due in [start, end] (seconds from the load start)."""
+    """The schedule's slots due in [start, end] (seconds from the load start); with stages
+    (start, end]: a slot due at a stage's edge is the stage it ends."""
     schedule = Schedule.of(plan)
-    return schedule.slots_before(math.nextafter(end, math.inf)) - schedule.slots_before(start)
+    if schedule.first:
+        return schedule.slots_by(end) - schedule.slots_by(start)
+    return schedule.slots_by(end) - schedule.slots_before(start)
 
 
 def assert_service_within_latency(ep: EndpointResult) -> None:

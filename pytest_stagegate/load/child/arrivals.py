@@ -5,10 +5,14 @@ Times are seconds from the load start. The level (iterations per second, or user
 closed model) is piecewise linear: with ``plan.rate`` it is that rate from the start; with
 ``plan.stages`` it moves linearly from the previous stage's level (0 before the first stage) to
 each stage's own over its duration (k6's convention), and is 0 after the last stage. ``N(t)``,
-the integral of the level, is how many iterations are due by ``t``: slot ``i`` (0-based, over
-the whole run and every worker) is due at the ``t_i`` where ``N(t_i) = i``, found by solving
-the segment's quadratic. With ``W`` workers, worker ``k`` takes the slots ``i % W == k``, so the
-workers together start exactly the asked rate.
+the integral of the level, is how many iterations are due by ``t``. Slot ``i`` (0-based, over
+the whole run and every worker) is due at the ``t_i`` where ``N(t_i)`` reaches ``i + first``,
+found by solving the segment's quadratic: with ``plan.rate``, ``first`` is 0 (k6's
+constant-arrival-rate: ``t_i = i / rate``, the first iteration at once, none at the end);
+with stages it is 1 (k6's ramping-arrival-rate: an iteration is due once a whole one's area
+has passed, so none starts while the level is 0, and one due exactly at the end counts).
+With ``W`` workers, worker ``k`` takes the slots ``i % W == k``, so the workers together start
+exactly the asked rate.
 
 The windows say, for a time, whether requests scheduled (open model) or started (closed
 model) then are judged (not in the warm-up, nor in a stage with ``judge: false``), and which
@@ -92,6 +96,14 @@ class Schedule:
             n = seg.due_at(end)
         self.total = n  # N at the schedule's end
         self.end = self.segments[-1].end if self.segments else 0.0
+        # slot i is due where N reaches i + first; ``count`` slots in all (module docstring)
+        self.first = 0.0 if rate is not None else 1.0
+        if not self.segments or n <= 0:
+            self.count = 0
+        elif rate is not None:  # t_i = i / rate < end
+            self.count = max(0, math.ceil(n - _EPS))
+        else:  # N = i + 1 <= total
+            self.count = max(0, math.floor(n + _EPS))
         self._starts = [s.start for s in self.segments]
         self._ends = [s.due_at(s.end) for s in self.segments]
 
@@ -118,17 +130,22 @@ class Schedule:
         return 0.0 if seg is None else seg.due_at(t)
 
     def time_of(self, i: int) -> float:
-        """t_i, the due time of slot ``i`` (0-based): the first t with N(t) = i; inf if the
-        schedule ends before."""
-        if i < 0 or i > self.total or not self.segments:
+        """t_i, the due time of slot ``i`` (0-based): the first t with N(t) = i + ``first``;
+        inf past the schedule's ``count`` slots."""
+        if i < 0 or i >= self.count:
             return math.inf
-        # the first segment that reaches i: where N first equals i, flat segments skipped
-        seg = self.segments[min(len(self.segments) - 1, bisect.bisect_left(self._ends, i))]
-        return seg.time_of(i)
+        n = min(i + self.first, self.total)
+        # the first segment that reaches n: where N first equals n, flat segments skipped
+        seg = self.segments[min(len(self.segments) - 1, bisect.bisect_left(self._ends, n))]
+        return seg.time_of(n)
+
+    def slots_by(self, t: float) -> int:
+        """How many slots are due at or before ``t``."""
+        return self.slots_before(math.nextafter(t, math.inf))
 
     def slots_before(self, t: float) -> int:
         """How many slots are due strictly before ``t``: the least ``c`` with t_c >= t."""
-        c = max(0, math.ceil(self.due(t)))
+        c = min(self.count, max(0, math.ceil(self.due(t) - self.first)))
         while c > 0 and self.time_of(c - 1) >= t:
             c -= 1
         while self.time_of(c) < t:
@@ -195,6 +212,17 @@ class Windows:
         w = self._last = self.windows[max(0, bisect.bisect_right(self._starts, t) - 1)]
         return w
 
+    def ending_at(self, t: float) -> Window:
+        """The window with ``start < t <= end``: a stages schedule's slot due exactly at a
+        window's edge completes the area before it, so it is that window's (a ramp down to 0
+        gives its last slot to itself, not to the flat stage after it)."""
+        return self.windows[max(0, bisect.bisect_left(self._starts, t) - 1)]
+
+    def of_slot(self, t: float, first: float) -> Window:
+        """The window of a slot due at ``t`` of a schedule whose slot 0 is due at N = ``first``
+        (``Schedule.first``): ``at`` with a rate, ``ending_at`` with stages."""
+        return self.ending_at(t) if first else self.at(t)
+
 
 @dataclass(frozen=True)
 class Slot:
@@ -240,10 +268,11 @@ class Slots:
             return None
         i = self.k + self.workers * self.pulled
         t = self.schedule.time_of(i)
-        if t == math.inf or t >= self.schedule.end:
+        if t == math.inf:  # past the schedule's slots
             return None
         self.pulled += 1
-        slot = self._waiting[i] = Slot(i, self.load_start + t, self.windows.at(t))
+        window = self.windows.of_slot(t, self.schedule.first)
+        slot = self._waiting[i] = Slot(i, self.load_start + t, window)
         return slot
 
     def started(self, slot: Slot) -> None:
@@ -280,9 +309,14 @@ class Slots:
         load start), in judged windows."""
         first = self.k + self.workers * self.pulled  # the first unpulled global slot
         count = 0
+        sched = self.schedule
         for w in self.windows.judged:
-            lo = self.schedule.slots_before(w.start) if w.start > -math.inf else 0
-            hi = self.schedule.slots_before(min(w.end, math.nextafter(until, math.inf)))
+            if sched.first:  # start < t_i <= end (Windows.ending_at)
+                lo = sched.slots_by(w.start) if w.start > -math.inf else 0
+                hi = sched.slots_by(min(w.end, until))
+            else:  # start <= t_i < end
+                lo = sched.slots_before(w.start) if w.start > -math.inf else 0
+                hi = sched.slots_before(min(w.end, math.nextafter(until, math.inf)))
             count += _own(max(lo, first), hi, self.k, self.workers)
         return count
 
@@ -291,6 +325,9 @@ class Slots:
         due, dropped = self.due - self._taken[0], self.dropped - self._taken[1]
         self._taken = (self.due, self.dropped)
         return due, dropped
+
+
+_EPS = 1e-9  # a schedule's area within this of a whole number is that number
 
 
 def _own(lo: int, hi: int, k: int, workers: int) -> int:

@@ -19,8 +19,9 @@ def test_a_constant_rate_starts_from_the_first_instant() -> None:
     assert [s.time_of(i) for i in range(4)] == pytest.approx([0.0, 0.1, 0.2, 0.3])
     assert s.level(0.0) == s.level(2.9) == 10.0 and s.level(3.0) == 0.0
     assert s.total == 30.0
-    # slot 30 would be due at the end: the run has 30 slots, 0..29
-    assert s.time_of(29) == pytest.approx(2.9) and s.time_of(31) == math.inf
+    # slot 30 would be due at the end: the run has 30 slots, 0..29 (k6's constant-arrival-rate)
+    assert s.count == 30 and s.first == 0.0
+    assert s.time_of(29) == pytest.approx(2.9) and s.time_of(30) == math.inf
     assert s.slots_before(3.0) == 30 and s.slots_before(0.0) == 0
     assert s.slots_before(1.05) == 11
 
@@ -39,22 +40,61 @@ def test_a_ramp_follows_k6s_convention_and_solves_the_quadratic() -> None:
     assert s.total == pytest.approx(55.0) and s.end == 8.0
     assert s.level(1.0) == pytest.approx(5.0) and s.level(4.5) == pytest.approx(5.0)
     assert s.level(5.5) == 0.0 and s.level(7.0) == pytest.approx(10.0)
-    # ramp from 0 at 5/s^2: N(t) = 2.5 t^2, so slot i is due at sqrt(i / 2.5)
-    for i in range(10):
-        assert s.time_of(i) == pytest.approx(math.sqrt(i / 2.5))
-    assert s.time_of(10) == pytest.approx(2.0) and s.time_of(15) == pytest.approx(2.5)
+    # ramp from 0 at 5/s^2: N(t) = 2.5 t^2; slot i is due where N reaches i + 1 (k6's
+    # ramping-arrival-rate): at sqrt((i + 1) / 2.5), none at t = 0 where the level is 0
+    assert s.first == 1.0 and s.count == 55
+    for i in range(9):
+        assert s.time_of(i) == pytest.approx(math.sqrt((i + 1) / 2.5))
+    assert s.time_of(9) == pytest.approx(2.0) and s.time_of(14) == pytest.approx(2.5)
     # ramp down 10 -> 0 over 4..5 s: N = 30 + 10 x - 5 x^2
-    assert s.time_of(34) == pytest.approx(4.0 + (10 - math.sqrt(100 - 80)) / 10)
-    # the flat stage at 0 starts nothing: the next slot waits for the last ramp
-    assert s.time_of(35) == pytest.approx(5.0)
-    assert s.time_of(36) == pytest.approx(6.0 + math.sqrt(1 / 5))
-    assert s.time_of(55) == pytest.approx(8.0)
+    assert s.time_of(33) == pytest.approx(4.0 + (10 - math.sqrt(100 - 80)) / 10)
+    # the ramp down's last slot is due at its end; the flat stage at 0 starts nothing: the
+    # next slot waits for the last ramp, whose last one is due at the end
+    assert s.time_of(34) == pytest.approx(5.0)
+    assert s.time_of(35) == pytest.approx(6.0 + math.sqrt(1 / 5))
+    assert s.time_of(54) == pytest.approx(8.0) and s.time_of(55) == math.inf
     # each slot's time gives its index back, and they are in order
     times = [s.time_of(i) for i in range(55)]
     assert times == sorted(times)
     for i, t in enumerate(times):
         if not 5.0 <= t <= 6.0:
-            assert s.due(t) == pytest.approx(i, abs=1e-6)
+            assert s.due(t) == pytest.approx(i + 1, abs=1e-6)
+    # by window, a slot due at a stage's edge is the stage it completes: the ramps get their
+    # areas (10, 20, 5, 0, 20), the flat stage at 0 none
+    slots = Slots(s, Windows(0.0, st), lag=0.5)
+    slots.begin(0.0)
+    per_stage = [0] * len(st)
+    while (slot := slots.pull()) is not None:
+        per_stage[slot.window.stage] += 1
+    assert per_stage == [10, 20, 5, 0, 20]
+
+
+@pytest.mark.parametrize(
+    ("spec", "dues"),
+    [
+        (((2.0, 0.0), (2.0, 0.0)), []),  # a level of 0 throughout starts nothing
+        # 3 s at 0, then 0 -> 5/s over 1 s (N = 2.5 x^2): nothing at t = 0
+        (((3.0, 0.0), (1.0, 5.0)), [3.0 + math.sqrt(0.4), 3.0 + math.sqrt(0.8)]),
+        # 0 -> 2/s -> 0 over 1 s each (areas 1 and 1), then a plateau at 0: each ramp's slot
+        # is due at its end and is its own, the plateau has none
+        (((1.0, 2.0), (1.0, 0.0), (2.0, 0.0)), [1.0, 2.0]),
+    ],
+)
+def test_no_slot_is_due_while_the_level_is_zero(
+    spec: tuple[tuple[float, float], ...], dues: list[float]
+) -> None:
+    st = stages(*spec)
+    s = Schedule(rate=None, stages=st, duration=0.0)
+    slots = Slots(s, Windows(0.0, st), lag=0.5)
+    slots.begin(0.0)
+    got = []
+    while (slot := slots.pull()) is not None:
+        got.append(slot)
+    assert [g.due for g in got] == pytest.approx(dues)
+    for g in got:  # the level was above 0 just before, and its stage is not flat at 0
+        assert s.level(g.due - 1e-6) > 0
+        lo, hi = stage_bounds(st)[g.window.stage][2:]
+        assert lo + hi > 0
 
 
 @pytest.mark.parametrize(
@@ -63,7 +103,7 @@ def test_a_ramp_follows_k6s_convention_and_solves_the_quadratic() -> None:
         (100.0, (), 300),
         (33.3, (), 100),  # 99.9 due by the end: slot 99 is due before it
         (None, ((1.0, 50.0), (2.0, 100.0)), 175),
-        (None, ((1.5, 7.0), (0.5, 0.0), (1.0, 3.0)), 9),  # 5.25 + 1.75 + 1.5 = 8.5
+        (None, ((1.5, 7.0), (0.5, 0.0), (1.0, 3.0)), 8),  # 5.25 + 1.75 + 1.5 = 8.5
     ],
 )
 def test_the_slots_of_a_run_are_the_integral_of_the_level(
@@ -75,7 +115,10 @@ def test_the_slots_of_a_run_are_the_integral_of_the_level(
     pulled = []
     while (slot := slots.pull()) is not None:
         pulled.append(slot)
-    assert len(pulled) == expected == math.ceil(s.total)
+    # a rate's slots are due from t = 0, none at the end; a stages schedule's where N reaches
+    # 1, 2, ...: the whole iterations of its area
+    whole = math.ceil(s.total) if rate is not None else math.floor(s.total)
+    assert len(pulled) == expected == whole == s.count
     assert [p.index for p in pulled] == list(range(expected))
     assert all(p.due == 1000.0 + s.time_of(p.index) for p in pulled)
 
@@ -91,7 +134,7 @@ def test_workers_split_the_slots_and_together_start_them_all(workers: int) -> No
         while (slot := slots.pull()) is not None:
             assert slot.index % workers == k
             every.append(slot.index)
-    assert sorted(every) == list(range(math.ceil(schedule.total)))
+    assert sorted(every) == list(range(schedule.count)) and schedule.count == 170
 
 
 def test_a_process_share_must_exist() -> None:
@@ -171,7 +214,8 @@ def test_the_workers_unpulled_slots_add_up(workers: int) -> None:
         total += slots.close(3.5)
     # judged: due in [0.5, 3.0] -> slots with t_i in [0.5, 3.0]
     expected = sum(1 for i in range(200) if 0.5 <= schedule.time_of(i) <= 3.0)
-    # N(t) = 7.5 t^2 up to 2 s, then 30 + 30 (t - 2): slots 2 (N(0.5) = 1.875) to 60 (at 3.0)
+    # N(t) = 7.5 t^2 up to 2 s, then 30 + 30 (t - 2): slots 1 (N = 2, after N(0.5) = 1.875) to
+    # 59 (N = 60 at 3.0)
     assert total == expected == 59
 
 
