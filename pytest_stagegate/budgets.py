@@ -633,7 +633,7 @@ def _check(
             observed=observed,
             samples=samples,
             outcome=outcome,
-            message=message,
+            message=capitalized(message),  # a sentence, as the verdict's reasons are
             unit=unit,
             baseline=base.value if base is not None else None,
             stage=stage,
@@ -699,10 +699,13 @@ def _check(
                 None,
                 0,
             )
-        why = (
-            f"{metric.base} needs at least {needed:,}"
+        why, remedy = (
+            (f"{metric.base} needs at least {needed:,}", "run the load longer")
             if needed > max(1, min_samples)
-            else f"the gate needs at least {needed:,} (min_samples)"
+            else (
+                f"the gate needs at least {needed:,} (min_samples)",
+                "run the load longer, or lower gate.min_samples",
+            )
         )
         measured = f"{_measured(n, noun)}, fewer than {needed:,}"
         certain = None
@@ -727,7 +730,8 @@ def _check(
         seen = f"; it was {format_observed(observed, metric.unit)}" if observed is not None else ""
         return done(
             "inconclusive",
-            f"{desc} could not be judged: {_measured(n, noun)} and {why}{seen}.",
+            f"{desc} could not be judged: {_measured(n, noun)} and {why}{seen}. "
+            f"{capitalized(remedy)}.",
             observed if unit == metric.unit else None,  # no baseline: nothing in ``unit``
             n,
         )
@@ -946,7 +950,7 @@ def evaluate(
                     observed=1.0,
                     samples=s.requests,
                     outcome="fail",
-                    message=(
+                    message=capitalized(
                         f"{all_failed_sentence(s)}: {_requests(s.requests, _noun(s))}, all "
                         f"failed; {why} "
                         + (

@@ -10,7 +10,14 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from pytest_stagegate.budgets import Check, EndpointStats, FailedStats, ServiceStats, Waiver
+from pytest_stagegate.budgets import (
+    Check,
+    EndpointStats,
+    FailedStats,
+    ServiceStats,
+    Waiver,
+    capitalized,
+)
 from pytest_stagegate.verdict import CommitInfo, GateRecord, TestRecord, Verdict
 from pytest_stagegate.verdict.records import LoadModelRecord, StageRecord, TimelineRecord
 
@@ -116,7 +123,7 @@ def check(
         observed=observed,
         samples=samples,
         outcome=outcome,  # type: ignore[arg-type]
-        message=message or f"{metric} of {endpoint} was {observed}, within {limit}",
+        message=message or capitalized(f"{metric} of {endpoint} was {observed}, within {limit}"),
         unit=unit,  # type: ignore[arg-type]
     )
 
@@ -226,7 +233,7 @@ def fail_verdict() -> Verdict:
             412.0,
             "fail",
             samples=600,
-            message="p95 of GET /api/products was 412.0 ms, over its budget of 300 ms",
+            message="P95 of GET /api/products was 412.0 ms, over its budget of 300 ms",
         )
     )
     return verdict(
@@ -290,7 +297,7 @@ def inconclusive_verdict() -> Verdict:
                     0.0,
                     samples=120,
                     unit="ratio",
-                    message="error rate of total was 0%, within its default budget of 1% "
+                    message="Error rate of total was 0%, within its default budget of 1% "
                     "(120 requests, 0 failed).",
                 ),
                 check(
@@ -300,7 +307,7 @@ def inconclusive_verdict() -> Verdict:
                     90.0,
                     "inconclusive",
                     samples=120,
-                    message="p99.9 of total had only 120 samples; at least 1000 are needed",
+                    message="P99.9 of total had only 120 samples; at least 1000 are needed",
                 ),
             ],
             generator=HEALTHY_GENERATOR,

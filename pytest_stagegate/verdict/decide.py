@@ -36,6 +36,7 @@ decided the state, then the other findings, then warnings and sentences added by
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -309,5 +310,19 @@ def _plural(n: int, noun: str) -> str:
 
 
 def _joined(head: str, detail: str) -> str:
-    detail = detail.strip()
+    """``The load gate could not run: the load process did not stop in time.``: ``detail``,
+    a sentence of its own, goes on after the colon without its capital."""
+    detail = _mid_sentence(detail.strip().rstrip("."))
     return sentence(f"{head}: {detail}" if detail else head)
+
+
+def _mid_sentence(text: str) -> str:
+    """``text`` to go on after a colon: its first word loses the capital ``capitalized`` gave
+    it (``The`` -> ``the``), not a name's (``HTTP``, ``GET``, ``Locust``, ``stagegate.yaml``)."""
+    first = text.split(" ", 1)[0]
+    if re.fullmatch(r"[A-Z][a-z]+", first) and first not in _NAMES:
+        return text[:1].lower() + text[1:]
+    return text
+
+
+_NAMES = frozenset({"Locust", "Python", "Pytest", "Datasette", "Docker", "Kubernetes"})

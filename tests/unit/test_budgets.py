@@ -269,25 +269,25 @@ def one(
 def test_the_messages_of_the_contract() -> None:
     check = one(Budget(PRODUCTS, "p95", 300.0), stats_for(PRODUCTS, 2140, p95=412.0))
     assert check.message == (
-        "p95 of GET /api/products was 412.0 ms, over its budget of 300 ms (2,140 requests)."
+        "P95 of GET /api/products was 412.0 ms, over its budget of 300 ms (2,140 requests)."
     )
     check = one(Budget(TOTAL, "error_rate", 0.01), stats_for(TOTAL, 5000, failures=160))
     assert check.message == (
-        "error rate of total was 3.2%, over its budget of 1% (5,000 requests, 160 failed)."
+        "Error rate of total was 3.2%, over its budget of 1% (5,000 requests, 160 failed)."
     )
 
 
 @pytest.mark.parametrize(
     ("metric", "limit", "stats", "outcome", "observed", "unit", "words"),
     [
-        ("p95", 300.0, {"p95": 299.9}, "pass", 299.9, "ms", "p95 of X was 299.9 ms, within"),
+        ("p95", 300.0, {"p95": 299.9}, "pass", 299.9, "ms", "P95 of X was 299.9 ms, within"),
         ("p95", 300.0, {"p95": 300.0}, "pass", 300.0, "ms", "within its budget of 300 ms"),
         ("p95", 300.0, {"p95": 300.1}, "fail", 300.1, "ms", "over its budget of 300 ms"),
-        ("p99.9", 1500.0, {"p99_9": 1600.0}, "fail", 1600.0, "ms", "p99.9 of X was 1,600 ms"),
-        ("avg", 100.0, {"avg": 100.0}, "pass", 100.0, "ms", "average latency of X"),
+        ("p99.9", 1500.0, {"p99_9": 1600.0}, "fail", 1600.0, "ms", "P99.9 of X was 1,600 ms"),
+        ("avg", 100.0, {"avg": 100.0}, "pass", 100.0, "ms", "Average latency of X"),
         ("avg", 100.0, {"avg": 100.5}, "fail", 100.5, "ms", "over its budget of 100 ms"),
         ("max", 0.5, {"high": 0.75}, "fail", 0.75, "ms", "was 0.75 ms, over its budget of 0.5 ms"),
-        ("max", 1000.0, {"high": 1000.0}, "pass", 1000.0, "ms", "maximum latency of X"),
+        ("max", 1000.0, {"high": 1000.0}, "pass", 1000.0, "ms", "Maximum latency of X"),
         ("error_rate", 0.01, {"failures": 21}, "pass", 0.01, "ratio", "(2,100 requests, 21"),
         ("error_rate", 0.01, {"failures": 22}, "fail", 22 / 2100, "ratio", "was 1.05%, over"),
         ("error_rate", 0.0, {"failures": 0}, "pass", 0.0, "ratio", "was 0%, within its"),
@@ -347,7 +347,7 @@ def test_no_requests_named_like_the_budget() -> None:
     assert check.observed is None
     assert check.samples == 0
     assert check.message == (
-        "no requests named 'GET /api/product/{id}' were made, so its p99 budget could not be "
+        "No requests named 'GET /api/product/{id}' were made, so its p99 budget could not be "
         "checked; the requests made were 'GET /api/products', 'GET /api/products/{id}'. "
         "Did you mean 'GET /api/products/{id}'?"
     )
@@ -356,13 +356,13 @@ def test_no_requests_named_like_the_budget() -> None:
 def test_no_requests_at_all() -> None:
     check = one(Budget(TOTAL, "p95", 300.0))
     assert check.outcome == "inconclusive"
-    assert "no requests were recorded at all" in check.message
+    assert "No requests were recorded at all" in check.message
 
 
 def test_no_total_statistics() -> None:
     check = one(Budget(TOTAL, "p95", 300.0), stats_for(PRODUCTS))
     assert check.outcome == "inconclusive"
-    assert "no statistics for all requests together ('total')" in check.message
+    assert "No statistics for all requests together ('total')" in check.message
 
 
 def test_a_misspelt_total_is_suggested() -> None:
@@ -411,12 +411,17 @@ def test_too_few_samples_message_says_how_many_and_why() -> None:
     assert check.outcome == "inconclusive"
     assert check.observed == 120.0
     assert check.message == (
-        "p99 of X could not be judged: only 57 requests were measured and p99 needs at least "
-        "100; it was 120.0 ms."
+        "P99 of X could not be judged: only 57 requests were measured and p99 needs at least "
+        "100; it was 120.0 ms. Run the load longer."
     )
     check = one(Budget("X", "avg", 300.0), stats_for("X", 1), min_samples=100)
     assert "only 1 request was measured" in check.message
-    assert "the gate needs at least 100 (min_samples)" in check.message
+    assert check.message == (
+        "Average latency of X could not be judged: only 1 request was measured and the gate "
+        "needs at least 100 (min_samples); it was 100.0 ms. Run the load longer, or lower "
+        "gate.min_samples."
+    )
+    assert check.message.count("Run the load longer") == 1
 
 
 def test_zero_samples_observes_nothing() -> None:
@@ -463,7 +468,7 @@ def test_missing_percentile_is_inconclusive() -> None:
     assert check.samples == 5000
     assert (
         check.message
-        == "p99.9 of X could not be judged: the load gate did not compute p99.9 for it."
+        == "P99.9 of X could not be judged: the load gate did not compute p99.9 for it."
     )
 
 
@@ -480,7 +485,7 @@ def test_regression_pass_and_fail() -> None:
     assert fail.limit == pytest.approx(361.9)
     assert fail.unit == "ms"
     assert fail.message == (
-        "p95 of total was 412.0 ms, 25.2% above its baseline of 329.0 ms: over its budget of "
+        "P95 of total was 412.0 ms, 25.2% above its baseline of 329.0 ms: over its budget of "
         "+10% (at most 361.9 ms; 5,000 requests)."
     )
     ok = one(Budget(TOTAL, "p95_regression", 0.5), now, baseline=before)
@@ -537,12 +542,12 @@ def test_regression_message_says_below_and_same() -> None:
 @pytest.mark.parametrize(
     ("baseline", "words"),
     [
-        (None, "no baseline value for p95 of X: no baseline verdict was given (--gate-baseline)"),
-        ({}, "no baseline value for p95 of X: the baseline made no requests named 'X'"),
+        (None, "No baseline value for p95 of X: no baseline verdict was given (--gate-baseline)"),
+        ({}, "No baseline value for p95 of X: the baseline made no requests named 'X'"),
         ({"X": stats_for("X", 0)}, "the baseline made no requests named 'X'"),
         ({"X": stats_for("X", 1000)}, "the baseline verdict did not record p95"),
         ({"X": stats_for("X", 50, p95=300.0)}, "the baseline has only 50 requests"),
-        ({"X": stats_for("X", 1000, p95=0.0)}, "no usable baseline value"),
+        ({"X": stats_for("X", 1000, p95=0.0)}, "No usable baseline value"),
     ],
 )
 def test_regression_without_a_usable_baseline(

@@ -126,9 +126,9 @@ def test_service_time_is_judged_on_the_service_time() -> None:
     assert one(Budget(TOTAL, "p95", 300.0), s)[0] == "fail"
     outcome, message = one(Budget(TOTAL, "service_time_p95", 150.0), s)
     assert outcome == "pass"
-    assert message.startswith("service-time p95 of total was 120.0 ms, within its budget")
+    assert message.startswith("Service-time p95 of total was 120.0 ms, within its budget")
     outcome, message = one(Budget(TOTAL, "service_time_max", 300.0), s)
-    assert (outcome, message[:40]) == ("fail", "maximum service time of total was 360.0 ")
+    assert (outcome, message[:40]) == ("fail", "Maximum service time of total was 360.0 ")
 
 
 def test_in_the_closed_model_service_time_is_the_latency() -> None:
@@ -229,7 +229,7 @@ def test_stage_checks_say_their_stage() -> None:
     s = stats(p95=400.0)
     checks = evaluate([Budget(TOTAL, "p95", 300.0)], {TOTAL: s}, min_samples=20, stage="peak")
     assert [(c.stage, c.outcome) for c in checks] == [("peak", "fail")]
-    assert checks[0].message.startswith("p95 of total in stage peak was 400.0 ms")
+    assert checks[0].message.startswith("P95 of total in stage peak was 400.0 ms")
 
 
 def test_a_stage_does_not_repeat_the_all_failed_rule() -> None:

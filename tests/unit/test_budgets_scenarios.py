@@ -124,11 +124,11 @@ def test_a_status_share_over_its_limit_fails_in_the_budgets_words() -> None:
     assert check.observed == pytest.approx(12 / 412)
     assert check.unit == "ratio" and check.samples == 412
     assert check.message == (
-        "share of 5xx responses of total was 2.91%, over its budget of 0.1% (12 of 412 requests)."
+        "Share of 5xx responses of total was 2.91%, over its budget of 0.1% (12 of 412 requests)."
     )
     (held,) = judge(shop(), Budget("GET /api/a", "status_5xx", 0.001))
     assert held.outcome == "pass" and held.observed == 0.0
-    assert held.message.startswith("share of 5xx responses of GET /api/a was 0%, within")
+    assert held.message.startswith("Share of 5xx responses of GET /api/a was 0%, within")
 
 
 def test_a_status_share_on_few_requests_fails_only_when_more_could_not_rescue_it() -> None:
@@ -179,7 +179,7 @@ def test_a_glob_judges_its_names_merged_exactly() -> None:
     assert group.max_ms == 199.0 and group.latency_samples == 300
     (check,) = judge(result, Budget("GET /api/*", "p99", 150.0))
     assert check.outcome == "fail" and check.covers == ("GET /api/a", "GET /api/b")
-    assert check.message.startswith("p99 of GET /api/* (2 names) was ")
+    assert check.message.startswith("P99 of GET /api/* (2 names) was ")
     (share,) = judge(result, Budget("GET /api/*", "status_5xx", 0.05))
     assert share.outcome == "pass" and "(12 of 312 requests)" in share.message
 
@@ -188,7 +188,7 @@ def test_a_glob_that_covered_nothing_is_inconclusive_saying_so() -> None:
     (check,) = judge(shop(), Budget("GET /admin/*", "p95", 300.0))
     assert check.outcome == "inconclusive" and check.covers == ()
     assert check.message == (
-        "the pattern 'GET /admin/*' matched no request name, so its p95 budget could not be "
+        "The pattern 'GET /admin/*' matched no request name, so its p95 budget could not be "
         "checked; the requests made were 'GET /api/a', 'GET /api/b', 'POST /cart'."
     )
 
@@ -260,12 +260,12 @@ def test_a_flow_judges_its_iterations() -> None:
     )
     assert p95.outcome == "pass" and p95.samples == 95 and p95.covers == ()
     assert p95.message == (
-        "p95 of flow checkout was 1,500 ms, within its budget of 2,000 ms "
+        "P95 of flow checkout was 1,500 ms, within its budget of 2,000 ms "
         "(95 iterations; 5 other failed not counted)."
     )
     assert errors.outcome == "fail" and errors.observed == 0.05
     assert errors.message == (
-        "error rate of flow checkout was 5%, over its budget of 1% (100 iterations, 5 failed)."
+        "Error rate of flow checkout was 5%, over its budget of 1% (100 iterations, 5 failed)."
     )
     (status,) = judge(result, Budget("checkout", "status_5xx", 0.01))
     assert status.outcome == "inconclusive" and "no status of their own" in status.message
@@ -322,7 +322,7 @@ def test_stage_budgets_judge_globs_on_the_stage_and_refuse_flows() -> None:
         [spec], shop(stages=(peak,), flows=(checkout(),)), min_samples=50, flows=["checkout"]
     )
     assert (glob.outcome, glob.stage, glob.covers) == ("fail", "peak", ("GET /api/a", "GET /api/b"))
-    assert glob.message.startswith("p95 of GET /api/* (2 names) in stage peak was 4")
+    assert glob.message.startswith("P95 of GET /api/* (2 names) in stage peak was 4")
     assert flow.outcome == "inconclusive" and flow.stage == "peak"
     assert "stage peak kept no iterations of flow checkout apart" in flow.message
 

@@ -178,6 +178,21 @@ def test_gate_error_is_error() -> None:
     assert verdict.reasons == ["The load gate could not run: Locust exited with code 2."]
 
 
+def test_a_joined_reason_goes_on_without_a_capital_mid_sentence() -> None:
+    """The load's reason, a sentence of its own, follows a colon: ``could not run: the load
+    process ...``, not ``: The load process ...``; a name keeps its capitals."""
+    reason = "The load process did not stop in time: it was still running after 10 s."
+    verdict = make([passed()], gate=GateRecord(status="error", reason=reason))
+    assert verdict.reasons == [
+        "The load gate could not run: the load process did not stop in time: it was still "
+        "running after 10 s."
+    ]
+    gate = GateRecord(status="not_run", reason="HTTP 503 from the readiness check.")
+    assert make([passed()], gate=gate).reasons[-1] == (
+        "The load gate did not run: HTTP 503 from the readiness check."
+    )
+
+
 def test_refused_gate_is_error_with_the_refusal_reason() -> None:
     gate = GateRecord(status="refused", reason="production is protected and allow_load is false.")
     verdict = make([passed()], gate=gate)

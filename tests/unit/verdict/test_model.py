@@ -139,7 +139,7 @@ def test_to_dict_shape() -> None:
             "unit": "ms",
             "samples": 600,
             "outcome": "fail",
-            "message": "p95 of GET /api/products was 412.0 ms, over its budget of 300 ms",
+            "message": "P95 of GET /api/products was 412.0 ms, over its budget of 300 ms",
             "baseline": None,
         }
     ]
