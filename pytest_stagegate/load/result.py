@@ -50,6 +50,7 @@ names merged (``merge_endpoints``: counts and status classes add, histograms mer
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import math
 import re
@@ -80,6 +81,8 @@ __all__ = [
     "TimelinePoint",
     "error_phrase",
     "merge_endpoints",
+    "request_label",
+    "unwrapped_error",
 ]
 
 RESULT_SCHEMA = 1
@@ -281,6 +284,37 @@ _HTTP_STATUS = (
 )
 _RETRIES = re.compile(r"^RetriesExceeded\(.*\boriginal=(.*)\)$", re.DOTALL)
 _CALL = re.compile(r"""(\w+)\((['"])(.*)\2,?\)""", re.DOTALL)
+
+
+# Exceptions whose text is their message alone: Locust's ``catch_response`` failure (every
+# failed expectation, status and capture of the declarative scenario) and the watchdog's.
+_PLAIN_EXCEPTIONS = ("CatchResponseError", "RequestTimedOut")
+
+
+def unwrapped_error(error: str) -> str:
+    """An error text as the load child records it: Locust's ``repr`` of a plain exception
+    (``CatchResponseError('expect.json "total": got 0, expected 3')``) unwrapped once to its
+    message; a real exception keeps its class name (``ConnectionRefusedError(111, ...)``),
+    which says what happened. Anything else is returned as it is."""
+    call = _CALL.fullmatch(error.strip())
+    if call is None or call.group(1) not in _PLAIN_EXCEPTIONS:
+        return error
+    try:
+        value = ast.literal_eval(error.strip()[len(call.group(1)) :])
+    except (ValueError, SyntaxError):
+        return call.group(3)
+    if isinstance(value, tuple) and len(value) == 1:
+        value = value[0]
+    return value if isinstance(value, str) else error
+
+
+def request_label(name: str, method: str) -> str:
+    """A request name as the user knows it: a declarative one or a locustfile's own ``name=``
+    as it is (``checkout``, ``GET /api/products``); Locust's default name, the path or URL
+    alone, with its method (``GET /api/products``)."""
+    if method and (name.startswith("/") or "://" in name) and not name.startswith(f"{method} "):
+        return f"{method} {name}"
+    return name
 
 
 def error_phrase(error: str) -> str:

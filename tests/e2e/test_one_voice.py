@@ -92,8 +92,13 @@ def junit_messages(path: Path) -> list[str]:
 def test_a_failing_gated_run_speaks_with_one_voice(
     pytester: pytest.Pytester, server: HTTPTestServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # a request with a custom name whose expectation always fails: its error is the
+    # expectation's own words, never Locust's CatchResponseError('...'), on its name as written
+    failing = {"path": "/", "name": "home-contains", "expect": {"contains": "no-such-text-zq"}}
     doc = yaml.safe_load(
-        stagegate_yaml(server.url, gate={"load": {"requests": ["GET /", "GET /api/products"]}})
+        stagegate_yaml(
+            server.url, gate={"load": {"requests": ["GET /", "GET /api/products", failing]}}
+        )
     )
     doc["gate"]["budgets"] = BUDGETS
     pytester.makefile(".yaml", stagegate=yaml.safe_dump(doc, sort_keys=False))
@@ -126,6 +131,10 @@ def test_a_failing_gated_run_speaks_with_one_voice(
     # no raw exception class paths in anything the plugin wrote or printed
     everything = [output, *report.values(), verify, junit.read_text(), summary.read_text()]
     assert [m for text in everything for m in RAW_CLASS.findall(text)] == []
+    expectation = 'expect.contains "no-such-text-zq": not in the body'
+    assert expectation in output and expectation in " ".join(data["reasons"]), data["reasons"]
+    for text in [*everything, json.dumps(data)]:
+        assert "CatchResponseError" not in text and "GET home-contains" not in text
 
     # one check order, stagegate.yaml's (the default error budgets after the written ones)
     order = [(c["endpoint"], c["metric"]) for c in data["gate"]["checks"]]

@@ -18,6 +18,7 @@ from ..result import (
     StageResult,
     Status,
     TimelinePoint,
+    unwrapped_error,
 )
 from ..usage import generator_health
 from .arrivals import stage_bounds
@@ -70,10 +71,12 @@ def merge_errors(
     errors: Iterable[tuple[str, str, str, int]], redact: Redact
 ) -> tuple[ErrorRecord, ...]:
     """(name, method, error text, occurrences) as Locust groups them -> redacted records, the
-    ones that became equal merged, the most frequent first."""
+    ones that became equal merged, the most frequent first. A plain exception's text is
+    unwrapped to its message (``unwrapped_error``: a failed expectation reads as itself, not as
+    ``CatchResponseError('...')``)."""
     merged: dict[tuple[str, str, str], int] = {}
     for name, method, error, occurrences in errors:
-        key = (redact(name), redact(method), redact(error))
+        key = (redact(name), redact(method), redact(unwrapped_error(error)))
         merged[key] = merged.get(key, 0) + occurrences
     return tuple(
         ErrorRecord(name=name, method=method, error=error, occurrences=n)

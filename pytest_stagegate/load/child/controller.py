@@ -28,7 +28,14 @@ from ..._redact import Redactor
 from ...histogram import LogHistogram
 from ...units import format_duration
 from ..plan import EXIT_PORT_BUSY, FINAL_REPORT_TIMEOUT, WORKER_CONNECT_TIMEOUT, LoadPlan
-from ..result import ErrorRecord, LoadResult, ProcessUsage, Status
+from ..result import (
+    ErrorRecord,
+    LoadResult,
+    ProcessUsage,
+    Status,
+    request_label,
+    unwrapped_error,
+)
 from ..usage import UsageStats
 from .abort import (
     ABORT_START,
@@ -423,10 +430,8 @@ class Controller:
         if not errors:
             return ""
         top = max(errors, key=lambda e: e.occurrences)
-        error = locust.stats.StatsError.parse_error(top.error)
-        where = (
-            top.name if str(top.name).startswith(f"{top.method} ") else f"{top.method} {top.name}"
-        )
+        error = unwrapped_error(locust.stats.StatsError.parse_error(top.error))
+        where = request_label(str(top.name), str(top.method))
         return f" (most often {error} on {where}, {top.occurrences:,} times)"
 
     def generator_saturated_now(self) -> bool:

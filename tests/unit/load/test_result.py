@@ -11,7 +11,13 @@ import pytest
 
 from pytest_stagegate.budgets import TOTAL
 from pytest_stagegate.histogram import LogHistogram, exact_percentile
-from pytest_stagegate.load.result import GeneratorHealth, LoadResult, error_phrase
+from pytest_stagegate.load.result import (
+    GeneratorHealth,
+    LoadResult,
+    error_phrase,
+    request_label,
+    unwrapped_error,
+)
 from pytest_stagegate.metrics import STANDARD_PERCENTILES
 
 
@@ -411,3 +417,32 @@ def test_malformed_load_model_fields(path: list[Any], value: Any, message: str) 
     where[path[-1]] = value
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         LoadResult.from_dict(doc)
+
+
+@pytest.mark.parametrize(
+    ("error", "text"),
+    [
+        ("""CatchResponseError('expect.contains "Welcome": not in the body')""",
+         'expect.contains "Welcome": not in the body'),
+        ("""CatchResponseError("capture token: it's missing")""", "capture token: it's missing"),
+        ("""CatchResponseError('a "b" it\\'s')""", """a "b" it's"""),
+        ("RequestTimedOut('no complete response within 2 s')", "no complete response within 2 s"),
+        # a real exception says what happened by its class: kept, as error_phrase keeps it
+        ("ConnectionRefusedError(111, 'Connection refused')",
+         "ConnectionRefusedError(111, 'Connection refused')"),
+        ("HTTP 500, expected 200", "HTTP 500, expected 200"),
+        ("CatchResponseError('a', 'b')", "CatchResponseError('a', 'b')"),
+    ],
+)  # fmt: skip
+def test_a_plain_exceptions_text_is_unwrapped_once(error: str, text: str) -> None:
+    assert unwrapped_error(error) == text
+    assert unwrapped_error(unwrapped_error(error)) == text
+
+
+def test_a_request_name_is_printed_as_the_user_named_it() -> None:
+    # a custom name= of a locustfile request, or a declarative name: as it is
+    assert request_label("notfound-contains", "GET") == "notfound-contains"
+    assert request_label("GET /api/products", "GET") == "GET /api/products"
+    # Locust's default name is the path (or the URL) alone: with its method
+    assert request_label("/api/products", "GET") == "GET /api/products"
+    assert request_label("http://127.0.0.1:8/x", "POST") == "POST http://127.0.0.1:8/x"

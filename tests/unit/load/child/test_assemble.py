@@ -186,6 +186,25 @@ def test_errors_are_redacted_merged_and_the_most_frequent_first() -> None:
     )
 
 
+def test_a_failed_expectations_error_is_its_message_not_an_exception_repr() -> None:
+    """Locust records a catch_response failure as CatchResponseError('...'): the result, and
+    so the terminal, the verdict, verify and report, has its message once; a real exception
+    keeps its class name."""
+    expectation = 'expect.json "length(items) > `0`": got false, expected true'
+    errors = merge_errors(
+        [
+            ("GET /list", "GET", f"CatchResponseError({expectation!r})", 2),
+            ("GET /list", "GET", expectation, 1),
+            ("GET /x", "GET", "ConnectionRefusedError(111, 'Connection refused')", 1),
+        ],
+        Redactor([SECRET]),
+    )
+    assert errors == (
+        ErrorRecord("GET /list", "GET", expectation, 3),
+        ErrorRecord("GET /x", "GET", "ConnectionRefusedError(111, 'Connection refused')", 1),
+    )
+
+
 def test_error_result_round_trips_and_says_nothing_was_generated() -> None:
     result = error_result(PLAN, "The locustfile x does not exist.", 3, 1_767_225_600.0)
     assert result.status == "error" and result.reason == "The locustfile x does not exist."
