@@ -65,7 +65,6 @@ def _task(
     method = req.method.upper()
     path, name = req.path, req.name
     expect = frozenset(req.expect_status)
-    cap = plan.max_body
     # stream: the body is read here, block by block, never held (drain); a body over max_body
     # is a failed request, and the response time still runs to the body's last byte
     kwargs: dict[str, Any] = {"name": name, "catch_response": True, "stream": True}
@@ -78,59 +77,28 @@ def _task(
         kwargs["timeout"] = plan.timeout
         kwargs["verify"] = plan.verify_tls
     wanted = "/".join(str(s) for s in sorted(expect))
-    read_body = _read_requests_body if http else _read_fast_body
 
-    def respond(resp: Any) -> None:
-        code = resp.status_code
-        if not code:  # no response at all; keep the connection error Locust recorded
-            return
-        headers_at = time.perf_counter()
-        declared = None if method == "HEAD" else _declared(resp)
-        broken: Exception | None = None
-        try:
-            length, problem = read_body(resp, cap, declared)
-        except RequestTimedOut:
-            raise  # within_timeout records it, at the full timeout
-        except Exception as exc:  # reset, malformed: what Locust records reading a body
-            length, problem, broken = 0, "", exc
-        meta = resp.request_meta
-        meta["response_time"] += (time.perf_counter() - headers_at) * 1000
-        meta["response_length"] = length
-        if broken is not None:
-            resp.failure(broken)
-        elif problem:
-            resp.failure(problem)
-        elif not expect:
-            return  # Locust's rule: a status >= 400 is a failure
-        elif code in expect:
+    def judge(resp: Any, code: int, body: bytes | None, out: Any) -> None:
+        if code in expect:
             resp.success()
         else:
             resp.failure(f"HTTP {code}, expected {wanted}")
+
+    # without expect_status, Locust's rule: a status >= 400 is a failure
+    respond = _responder(method, plan.max_body, http, False, judge if expect else None)
 
     if not open_model:
 
         def task(user: Any) -> None:
             with user.client.request(method, path, **kwargs) as resp:
-                respond(resp)
+                respond(resp, None)
 
     else:
-        timeout_ms = plan.timeout * 1000
-        fire_timeout = _timeout_event(method, name, timeout_ms)
+        timed = _timed_sender(method, name, plan.timeout, respond)
 
         def task(user: Any) -> None:
             slot = user.stagegate_slot
-            due = slot.due
-            sent = time.time()
-            try:
-                context = {WINDOW_KEY: slot.window}
-                with user.client.request(method, path, context=context, **kwargs) as resp:
-                    respond(resp)
-                    meta = resp.request_meta
-                    service = meta["response_time"]
-                    meta["context"][SERVICE_KEY] = service
-                    meta["response_time"] = service + max(0.0, meta["start_time"] - due) * 1000
-            except RequestTimedOut as exc:  # at the full timeout, as within_timeout records it
-                fire_timeout(user, slot.window, max(0.0, sent - due) * 1000, sent, exc)
+            timed(user, path, kwargs, slot.due, slot.window, None)
 
     # the open model: a request still waiting at the stop is measured from its slot's due time
     bounded = within_timeout(
@@ -171,10 +139,87 @@ def _timeout_event(
     return fire
 
 
+Judge = Callable[[Any, int, "bytes | None", Any], None]
+
+
+def _responder(
+    method: str, cap: int, http: bool, hold: bool, judge: Judge | None
+) -> Callable[[Any, Any], None]:
+    """``respond(resp, out)`` for a plain request and a step alike: the body read to its end
+    (drained, or held whole when ``hold``: a step whose checks read it), at most ``cap`` bytes,
+    its time added to the response's; a body that broke or is over the cap is the request's
+    failure, else ``judge(resp, status, body, out)`` decides (no judge: Locust's rule)."""
+    head = method == "HEAD"
+    if hold:
+        collect_body = _collect_requests_body if http else _collect_fast_body
+    else:
+        read_body = _read_requests_body if http else _read_fast_body
+
+    def respond(resp: Any, out: Any) -> None:
+        code = resp.status_code
+        if not code:  # no response at all; keep the connection error Locust recorded
+            return
+        headers_at = time.perf_counter()
+        declared = None if head else _declared(resp)
+        body: bytes | None = None
+        broken: Exception | None = None
+        try:
+            if hold:
+                body, problem = collect_body(resp, cap, declared)
+                length = len(body)
+            else:
+                length, problem = read_body(resp, cap, declared)
+        except RequestTimedOut:
+            raise  # within_timeout records it, at the full timeout
+        except Exception as exc:  # reset, malformed: what Locust records reading a body
+            length, problem, broken = 0, "", exc
+        meta = resp.request_meta
+        meta["response_time"] += (time.perf_counter() - headers_at) * 1000
+        meta["response_length"] = length
+        if broken is not None:
+            resp.failure(broken)
+        elif problem:
+            resp.failure(problem)
+        elif judge is not None:
+            judge(resp, code, body, out)
+
+    return respond
+
+
+def _timed_sender(
+    method: str, name: str, timeout: float, respond: Callable[[Any, Any], None]
+) -> Callable[[Any, str, Mapping[str, Any], float, Any, Any], None]:
+    """The open model's send: ``send(user, url, kwargs, intended, window, out)``. The request's
+    time runs from ``intended`` (its slot's due time, or the previous step's end): Locust's
+    ``response_time``, so its report shows what users saw; its service time from the actual
+    send goes in the request's context (``SERVICE_KEY``); a timeout is recorded at the full
+    timeout plus the wait before the send."""
+    timeout_ms = timeout * 1000
+    fire_timeout = _timeout_event(method, name, timeout_ms)
+
+    def send(
+        user: Any, url: str, kwargs: Mapping[str, Any], intended: float, window: Any, out: Any
+    ) -> None:
+        sent = time.time()
+        try:
+            context = {WINDOW_KEY: window}
+            with user.client.request(method, url, context=context, **kwargs) as resp:
+                respond(resp, out)
+                meta = resp.request_meta
+                service = meta["response_time"]
+                meta["context"][SERVICE_KEY] = service
+                meta["response_time"] = service + max(0.0, meta["start_time"] - intended) * 1000
+        except RequestTimedOut as exc:  # at the full timeout, as within_timeout records it
+            fire_timeout(user, window, max(0.0, sent - intended) * 1000, sent, exc)
+
+    return send
+
+
 def _iteration(tasks: list[Callable[[Any], None]], slots: Slots) -> Any:
     """The open model's one task: take this process's next slot, wait for its due time, drop
     it if it is more than ``slots.lag`` seconds late (every user was busy), else run one
-    request picked by weight."""
+    iteration picked by weight: a plain request's task, or a flow (a step of ``requests`` is a
+    one-step flow)."""
     choice = random.choice
     now = time.time
     sleep = gevent.sleep
@@ -285,7 +330,6 @@ def _step(
     name = req.name
     checks: Checks = compile_checks(req)
     needs_body = checks.needs_body
-    cap = plan.max_body
     path_t = _template(req.path)
     header_ts = [(k, _template(v)) for k, v in req.headers.items()]
     # the query, url-encoded as urlencode() does: each key once, each constant value once
@@ -312,38 +356,8 @@ def _step(
     if json_t is not None and json_t.constant:
         fixed["json"] = json_t.source
     per_request = bool(header_ts) or (json_t is not None and not json_t.constant)
-    read_body = _read_requests_body if http else _read_fast_body
-    collect_body = _collect_requests_body if http else _collect_fast_body
-    timeout_ms = plan.timeout * 1000
-    fire_timeout = _timeout_event(method, name, timeout_ms)
 
-    def respond(resp: Any, out: _Outcome) -> None:
-        code = resp.status_code
-        if not code:  # no response at all; keep the connection error Locust recorded
-            return
-        headers_at = time.perf_counter()
-        declared = None if method == "HEAD" else _declared(resp)
-        body: bytes | None = None
-        broken: Exception | None = None
-        try:
-            if needs_body:
-                body, problem = collect_body(resp, cap, declared)
-                length = len(body)
-            else:
-                length, problem = read_body(resp, cap, declared)
-        except RequestTimedOut:
-            raise  # within_timeout records it, at the full timeout
-        except Exception as exc:  # reset, malformed: what Locust records reading a body
-            length, problem, broken = 0, "", exc
-        meta = resp.request_meta
-        meta["response_time"] += (time.perf_counter() - headers_at) * 1000
-        meta["response_length"] = length
-        if broken is not None:
-            resp.failure(broken)
-            return
-        if problem:
-            resp.failure(problem)
-            return
+    def judge(resp: Any, code: int, body: bytes | None, out: _Outcome) -> None:
         try:
             error, captured, secrets = checks.evaluate(code, resp.headers, body)
         except Exception as exc:  # never a request left unrecorded: the check's own failure
@@ -357,6 +371,9 @@ def _step(
         out.ok = True
         out.captured = captured
 
+    respond = _responder(method, plan.max_body, http, needs_body, judge)
+    timed = _timed_sender(method, name, plan.timeout, respond)
+
     def send(user: Any) -> None:
         out: _Outcome = user.stagegate_outcome
         url, kwargs, intended, window = user.stagegate_request
@@ -369,18 +386,8 @@ def _step(
             if not open_model:
                 with user.client.request(method, url, **kwargs) as resp:
                     respond(resp, out)
-                return
-            sent = time.time()
-            try:
-                context = {WINDOW_KEY: window}
-                with user.client.request(method, url, context=context, **kwargs) as resp:
-                    respond(resp, out)
-                    meta = resp.request_meta
-                    service = meta["response_time"]
-                    meta["context"][SERVICE_KEY] = service
-                    meta["response_time"] = service + max(0.0, meta["start_time"] - intended) * 1000
-            except RequestTimedOut as exc:  # at the full timeout, as within_timeout records it
-                fire_timeout(user, window, max(0.0, sent - intended) * 1000, sent, exc)
+            else:
+                timed(user, url, kwargs, intended, window, out)
         finally:
             if not http:
                 del user.client.client.valid_response_codes  # the plain tasks' (Locust's)
