@@ -440,7 +440,9 @@ def describe_profile(plan: LoadPlan, workers: int, remote: int = 0) -> dict[str,
         "warmup_s": plan.warmup,
         "workers": workers + remote,
         "remote_workers": remote,
-        "scenario": "locustfile" if plan.locustfile else "requests",
+        # "flows" when the scenario has flows (its requests, if any, run beside them)
+        "scenario": "locustfile" if plan.locustfile else "flows" if plan.flows else "requests",
+        **({"flows": [f.name for f in plan.flows]} if plan.flows else {}),
         "user_class": plan.user_class,
     }
 

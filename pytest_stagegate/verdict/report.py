@@ -438,7 +438,11 @@ def _identity(verdict: Mapping[str, Any]) -> str:
 def _profile(profile: Mapping[str, Any], load_seconds: float) -> str:
     parts: list[str] = []
     if "users" in profile:
-        parts.append(f"{profile['users']} users")
+        # the open model's users are the most concurrent iterations, as the header says
+        if profile.get("model") == "open":
+            parts.append(f"at most {profile['users']} concurrent iterations")
+        else:
+            parts.append(f"{profile['users']} users")
     if "spawn_rate" in profile and profile.get("model") != "open":
         parts.append(f"spawn rate {profile['spawn_rate']:g}/s")
     if isinstance(profile.get("duration_s"), (int, float)):
@@ -450,7 +454,9 @@ def _profile(profile: Mapping[str, Any], load_seconds: float) -> str:
     if isinstance(workers, int) and workers > 0:  # 0: one local process, nothing to say
         parts.append(f"{workers} worker processes")
     if "scenario" in profile:
-        parts.append(f"scenario: {profile['scenario']}")
+        flows = [str(f) for f in profile.get("flows") or ()]
+        names = f" ({', '.join(flows)})" if profile["scenario"] == "flows" and flows else ""
+        parts.append(f"scenario: {profile['scenario']}{names}")
     planned = profile.get("duration_s")
     # Only worth saying when the load ran shorter or longer than planned (an early abort).
     if load_seconds and not (isinstance(planned, (int, float)) and abs(load_seconds - planned) < 1):

@@ -256,6 +256,13 @@ def test_describe_profile() -> None:
         "scenario": "requests",
         "user_class": plan.user_class,
     }
+    # a scenario with flows says so, and names them
+    from pytest_stagegate.load.plan import PlannedFlow, PlannedRequest
+
+    step = PlannedRequest("GET", "/a", "GET /a")
+    flows = [PlannedFlow("checkout", 1, [step]), PlannedFlow("browse", 2, [step])]
+    flowing = describe_profile(dataclasses.replace(plan, flows=flows), workers=0)
+    assert (flowing["scenario"], flowing["flows"]) == ("flows", ["checkout", "browse"])
 
 
 def test_top_errors_are_ranked_redacted_and_cut() -> None:

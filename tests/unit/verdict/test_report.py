@@ -70,6 +70,16 @@ def test_report_profile_keeps_the_case_of_names() -> None:
     )
 
 
+def test_report_profile_names_the_flows_and_the_open_models_concurrency() -> None:
+    """A flows scenario says so, with its flows' names; the open model's users are the most
+    concurrent iterations, not users (as the terminal's header says)."""
+    profile = {"model": "open", "users": 100, "scenario": "flows", "flows": ["checkout", "browse"]}
+    assert _profile(profile, 0) == (
+        "At most 100 concurrent iterations, scenario: flows (checkout, browse)."
+    )
+    assert _profile({"users": 100, "scenario": "requests"}, 0) == ("100 users, scenario: requests.")
+
+
 def test_a_regression_limit_reads_like_every_other_limit() -> None:
     """A limit derived from a baseline (871.894 ms + 10% = 959.0834 ms) is shown like a
     written one, in the report's column, in the check's sentence and in JUnit's test name
