@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ class Shop:
             **httpbin_routes(),
             "/list": Route(respond=self.listing),
             "/cart": Route(respond=self.cart),
+            "/session": Route(respond=self.session),
             "/nope": Route(
                 status=404, body=b'{"error": "not found"}', content_type="application/json"
             ),
@@ -48,6 +50,10 @@ class Shop:
                 self.empties += 1
             return 200, {"items": []}
         return 200, {"items": [{"id": 1}]}
+
+    def session(self, request: Request) -> Any:
+        sid = f"sess-{uuid.uuid4().hex}"  # a fresh secret per answer
+        return 200, {"sid": sid}, {"Set-Cookie": f"sid={sid}; HttpOnly"}
 
     def cart(self, request: Request) -> Any:
         body = request.json() or {}
@@ -165,8 +171,15 @@ def test_unique_rows_are_never_repeated_across_two_workers() -> None:
         query={"t": "{token}"},
         expect_json=[{"expr": "query.t", "value": "nope"}],
     )  # fmt: skip
+    # a fresh session id captured by a request whose expectations fail: masked all the same
+    session = PlannedRequest(
+        "GET", "/session", "GET /session",
+        expect_json=[{"expr": "sid", "value": "nope"}],
+        expect_headers={"set-cookie": "Secure"},
+        capture=[{"var": "sid", "json": "sid"}],
+    )  # fmt: skip
     with HTTPTestServer(shop.routes) as server:
-        plan = journey_plan(server.url, rows, (echo,), users=4, spawn_rate=4)
+        plan = journey_plan(server.url, rows, (echo, session), users=4, spawn_rate=4)
         result = run_load(plan, workers=2)
     assert result.status == "completed"
     assert result.reason.startswith("The data file users.csv ran out of unique rows after ")
@@ -187,4 +200,6 @@ def test_unique_rows_are_never_repeated_across_two_workers() -> None:
     errors = [e.error for e in result.errors if e.name == "GET /anything"]
     assert len(errors) == 1, errors
     assert 'expect.json "query.t": got "***", expected "nope"' in errors[0]
+    sessions = [e.error for e in result.errors if e.name == "GET /session"]
+    assert len(sessions) == 1 and 'expect.json "sid": got "***", expected "nope"' in sessions[0]
     assert not any(token_for(f"user-{i:03d}") in str(result.to_dict()) for i in range(rows))
