@@ -626,7 +626,8 @@ def explain_lines(target: str, path: Path, how: str, settings: GateSettings) -> 
         f"Dropped iterations (open model: gate.load.rate, or stages with a rate): an iteration "
         f"that cannot start within {format_duration(defaults.ARRIVAL_LAG)} of its schedule is "
         f"dropped and counted. With more than {format_rate(defaults.MAX_DROPPED)} of the "
-        "iterations due dropped, a latency check (not service_time_*) that passed is "
+        "iterations due dropped (a stage's budgets: of that stage's), a latency check (not "
+        "service_time_*) that passed is "
         "inconclusive, and one that failed stays failed only if its limit is at most that lag "
         f"(a dropped iteration waited at least as long), else it is inconclusive too; {dropped}.",
         "Regression budgets (*_regression) compare with the --gate-baseline verdict: the limit "

@@ -473,6 +473,10 @@ class StageResult:
     total: EndpointResult | None = None
     requests: int | None = None
     failures: int | None = None
+    # the open model, a judged stage: the slots of its judged window that were due (started or
+    # dropped) and dropped, its own share for its budgets' dropped rule; None otherwise
+    iterations_due: int | None = None
+    dropped: int | None = None
 
     def measured_seconds(self, warmup_seconds: float) -> float:
         """The stage's judged seconds: its span after the warm-up (what its rates are over)."""
@@ -515,6 +519,8 @@ class StageResult:
             "total": None if self.total is None else self.total.to_dict(),
             "requests": self.requests,
             "failures": self.failures,
+            "iterations_due": self.iterations_due,
+            "dropped": self.dropped,
         }
 
     @classmethod
@@ -522,7 +528,7 @@ class StageResult:
         d = _mapping(data, where)
         counts = {
             key: None if d.get(key) is None else _int(d, key, where)
-            for key in ("requests", "failures")
+            for key in ("requests", "failures", "iterations_due", "dropped")
         }
         unit = _str(d, "unit", where)
         if unit not in ("users", "iterations/s"):
@@ -543,6 +549,8 @@ class StageResult:
             total=None if total is None else EndpointResult.from_dict(total, f"{where}.total"),
             requests=counts["requests"],
             failures=counts["failures"],
+            iterations_due=counts["iterations_due"],
+            dropped=counts["dropped"],
         )
 
 

@@ -19,7 +19,7 @@ from ..budgets import Budget, Check, Dropped, EndpointStats, evaluate, percentil
 from ..config import GateSettings, StageSpec, Target
 from ..errors import LoadError
 from ..load.plan import LoadPlan, plan_for
-from ..load.result import ErrorRecord, LoadResult
+from ..load.result import ErrorRecord, LoadResult, StageResult
 from ..metrics import parse_metric, sorted_percentiles
 from ..target.client import make_client
 from ..units import format_duration
@@ -264,6 +264,15 @@ def dropped_of(result: LoadResult, arrival_lag: float) -> Dropped | None:
     return Dropped(due=result.iterations_due, dropped=result.dropped, lag_s=arrival_lag)
 
 
+def stage_dropped(stage: StageResult | None, run: Dropped | None) -> Dropped | None:
+    """The dropped rule of a stage's budgets: its own judged window's iterations due and
+    dropped (a peak that dropped 3% of its iterations is not judged on the whole run's 0.75%);
+    the whole run's from a result without the stage's counts; None in the closed model."""
+    if run is None or stage is None or stage.iterations_due is None:
+        return run
+    return Dropped(due=stage.iterations_due, dropped=stage.dropped or 0, lag_s=run.lag_s)
+
+
 def judge_stages(
     stages: Sequence[StageSpec],
     result: LoadResult,
@@ -277,7 +286,9 @@ def judge_stages(
     requests (``StageResult``; a glob's covered names merged); a stage with budgets that did
     not run (the load stopped before it) or kept no requests apart has each of its budgets
     inconclusive, saying so, and so has a budget on one of the ``flows`` (by name: a stage
-    keeps no flow apart). Returns the checks and, by stage name, the stats they were judged
+    keeps no flow apart). ``dropped``: the whole run's; each stage's latency budgets are
+    judged on the stage's own dropped iterations when the result has them
+    (``stage_dropped``). Returns the checks and, by stage name, the stats they were judged
     on."""
     checks: list[Check] = []
     measured: dict[str, dict[str, EndpointStats]] = {}
@@ -307,7 +318,7 @@ def judge_stages(
             stats,
             min_samples=min_samples,
             saturated=saturated,
-            dropped=dropped,
+            dropped=stage_dropped(stage, dropped),
             stage=spec.name,
             groups=None
             if stage is None
@@ -371,6 +382,8 @@ def load_model_record(
                 endpoints=tuple(stage_stats.get(s.name, {}).values()),
                 requests=s.requests,
                 failures=s.failures,
+                iterations_due=s.iterations_due,
+                dropped=s.dropped,
             )
             for s in result.stages
         ),

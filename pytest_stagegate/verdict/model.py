@@ -399,6 +399,12 @@ def _load_dict(load: LoadModelRecord) -> dict[str, Any]:
                 "unit": s.unit,
                 "requests": s.requests,
                 "failures": s.failures,
+                # the open model's judged stages only (absent elsewhere, as in older verdicts)
+                **(
+                    {"iterations_due": s.iterations_due, "dropped": s.dropped}
+                    if s.iterations_due is not None
+                    else {}
+                ),
                 "endpoints": [
                     _endpoint_dict(e)
                     for e in sorted(s.endpoints, key=lambda e: (e.name == TOTAL, e.name))

@@ -71,6 +71,10 @@ class StageRecord:
     # judged ones, all of an unjudged one's), by start or due time; None: not counted
     requests: int | None = None
     failures: int | None = None
+    # the open model, a judged stage: its judged window's iterations due and dropped (what its
+    # budgets' dropped rule is judged on); None otherwise
+    iterations_due: int | None = None
+    dropped: int | None = None
 
 
 @dataclass(frozen=True)

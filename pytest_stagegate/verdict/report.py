@@ -243,6 +243,8 @@ def _load_model(doc: _Doc, gate: Mapping[str, Any], *, terse: bool = False) -> N
         doc.paragraph(load_model_sentence(load, (gate.get("profile") or {}).get("users")))
     if stages:
         timeline = load.get("timeline") or []
+        # the open model: each judged stage's dropped iterations, what its budgets are judged on
+        dropped = any(st.get("iterations_due") is not None for st in stages)
         rows = []
         for st in stages:
             total = next((e for e in st.get("endpoints") or [] if e["name"] == "total"), None)
@@ -265,12 +267,21 @@ def _load_model(doc: _Doc, gate: Mapping[str, Any], *, terse: bool = False) -> N
                     # its requests as the verdict counts them, by start or due time
                     "-" if requests is None else f"{requests:,}",
                     _ms(total["percentiles"].get("p95")) if total else "-",
+                    *([_stage_dropped(st)] if dropped else []),
                 ]
             )
         doc.table(
-            ["stage", "time", "level", "judged", "requests", "p95"],
+            [
+                "stage",
+                "time",
+                "level",
+                "judged",
+                "requests",
+                "p95",
+                *(["dropped"] if dropped else []),
+            ],
             rows,
-            numeric={"requests", "p95"},
+            numeric={"requests", "p95", "dropped"},
         )
     limit = budget_line(
         (c["endpoint"], c["metric"], c["limit"] if c.get("unit") == "ms" else None)
@@ -280,6 +291,16 @@ def _load_model(doc: _Doc, gate: Mapping[str, Any], *, terse: bool = False) -> N
     chart = text_chart(points_from_json(load.get("timeline") or []), bands_from_json(stages), limit)
     if chart:
         doc.preformatted(chart)
+
+
+def _stage_dropped(st: Mapping[str, Any]) -> str:
+    """``60 of 2,000 (3%)``: a stage's dropped iterations of those due; ``-`` without."""
+    due = st.get("iterations_due")
+    if due is None:
+        return "-"
+    n = int(st.get("dropped") or 0)
+    share = f" ({n / due * 100:.2g}%)" if due else ""  # as the load sentence says it
+    return f"{n:,} of {due:,}{share}"
 
 
 def _gate_tables(doc: _Doc, gate: Mapping[str, Any]) -> None:

@@ -245,6 +245,10 @@ def test_stages_ramp_the_rate_over_two_workers_judge_their_own_budgets_and_the_r
     ramp, _, down = load["stages"]
     assert ramp["requests"] <= 10 and down["requests"] <= 10, load["stages"]
     assert sum(s["requests"] for s in load["stages"]) <= server.count(WORK)
+    # the stage's own iterations due and dropped, which its budgets' dropped rule judges: the
+    # run's here (the one judged stage), summed over both workers' reports; none in the others
+    assert (peak["iterations_due"], peak["dropped"]) == (60, load["dropped"])
+    assert "iterations_due" not in ramp and "iterations_due" not in down
     (check,) = [c for c in verdict["gate"]["checks"] if c.get("stage")]
     assert (check["stage"], check["endpoint"], check["metric"]) == ("peak", "total", "p95")
     assert check["outcome"] == "pass"

@@ -103,6 +103,9 @@ def test_stages_across_two_workers_split_the_slots_and_merge_exactly() -> None:
     # the peak is the only judged stage: its requests apart are the judged ones, exactly
     assert peak.total.requests == result.total.requests > 0
     assert peak.total.histogram.to_dict() == result.total.histogram.to_dict()
+    # and its iterations due and dropped, both workers' (its budgets' dropped rule)
+    assert (peak.iterations_due, peak.dropped) == (result.iterations_due, result.dropped)
+    assert ramp.iterations_due is None and ramp.dropped is None
     # both workers' shares of the judged slots are counted: the ramp's 20 are not
     lag = plan.arrival_lag
     assert judged_slots(plan, 1.0, 3.0 - lag) <= result.iterations_due <= judged_slots(plan, 1, 3)

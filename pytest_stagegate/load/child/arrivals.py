@@ -253,6 +253,10 @@ class Slots:
         self.due = 0  # judged windows: slots started or dropped
         self.dropped = 0  # judged windows: slots dropped
         self._taken = (0, 0)
+        # the same by stage index (judged windows of a stage): [due, dropped], so that each
+        # stage's budgets are judged on its own dropped share; ``take_stage_counts``
+        self.stage_counts: dict[int, list[int]] = {}
+        self._stage_taken: dict[int, tuple[int, int]] = {}
         self._waiting: dict[int, Slot] = {}  # pulled, neither started nor dropped yet
 
     def begin(self, load_start: float, k: int = 0, workers: int = 1) -> None:
@@ -277,14 +281,25 @@ class Slots:
 
     def started(self, slot: Slot) -> None:
         del self._waiting[slot.index]
-        if slot.window.judged:
-            self.due += 1
+        self._count(slot.window, 1, 0)
 
     def drop(self, slot: Slot) -> None:
         del self._waiting[slot.index]
-        if slot.window.judged:
-            self.due += 1
-            self.dropped += 1
+        self._count(slot.window, 1, 1)
+
+    def _count(self, window: Window, due: int, dropped: int) -> None:
+        """``due`` slots of ``window``, ``dropped`` of them dropped: counted if it is judged,
+        in its stage's too."""
+        if not window.judged or due <= 0:
+            return
+        self.due += due
+        self.dropped += dropped
+        if window.stage >= 0:
+            counts = self.stage_counts.get(window.stage)
+            if counts is None:
+                counts = self.stage_counts[window.stage] = [0, 0]
+            counts[0] += due
+            counts[1] += dropped
 
     def close(self, now: float) -> int:
         """No slot is handed out any more. The slots of this process nobody started although
@@ -297,18 +312,26 @@ class Slots:
             return 0
         self.closed = True
         cutoff = now - self.lag
-        late = self.unpulled_judged(now - self.load_start - self.lag)
-        late += sum(1 for s in self._waiting.values() if s.window.judged and s.due <= cutoff)
+        late = 0
+        for w, n in self.unpulled_by_window(now - self.load_start - self.lag):
+            self._count(w, n, n)
+            late += n
+        for s in self._waiting.values():
+            if s.window.judged and s.due <= cutoff:
+                self._count(s.window, 1, 1)
+                late += 1
         self._waiting.clear()
-        self.due += late
-        self.dropped += late
         return late
 
     def unpulled_judged(self, until: float) -> int:
         """This process's slots not pulled yet, due at or before ``until`` (seconds from the
         load start), in judged windows."""
+        return sum(n for _, n in self.unpulled_by_window(until))
+
+    def unpulled_by_window(self, until: float) -> list[tuple[Window, int]]:
+        """``unpulled_judged`` by judged window."""
         first = self.k + self.workers * self.pulled  # the first unpulled global slot
-        count = 0
+        out = []
         sched = self.schedule
         for w in self.windows.judged:
             if sched.first:  # start < t_i <= end (Windows.ending_at)
@@ -317,14 +340,25 @@ class Slots:
             else:  # start <= t_i < end
                 lo = sched.slots_before(w.start) if w.start > -math.inf else 0
                 hi = sched.slots_before(min(w.end, math.nextafter(until, math.inf)))
-            count += _own(max(lo, first), hi, self.k, self.workers)
-        return count
+            out.append((w, _own(max(lo, first), hi, self.k, self.workers)))
+        return out
 
     def take_counts(self) -> tuple[int, int]:
         """(due, dropped) since the last call (a worker's report)."""
         due, dropped = self.due - self._taken[0], self.dropped - self._taken[1]
         self._taken = (self.due, self.dropped)
         return due, dropped
+
+    def take_stage_counts(self) -> dict[int, tuple[int, int]]:
+        """Each stage's (due, dropped) since the last call, the stages with any (a worker's
+        report)."""
+        out = {}
+        for k, (due, dropped) in self.stage_counts.items():
+            was = self._stage_taken.get(k, (0, 0))
+            if (due, dropped) != was:
+                out[k] = (due - was[0], dropped - was[1])
+                self._stage_taken[k] = (due, dropped)
+        return out
 
 
 _EPS = 1e-9  # a schedule's area within this of a whole number is that number

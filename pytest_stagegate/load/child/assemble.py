@@ -120,12 +120,15 @@ def stage_results(
     load_seconds: float,
     stage_endpoints: Mapping[int, Mapping[str, EndpointTally]],
     stage_counts: Mapping[int, tuple[int, int]] | None = None,
+    stage_slots: Mapping[int, tuple[int, int]] | None = None,
 ) -> tuple[StageResult, ...]:
     """``plan.stages`` as they ran: planned times cut at the load's end (an aborted run ends
     early), the levels they ramped over, each stage's (requests, failures) (``stage_counts``
     by stage index, ``Recorder.stage_totals``: 0 for a stage that recorded none; None when
-    not given), and for a stage with budgets its judged requests (``stage_endpoints``: by
-    stage index, already redacted)."""
+    not given), in the open model each judged stage's (iterations due, dropped) in its judged
+    window (``stage_slots``, ``Recorder.stage_slot_counts``: 0 for none; None when not given,
+    for an unjudged stage and in the closed model), and for a stage with budgets its judged
+    requests (``stage_endpoints``: by stage index, already redacted)."""
     out = []
     for k, (st, (start, end, lo, hi)) in enumerate(
         zip(plan.stages, stage_bounds(plan.stages), strict=True)
@@ -135,6 +138,9 @@ def stage_results(
         if st.measure:
             endpoints, total = _endpoints(stage_endpoints.get(k, {}), plan.open_model)
         counts = None if stage_counts is None else stage_counts.get(k, (0, 0))
+        slots = None
+        if stage_slots is not None and plan.open_model and st.judge:
+            slots = stage_slots.get(k, (0, 0))
         out.append(
             StageResult(
                 name=st.name,
@@ -148,6 +154,8 @@ def stage_results(
                 total=total,
                 requests=None if counts is None else counts[0],
                 failures=None if counts is None else counts[1],
+                iterations_due=None if slots is None else slots[0],
+                dropped=None if slots is None else slots[1],
             )
         )
     return tuple(out)
@@ -175,6 +183,7 @@ def assemble_result(
     dropped: int = 0,
     stage_endpoints: Mapping[int, Mapping[str, EndpointTally]] | None = None,
     stage_counts: Mapping[int, tuple[int, int]] | None = None,
+    stage_slots: Mapping[int, tuple[int, int]] | None = None,
     timeline: Sequence[TimelinePoint] = (),
     flows: Mapping[str, EndpointTally] | None = None,
 ) -> LoadResult:
@@ -190,7 +199,8 @@ def assemble_result(
     The open model (``plan.open_model``) adds each endpoint's service times, ``iterations_due``
     and ``dropped`` (the judged windows' slots); ``stage_endpoints`` are the judged requests
     of the stages with budgets, by stage index (redacted), ``stage_counts`` every stage's
-    (requests, failures) (``Recorder.stage_totals``); ``timeline`` the run's points;
+    (requests, failures) (``Recorder.stage_totals``), ``stage_slots`` every stage's (iterations
+    due, dropped) (``Recorder.stage_slot_counts``); ``timeline`` the run's points;
     ``flows`` the judged iterations of the declared flows by name (``Recorder.flows_measured``):
     every flow of ``plan.flows`` is in the result, in the plan's order, with none if it ran
     none."""
@@ -227,7 +237,7 @@ def assemble_result(
         rate=plan.rate,
         iterations_due=iterations_due if open_model else 0,
         dropped=dropped if open_model else 0,
-        stages=stage_results(plan, load_seconds, stage_endpoints or {}, stage_counts),
+        stages=stage_results(plan, load_seconds, stage_endpoints or {}, stage_counts, stage_slots),
         timeline=tuple(timeline),
         flows=flow_results(plan, flows or {}),
     )

@@ -523,6 +523,7 @@ class Controller:
                 k: redact_endpoints(eps, self.redact) for k, eps in rec.stage_measured.items()
             },
             stage_counts=rec.stage_totals([st.judge for st in self.plan.stages]),
+            stage_slots=rec.stage_slot_counts(),
             timeline=self.timeline.points(),
             flows=rec.flows_measured,
         )

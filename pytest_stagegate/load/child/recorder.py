@@ -287,6 +287,8 @@ class Recorder:
         # workers (a local process's own are in ``slots``)
         self.iterations_due = 0
         self.dropped = 0
+        # the same by stage index: [due, dropped], absorbed from workers (``stage_slot_counts``)
+        self.stage_slots: dict[int, list[int]] = {}
         self.last_judged = False  # the last request's window: judged or not
         # the declarative scenario's flows, by name (``on_flow``)
         self.flows_fresh: dict[str, EndpointTally] = {}
@@ -467,6 +469,16 @@ class Recorder:
             dropped += self.slots.dropped
         return due, dropped
 
+    def stage_slot_counts(self) -> dict[int, tuple[int, int]]:
+        """(iterations due, dropped) of each stage's judged windows, by stage index, the stages
+        with any: the workers' and this process's."""
+        out = {k: (c[0], c[1]) for k, c in self.stage_slots.items()}
+        if self.slots is not None:
+            for k, (due, dropped) in self.slots.stage_counts.items():
+                was = out.get(k, (0, 0))
+                out[k] = (was[0] + due, was[1] + dropped)
+        return out
+
     def drain(self) -> dict[str, Any]:
         """Everything since the last drain, msgpack-safe, then forget it (a worker's report;
         the master ``absorb``s it)."""
@@ -488,6 +500,9 @@ class Recorder:
             }
         if self.slots is not None:
             doc["due"], doc["dr"] = self.slots.take_counts()
+            stage_slots = self.slots.take_stage_counts()
+            if stage_slots:
+                doc["sd"] = {str(k): list(c) for k, c in stage_slots.items()}
         if self.flows_fresh:
             doc["fl"] = {name: ep.to_list() for name, ep in self.flows_fresh.items()}
             self.flows_fresh = {}
@@ -523,6 +538,12 @@ class Recorder:
         self.unanswered_measured += int(doc.get("um", 0))
         self.iterations_due += int(doc.get("due", 0))
         self.dropped += int(doc.get("dr", 0))
+        for k, counts in doc.get("sd", {}).items():
+            mine = self.stage_slots.get(int(k))
+            if mine is None:
+                mine = self.stage_slots[int(k)] = [0, 0]
+            for i, n in enumerate(counts[:2]):
+                mine[i] += int(n)
         for name, entry in doc.get("fl", {}).items():
             _tally(self.flows_fresh, name).add_list(entry)
         self.rows_taken += int(doc.get("dt", 0))

@@ -4,6 +4,7 @@ hand-made LoadResults, no load runs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from pytest_stagegate.budgets import TOTAL, Budget
@@ -22,6 +23,7 @@ from pytest_stagegate.plugin.gate import (
     dropped_of,
     judge_stages,
     load_model_record,
+    stage_dropped,
 )
 from pytest_stagegate.verdict import GateRecord, Verdict, validate_verdict
 from tests.verdict_samples import verdict
@@ -158,6 +160,45 @@ def test_the_dropped_rule_reaches_stage_checks() -> None:
     checks, _ = judge_stages([PEAK_SPEC], r, min_samples=20, dropped=dropped_of(r, 0.5))
     assert checks[0].outcome == "inconclusive"
     assert "20 of 1,000 iterations (2%)" in checks[0].message
+
+
+def test_a_stage_is_judged_on_its_own_dropped_iterations() -> None:
+    # 60 of the peak's 2,000 iterations dropped (3%) are 0.75% of the run's 8,000: the peak's
+    # p95 cannot pass without its slowest users, whatever the run's share
+    broken = dataclasses.replace(peak(100.0), iterations_due=2000, dropped=60)
+    r = result(stages=(RAMP, broken), due=8000, dropped=60)
+    run = dropped_of(r, 0.5)
+    assert run is not None and not run.too_many()
+    checks, _ = judge_stages([PEAK_SPEC], r, min_samples=20, dropped=run)
+    assert [(c.stage, c.outcome) for c in checks] == [("peak", "inconclusive")]
+    assert "60 of 2,000 iterations (3%) could not start within 500ms" in checks[0].message
+    # and the other way: a run that dropped 2% elsewhere does not spoil a peak that dropped none
+    kept = dataclasses.replace(peak(100.0), iterations_due=2000, dropped=0)
+    r = result(stages=(RAMP, kept), due=8000, dropped=160)
+    checks, _ = judge_stages([PEAK_SPEC], r, min_samples=20, dropped=dropped_of(r, 0.5))
+    assert [(c.stage, c.outcome) for c in checks] == [("peak", "pass")]
+    # a result without the stage's counts (an older child) keeps the whole run's rule
+    assert stage_dropped(peak(), run) is run and stage_dropped(broken, None) is None
+    # the verdict carries the stage's counts where there are some (the open model's judged
+    # stages), and validates
+    r = result(stages=(RAMP, broken), due=8000, dropped=60)
+    checks, stats = judge_stages([PEAK_SPEC], r, min_samples=20, dropped=dropped_of(r, 0.5))
+    v: Verdict = verdict(
+        gate=GateRecord(
+            status="completed",
+            endpoints=list(r.endpoint_stats().values()),
+            checks=checks,
+            load_seconds=30.0,
+            load=load_model_record(r, 0.5, stats),
+        ),
+        gate_requested=True,
+    )
+    data = json.loads(json.dumps(v.to_dict()))
+    validate_verdict(data)
+    ramp, pk = data["gate"]["load"]["stages"]
+    assert "iterations_due" not in ramp and "dropped" not in ramp
+    assert (pk["iterations_due"], pk["dropped"]) == (2000, 60)
+    assert StageResult.from_dict(broken.to_dict(), "s") == broken
 
 
 def test_dropped_of_only_in_the_open_model() -> None:

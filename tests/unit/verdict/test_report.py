@@ -133,3 +133,24 @@ def test_the_all_failed_rule_reads_as_its_own_limit() -> None:
     assert check_name(rule) == "error_rate of shopping: not all failed"
     xml = to_xml(data).decode()
     assert "limit: all failed" in xml and "&lt;= 100%" not in xml
+
+
+def test_the_stages_table_shows_each_judged_stages_dropped_iterations() -> None:
+    data = SAMPLES["open"]().to_dict()
+    stages = data["gate"]["load"]["stages"]
+    assert "iterations_due" not in stages[1]  # the golden's sample: no column
+    plain = next(line for line in render(data).splitlines() if line.startswith("stage "))
+    assert plain.split()[-1] == "p95"
+    stages[1].update(iterations_due=2000, dropped=60)
+    stages[2].update(iterations_due=230, dropped=0)
+    text = render(data)
+    header = next(line for line in text.splitlines() if line.startswith("stage "))
+    assert header.split() == ["stage", "time", "level", "judged", "requests", "p95", "dropped"]
+    rows = {
+        line.split()[0]: line
+        for line in text.splitlines()
+        if line.split()[:1] in (["ramp"], ["peak"], ["cool"])
+    }
+    assert rows["peak"].endswith("60 of 2,000 (3%)") and rows["cool"].endswith("0 of 230 (0%)")
+    assert rows["ramp"].rstrip().endswith("-")
+    assert "| 60 of 2,000 (3%) |" in render(data, "markdown")

@@ -137,6 +137,52 @@ def test_workers_split_the_slots_and_together_start_them_all(workers: int) -> No
     assert sorted(every) == list(range(schedule.count)) and schedule.count == 170
 
 
+@pytest.mark.parametrize("workers", [1, 3])
+def test_each_stage_counts_its_own_due_and_dropped_slots(workers: int) -> None:
+    # warm-up 1 s; ramp 0 -> 20/s over 2 s (area 20, judge: false), peak 20/s over 2 s (40),
+    # tail 20 -> 0/s over 1 s (10). Every other slot is dropped; closed at 5.5 s (lag 0.5 s)
+    st = [
+        PlannedStage("ramp", 2.0, rate=20.0, judge=False),
+        PlannedStage("peak", 2.0, rate=20.0, measure=True),
+        PlannedStage("tail", 1.0, rate=0.0),
+    ]
+    schedule = Schedule(rate=None, stages=st, duration=0.0)
+    windows = Windows(1.0, st)
+    due = dropped = 0
+    stage: dict[int, list[int]] = {}
+    taken: dict[int, list[int]] = {}
+    for k in range(workers):
+        slots = Slots(schedule, windows, lag=0.5)
+        slots.begin(0.0, k, workers)
+        n = 0
+        while (slot := slots.pull()) is not None and slot.due < 4.2:
+            (slots.drop if n % 2 else slots.started)(slot)
+            n += 1
+            if n == 30:  # a report in between
+                for s, (d, x) in slots.take_stage_counts().items():
+                    taken.setdefault(s, [0, 0])
+                    taken[s][0] += d
+                    taken[s][1] += x
+        slots.close(5.0)  # the last pulled, due at 4.2 s, and the unpulled up to 4.5 s dropped
+        due, dropped = due + slots.due, dropped + slots.dropped
+        for s, (d, x) in slots.stage_counts.items():
+            stage.setdefault(s, [0, 0])
+            stage[s][0] += d
+            stage[s][1] += x
+        for s, (d, x) in slots.take_stage_counts().items():
+            taken.setdefault(s, [0, 0])
+            taken[s][0] += d
+            taken[s][1] += x
+        assert slots.take_stage_counts() == {}
+    # the ramp is not judged: none of its slots counts; the peak's 40 all do, the tail's
+    # due by 4.5 s (N(4.5) = 60 + 7.5) too
+    assert set(stage) == {1, 2} and stage[1][0] == 40 and stage[2][0] == 7
+    assert (due, dropped) == (stage[1][0] + stage[2][0], stage[1][1] + stage[2][1])
+    assert 20 - workers <= stage[1][1] <= 20 + workers  # every other one, per worker
+    assert stage[2][1] >= 7 - 2 * workers  # mostly dropped at the close
+    assert taken == stage
+
+
 def test_a_process_share_must_exist() -> None:
     slots = Slots(Schedule(rate=1.0, stages=[], duration=1.0), Windows(0.0, []), lag=0.5)
     with pytest.raises(ValueError):

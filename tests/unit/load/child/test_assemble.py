@@ -360,5 +360,30 @@ def test_every_stage_has_its_request_counts_and_reads_without_them() -> None:
     assert StageResult.from_dict(up.to_dict(), "s") == up
     older = {k: v for k, v in up.to_dict().items() if k not in ("requests", "failures")}
     assert StageResult.from_dict(older, "s").requests is None
+    # iterations due and dropped: the open model's judged stages only
+    assert (up.iterations_due, up.dropped) == (None, None)
+    assert stage_results(plan, 3.2, {}, {}, {1: (9, 1)})[1].iterations_due is None  # closed
+
+
+def test_the_open_models_judged_stages_have_their_due_and_dropped_iterations() -> None:
+    plan = LoadPlan(
+        host="http://127.0.0.1:9",
+        users=7,
+        spawn_rate=7,
+        duration=3,
+        stages=[
+            PlannedStage("up", 1.0, rate=5.0, judge=False),
+            PlannedStage("peak", 1.0, rate=5.0),
+            PlannedStage("down", 1.0, rate=0.0),
+        ],
+    )
+    up, peak, down = stage_results(plan, 3.2, {}, {}, {1: (5, 2), 0: (9, 9)})
+    assert (up.iterations_due, up.dropped) == (None, None)  # not judged
+    assert (peak.iterations_due, peak.dropped) == (5, 2)
+    assert (down.iterations_due, down.dropped) == (0, 0)
+    assert StageResult.from_dict(peak.to_dict(), "s") == peak
+    older = {k: v for k, v in peak.to_dict().items() if k not in ("iterations_due", "dropped")}
+    assert StageResult.from_dict(older, "s").iterations_due is None
+    assert [s.iterations_due for s in stage_results(plan, 3.2, {}, {})] == [None] * 3
     with pytest.raises(ValueError, match="requests"):
         StageResult.from_dict({**up.to_dict(), "requests": -1}, "s")

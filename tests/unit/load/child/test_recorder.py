@@ -335,8 +335,17 @@ def test_a_drained_open_model_report_keeps_service_times_stages_and_slots() -> N
     assert master.fresh["/a"].to_list() == expected
     assert master.stage_fresh[1]["/a"].to_list() == stage_expected
     assert master.slot_counts() == (1, 1)
+    # by stage too: the peak's own share, for its budgets' dropped rule
+    assert master.stage_slot_counts() == worker.stage_slot_counts() == {1: (1, 1)}
     master.absorb(worker.drain())  # nothing new
-    assert master.slot_counts() == (1, 1)
+    assert master.slot_counts() == (1, 1) and master.stage_slot_counts() == {1: (1, 1)}
+    nxt = slots.pull()
+    assert nxt is not None and nxt.window.stage == 1
+    slots.started(nxt)
+    master.absorb(worker.drain())
+    assert master.stage_slot_counts() == {1: (2, 1)}
+    master.absorb({"m": {}, "rn": 0, "rf": 0})  # a worker of 0.2 sends none
+    assert master.stage_slot_counts() == {1: (2, 1)}
     master.take_fresh()
     assert master.stage_measured[1]["/a"].service_hist.count == 20
 
