@@ -852,7 +852,7 @@ def test_explain_prints_each_budget_with_its_limit_and_the_samples_it_needs(
         "min_samples: 50",
         "default_error_rate: 2%",
         "saturation_cpu: 80% of one core, per load process",
-        "load: open model, 20/s, at most 20 concurrent iterations, for 10s",
+        "load: open model, 20/s, at most 10 concurrent iterations, for 10s",
     ):
         assert policy in lines
     flowing = " ".join(text.split())

@@ -57,21 +57,21 @@ def test_the_closed_model_is_described_by_its_users(tmp_path: Path) -> None:
 
 def test_the_open_model_is_described_by_its_rate_and_concurrency(tmp_path: Path) -> None:
     load = load_of(tmp_path, "    rate: 6000/m\n    duration: 10s")
-    assert describe_load(load) == "open model, rate 100/s (at most 100 concurrent iterations)"
+    assert describe_load(load) == "open model, rate 100/s (at most 50 concurrent iterations)"
     profile = profile_of(load)
-    assert (profile["model"], profile["rate"], profile["users"]) == ("open", 100.0, 100)
+    assert (profile["model"], profile["rate"], profile["users"]) == ("open", 100.0, 50)
     assert profile["arrival_lag_s"] == 0.5
     assert "spawn_rate" not in profile  # all its users start at once: a spawn rate says nothing
     assert "stages" not in profile
     assert _profile_parts(profile) == [
-        "open model, rate 100/s, at most 100 concurrent iterations, 10 s, warm-up 2 s"
+        "open model, rate 100/s, at most 50 concurrent iterations, 10 s, warm-up 2 s"
     ]
 
 
 def test_open_model_stages_are_described_by_their_peak_and_number(tmp_path: Path) -> None:
     load = load_of(tmp_path, RAMP)
     assert describe_load(load) == (
-        "open model, rate up to 100/s in 3 stages (at most 100 concurrent iterations)"
+        "open model, rate up to 100/s in 3 stages (at most 50 concurrent iterations)"
     )
     profile = profile_of(load)
     assert (profile["model"], profile["rate"], profile["duration_s"]) == ("open", None, 15.0)
@@ -82,7 +82,7 @@ def test_open_model_stages_are_described_by_their_peak_and_number(tmp_path: Path
     ]
     assert "spawn_rate" not in profile
     assert _profile_parts(profile) == [
-        "open model, rate up to 100/s in 3 stages, at most 100 concurrent iterations, 15 s, "
+        "open model, rate up to 100/s in 3 stages, at most 50 concurrent iterations, 15 s, "
         "warm-up 2 s"
     ]
 
