@@ -60,6 +60,7 @@ from .locust_setup import (
     StagesShape,
     UnjudgedErrors,
     all_errors,
+    ignore_late_errors,
     judge_locust_stats,
     quiet_locust_stats,
 )
@@ -313,7 +314,10 @@ class Controller:
             # (warm-up ones too: a hang that began in the warm-up left nothing to measure);
             # the judged ones are measured at their waits so far
             self.recorder.unfinished += unanswered_requests(self.load_start)
-            self.recorder.on_unanswered(waiting())
+            # (a locustfile's requests are not tracked: their late answers still count)
+            self.recorder.on_unanswered(waiting(), stop=not self.plan.locustfile)
+            if not self.plan.locustfile:
+                ignore_late_errors(runner.stats)
             runner.quit()
 
     def _stop(self, status: Status, reason: str) -> None:

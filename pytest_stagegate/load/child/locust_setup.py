@@ -37,6 +37,7 @@ __all__ = [
     "StagesShape",
     "UnjudgedErrors",
     "all_errors",
+    "ignore_late_errors",
     "install_locust_settings",
     "judge_locust_stats",
     "quiet_locust_stats",
@@ -134,6 +135,14 @@ def judge_locust_stats(
 
     stats.log_request = log_judged_request  # type: ignore[method-assign]
     stats.log_error = log_judged_error  # type: ignore[method-assign]
+
+
+def ignore_late_errors(stats: locust.stats.RequestStats) -> None:
+    """From now on (the load stopped; the requests still waiting were measured at their waits
+    so far) no error reaches the run's error list: an answer that arrives while the users are
+    being stopped is not counted as a request (``Recorder.on_request``), so its error must not
+    be either."""
+    stats.log_error = _ignore_request  # type: ignore[method-assign]
 
 
 def all_errors(

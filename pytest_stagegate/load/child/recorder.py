@@ -268,6 +268,8 @@ class Recorder:
         self.windows: Windows | None = None  # with stages only; else warmup_end decides
         self.slots: Slots | None = None  # this process's open-model slots (local, worker)
         self.measured: dict[str, EndpointTally] = {}  # folded in by take_fresh()
+        # the names with a judged latency sample (a success or a timeout) in this process
+        self.answered: set[str] = set()
         self.fresh: dict[str, EndpointTally] = {}
         self.fresh_warmup: dict[str, LogHistogram] = {}
         self.stage_measured: dict[int, dict[str, EndpointTally]] = {}
@@ -357,6 +359,8 @@ class Recorder:
             ep.methods.add(request_type)
             status = status_class(response)
             ep.record(kind, response_time, service, status)
+            if kind != FAILED and response_time is not None:
+                self.answered.add(name)
             if stage >= 0:
                 into = self.stage_fresh.get(stage)
                 if into is None:
@@ -394,6 +398,11 @@ class Recorder:
                 stage = window.stage if window.measure else -1
             latency = float(item.latency_ms)
             if not (latency >= 0 and latency < math.inf):
+                continue
+            if item.name not in self.answered:
+                # beside no answer of its name its wait proves nothing: a dead target whose
+                # every request fails must not gain fast latencies from its last attempts
+                # (all failed, or nothing answered at all: the hang rule, decide that)
                 continue
             service = item.service_ms
             tallies = [_tally(self.fresh, item.name)]

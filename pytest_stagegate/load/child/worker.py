@@ -31,6 +31,7 @@ from .locust_setup import (
     MSG_WINDOW,
     REPORT_KEY,
     UnjudgedErrors,
+    ignore_late_errors,
     judge_locust_stats,
     quiet_locust_stats,
 )
@@ -82,7 +83,11 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
             slots.close(time.time())
         # before the users are killed: their requests in flight vanish with them
         recorder.unfinished += unanswered_requests(0.0)  # this run's, warm-up included
-        recorder.on_unanswered(waiting())  # the judged ones at their waits so far
+        # the judged ones at their waits so far (a locustfile's requests are not tracked:
+        # their late answers still count)
+        recorder.on_unanswered(waiting(), stop=not plan.locustfile)
+        if not plan.locustfile and environment.runner is not None:
+            ignore_late_errors(environment.runner.stats)
 
     env.events.test_stopping.add_listener(on_stopping)
     runner_ref: list[WorkerRunner] = []
