@@ -173,7 +173,8 @@ def gate_beside_locust(
     """gate / locust requests/s, both running on this process's CPUs, same seconds counted."""
     # Locust starts first and stops last: it runs at full strength all through the gate's
     # measured window (its warm-up covers its own start-up; Locust's has happened by then).
-    locust = Locust(url, users, seconds + WARMUP + 3.0, tmp / "beside")
+    # (a tail long enough for the gate's own start-up on the CPU it shares with Locust)
+    locust = Locust(url, users, seconds + WARMUP + 10.0, tmp / "beside")
     gate = run_gate(url, users, seconds + WARMUP, workers=0, warmup=WARMUP, report=report)
     start = datetime.fromisoformat(gate.started_at).timestamp() + gate.warmup_seconds
     end = start + gate.measured_seconds
