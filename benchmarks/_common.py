@@ -150,3 +150,13 @@ def plain_server(cpus: set[int] | None = None) -> Iterator[tuple[str, str]]:
     else:
         with fast_server(cpus=cpus) as url:
             yield url, "benchmarks/fastserver.py (asyncio; nginx not installed)"
+
+
+def cpu_plan() -> tuple[set[int] | None, set[int] | None]:
+    """(the server's CPUs, the measured processes' CPU): apart, when there are two or more."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None, None
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None, None
+    return {cpus[-1]}, {cpus[0]}

@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import statistics
 import threading
 import time
 from datetime import datetime
 
-from _common import pinned, plain_server
+from _common import cpu_plan, pinned, plain_server
 
 from pytest_stagegate.load.plan import LoadPlan, PlannedRequest
 from pytest_stagegate.load.process import run_load
@@ -122,16 +121,6 @@ def side_by_side(
         raise SystemExit(f"the two runs overlapped for {end - start:.1f} s only")
     rate = [(requests_at(s, end) - requests_at(s, start)) / (end - start) for s in (a, b)]
     return rate[0], rate[1]
-
-
-def cpu_plan() -> tuple[set[int] | None, set[int] | None]:
-    """(the server's CPUs, the load processes' CPU): apart, when there are two or more."""
-    if not hasattr(os, "sched_getaffinity"):
-        return None, None
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        return None, None
-    return {cpus[-1]}, {cpus[0]}
 
 
 def main() -> None:

@@ -42,7 +42,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from _common import pinned, plain_server
+from _common import cpu_plan, pinned, plain_server
 
 GROUPS = ("http", "bare", "ctrl")
 
@@ -140,16 +140,6 @@ def one_round(project: Path, url: str) -> tuple[dict[str, float], dict[str, floa
         raise SystemExit(f"the benchmark run failed ({done.returncode}):\n{done.stdout[-3000:]}")
     data = json.loads(times.read_text())
     return data["times"], data["first"], wall
-
-
-def cpu_plan() -> tuple[set[int] | None, set[int] | None]:
-    """(the server's CPUs, pytest's CPU): apart, when there are two or more."""
-    if not hasattr(os, "sched_getaffinity"):
-        return None, None
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        return None, None
-    return {cpus[-1]}, {cpus[0]}
 
 
 def main() -> None:

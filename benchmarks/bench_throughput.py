@@ -46,7 +46,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from _common import pinned, plain_server
+from _common import cpu_plan, pinned, plain_server
 
 from pytest_stagegate.load.plan import LoadPlan, PlannedRequest
 from pytest_stagegate.load.process import run_load
@@ -190,16 +190,6 @@ def locust_beside_locust(url: str, users: int, seconds: float, tmp: Path) -> flo
     start = max(a[0][0], b[0][0]) + WARMUP
     end = start + seconds
     return rate_between(a, start, end) / rate_between(b, start, end)
-
-
-def cpu_plan() -> tuple[set[int] | None, set[int] | None]:
-    """(the server's CPUs, the load processes' CPU): apart, when there are two or more."""
-    if not hasattr(os, "sched_getaffinity"):
-        return None, None
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < 2:
-        return None, None
-    return {cpus[-1]}, {cpus[0]}
 
 
 def main() -> None:
