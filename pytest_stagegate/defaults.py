@@ -55,3 +55,10 @@ MASTER_PORT = 5557  # Locust's own default for its master
 
 # Signing the verdict
 SIGNING_KEY_ENV = "STAGEGATE_SIGNING_KEY"  # the environment variable holding the key
+
+# --- history, metrics, live metrics, workers (0.2) ------------------------------------------
+HISTORY_KEEP = 200  # --gate-history: verdicts kept per target (ini stagegate_history_keep)
+PASS_RATE_GOAL = 0.95  # stagegate history: the deployment success rate a programme aims for
+VERIFY_TIME_GOAL = 30 * 60.0  # seconds: run start to verdict, the time-to-verify goal
+WORKER_TOKEN_ENV = "STAGEGATE_WORKER_TOKEN"  # remote workers prove this shared secret
+OTEL_ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"  # set: the load's metrics go out live

@@ -96,7 +96,20 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         "--gate-baseline",
         dest="stagegate_baseline",
         metavar="PATH",
-        help="an earlier verdict to compare against (for *_regression budgets)",
+        help="an earlier verdict to compare against (for *_regression budgets); 'auto': the "
+        "latest passing verdict of this target in --gate-history",
+    )
+    group.addoption(
+        "--gate-history",
+        dest="stagegate_history",
+        metavar="DIR",
+        help="keep every gated verdict in DIR (by target, commit and time); ini stagegate_history",
+    )
+    group.addoption(
+        "--gate-metrics",
+        dest="stagegate_metrics",
+        metavar="PATH",
+        help="write the gate's measurements as an OpenMetrics text file (GitLab metrics report)",
     )
     group.addoption(
         "--gate-workers",
@@ -130,6 +143,11 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     )
     parser.addini("stagegate_config", CONFIG_HELP)
     parser.addini("stagegate_target", TARGET_HELP)
+    parser.addini("stagegate_history", "keep every gated verdict in this directory")
+    parser.addini(
+        "stagegate_history_keep",
+        f"how many verdicts --gate-history keeps per target (default {defaults.HISTORY_KEEP})",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

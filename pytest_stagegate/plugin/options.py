@@ -108,7 +108,11 @@ class RunOptions:
     verdict_path: Path = Path(defaults.VERDICT_FILE)
     junit_path: Path = Path(defaults.JUNIT_FILE)
     verdict_wanted: bool = False  # --gate, --verdict or --verdict-junit
-    baseline: Path | None = None
+    baseline: Path | None = None  # None with baseline_auto: picked from the history later
+    baseline_auto: bool = False  # --gate-baseline auto
+    history_dir: Path | None = None  # --gate-history / ini stagegate_history
+    history_keep: int = defaults.HISTORY_KEEP  # ini stagegate_history_keep
+    metrics_path: Path | None = None  # --gate-metrics
     html_report: Path | None = None
     workers: int = 0  # local Locust worker processes
     remote_workers: int = 0
@@ -159,6 +163,7 @@ class RunOptions:
             or ini_config
         )
         listing = any(getattr(opt, name, False) for name in _LISTINGS)
+        baseline_auto = str(opt.stagegate_baseline or "").strip().lower() == "auto"
         return cls(
             target=target,
             target_source=target_source,
@@ -170,7 +175,13 @@ class RunOptions:
             verdict_path=Path(opt.stagegate_verdict or defaults.VERDICT_FILE),
             junit_path=Path(opt.stagegate_verdict_junit or defaults.JUNIT_FILE),
             verdict_wanted=verdict_wanted,
-            baseline=_path(opt.stagegate_baseline),
+            baseline=None if baseline_auto else _path(opt.stagegate_baseline),
+            baseline_auto=baseline_auto,
+            history_dir=_history_dir(
+                opt.stagegate_history, config.getini("stagegate_history"), rootdir
+            ),
+            history_keep=_history_keep(config.getini("stagegate_history_keep")),
+            metrics_path=_path(opt.stagegate_metrics),
             html_report=_path(opt.stagegate_report),
             workers=int(opt.stagegate_workers or 0),
             remote_workers=int(opt.stagegate_remote_workers or 0),
@@ -322,3 +333,29 @@ def _target_name(option: str | None, ini: Any) -> tuple[str, str]:
 
 def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
+
+
+def _history_dir(option: str | None, ini: str, rootdir: Path) -> Path | None:
+    """--gate-history DIR (from where pytest runs), else ini stagegate_history (from the
+    rootdir); None when neither."""
+    if option:
+        return Path(option)
+    if ini:
+        return rootdir / str(ini)
+    return None
+
+
+def _history_keep(ini: str) -> int:
+    """ini stagegate_history_keep: a whole number >= 1; a bad value is a usage error."""
+    if not str(ini).strip():
+        return defaults.HISTORY_KEEP
+    try:
+        keep = int(str(ini).strip())
+    except ValueError:
+        keep = 0
+    if keep < 1:
+        raise pytest.UsageError(
+            f"pytest-stagegate: ini stagegate_history_keep: expected a whole number of "
+            f"verdicts to keep per target (1 or more), got {ini!r}"
+        )
+    return keep
