@@ -1,11 +1,15 @@
-"""The CI recipes in ci/ parse, and every pytest / stagegate command they run uses real options."""
+"""The CI recipes in ci/ parse, pass their CI's schema and zizmor's audit, and every pytest /
+stagegate command they run uses real options."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -109,3 +113,122 @@ def test_github_recipes_sign_and_verify_with_the_ci_secret() -> None:
                 signing += gated
                 verifying += "stagegate verify" in run
     assert (signing, verifying) == (1, 1)
+
+
+GITHUB = [r for r in RECIPES if r.parent.name == "github"]
+GITLAB = [r for r in RECIPES if r.parent.name == "gitlab"]
+SCHEMAS = {"github": "vendor.github-workflows", "gitlab": "vendor.gitlab-ci"}
+# zizmor and check-jsonschema need Python 3.11: the test extra installs them there.
+NO_TOOL = "is not installed (the test extra installs it on Python >= 3.11)"
+
+
+def _zizmor() -> str:
+    found = Path(sysconfig.get_path("scripts")) / "zizmor"
+    if found.exists():
+        return str(found)
+    found_on_path = shutil.which("zizmor")
+    if found_on_path is None:
+        pytest.skip(f"zizmor {NO_TOOL}")
+    return found_on_path
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_recipe_passes_its_ci_schema(recipe: Path) -> None:
+    if importlib.util.find_spec("check_jsonschema") is None:
+        pytest.skip(f"check-jsonschema {NO_TOOL}")
+    schema = SCHEMAS[recipe.parent.name]
+    # The builtin schemas ship inside check-jsonschema: nothing is fetched.
+    checked = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", schema, str(recipe)],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_github_recipes_have_no_zizmor_findings(tmp_path: Path) -> None:
+    # The auditor persona reports everything zizmor knows, also what the default one hides;
+    # offline, without a configuration file that could silence a rule.
+    audited = subprocess.run(
+        [
+            _zizmor(),
+            "--offline",
+            "--no-config",
+            "--persona",
+            "auditor",
+            "--format",
+            "plain",
+            "--cache-dir",
+            str(tmp_path),
+            *map(str, GITHUB),
+        ],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "NO_COLOR": "1"},
+    )
+    assert audited.returncode == 0, audited.stdout + audited.stderr
+    assert "No findings" in audited.stdout, audited.stdout + audited.stderr
+
+
+def test_github_actions_are_pinned_to_the_commit_of_a_named_release() -> None:
+    pins: dict[str, set[str]] = {}
+    for recipe in GITHUB:
+        for number, line in enumerate(recipe.read_text().splitlines(), 1):
+            used = re.search(r"\buses:\s*(\S+)(.*)", line)
+            if used is None:
+                continue
+            action, comment = used.groups()
+            # zizmor's unpinned-uses checks the hash; the comment names the release, so that a
+            # reader (and Dependabot) knows what the hash is
+            assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", action), (
+                f"{recipe.name}:{number}: {action} is not pinned to a full commit hash"
+            )
+            assert re.fullmatch(r"\s*# v\d+\.\d+\.\d+", comment), (
+                f"{recipe.name}:{number}: {action} has no '# vX.Y.Z' comment naming its release"
+            )
+            pins.setdefault(action.split("@")[0], set()).add(line.split("@", 1)[1].strip())
+    assert {"actions/checkout", "actions/upload-artifact", "actions/download-artifact"} <= set(pins)
+    # one release of each action across the recipes
+    assert all(len(refs) == 1 for refs in pins.values()), pins
+
+
+def test_github_jobs_hold_least_privilege() -> None:
+    for recipe in GITHUB:
+        document = yaml.safe_load(recipe.read_text())
+        assert document["permissions"] == {}, f"{recipe.name}: top-level permissions"
+        for name, job in document["jobs"].items():
+            granted = job.get("permissions")
+            assert isinstance(granted, dict), f"{recipe.name}: job {name} has no permissions"
+            assert set(granted.values()) <= {"read", "none"}, f"{recipe.name}: job {name}"
+            for step in job["steps"]:
+                if str(step.get("uses", "")).startswith("actions/checkout@"):
+                    assert step["with"]["persist-credentials"] is False, recipe.name
+
+
+def _option(words: list[str], name: str) -> str | None:
+    for index, word in enumerate(words):
+        if word == name and index + 1 < len(words):
+            return words[index + 1]
+        if word.startswith(name + "="):
+            return word.split("=", 1)[1]
+    return None
+
+
+def test_gitlab_recipe_publishes_the_metrics_and_junit_reports() -> None:
+    (recipe,) = GITLAB
+    jobs = yaml.safe_load(recipe.read_text())
+    gated = [
+        (name, _words(command))
+        for name, job in jobs.items()
+        if isinstance(job, dict)
+        for command in _commands(job)
+        if command.startswith("pytest") and "--gate" in _words(command)
+    ]
+    assert len(gated) == 1, gated
+    name, words = gated[0]
+    metrics, junit = _option(words, "--gate-metrics"), _option(words, "--verdict-junit")
+    assert metrics and junit, f"{recipe.name}: {' '.join(words)}"
+    artifacts = jobs[name]["artifacts"]
+    assert artifacts["when"] == "always"  # a failed gate's numbers are the ones to look at
+    assert artifacts["reports"] == {"junit": junit, "metrics": metrics}
+    assert {metrics, junit, _option(words, "--verdict")} <= set(artifacts["paths"])
