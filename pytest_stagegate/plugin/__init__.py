@@ -163,3 +163,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(run, StagegateRun.PLUGIN_NAME)
     # the fixtures bound to this run, over the module's: no per-test pytestconfig/request chain
     config.pluginmanager.register(_fixtures.for_run(config), _fixtures.PLUGIN_NAME)
+    if getattr(config.option, "htmlpath", None):  # pytest-html's --html: a stagegate section
+        from .html_section import HtmlSection
+
+        HtmlSection.register(config, options)
