@@ -50,6 +50,7 @@ from .captured import note
 from .data import exhausted_reason
 from .deadline import deadline_watch, in_flight, waiting
 from .failure import LoadFailure, last_line
+from .lean import bind
 from .locust_setup import (
     MSG_HELLO,
     MSG_ROWS_END,
@@ -156,6 +157,7 @@ class Controller:
                 quiet_locust_stats(runner.stats)
             else:
                 judge_locust_stats(runner.stats, self.recorder, self.unjudged_errors)
+            bind(env, self.recorder, runner.stats)  # the lean path records here directly
         if env.shape_class is not None:
             self.shape_watch = ShapeWatch(env.shape_class)
         self.runner = runner

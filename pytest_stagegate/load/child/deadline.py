@@ -25,7 +25,9 @@ __all__ = [
     "RequestTimedOut",
     "Unanswered",
     "deadline_watch",
+    "enter",
     "in_flight",
+    "leave",
     "started_since",
     "unanswered",
     "waiting",
@@ -98,6 +100,25 @@ def within_timeout(
             _IN_FLIGHT.pop(me, None)
 
     return bounded
+
+
+def enter(
+    me: Any,
+    sent: float,
+    timeout: float,
+    method: str,
+    name: str,
+    intended: float | None,
+    window: Any,
+) -> None:
+    """The lean path's ``within_timeout`` (``lean.LeanRequest.send``): greenlet ``me`` sent a
+    request at ``sent`` (``time.monotonic()``); it records a ``RequestTimedOut`` itself."""
+    _IN_FLIGHT[me] = (sent + timeout, next(_tokens), timeout, sent, method, name, intended, window)
+
+
+def leave(me: Any) -> None:
+    """Greenlet ``me``'s request is over (``enter``)."""
+    _IN_FLIGHT.pop(me, None)
 
 
 def deadline_watch() -> None:

@@ -319,6 +319,37 @@ class Recorder:
         **_: Any,
     ) -> None:
         """An ``events.request`` listener (Locust passes the raw float time in ms)."""
+        window: Window | None = None
+        service: float | None = None
+        if context:  # the open model: the slot's window
+            window = context.get(WINDOW_KEY)
+            service = _service(context)
+        self.add_request(
+            request_type,
+            name,
+            response_time,
+            exception,
+            start_time,
+            window,
+            service,
+            status_class(response),
+        )
+
+    def add_request(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float | None,
+        exception: BaseException | None,
+        start_time: float | None,
+        window: Window | None,
+        service: float | None,
+        status: int,
+    ) -> None:
+        """One request, as ``on_request`` reads it from Locust's event: ``window`` and
+        ``service`` the open model's (its slot's window, ms from the actual send), ``status``
+        its response's class (1 for 1xx ... 5 for 5xx, 0 without a response). The lean path
+        (``lean.Sink``) records here directly."""
         if self.stopped:  # answered after the stop: already measured by ``on_unanswered``
             self.last_judged = False
             return
@@ -328,11 +359,8 @@ class Recorder:
             self.run_failures += 1
         if response_time is not None and not (response_time >= 0 and response_time < math.inf):
             response_time = None  # a custom client's garbage must not poison the histograms
-        window: Window | None = None
-        service: float | None = None
-        if context:  # the open model: the slot's window
-            window = context.get(WINDOW_KEY)
-            service = _service(context)
+        if service is not None and not (service >= 0 and service < math.inf):
+            service = None
         if window is None:
             if start_time is None:
                 start_time = time.time() - (response_time or 0.0) / 1000.0
@@ -357,7 +385,8 @@ class Recorder:
             if ep is None:
                 ep = self.fresh[name] = EndpointTally()
             ep.methods.add(request_type)
-            status = status_class(response)
+            if not 0 < status < 6:
+                status = 0
             ep.record(kind, response_time, service, status)
             if kind != FAILED and response_time is not None:
                 self.answered.add(name)

@@ -38,6 +38,7 @@ from .captured import note
 from .data import Feeder
 from .deadline import RequestTimedOut, within_timeout
 from .failure import LoadFailure, last_line
+from .lean import LeanRequest, LeanSession, Outcome, Sink, lean_wanted
 from .locust_setup import StagesShape
 from .recorder import SERVICE_KEY, WINDOW_KEY
 
@@ -56,7 +57,7 @@ log = logging.getLogger("pytest_stagegate.load")
 
 
 def _task(
-    req: PlannedRequest, plan: LoadPlan, *, http: bool, open_model: bool = False
+    req: PlannedRequest, plan: LoadPlan, *, http: bool, open_model: bool = False, lean: bool = False
 ) -> Callable[[Any], None]:
     """The request as a task: bounded by the target's timeout, its body drained. In the open
     model the user's ``stagegate_slot`` is the iteration's slot: the request's time runs from
@@ -84,6 +85,8 @@ def _task(
         else:
             resp.failure(f"HTTP {code}, expected {wanted}")
 
+    if lean:
+        return _lean_task(req, plan, open_model, expect, wanted)
     # without expect_status, Locust's rule: a status >= 400 is a failure
     respond = _responder(method, plan.max_body, http, False, judge if expect else None)
 
@@ -107,6 +110,43 @@ def _task(
     bounded.__name__ = name
     bounded.__qualname__ = name
     return bounded
+
+
+def _lean_task(
+    req: PlannedRequest, plan: LoadPlan, open_model: bool, expect: frozenset[int], wanted: str
+) -> Callable[[Any], None]:
+    """``_task`` on the lean path (``lean.LeanRequest``): the same request, status rule and
+    times, recorded once without Locust's session."""
+
+    def judge(code: int, headers: Any, body: bytes | None, out: Any) -> str | None:
+        return None if code in expect else f"HTTP {code}, expected {wanted}"
+
+    sender = LeanRequest(
+        plan,
+        req.method.upper(),
+        req.name,
+        hold=False,
+        judge=judge if expect else None,
+        path=req.path,
+        headers={**plan.headers, **req.headers},
+        json_body=req.json,
+    )
+    send = sender.send
+
+    if not open_model:
+
+        def task(user: Any) -> None:
+            send(user, None, None, None, None, None, None)
+
+    else:
+
+        def task(user: Any) -> None:
+            slot = user.stagegate_slot
+            send(user, None, None, None, slot.due, slot.window, None)
+
+    task.__name__ = req.name
+    task.__qualname__ = req.name
+    return task
 
 
 def _slot_intended(user: Any) -> tuple[float | None, Any]:
@@ -307,20 +347,11 @@ def _is_plain(req: PlannedRequest) -> bool:
     return req.json is None or compile_json(req.json).constant
 
 
-class _Outcome:
-    """What a step left for its flow (one per user greenlet): whether it succeeded, the values
-    it captured (None when its captures could not be taken), and when it ended (epoch s)."""
-
-    __slots__ = ("captured", "end", "ok")
-
-    def __init__(self) -> None:
-        self.ok = False
-        self.captured: dict[str, str] | None = None
-        self.end = 0.0
+_Outcome = Outcome  # what a step left for its flow (lean.Outcome)
 
 
 def _step(
-    req: PlannedRequest, plan: LoadPlan, *, http: bool, open_model: bool
+    req: PlannedRequest, plan: LoadPlan, *, http: bool, open_model: bool, lean: bool = False
 ) -> Callable[[Any, Mapping[str, Any], Mapping[str, Any], float | None], _Outcome]:
     """One templated or checked request: ``run(user, captures, row, intended)`` sends it,
     checks it and returns its ``_Outcome``. ``intended`` (the open model) is when it should
@@ -357,19 +388,39 @@ def _step(
         fixed["json"] = json_t.source
     per_request = bool(header_ts) or (json_t is not None and not json_t.constant)
 
-    def judge(resp: Any, code: int, body: bytes | None, out: _Outcome) -> None:
+    def check(code: int, headers: Any, body: bytes | None, out: _Outcome) -> str | None:
         try:
-            error, captured, secrets = checks.evaluate(code, resp.headers, body)
+            error, captured, secrets = checks.evaluate(code, headers, body)
         except Exception as exc:  # never a request left unrecorded: the check's own failure
             error, captured, secrets = f"expect: {last_line(exc)}", {}, []
         for value in secrets:  # secrets before any error text quotes them
             note(value)
         if error:
-            resp.failure(error)
-            return
-        resp.success()
+            return error
         out.ok = True
         out.captured = captured
+        return None
+
+    def judge(resp: Any, code: int, body: bytes | None, out: _Outcome) -> None:
+        error = check(code, resp.headers, body, out)
+        if error:
+            resp.failure(error)
+        else:
+            resp.success()
+
+    if lean:
+        return _lean_step(
+            req,
+            plan,
+            check,
+            needs_body,
+            path_t,
+            header_ts,
+            query_parts,
+            json_t,
+            target_headers,
+            open_model,
+        )
 
     respond = _responder(method, plan.max_body, http, needs_body, judge)
     timed = _timed_sender(method, name, plan.timeout, respond)
@@ -429,6 +480,68 @@ def _step(
 
 
 Step = Callable[[Any, Mapping[str, Any], Mapping[str, Any], float | None], _Outcome]
+
+
+def _lean_step(
+    req: PlannedRequest,
+    plan: LoadPlan,
+    check: Callable[[int, Any, bytes | None, _Outcome], str | None],
+    needs_body: bool,
+    path_t: Any,
+    header_ts: list[tuple[str, Any]],
+    query_parts: list[tuple[str, str | None, Any]],
+    json_t: Any,
+    target_headers: dict[str, str],
+    open_model: bool,
+) -> Step:
+    """``_step`` on the lean path: rendered as ``_step``'s ``run`` renders, sent and recorded
+    by ``lean.LeanRequest`` (every status reaches ``check``, as a step's on Locust's path)."""
+    variables: Mapping[str, Any] = plan.vars
+    constant_path = path_t.constant if not query_parts else None
+    json_fixed = json_t.source if json_t is not None and json_t.constant else None
+    json_rendered = json_t is not None and not json_t.constant
+    sender = LeanRequest(
+        plan,
+        req.method.upper(),
+        req.name,
+        hold=needs_body,
+        judge=check,
+        path=req.path if constant_path is None else constant_path,
+        headers=target_headers,
+        json_body=json_fixed,
+    )
+    send = sender.send
+
+    def run(
+        user: Any, captures: Mapping[str, Any], row: Mapping[str, Any], intended: float | None
+    ) -> _Outcome:
+        out = _Outcome()
+        path: str | None
+        if constant_path is not None:
+            path = None  # the request's own
+        else:
+            path = path_t.render(captures, variables, row)
+            if query_parts:
+                query = [
+                    k + (v if v is not None else _quoted(t.render(captures, variables, row)))
+                    for k, v, t in query_parts
+                ]
+                path = f"{path}{'&' if '?' in path else '?'}{'&'.join(query)}"
+        headers: dict[str, str] | None = None
+        if header_ts:
+            headers = dict(target_headers)
+            for key, t in header_ts:
+                headers[key] = t.render(captures, variables, row)
+        body = json_t.render(captures, variables, row) if json_rendered else None
+        window = None
+        if open_model:
+            slot = getattr(user, "stagegate_slot", None)
+            window = slot.window if slot is not None else None
+        send(user, path, headers, body, intended, window, out)
+        out.end = time.time()
+        return out
+
+    return run
 
 
 def _flow(
@@ -636,12 +749,32 @@ def _collect_requests_body(resp: Any, cap: int, declared: int | None) -> tuple[b
     return body, problem
 
 
+class _LeanUser(User):
+    """The declarative user on the lean path: a ``lean.LeanSession`` (``stagegate_http``)
+    instead of FastHttpUser's session; Locust runs it as any user."""
+
+    abstract = True
+    stagegate_timeout: float = 60.0
+    stagegate_insecure: bool = False
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        self.stagegate_http = LeanSession(
+            self.host or "", self.stagegate_timeout, self.stagegate_insecure
+        )
+
+
 def declarative_user(plan: LoadPlan) -> type[User]:
     if not plan.requests and not plan.flows:
         raise LoadFailure("The load plan has neither requests nor a locustfile: nothing to run.")
     http = plan.user_class == "http"
     open_model = plan.open_model
-    base: type[User] = HttpUser if http else FastHttpUser
+    lean = lean_wanted(plan)
+    base: type[User] = _LeanUser if lean else HttpUser if http else FastHttpUser
+    log.info(
+        "The declarative scenario runs on %s.",
+        "the lean request path" if lean else f"Locust's {base.__name__}",
+    )
     attrs: dict[str, Any] = {"host": plan.host, "__module__": __name__}
     slots = Slots(Schedule.of(plan), Windows.of(plan), plan.arrival_lag) if open_model else None
     feeder = Feeder(plan.data_rows, plan.data_mode) if plan.data_rows else None
@@ -650,15 +783,16 @@ def declarative_user(plan: LoadPlan) -> type[User]:
     iterations: list[tuple[Callable[[Any], None], int]] = []
     for r in plan.requests:
         if _is_plain(r):
-            task = _task(r, plan, http=http, open_model=open_model)
+            task = _task(r, plan, http=http, open_model=open_model, lean=lean)
         else:
-            run = _step(r, plan, http=http, open_model=open_model)
+            run = _step(r, plan, http=http, open_model=open_model, lean=lean)
             rows = feeder if feeder is not None and _uses_row(r) else None
             task = _flow(None, [(run, bool(r.capture))], [], (0.0, 0.0), rows, slots)
             task.__name__ = r.name
         iterations.append((task, max(1, int(r.weight))))
     for f in plan.flows:
-        iterations.append((_declared_flow(f, plan, http, feeder, slots), max(1, int(f.weight))))
+        flow = _declared_flow(f, plan, http, feeder, slots, lean)
+        iterations.append((flow, max(1, int(f.weight))))
     if slots is not None:
         # the users are the most concurrent iterations; the schedule starts them
         weighted = [task for task, weight in iterations for _ in range(weight)]
@@ -676,7 +810,9 @@ def declarative_user(plan: LoadPlan) -> type[User]:
         attrs["stagegate_data"] = feeder
     if plan.flows or any(not _is_plain(r) for r in plan.requests):
         attrs["on_start"] = _user_init
-    if not http:
+    if lean:
+        attrs.update(stagegate_timeout=plan.timeout, stagegate_insecure=not plan.verify_tls)
+    elif not http:
         attrs.update(
             network_timeout=plan.timeout,
             connection_timeout=plan.timeout,
@@ -686,11 +822,19 @@ def declarative_user(plan: LoadPlan) -> type[User]:
 
 
 def _declared_flow(
-    f: PlannedFlow, plan: LoadPlan, http: bool, feeder: Feeder | None, slots: Slots | None
+    f: PlannedFlow,
+    plan: LoadPlan,
+    http: bool,
+    feeder: Feeder | None,
+    slots: Slots | None,
+    lean: bool = False,
 ) -> Callable[[Any], None]:
     open_model = slots is not None
-    steps = [(_step(r, plan, http=http, open_model=open_model), bool(r.capture)) for r in f.steps]
-    on_start = [_step(r, plan, http=http, open_model=open_model) for r in f.on_start]
+    steps = [
+        (_step(r, plan, http=http, open_model=open_model, lean=lean), bool(r.capture))
+        for r in f.steps
+    ]
+    on_start = [_step(r, plan, http=http, open_model=open_model, lean=lean) for r in f.on_start]
     uses_row = any(_uses_row(r) for r in (*f.steps, *f.on_start))
     return _flow(f.name, steps, on_start, f.wait, feeder if uses_row else None, slots)
 
@@ -791,6 +935,8 @@ def build_environment(plan: LoadPlan) -> Environment:
         locustfile=os.path.basename(plan.locustfile) if plan.locustfile else "stagegate",
         stop_timeout=0.0,
     )
+    # the lean path's requests go to the recorder once a process binds it (``lean.bind``)
+    env.stagegate_sink = Sink(env.events.request)  # type: ignore[attr-defined]
     # the recorder's (``Recorder.on_flow``) in a process that records; a master runs no users
     env.stagegate_on_flow = lambda *args: None  # type: ignore[attr-defined]
     env.stagegate_target = {  # type: ignore[attr-defined]

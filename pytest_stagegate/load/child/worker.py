@@ -25,6 +25,7 @@ from .captured import take_new
 from .controller import unanswered_requests
 from .deadline import deadline_watch, waiting
 from .failure import EXIT_OK
+from .lean import bind
 from .locust_setup import (
     MSG_HELLO,
     MSG_ROWS_END,
@@ -111,6 +112,7 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
     group.spawn(deadline_watch)
     runner = env.create_worker_runner(args.master_host, args.master_port)
     runner_ref.append(runner)
+    bind(env, recorder, runner.stats)  # the lean path records here directly
 
     def on_window(environment: Environment, msg: Message) -> None:
         data = msg.data
