@@ -10,6 +10,9 @@
         Reads at most 16 MiB of VERDICT.
     stagegate report VERDICT [--format text|markdown]     a summary, e.g. for $GITHUB_STEP_SUMMARY
     stagegate compare OLD NEW [--format text|markdown]    per-endpoint latency changes
+    stagegate history DIR [--target T] [--last N] [--html PATH | --format text|markdown]
+        per target of a --gate-history folder: pass rate, time to verdict, critical failures,
+        p95/p99 and error rate per request name over the runs; --html: one offline file
     stagegate schema                                      the verdict's JSON Schema
     stagegate explain [--target T] [--config PATH]        how the gate judges this config:
         each budget with its limit and the samples it needs, the policy values, the rules
@@ -39,7 +42,7 @@ from . import defaults
 from ._version import __version__
 from .defaults import SIGNING_KEY_ENV
 from .errors import StagegateError
-from .units import DURATION_HELP, parse_duration
+from .units import DURATION_HELP, format_duration, parse_duration
 from .verdict import (
     VerdictError,
     check_signature,
@@ -63,6 +66,7 @@ EXIT_USAGE = 4
 # Clocks of CI runners disagree a little; more than this and the verdict is not to be trusted.
 FUTURE_TOLERANCE = timedelta(minutes=5)
 DEFAULT_MAX_AGE = "24h"
+DEFAULT_HISTORY_LAST = 30  # stagegate history: runs per target
 _HEX = re.compile(r"^[0-9a-f]+$")
 _MIN_PREFIX = 7
 
@@ -215,6 +219,33 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("new", type=Path, metavar="NEW")
     _format_option(compare)
     compare.set_defaults(func=_compare)
+
+    history = commands.add_parser(
+        "history",
+        help="pass rate, time to verdict and latency trends of the verdicts in a history",
+        description="Per target of DIR (pytest --gate --gate-history DIR): the pass rate of "
+        f"the last N gated runs against the {percent_goal()} goal, the time from each run's "
+        f"start to its verdict against the {format_duration(defaults.VERIFY_TIME_GOAL)} goal, "
+        "the critical tests that failed, and the p95, p99 and error rate of every request name "
+        "per run; as text, markdown, or one self-contained HTML file with charts.",
+    )
+    history.add_argument("directory", type=Path, metavar="DIR", help="the history folder")
+    history.add_argument("--target", help="only this target (default: every target in DIR)")
+    history.add_argument(
+        "--last",
+        type=_positive,
+        default=DEFAULT_HISTORY_LAST,
+        metavar="N",
+        help=f"the last N runs of each target (default: {DEFAULT_HISTORY_LAST})",
+    )
+    shown = history.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--html", type=Path, metavar="PATH", help="write the dashboard to PATH (HTML, offline)"
+    )
+    shown.add_argument(
+        "--format", choices=("text", "markdown"), default="text", help="default: text"
+    )
+    history.set_defaults(func=_history)
 
     schema_cmd = commands.add_parser(
         "schema",
@@ -479,6 +510,44 @@ def _worker(args: argparse.Namespace) -> int:
         master_host=args.master_host,
         master_port=args.master_port,
     )
+
+
+def _history(args: argparse.Namespace) -> int:
+    from .verdict.history import load_runs, render, summarize
+
+    runs, skipped = load_runs(args.directory, args.target)
+    for line in skipped:
+        print(f"stagegate: {line}", file=sys.stderr)
+    if args.target is not None and not runs:
+        raise VerdictError(f"{args.directory}: no verdicts of target {args.target!r}")
+    summaries = summarize(runs, last=args.last)
+    if args.html is None:
+        sys.stdout.write(render(summaries, args.format))
+        return EXIT_OK
+    from ._atomic import atomic_write_text
+    from .verdict.dashboard import render_html
+
+    atomic_write_text(
+        args.html, render_html(summaries, source=str(args.directory), skipped=skipped)
+    )
+    print(f"stagegate: wrote {args.html} ({len(runs)} verdicts, {len(summaries)} targets)")
+    return EXIT_OK
+
+
+def percent_goal() -> str:
+    return f"{defaults.PASS_RATE_GOAL * 100:g}%"
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of runs, 1 or more, got {text!r}"
+        )
+    return value
 
 
 def _schema(args: argparse.Namespace) -> int:

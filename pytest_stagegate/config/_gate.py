@@ -98,7 +98,9 @@ _POLICY_KEYS = (
     "run_after_critical_failure",
     "flaky_blocks",
     "default_error_rate",
+    "baseline",
 )
+_BASELINE_KEYS = ("median_of",)
 _GATE_KEYS = ("load", "budgets", "targets", *_POLICY_KEYS)
 _TARGET_GATE_KEYS = ("load", "budgets", *_POLICY_KEYS)
 _LOAD_KEYS = (
@@ -183,6 +185,15 @@ def _parse_policy(doc: Doc, values: Mapping[Any, Any], keypath: KeyPath) -> _Fie
         if present(values, key):
             kp = (*keypath, key)
             out[key] = (read(values[key], kp), kp)
+    if present(values, "baseline"):
+        # gate.baseline: {median_of: K}: the *_regression budgets compare with the median of
+        # the last K passing verdicts of --gate-baseline auto
+        kp = (*keypath, "baseline")
+        baseline = doc.mapping(values["baseline"], kp, "a mapping such as {median_of: 5}")
+        doc.known_keys(baseline, kp, _BASELINE_KEYS)
+        if present(baseline, "median_of"):
+            mkp = (*kp, "median_of")
+            out["baseline_median_of"] = (doc.integer(baseline["median_of"], mkp, minimum=1), mkp)
     return out
 
 

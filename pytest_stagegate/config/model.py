@@ -235,3 +235,6 @@ class GateSettings:
     # the error budget of every request name and total without one (gate.default_error_rate)
     default_error_rate: float = defaults.ERROR_RATE
     waivers: tuple[Waiver, ...] = ()  # error_rate: off, by name
+    # gate.baseline.median_of: *_regression budgets compare with the median of the last K
+    # passing verdicts of --gate-baseline auto (1: the latest)
+    baseline_median_of: int = 1

@@ -53,13 +53,18 @@ def finish_run(
     environ: Mapping[str, str] = os.environ,
     configured_target: Target | None = None,
     secrets: RunSecrets | None = None,
+    baseline: Mapping[str, Any] | None = None,
+    baseline_warning: str = "",
 ) -> Finished:
     """Decide the verdict, hand it to ``verdict_hook`` (``pytest_stagegate_verdict``), write
     ``options.files`` (the JSON signed with ``options.signing_key``, if any) and, for a gated
     run on GitHub, the step summary. ``configured_target`` is the target as stagegate.yaml
     configured it when a ``pytest_stagegate_configure_target`` hook replaced it with
     ``target``: the verdict then says so. ``secrets`` are the run's (``RunState.secrets``; by
-    default those of both targets): what the run writes here is redacted with them."""
+    default those of both targets): what the run writes here is redacted with them.
+    ``baseline`` is the verdict's ``baseline`` field (where --gate-baseline's came from),
+    ``baseline_warning`` a reason to add; with ``options.history_dir`` the verdict is kept in
+    the history too (a history that cannot be written is said, the verdict stands)."""
     redact = secrets if secrets is not None else RunSecrets.of(target, configured_target)
     verdict = Verdict(
         target_name=target.name,
@@ -82,6 +87,8 @@ def finish_run(
         verdict.add_reason(replaced_sentence(target, configured_target, redact))
     if gate is not None and gate.load_errors:
         verdict.add_reason("Most frequent load errors: " + "; ".join(gate.load_errors) + ".")
+    if baseline_warning and options.gate:
+        verdict.add_reason(redact(baseline_warning))
     try:
         verdict_hook(verdict)
     except Exception as exc:  # a notifier that fails must not cost the verdict
@@ -92,6 +99,8 @@ def finish_run(
     status = exit_status_for(exit_status, verdict.promote, options.gate)
     # every sentence of the files, whoever wrote it (a verdict hook's reason or check, say)
     data = redact_messages(verdict.to_dict(), redact)
+    if baseline is not None and options.gate:
+        data["baseline"] = _redact_strings(baseline, redact)
     if options.signing_key:
         data = sign_verdict(data, options.signing_key)
     written: list[tuple[str, str]] = []
@@ -105,6 +114,20 @@ def finish_run(
         except (OSError, ValueError) as exc:
             write_line(redact(f"stagegate: could not write {path}: {exc}"), red=True)
             status = pytest.ExitCode.TESTS_FAILED
+    if options.history_dir is not None and options.gate:
+        from ..verdict.history import store
+
+        try:
+            kept = store(options.history_dir, data, options.history_keep)
+            written.append(("history", str(kept)))
+        except (OSError, ValueError) as exc:
+            write_line(
+                redact(
+                    f"stagegate: could not keep the verdict in the history "
+                    f"{options.history_dir}: {exc}; the verdict stands"
+                ),
+                red=True,
+            )
     report = options.html_report
     # Locust's HTML report is written by the load process: listed when this run wrote it
     if report is not None and gate is not None and _written_since(report, started_at):
@@ -167,6 +190,14 @@ def redact_messages(value: Any, redact: Callable[[str], str], key: str = "") -> 
     if isinstance(value, str) and key in MESSAGE_KEYS:
         return redact(value)
     return value
+
+
+def _redact_strings(value: Any, redact: Callable[[str], str]) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _redact_strings(v, redact) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact_strings(v, redact) for v in value]
+    return redact(value) if isinstance(value, str) else value
 
 
 def exit_status_for(status: int, promote: bool, gate_requested: bool) -> int:

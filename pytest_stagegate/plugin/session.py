@@ -53,6 +53,10 @@ class StagegateRun:
         # set just before this plugin's own pytest.exit(): a user's exit message may read alike
         self._stopped_by_us = False
         self._written: tuple[tuple[str, str], ...] = ()  # what the run wrote, for the summary
+        # --gate-baseline: where the baseline came from (the verdict's baseline field), and the
+        # warning of --gate-baseline auto before any passing verdict
+        self._baseline_record: dict[str, Any] | None = None
+        self._baseline_warning = ""
 
     # -- construction -------------------------------------------------------------------------
 
@@ -94,7 +98,7 @@ class StagegateRun:
             run._check_outputs()
             if options.gate:
                 state.baseline = run._check_gate_inputs()
-            elif options.baseline or options.html_report:
+            elif options.baseline or options.baseline_auto or options.html_report:
                 raise pytest.UsageError(
                     "pytest-stagegate: --gate-baseline and --gate-report only apply to a gated "
                     "run: add --gate."
@@ -151,14 +155,72 @@ class StagegateRun:
                 "pytest-stagegate: --gate-remote-workers needs --gate-master-bind HOST:PORT, "
                 f"the address the remote workers connect to (e.g. {BIND_EXAMPLE})."
             )
+        self._check_history()
+        if self.options.baseline_auto:
+            return self._auto_baseline()
         if self.options.baseline is None:
             return None
         from ..verdict import baseline_stats, load_verdict
+        from ..verdict.history import file_record
 
         try:
-            return baseline_stats(load_verdict(self.options.baseline))
+            data = load_verdict(self.options.baseline)
         except StagegateError as exc:
             raise pytest.UsageError(f"pytest-stagegate: --gate-baseline: {exc}") from None
+        self._baseline_record = file_record(self.options.baseline, data)
+        return baseline_stats(data)
+
+    def _check_history(self) -> None:
+        """--gate-history DIR must be a folder this run can write; --gate-baseline auto needs
+        one."""
+        history = self.options.history_dir
+        if history is None:
+            if self.options.baseline_auto:
+                raise pytest.UsageError(
+                    "pytest-stagegate: --gate-baseline auto takes the latest passing verdict of "
+                    "this target from the history of verdicts, and this run keeps none: add "
+                    "--gate-history DIR (or the ini key stagegate_history), the folder where "
+                    "the earlier gated runs kept theirs."
+                )
+            return
+        if history.exists() and not history.is_dir():
+            raise pytest.UsageError(
+                f"pytest-stagegate: --gate-history {history}: is not a directory; give the "
+                "folder that keeps the verdicts (it is made if missing)."
+            )
+        problem = _unwritable(history / "probe")
+        if problem:
+            raise pytest.UsageError(f"pytest-stagegate: --gate-history {history}: {problem}")
+
+    def _auto_baseline(self) -> dict[str, EndpointStats] | None:
+        """--gate-baseline auto: the latest passing verdict(s) of this target in the history.
+        None yet: the regression budgets are not judged on this run (a warning says so), so
+        the first passing run can become the baseline."""
+        from ..metrics import parse_metric
+        from ..verdict.history import baseline
+
+        history = self.options.history_dir
+        assert history is not None
+        settings = self.state.gate_settings
+        name = self.state.target.name
+        found = baseline(history, name, settings.baseline_median_of, self.options.signing_key)
+        self._baseline_record = found.to_dict(history)
+        if found.stats is not None:
+            return found.stats
+        regression = [b for b in settings.budgets if parse_metric(b.metric).regression]
+        if regression:
+            self.state.gate_settings = dataclasses.replace(
+                settings, budgets=tuple(b for b in settings.budgets if b not in regression)
+            )
+            listed = ", ".join(f"{b.metric} of {b.endpoint}" for b in regression)
+            self._baseline_warning = (
+                f"Warning: --gate-baseline auto found no passing verdict of target {name!r} in "
+                f"the history {history} yet, so its regression budget"
+                f"{'' if len(regression) == 1 else 's'} ({listed}) "
+                f"{'was' if len(regression) == 1 else 'were'} not judged on this run; the "
+                "first passing run becomes the baseline"
+            )
+        return None
 
     # -- configuration, header ----------------------------------------------------------------
 
@@ -201,6 +263,17 @@ class StagegateRun:
                 f"stagegate: gate on: {describe_load(load)} for {load.duration:g} s "
                 f"(warm-up {load.warmup:g} s), {len(settings.budgets)} budgets"
             )
+            if self._baseline_record is not None:
+                lines.append(
+                    self.state.secrets(f"stagegate: baseline: {self._baseline_record['note']}")
+                )
+            if self.options.history_dir is not None:
+                lines.append(
+                    self.state.secrets(
+                        f"stagegate: history: {self.options.history_dir} (keeps "
+                        f"{self.options.history_keep} verdicts per target)"
+                    )
+                )
         return lines
 
     @pytest.hookimpl(optionalhook=True)
@@ -432,6 +505,8 @@ class StagegateRun:
             write_line=self.write_line,
             configured_target=state.configured_target,
             secrets=state.secrets,
+            baseline=self._baseline_record,
+            baseline_warning=self._baseline_warning,
         )
         state.verdict, state.verdict_data = finished.verdict, finished.data
         self._written = finished.written

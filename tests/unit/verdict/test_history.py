@@ -1,0 +1,172 @@
+"""The history of verdicts (verdict/history.py): names, retention, selection, the median, the
+pass rate and the time to a verdict, text and markdown."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_stagegate.verdict import sign_verdict
+from pytest_stagegate.verdict.history import (
+    baseline,
+    entries,
+    entry_name,
+    folder_name,
+    load_runs,
+    median_stats,
+    prune,
+    render,
+    store,
+    summarize,
+)
+from pytest_stagegate.verdict.model import parse_timestamp
+from tests.verdict_samples import fail_verdict, pass_verdict
+
+
+def run_data(
+    i: int, state: str = "pass", *, p95: float = 100.0, minutes: float = 5
+) -> dict[str, Any]:
+    data = copy.deepcopy((pass_verdict() if state == "pass" else fail_verdict()).to_dict())
+    began = parse_timestamp(data["started_at"]) + timedelta(hours=i)
+    data["started_at"] = began.strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+    data["finished_at"] = (began + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    data["verdict"], data["promote"] = state, state == "pass"
+    for e in data["gate"]["endpoints"]:
+        e["percentiles"]["p95"] = p95
+    return data
+
+
+def test_names_sort_by_time_and_say_commit_and_state() -> None:
+    data = run_data(0)
+    data["started_at"] = "2026-12-02T06:43:57.5Z"
+    assert entry_name(data) == "20261202T064357.500000Z-3f2a9c1-pass.json"
+    data["commit"] = {"sha": None, "ref": None, "run_url": None, "source": "none"}
+    assert entry_name(data).endswith("-nocommit-pass.json")
+    names = [entry_name(run_data(i)) for i in (10, 2, 0)]
+    assert sorted(names) == names[::-1]
+
+
+@pytest.mark.parametrize(
+    ("target", "folder"),
+    [("staging", "staging"), ("a/b", "a_b"), ("..", "_.."), (".hidden", "_.hidden"), ("", "_")],
+)
+def test_folder_names_are_safe(target: str, folder: str) -> None:
+    assert folder_name(target) == folder
+
+
+def test_store_writes_the_verdict_as_is_and_keeps_the_newest(tmp_path: Path) -> None:
+    signed = sign_verdict(run_data(0), b"k" * 16)
+    path = store(tmp_path, signed, keep=3)
+    assert json.loads(path.read_text()) == signed
+    assert path.parent == tmp_path / "staging"
+    (tmp_path / "staging" / "notes.txt").write_text("mine")
+    for i in range(1, 5):
+        store(tmp_path, run_data(i, "fail" if i == 2 else "pass"), keep=3)
+    kept = entries(tmp_path / "staging")
+    assert [p.name[:15] for p in kept] == [entry_name(run_data(i))[:15] for i in (2, 3, 4)]
+    assert (tmp_path / "staging" / "notes.txt").exists()  # not ours: never removed
+    assert prune(tmp_path / "staging", 1) == kept[:2]
+
+
+def test_two_runs_in_the_same_microsecond_are_both_kept(tmp_path: Path) -> None:
+    a, b = store(tmp_path, run_data(0), 5), store(tmp_path, run_data(0), 5)
+    assert a != b and [p.name for p in entries(tmp_path / "staging")] == [a.name, b.name]
+
+
+def test_baseline_is_the_latest_pass_of_the_target(tmp_path: Path) -> None:
+    store(tmp_path, run_data(0, p95=100), 10)
+    newest_pass = store(tmp_path, run_data(1, p95=200), 10)
+    store(tmp_path, run_data(2, "fail", p95=900), 10)
+    other = run_data(3, p95=5)
+    other["target"]["name"] = "production"
+    store(tmp_path, other, 10)
+    found = baseline(tmp_path, "staging")
+    assert [r.path for r in found.runs] == [newest_pass]
+    assert found.stats is not None and found.stats["GET /api/products"].percentiles["p95"] == 200
+    assert found.describe().startswith(newest_pass.name)
+    record = found.to_dict(tmp_path)
+    assert record["from"] == "history" and record["verdicts"][0]["file"] == str(newest_pass)
+    none = baseline(tmp_path, "qa")
+    assert none.stats is None and none.runs == ()
+    assert none.describe() == "no passing verdict of this target in the history yet"
+
+
+def test_baseline_median_of_k_passes(tmp_path: Path) -> None:
+    for i, p95 in enumerate((100, 300, 200, 999)):
+        store(tmp_path, run_data(i, "fail" if p95 == 999 else "pass", p95=p95), 10)
+    found = baseline(tmp_path, "staging", median_of=3)
+    assert found.stats is not None and len(found.runs) == 3
+    assert found.stats["total"].percentiles["p95"] == 200  # median of 100, 300, 200
+    assert found.describe().startswith("the median of the last 3 passing verdicts; newest ")
+    few = baseline(tmp_path, "staging", median_of=5)
+    assert len(few.runs) == 3 and "5 asked" in few.describe()
+
+
+def test_with_a_signing_key_an_unsigned_or_forged_verdict_is_passed_over(tmp_path: Path) -> None:
+    key = b"the-key-of-the-run"
+    good = store(tmp_path, sign_verdict(run_data(0, p95=100), key), 10)
+    store(tmp_path, run_data(1, p95=1), 10)  # planted, unsigned
+    store(tmp_path, sign_verdict(run_data(2, p95=1), b"another key"), 10)
+    found = baseline(tmp_path, "staging", signing_key=key)
+    assert [r.path for r in found.runs] == [good]
+    assert len(found.skipped) == 2
+    assert [r.path for r in baseline(tmp_path, "staging").runs] != [good]  # no key: the latest
+
+
+def test_median_stats_take_medians_and_the_fewest_samples() -> None:
+    datas = [run_data(i, p95=p) for i, p in enumerate((10.0, 40.0, 20.0, 30.0))]
+    datas[0]["gate"]["endpoints"][0]["requests"] = 7
+    stats = median_stats(datas)
+    products = stats["GET /api/products"]
+    assert products.percentiles["p95"] == 25.0  # (20 + 30) / 2
+    assert products.requests == 7
+    assert products.timed <= 7
+    one = median_stats(datas[:1])["GET /api/products"]
+    assert one.percentiles["p95"] == 10.0 and one.requests == 7
+
+
+def test_summary_pass_rate_time_and_critical_failures(tmp_path: Path) -> None:
+    states = ["pass"] * 17 + ["fail"] * 2 + ["pass"]
+    for i, state in enumerate(states):
+        store(tmp_path, run_data(i, state, minutes=45 if i == 3 else 10), 100)
+    runs, skipped = load_runs(tmp_path)
+    assert skipped == [] and len(runs) == 20
+    (summary,) = summarize(runs)
+    assert (summary.passes, summary.pass_rate, summary.meets_pass_goal) == (18, 0.9, False)
+    assert summary.over_time_goal == 1 and summary.median_seconds == 600
+    assert summary.critical_failures == {"tests/smoke/test_shop.py::test_login": 2}
+    (last10,) = summarize(runs, last=10)
+    assert len(last10.runs) == 10 and last10.passes == 8
+    (best,) = summarize(runs[:17])
+    assert best.pass_rate == 1.0 and best.meets_pass_goal
+    trend = {t.name: t for t in summary.endpoints}
+    assert list(trend)[-1] == "total" and len(trend["total"].p95) == 20
+
+
+def test_an_unreadable_file_is_skipped_and_said(tmp_path: Path) -> None:
+    store(tmp_path, run_data(0), 10)
+    bad = tmp_path / "staging" / entry_name(run_data(1))
+    bad.write_text("{not json")
+    runs, skipped = load_runs(tmp_path)
+    assert len(runs) == 1 and len(skipped) == 1 and str(bad) in skipped[0]
+    assert load_runs(tmp_path, "production") == ([], [])
+
+
+def test_render_text_and_markdown(tmp_path: Path) -> None:
+    for i, state in enumerate(["pass", "fail", "pass"]):
+        store(tmp_path, run_data(i, state, p95=100 + i), 10)
+    summaries = summarize(load_runs(tmp_path)[0])
+    text = render(summaries)
+    assert "Pass rate 66.7% (2 of 3: 1 fail, 2 pass), below the 95% goal" in text
+    assert "0 of 3 over the 30m goal" in text
+    assert "Critical-test failures: 1 run: tests/smoke/test_shop.py::test_login (1 run)" in text
+    assert "GET /api/products       102.0 ms    100.0 ms .. 102.0 ms" in text
+    md = render(summaries, "markdown")
+    assert md.startswith("## Target staging: the last 3 gated runs\n")
+    assert "| tests/smoke/test\\_shop.py::test\\_login |" in md
+    assert render([], "text") == "No gated verdicts in this history.\n"
