@@ -133,6 +133,10 @@ class Budget:
     metric: str  # "p95", "p99.9", "avg", "max", "error_rate", "min_rps", "p95_regression", ...
     limit: float
     source: str = ""  # where it was written, "stagegate.yaml:31", for messages
+    # the file it was written in (the config's path as loaded) and the line of its metric key,
+    # for annotations that point at it; not part of what the budget is (compare=False)
+    file: str = field(default="", compare=False)
+    line: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -272,6 +276,10 @@ class Check:
     baseline: float | None = None  # for *_regression checks
     stage: str = ""  # a stage budget's stage (``gate.load.stages``); "" for the whole run
     covers: tuple[str, ...] = ()  # a group budget's request names (a glob's), sorted
+    # where its budget was written (``Budget.file``, ``Budget.line``): empty and None for a
+    # default error budget, a rule's check or a hook's; not part of the outcome (compare=False)
+    file: str = field(default="", compare=False)
+    line: int | None = field(default=None, compare=False)
 
 
 # --- metric names -------------------------------------------------------------------------
@@ -638,6 +646,8 @@ def _check(
             baseline=base.value if base is not None else None,
             stage=stage,
             covers=() if stats is None else stats.covers,
+            file=budget.file,
+            line=budget.line,
         )
 
     if stats is None:

@@ -1059,7 +1059,12 @@ def _parse_budgets(
                 if metric == "error_rate":
                     message += "; or off to waive this error budget (the verdict warns)"
                 raise doc.error(mkp, message) from None
-            budget = replace(budget, source=source)
+            budget = replace(
+                budget,
+                source=source,
+                file="" if doc.path is None else str(doc.path),
+                line=doc.line(mkp),
+            )
             # Keyed by the canonical metric, so an override's p95.0 replaces the base's p95.
             out[endpoint][budget.metric] = (budget, mkp)
     return out, endpoint_keys

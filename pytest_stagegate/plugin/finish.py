@@ -7,13 +7,14 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .._version import __version__
 from ..config import Target
-from ..verdict import TestRecord, Verdict, public_url, sign_verdict, write_verdict
+from ..verdict import GateRecord, TestRecord, Verdict, public_url, sign_verdict, write_verdict
 from ..verdict.commit import commit_info
 from ..verdict.junit import write_junit
 from .options import RunOptions
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from .terminal import WriteLine
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+GITHUB_ACTIONS_ENV = "GITHUB_ACTIONS"  # "true" on GitHub's runners: annotations
+WORKSPACE_ENV = "GITHUB_WORKSPACE"  # the repository's checkout: where annotation paths start
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +79,7 @@ def finish_run(
         started_at=started_at,
         finished_at=datetime.now(timezone.utc),
         tests=tests,
-        gate=gate.record if gate is not None else None,
+        gate=None if gate is None else with_relative_sources(gate.record, options.rootdir),
         problems=problems,
         interrupted=interrupted,
         flaky_blocks=flaky_blocks,
@@ -114,6 +117,18 @@ def finish_run(
         except (OSError, ValueError) as exc:
             write_line(redact(f"stagegate: could not write {path}: {exc}"), red=True)
             status = pytest.ExitCode.TESTS_FAILED
+    if options.metrics_path is not None and options.gate:
+        from .._atomic import atomic_write_text
+        from ..verdict.openmetrics import render as render_metrics
+
+        try:
+            atomic_write_text(options.metrics_path, render_metrics(data, redact=redact))
+            written.append(("metrics", str(options.metrics_path)))
+        except (OSError, ValueError) as exc:
+            write_line(
+                redact(f"stagegate: could not write {options.metrics_path}: {exc}"), red=True
+            )
+            status = pytest.ExitCode.TESTS_FAILED
     if options.history_dir is not None and options.gate:
         from ..verdict.history import store
 
@@ -142,7 +157,38 @@ def finish_run(
             written.append(("step summary", f"{summary_path} (appended)"))
         except OSError as exc:
             write_line(redact(f"stagegate: could not append to ${STEP_SUMMARY_ENV}: {exc}"))
+    if environ.get(GITHUB_ACTIONS_ENV) == "true" and options.gate:
+        from ..verdict.annotations import render as render_annotations
+
+        for command in render_annotations(
+            data,
+            redact=redact,
+            config_file=_relative(options.config_path, options.rootdir),
+            base=_relative(options.rootdir, environ.get(WORKSPACE_ENV) or options.rootdir),
+        ):
+            write_line(command)
     return Finished(verdict, data, int(status), tuple(written))
+
+
+def with_relative_sources(record: GateRecord, rootdir: Path) -> GateRecord:
+    """``record`` with its checks' files (``Check.file``, the config's path as loaded)
+    relative to ``rootdir``, as the verdict records them."""
+    checks = [
+        dataclasses.replace(c, file=_relative(c.file, rootdir)) if c.file else c
+        for c in record.checks
+    ]
+    return dataclasses.replace(record, checks=checks)
+
+
+def _relative(path: os.PathLike[str] | str | None, start: os.PathLike[str] | str) -> str:
+    """``path`` relative to ``start``, /-separated ("" for None, "." for ``start`` itself);
+    as it is when there is no relative way (another drive)."""
+    if path is None:
+        return ""
+    try:
+        return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(start))).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
 
 
 def _written_since(path: os.PathLike[str] | str, started_at: datetime) -> bool:

@@ -25,6 +25,8 @@ class _Partial:
     marks: dict[str, Any] = field(default_factory=dict)
     requests: dict[str, float] | None = None
     name: str = ""  # the node id as shown: a parametrize id may carry a secret
+    file: str = ""  # pytest's location: the file relative to the rootdir
+    line: int | None = None  # 1-based; pytest's location counts from 0
 
 
 class TestRecorder:
@@ -40,6 +42,7 @@ class TestRecorder:
         partial = self._tests.get(report.nodeid)
         if partial is None:
             partial = self._tests[report.nodeid] = _Partial(name=redact(report.nodeid))
+            partial.file, partial.line = _location(report, redact)
         marks = getattr(report, "stagegate", None) or {}
         if marks:
             # a flag raised by any phase stays raised (the skip is in setup, not teardown)
@@ -83,9 +86,21 @@ class TestRecorder:
                     message=p.message,
                     safety_skip=bool(p.marks.get("safety_skip")),
                     requests=p.requests,
+                    file=p.file,
+                    line=p.line,
                 )
             )
         return result
+
+
+def _location(report: pytest.TestReport, redact: Callable[[str], str]) -> tuple[str, int | None]:
+    """The test's file (relative to the rootdir, redacted like its node id) and 1-based line,
+    from the report's ``location`` (xdist carries it); ("", None) when pytest has none."""
+    location = getattr(report, "location", None)
+    if not location or not location[0]:
+        return "", None
+    lineno = location[1]
+    return redact(str(location[0])), lineno + 1 if isinstance(lineno, int) else None
 
 
 def _classify(report: pytest.TestReport, redact: Callable[[str], str]) -> tuple[str | None, str]:

@@ -136,6 +136,12 @@ class StagegateRun:
         ]
         if self.options.html_report is not None:
             paths.append(("--gate-report", self.options.html_report))
+        if self.options.metrics_path is not None:
+            if not self.options.gate:
+                raise pytest.UsageError(
+                    "pytest-stagegate: --gate-metrics only applies to a gated run: add --gate."
+                )
+            paths.append(("--gate-metrics", self.options.metrics_path))
         for option, path in paths:
             problem = _unwritable(path)
             if problem:

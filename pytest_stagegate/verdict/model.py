@@ -198,6 +198,7 @@ class Verdict:
                             "outcome": r.outcome,
                             "critical": r.critical,
                             "message": r.message,
+                            **_location(r),
                         }
                         for r in sorted(records, key=order)
                         if r.outcome in ("failed", "error")
@@ -208,6 +209,7 @@ class Verdict:
                             "critical": r.critical,
                             "reruns": r.reruns,
                             "message": r.message,
+                            **_location(r),
                         }
                         for r in sorted(records, key=order)
                         if r.flaky and r.outcome == "passed"
@@ -346,7 +348,12 @@ def _record_dict(record: TestRecord) -> dict[str, Any]:
         "requests": None
         if record.requests is None
         else {key: _number(record.requests[key]) for key in sorted(record.requests)},
+        **_location(record),
     }
+
+
+def _location(record: TestRecord) -> dict[str, Any]:
+    return {"source": _source(record.file, record.line)} if record.file else {}
 
 
 def _endpoint_dict(stats: EndpointStats) -> dict[str, Any]:
@@ -467,4 +474,11 @@ def _check_dict(check: Check) -> dict[str, Any]:
         "baseline": _round(check.baseline, 6),
         **({"stage": check.stage} if check.stage else {}),
         **({"covers": list(check.covers)} if check.covers else {}),
+        **({"source": _source(check.file, check.line)} if check.file else {}),
     }
+
+
+def _source(file: str, line: int | None) -> dict[str, Any]:
+    """Where a budget or a test is written: the file relative to the rootdir and its line
+    (absent when unknown)."""
+    return {"file": file, **({} if line is None else {"line": line})}

@@ -52,6 +52,10 @@ class TestRecord:
     safety_skip: bool = False  # destructive test skipped because the target is protected
     # smoke-request latency summary from the http fixture: count, failures, avg_ms, p50_ms, max_ms
     requests: Mapping[str, float] | None = None
+    # where the test is: its file relative to the rootdir and the 1-based line of its
+    # definition (pytest's item location), for annotations; "" and None when unknown
+    file: str = field(default="", compare=False)
+    line: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

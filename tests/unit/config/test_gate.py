@@ -97,3 +97,63 @@ def test_bad_values_name_file_line_and_key(tmp_path: Path, gate: str, words: str
         load(tmp_path, gate)
     message = str(info.value)
     assert words in message and defaults.CONFIG_FILE in message
+
+
+def test_every_written_budget_knows_its_file_and_the_line_of_its_metric(tmp_path: Path) -> None:
+    """What annotations point at: the line of ``p95: 300ms`` itself, a target's override at
+    its own line, a stage budget at its line; the default error budgets none."""
+    settings = load(
+        tmp_path,
+        """\
+        budgets:
+          total:
+            p95: 300ms
+            error_rate: 2%
+          "GET /a": {p99: 1s}
+        targets:
+          prod:
+            budgets:
+              total:
+                p95: 250ms
+        """,
+    )
+    path = str(tmp_path / defaults.CONFIG_FILE)
+    lines = (tmp_path / defaults.CONFIG_FILE).read_text().splitlines()
+    staging = {(b.endpoint, b.metric): b for b in settings["staging"].budgets}
+    prod = {(b.endpoint, b.metric): b for b in settings["prod"].budgets}
+    for budget, words in [
+        (staging["total", "p95"], "p95: 300ms"),
+        (staging["total", "error_rate"], "error_rate: 2%"),
+        (staging["GET /a", "p99"], '"GET /a": {p99: 1s}'),
+        (prod["total", "p95"], "p95: 250ms"),
+        (prod["total", "error_rate"], "error_rate: 2%"),
+    ]:
+        assert budget.file == path and budget.line is not None
+        assert lines[budget.line - 1].strip() == words
+        assert budget.source == f"{defaults.CONFIG_FILE}:{budget.line}"
+
+
+def test_a_stage_budget_knows_its_line(tmp_path: Path) -> None:
+    path = tmp_path / defaults.CONFIG_FILE
+    path.write_text(
+        textwrap.dedent(
+            """\
+            targets:
+              staging: {base_url: "http://127.0.0.1:9"}
+            gate:
+              load:
+                requests: ["GET /b"]
+                stages:
+                  - {duration: 5s, rate: 1/s}
+                  - duration: 5s
+                    rate: 2/s
+                    budgets:
+                      "GET /b":
+                        p95: 1s
+            """
+        ),
+        encoding="utf-8",
+    )
+    (budget,) = load_config(path).gate_settings("staging").load.stages[1].budgets
+    lines = path.read_text().splitlines()
+    assert budget.line is not None and lines[budget.line - 1].strip() == "p95: 1s"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pytest_stagegate import defaults
+from pytest_stagegate.budgets import Check
 from pytest_stagegate.config import Target
 from pytest_stagegate.plugin.finish import Finished, exit_status_for, finish_run
 from pytest_stagegate.plugin.options import RunOptions
@@ -49,6 +50,7 @@ def finish(
     lines: Lines | None = None,
     gated: bool = False,
     html_report: Path | None = None,
+    metrics_path: Path | None = None,
 ) -> Finished:
     opts = RunOptions(
         target="staging",
@@ -69,7 +71,7 @@ def finish(
             hook(verdict)
 
     finished = finish_run(
-        dataclasses.replace(opts, gate=gated, html_report=html_report),
+        dataclasses.replace(opts, gate=gated, html_report=html_report, metrics_path=metrics_path),
         target=TARGET,
         tests=tests,
         gate=gate,
@@ -373,3 +375,56 @@ def test_the_configured_targets_secrets_and_the_key_are_masked_in_every_file(
     assert "could not notify with ***" in texts[2]
     for text in [*texts, json.dumps(finished.data)]:
         assert "configured-token" not in text and "signing-key" not in text
+
+
+FAILING_CHECK = Check(
+    "total", "p95", 300, 412.0, 600, "fail", "P95 of total was 412 ms, pw-secret."
+)
+
+
+def test_annotations_on_github_point_at_the_budget_from_the_workspace(tmp_path: Path) -> None:
+    """Under GITHUB_ACTIONS=true a gated run prints one workflow command per failed budget,
+    its file relative to GITHUB_WORKSPACE (the rootdir is a folder of it here); the verdict
+    keeps the file relative to the rootdir."""
+    check = dataclasses.replace(FAILING_CHECK, file=str(tmp_path / "stagegate.yaml"), line=5)
+    gate = GateOutcome(GateRecord(status="completed", checks=[check]))
+    lines = Lines()
+    environ = {"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(tmp_path.parent)}
+    finished = finish(tmp_path, gate=gate, environ=environ, lines=lines, gated=True)
+    assert finished.data["gate"]["checks"][0]["source"] == {"file": "stagegate.yaml", "line": 5}
+    commands = [line for line, _ in lines]
+    assert len(commands) == 2 and all(c.startswith("::error ") for c in commands)
+    assert commands[1] == (
+        f"::error file={tmp_path.name}/stagegate.yaml,line=5,"
+        "title=stagegate budget failed%3A p95 of total::P95 of total was 412 ms, ***."
+    )
+
+
+def test_no_annotations_off_github_or_without_the_gate(tmp_path: Path) -> None:
+    gate = GateOutcome(GateRecord(status="completed", checks=[FAILING_CHECK]))
+    for environ, gated in [({}, True), ({"GITHUB_ACTIONS": "false"}, True)]:
+        lines = Lines()
+        finish(tmp_path, gate=gate, environ=environ, lines=lines, gated=gated)
+        assert lines == []
+    lines = Lines()
+    failing = (TestRecord("t.py::test_x", "failed", critical=True),)
+    finish(tmp_path, tests=failing, environ={"GITHUB_ACTIONS": "true"}, lines=lines)
+    assert lines == []
+
+
+def test_the_metrics_file_of_a_gated_run(tmp_path: Path) -> None:
+    metrics = tmp_path / "out" / "stagegate-metrics.txt"
+    gate = GateOutcome(GateRecord(status="completed", checks=[FAILING_CHECK]))
+    finished = finish(tmp_path, gate=gate, gated=True, metrics_path=metrics)
+    text = metrics.read_text()
+    assert 'stagegate_verdict{target="staging",state="fail"} 1' in text
+    assert text.endswith("# EOF\n") and "pw-secret" not in text
+    assert ("metrics", str(metrics)) in finished.written
+    lines = Lines()
+    held = dataclasses.replace(FAILING_CHECK, observed=200.0, outcome="pass", message="Held.")
+    passing = GateOutcome(GateRecord(status="completed", checks=[held]))
+    broken = finish(tmp_path, gate=passing, gated=True, metrics_path=tmp_path, lines=lines)
+    assert broken.verdict.state == "pass"
+    ((line, markup),) = lines  # a folder: said in red, and the run fails
+    assert line.startswith(f"stagegate: could not write {tmp_path}") and markup == {"red": True}
+    assert broken.exit_status == FAILED

@@ -165,3 +165,16 @@ def test_records_keep_the_arrival_order() -> None:
         for r in passing(nodeid):
             recorder.add(r, TARGET.redact)
     assert [r.nodeid for r in recorder.records()] == ["b.py::test_2", "a.py::test_1"]
+
+
+def test_the_record_knows_where_the_test_is() -> None:
+    """pytest's location (0-based line) becomes the test's file and 1-based line, for the
+    annotations; a secret in the path is masked like the node id."""
+    record = record_of(*passing())
+    assert (record.file, record.line) == ("t.py", 2)
+    made = report("call", "failed", nodeid="hunter2-secret/t.py::test_x", longrepr="boom")
+    made.location = ("hunter2-secret/t.py", 41, "test_x")
+    secret = record_of(made, target=SECRET_TARGET)
+    assert (secret.file, secret.line) == ("***/t.py", 42)
+    made.location = ("t.py", None, "test_x")  # pytest gives no line for some items
+    assert record_of(made).line is None

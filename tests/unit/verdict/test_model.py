@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator  # type: ignore[import-untyped,unused-ignore]
 
-from pytest_stagegate.budgets import EndpointStats
+from pytest_stagegate.budgets import Check, EndpointStats
 from pytest_stagegate.verdict import (
     CommitInfo,
     GateRecord,
@@ -293,4 +293,26 @@ def test_the_schema_refuses_malformed_scenario_fields(where: str, value: object)
     data = json.loads(json.dumps(make(gate=good_gate()).to_dict()))
     target = data["gate"]["checks"][0] if where == "covers" else data["gate"]["endpoints"][0]
     target[where] = value
+    assert not Draft202012Validator(schema()).is_valid(data)
+
+
+def test_where_budgets_and_tests_are_written_is_recorded_and_valid() -> None:
+    """A check's ``source`` (its budget's file and line) and a test's (file and line), only
+    when known; older readers see the same verdict otherwise."""
+    checked = Check("total", "p95", 300, 412.0, 600, "fail", "Slow.", file="stagegate.yaml", line=9)
+    failed = TestRecord("t.py::test_x", "failed", critical=True, file="t.py", line=3)
+    data = make(
+        [failed, TestRecord("u.py::test_y", "passed")],
+        gate=GateRecord(status="completed", checks=[checked]),
+    ).to_dict()
+    Draft202012Validator(schema()).validate(data)
+    assert data["gate"]["checks"][0]["source"] == {"file": "stagegate.yaml", "line": 9}
+    assert data["tests"]["failed_tests"][0]["source"] == {"file": "t.py", "line": 3}
+    assert data["tests"]["records"][0]["source"] == {"file": "t.py", "line": 3}
+    assert "source" not in data["tests"]["records"][1]
+    no_line = dataclasses.replace(checked, line=None)
+    data = make(gate=GateRecord(status="completed", checks=[no_line])).to_dict()
+    assert data["gate"]["checks"][0]["source"] == {"file": "stagegate.yaml"}
+    Draft202012Validator(schema()).validate(data)
+    data["gate"]["checks"][0]["source"] = {"file": "stagegate.yaml", "line": 0}
     assert not Draft202012Validator(schema()).is_valid(data)
