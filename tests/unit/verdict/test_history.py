@@ -170,3 +170,21 @@ def test_render_text_and_markdown(tmp_path: Path) -> None:
     assert md.startswith("## Target staging: the last 3 gated runs\n")
     assert "| tests/smoke/test\\_shop.py::test\\_login |" in md
     assert render([], "text") == "No gated verdicts in this history.\n"
+
+
+def test_gate_baseline_median_of_is_read_and_checked_with_file_line_key(tmp_path: Path) -> None:
+    from pytest_stagegate.config import load_config
+    from pytest_stagegate.errors import ConfigError
+
+    path = tmp_path / "stagegate.yaml"
+    base = (
+        "targets:\n  local: {base_url: 'http://127.0.0.1:1'}\ngate:\n  load: {requests: [GET /]}\n"
+    )
+    path.write_text(base + "  baseline: {median_of: 5}\n")
+    assert load_config(path).gate_settings("local").baseline_median_of == 5
+    path.write_text(base)
+    assert load_config(path).gate_settings("local").baseline_median_of == 1
+    for bad, words in [("{median_of: 0}", "must be at least 1"), ("{median: 3}", "unknown key")]:
+        path.write_text(base + f"  baseline: {bad}\n")
+        with pytest.raises(ConfigError, match=rf"stagegate.yaml:5: gate\.baseline\..*{words}"):
+            load_config(path)
