@@ -1,0 +1,142 @@
+"""The lean request path's parts (``load/child/lean.py``): what goes on the wire is what Locust's
+FastHttpSession sends, errors read as FastHttpUser's, and Locust's request event is fired only
+when someone besides the gate listens.
+
+``lean`` imports locust (which patches the standard library with gevent), so it never runs in
+the pytest process: each test runs a short script in a fresh interpreter and reads its JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[4]
+
+
+def run_child(code: str) -> Any:
+    script = "from pytest_stagegate.load.child import locust_setup  # locust first\n" + (
+        textwrap.dedent(code)
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_lean_request_sends_what_fasthttpuser_sends() -> None:
+    """Request line and headers, byte for byte: a plain GET, a JSON POST with the target's and
+    the request's headers, the base URL's credentials as Basic auth, a path prefix."""
+    heads = run_child(
+        """
+        import json
+        import gevent.server
+        from locust.contrib.fasthttp import FastHttpSession
+        from locust.event import EventHook
+        from pytest_stagegate.load.plan import LoadPlan
+        from pytest_stagegate.load.child.lean import LeanRequest, LeanSession
+
+        def answer(sock, addr):
+            while sock.recv(65536):
+                sock.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok")
+
+        server = gevent.server.StreamServer(("127.0.0.1", 0), answer)
+        server.start()
+        base = f"http://us%40er:p%3Ass@127.0.0.1:{server.server_port}/prefix"
+        plan = LoadPlan(host=base, users=1, spawn_rate=1, duration=1)
+        cases = [
+            ("GET", "/a?b=1", {}, None),
+            ("POST", "/cart", {"X-Target": "t", "X-Req": "r"}, {"sku": "é", "n": [1, 2]}),
+            ("PUT", "/empty", {"accept-encoding": "identity"}, None),
+        ]
+        out = []
+        for method, path, headers, body in cases:
+            session = FastHttpSession(base, EventHook(), None, insecure=False)
+            resp = session.request(method, path, headers=headers, json=body)
+            theirs = resp._response._sent_request
+            lean = LeanRequest(plan, method, "n", hold=False, judge=None, path=path,
+                               headers=headers, json_body=body)
+            _, _, _, data = lean._fixed_request(LeanSession(base, 5.0, False))
+            mine = data.decode("latin-1")
+            body_bytes = b"" if body is None else json.dumps(body).encode()
+            out.append([theirs + body_bytes.decode("latin-1"), mine])
+        print(json.dumps(out))
+        """
+    )
+    assert len(heads) == 3
+    for theirs, mine in heads:
+        assert mine == theirs
+    assert "Authorization: Basic " in heads[0][1]  # the base URL's credentials
+    assert heads[0][1].startswith("GET /prefix/a?b=1 HTTP/1.1\r\n")
+
+
+def test_errors_read_as_fasthttpusers() -> None:
+    """With FastHttpUser's ``max_retries`` 0, a timeout or a broken pipe is RetriesExceeded
+    around the original (a timeout by ``classify``), a refused connection is itself."""
+    errors = run_child(
+        """
+        import errno, json, socket
+        import gevent
+        from pytest_stagegate.load.child.lean import locust_error
+        from pytest_stagegate.load.child.recorder import classify
+        url = "http://127.0.0.1:1/x"
+        cases = [socket.timeout("timed out"), gevent.Timeout(1),
+                 ConnectionRefusedError(111, "Connection refused"),
+                 OSError(errno.EPIPE, "Broken pipe"), ConnectionResetError(104, "reset")]
+        print(json.dumps([[repr(e := locust_error(c, url)), classify(e)] for c in cases]))
+        """
+    )
+    assert errors[0] == [
+        "RetriesExceeded('http://127.0.0.1:1/x', 0, original=timed out)",
+        "timeout",
+    ]
+    assert errors[1][0].startswith("RetriesExceeded(") and errors[1][1] == "timeout"
+    assert errors[2] == ["ConnectionRefusedError(111, 'Connection refused')", "failed"]
+    assert errors[3][0].startswith("RetriesExceeded(") and errors[3][1] == "failed"
+    assert errors[4] == ["ConnectionResetError(104, 'reset')", "failed"]
+
+
+def test_the_request_event_fires_only_when_someone_else_listens() -> None:
+    """The recorder's listener and Locust's runner's own (its statistics) are served directly;
+    a third listener (a user's, OpenTelemetry's) gets the event, with every request."""
+    seen = run_child(
+        """
+        import json
+        from locust.env import Environment
+        from locust.event import EventHook
+        from locust import User
+        from pytest_stagegate.load.child.lean import Sink, bind
+        from pytest_stagegate.load.child.recorder import Recorder
+
+        class U(User):
+            pass
+
+        env = Environment(user_classes=[U], events=None)
+        runner = env.create_local_runner()
+        rec = Recorder()
+        rec.warmup_end = 0.0
+        env.events.request.add_listener(rec.on_request)
+        sink = env.stagegate_sink = Sink(env.events.request)
+        bind(env, rec, runner.stats)
+        out = [sink.firing()]
+        sink.record("GET", "/a", 5.0, 2, None, 1.0, None, None, 200, None, "u")
+        heard = []
+        env.events.request.add_listener(lambda **kw: heard.append(kw["name"]))
+        out.append(sink.firing())
+        sink.record("GET", "/b", 5.0, 2, None, 1.0, None, None, 200, None, "u")
+        fresh, _ = rec.take_fresh()
+        out += [sorted(fresh), heard, runner.stats.num_requests]
+        print(json.dumps(out))
+        """
+    )
+    # /a recorded directly (Locust's statistics too), /b through the event, to everyone
+    assert seen == [False, True, ["/a", "/b"], ["/b"], 2]
