@@ -17,7 +17,8 @@
     stagegate explain [--target T] [--config PATH]        how the gate judges this config:
         each budget with its limit and the samples it needs, the policy values, the rules
     stagegate worker --master-host H [--master-port P] [--target T]
-        a Locust worker on another machine for `pytest --gate --gate-remote-workers N`
+        a Locust worker on another machine for `pytest --gate --gate-remote-workers N`;
+        it proves $STAGEGATE_WORKER_TOKEN to the master (unset: exit 4)
 
 Exit codes: 0 success, 1 ``verify`` refused, 4 bad usage or unreadable input (the convention
 of pytest for usage errors). Problems the user can fix are one message, never a traceback.
@@ -281,7 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Join the load of `pytest --gate --gate-remote-workers N --gate-master-bind "
             "HOST:PORT` from another machine. The plan comes from this machine's "
-            "stagegate.yaml and environment; the worker exits when the run ends."
+            "stagegate.yaml and environment; the worker exits when the run ends. It proves "
+            f"${defaults.WORKER_TOKEN_ENV} (the master's, at least 16 characters) before the "
+            "master counts it, and obeys only a master that proves it back."
         ),
     )
     worker.add_argument("--master-host", required=True, help="the master's address")

@@ -283,8 +283,10 @@ class HTTPTestServer:
         *,
         default: Route | None = None,
         port: int = 0,
+        host: str = "127.0.0.1",
     ) -> None:
         self.routes: dict[str, Route] = dict(routes or {})
+        self.host = host  # another address only in a network namespace a test made itself
         self.default = default if default is not None else Route()
         self._port = port
         self._server: _Server | None = None
@@ -302,7 +304,7 @@ class HTTPTestServer:
 
     # lifecycle -------------------------------------------------------------------------------
     def start(self) -> HTTPTestServer:
-        server = _Server(("127.0.0.1", self._port), _Handler)
+        server = _Server((self.host, self._port), _Handler)
         server.owner = self
         self._server = server
         self.started = time.monotonic()
@@ -342,7 +344,7 @@ class HTTPTestServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     # counters --------------------------------------------------------------------------------
     def count(self, path: str) -> int:

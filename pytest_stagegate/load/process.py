@@ -66,6 +66,8 @@ from .._redact import Redactor
 from ..errors import LoadError
 from .plan import EXIT_PORT_BUSY, STOP_ALLOWANCE, WORKER_CONNECT_TIMEOUT, LoadPlan
 from .result import LoadResult
+from .worker_token import ENV as WORKER_TOKEN_ENV
+from .worker_token import new_token
 
 __all__ = ["Progress", "run_load"]
 
@@ -128,12 +130,17 @@ def run_load(
     python: str = sys.executable,
     remote_workers: int = 0,
     master_bind: tuple[str, int] | None = None,
+    worker_token: str | None = None,
 ) -> LoadResult:
     """Run ``plan`` and return what it measured.
 
     ``workers=0`` runs one local Locust process; ``workers=N`` a master and N workers on
     127.0.0.1. ``remote_workers=M`` makes the master wait for M more workers from other
     machines (``stagegate worker``), listening on ``master_bind`` (host, port).
+    ``worker_token``: the secret every worker proves before the master counts it (the remote
+    workers' ``$STAGEGATE_WORKER_TOKEN``); None gives the local workers a fresh random one.
+    It reaches the children in their environment, never on a command line, and is masked in
+    the load log.
 
     ``on_progress`` is called in this thread with every progress report; whatever
     it raises stops the run (children killed) and propagates. Raises ``LoadError`` when the
@@ -142,6 +149,9 @@ def run_load(
     """
     if workers < 0 or remote_workers < 0:
         raise ValueError(f"workers must be 0 or more, got {workers} and {remote_workers}")
+    if remote_workers and not worker_token:
+        raise ValueError("remote workers need the token they prove (worker_token)")
+    token = worker_token or new_token()
     began = time.monotonic()  # one startup allowance for both attempts: the bound holds
     with _sigterm_raises_system_exit():
         for attempt in (1, 2):
@@ -156,6 +166,7 @@ def run_load(
                     log_path=log_path,
                     grace=grace,
                     python=python,
+                    worker_token=token,
                 )
                 return run.execute()
             except _PortBusy:
@@ -320,6 +331,7 @@ class _Run:
         log_path: Path | None,
         grace: float,
         python: str,
+        worker_token: str,
     ) -> None:
         self.plan = plan
         self.workers = workers
@@ -329,7 +341,8 @@ class _Run:
         self.log_path = log_path
         self.grace = grace
         self.python = python
-        self.redact = Redactor(plan.secrets)
+        self.worker_token = worker_token
+        self.redact = Redactor([*plan.secrets, worker_token])
         self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.threads: list[threading.Thread] = []
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -361,7 +374,10 @@ class _Run:
     def _spawn_all(self, log: _Log, result_path: Path) -> None:
         base = [self.python, "-m", CHILD_MODULE]
         env = _child_env(self.python)
+        env.pop(WORKER_TOKEN_ENV, None)  # a local run's process has no master to prove it to
         if self.workers or self.remote_workers:
+            # the master and its workers only: in the environment, not on a command line
+            env = {**env, WORKER_TOKEN_ENV: self.worker_token}
             host, port = self.master_bind or ("127.0.0.1", _free_port())
             expected = str(self.workers + self.remote_workers)
             self._spawn(

@@ -4,7 +4,8 @@ The worker builds its load plan from its own stagegate.yaml and environment (so 
 travel between machines), then runs the load child in Locust's worker mode against the master
 that ``pytest --gate --gate-remote-workers N --gate-master-bind HOST:PORT`` started. It measures
 exactly like a local worker (precise histograms, CPU), reports to the master, and exits when
-the master ends the run.
+the master ends the run. It proves ``$STAGEGATE_WORKER_TOKEN`` to the master before anything
+else (load/child/handshake.py) and obeys only a master that proves it back.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from ..config import load_config
 from ..errors import StagegateError
 from .plan import plan_for
 from .process import CHILD_MODULE
+from .worker_token import ENV as WORKER_TOKEN_ENV
+from .worker_token import missing_token_paragraph
 
 # Locust's own worker gives up on a silent master after 60 s; this is the outer bound.
 MASTER_WAIT = 90.0
@@ -32,6 +35,9 @@ def run_worker(
     master_port: int,
     environ: Mapping[str, str] = os.environ,
 ) -> int:
+    paragraph = missing_token_paragraph("stagegate worker", environ)
+    if paragraph is not None:
+        raise StagegateError(paragraph)
     config = load_config(config_path)
     target = config.resolve_target(target_name, environ)
     settings = config.gate_settings(target_name)
@@ -51,6 +57,8 @@ def run_worker(
         [sys.executable, "-m", CHILD_MODULE, "--mode", "worker",
          "--master-host", master_host, "--master-port", str(master_port)],
         stdin=subprocess.PIPE,
+        # the token in the child's environment only, never on its command line
+        env={**os.environ, WORKER_TOKEN_ENV: environ[WORKER_TOKEN_ENV]},
     )  # fmt: skip
     assert proc.stdin is not None
     try:

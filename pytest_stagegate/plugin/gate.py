@@ -8,6 +8,7 @@ locust: the child process does.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -193,6 +194,8 @@ def _run_gate(
             log_path=load_log,
             remote_workers=remote,
             master_bind=bind,
+            # what the remote workers prove (checked before any test); local ones get their own
+            worker_token=os.environ.get(defaults.WORKER_TOKEN_ENV) if remote else None,
         )
     except LoadError as exc:
         return GateOutcome(

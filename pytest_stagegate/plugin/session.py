@@ -24,6 +24,8 @@ import pytest
 
 from ..config import GateSettings, LoadSettings, Target, load_config
 from ..errors import ConfigError, StagegateError
+from ..load.worker_token import ENV as WORKER_TOKEN_ENV
+from ..load.worker_token import missing_token_paragraph
 from ..target.client import RequestLog, make_client, summarize
 from ..target.readiness import check_version, wait_ready
 from ..units import format_arrival_rate
@@ -111,6 +113,10 @@ class StagegateRun:
                     state.configured_target = target
                 run._check_load_allowed(replaced)
         state.secrets = RunSecrets.of(state.target, state.configured_target, options.signing_key)
+        if options.remote_workers and os.environ.get(WORKER_TOKEN_ENV):
+            state.secrets = dataclasses.replace(
+                state.secrets, worker_token=frozenset({os.environ[WORKER_TOKEN_ENV]})
+            )
         if gate.load.data is not None:
             # the data file's values: a smoke test may print a row (and xdist workers get them)
             state.secrets = dataclasses.replace(
@@ -161,6 +167,10 @@ class StagegateRun:
                 "pytest-stagegate: --gate-remote-workers needs --gate-master-bind HOST:PORT, "
                 f"the address the remote workers connect to (e.g. {BIND_EXAMPLE})."
             )
+        if self.options.remote_workers:
+            missing = missing_token_paragraph("pytest-stagegate: --gate-remote-workers")
+            if missing is not None:
+                raise pytest.UsageError(missing)
         self._check_history()
         if self.options.baseline_auto:
             return self._auto_baseline()

@@ -78,6 +78,9 @@ class RunSecrets:
 
     shared: frozenset[str] = dataclasses.field(default=frozenset(), repr=False)
     signing_key: frozenset[str] = dataclasses.field(default=frozenset(), repr=False)
+    # $STAGEGATE_WORKER_TOKEN of --gate-remote-workers: masked here; the load master and its
+    # workers get it by their environment only
+    worker_token: frozenset[str] = dataclasses.field(default=frozenset(), repr=False)
 
     @classmethod
     def of(
@@ -97,7 +100,7 @@ class RunSecrets:
     @property
     def values(self) -> frozenset[str]:
         """All of them."""
-        return self.shared | self.signing_key
+        return self.shared | self.signing_key | self.worker_token
 
     @functools.cached_property
     def redactor(self) -> Redactor:

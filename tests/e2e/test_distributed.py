@@ -33,6 +33,9 @@ gate:
     total: {{error_rate: 1%}}
 """
 
+# the workers' shared secret (tests/e2e/test_worker_token.py proves what it guards)
+WORKER_TOKEN = {"STAGEGATE_WORKER_TOKEN": "test-worker-token-0123456789"}
+
 
 def test_a_remote_worker_generates_the_load_with_its_own_secrets(tmp_path: Path) -> None:
     with HTTPTestServer({"/load": Route(), "/": Route()}) as server:
@@ -45,7 +48,7 @@ def test_a_remote_worker_generates_the_load_with_its_own_secrets(tmp_path: Path)
             [sys.executable, "-m", "pytest", "--gate", "-p", "no:cacheprovider",
              "--gate-remote-workers", "1", "--gate-master-bind", f"127.0.0.1:{port}"],
             cwd=tmp_path,
-            env={**os.environ, "STAGEGATE_TEST_TOKEN": "controller-token"},
+            env={**os.environ, **WORKER_TOKEN, "STAGEGATE_TEST_TOKEN": "controller-token"},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -58,7 +61,7 @@ def test_a_remote_worker_generates_the_load_with_its_own_secrets(tmp_path: Path)
             [sys.executable, "-m", "pytest_stagegate.cli", "worker",
              "--master-host", "127.0.0.1", "--master-port", str(port), "--target", "local"],
             cwd=elsewhere,
-            env={**os.environ, "STAGEGATE_TEST_TOKEN": "worker-token"},
+            env={**os.environ, **WORKER_TOKEN, "STAGEGATE_TEST_TOKEN": "worker-token"},
             capture_output=True,
             text=True,
             timeout=180,
@@ -104,6 +107,6 @@ def test_a_worker_without_a_master_gives_up(
         target_name="local",
         master_host="127.0.0.1",
         master_port=free_port(),
-        environ={"STAGEGATE_TEST_TOKEN": "x"},
+        environ={"STAGEGATE_TEST_TOKEN": "x", **WORKER_TOKEN},
     )
     assert code == 1

@@ -37,6 +37,7 @@ from ..result import (
     unwrapped_error,
 )
 from ..usage import UsageStats
+from ..worker_token import take_token, token_problem
 from .abort import (
     ABORT_START,
     LatencyRule,
@@ -50,6 +51,7 @@ from .captured import note
 from .data import exhausted_reason
 from .deadline import deadline_watch, in_flight, waiting
 from .failure import LoadFailure, last_line
+from .gatekeeper import GatedMasterRunner
 from .lean import bind
 from .locust_setup import (
     MSG_HELLO,
@@ -128,14 +130,24 @@ class Controller:
         # iterations with a row under way are over; each worker's latest (rows closed, running)
         self.rows_end: gevent.Greenlet | None = None
         self.worker_rows: dict[str, tuple[bool, int]] = {}
+        # the workers prove this before they are counted (gatekeeper); out of the environment
+        # before the project's code (a locustfile) is imported
+        self.worker_token = take_token() if self.master else None
 
     # setup ------------------------------------------------------------------------------
     def setup(self) -> None:
         env = self.env = build_environment(self.plan)
         if self.master:
+            token = self.worker_token
+            problem = token_problem(token)
+            if problem is not None or token is None:
+                raise LoadFailure(f"The load master cannot check its workers: {problem}.")
             try:
-                runner: Runner = env.create_master_runner(
-                    master_bind_host=self.args.master_host, master_bind_port=self.args.master_port
+                runner: Runner = env._create_runner(
+                    GatedMasterRunner,
+                    master_bind_host=self.args.master_host,
+                    master_bind_port=self.args.master_port,
+                    token=token,
                 )
             except (SystemExit, RPCError) as e:
                 # Locust exits or raises when the port is taken; the parent retries elsewhere
@@ -193,9 +205,12 @@ class Controller:
         deadline = time.monotonic() + WORKER_CONNECT_TIMEOUT
         while len(self.hellos) < self.expected_workers:
             if time.monotonic() > deadline:
+                refused = ""
+                if isinstance(self.runner, GatedMasterRunner):
+                    refused = self.runner.refused_summary()
                 raise LoadFailure(
                     f"Only {len(self.hellos)} of {self.expected_workers} load workers connected "
-                    f"within {WORKER_CONNECT_TIMEOUT:g} s."
+                    f"within {WORKER_CONNECT_TIMEOUT:g} s.{refused}"
                 )
             gevent.sleep(0.05)
 

@@ -18,13 +18,16 @@ import gevent.pool
 from locust.env import Environment
 from locust.rpc import Message
 from locust.runners import STATE_STOPPED, WorkerRunner
+from locust.stats import RequestStats
 
 from ..plan import LoadPlan, PlannedStage
+from ..worker_token import take_token, token_problem
 from .arrivals import Schedule, Windows
 from .captured import take_new
 from .controller import unanswered_requests
 from .deadline import deadline_watch, waiting
-from .failure import EXIT_OK
+from .failure import EXIT_OK, LoadFailure
+from .gatekeeper import GatedWorkerRunner
 from .lean import bind
 from .locust_setup import (
     MSG_HELLO,
@@ -64,6 +67,11 @@ def master_schedule(plan: LoadPlan, data: Mapping[str, Any]) -> LoadPlan:
 
 
 def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
+    # out of the environment before the project's code (a locustfile) is imported
+    token = take_token()
+    problem = token_problem(token)
+    if problem is not None or token is None:
+        raise LoadFailure(f"The load worker cannot prove itself to its master: {problem}.")
     env = build_environment(plan)
     recorder = Recorder()
     usage = UsageMonitor("worker", plan.saturation_cpu)
@@ -110,7 +118,12 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
     group = gevent.pool.Group()
     group.spawn(orphan_watch)
     group.spawn(deadline_watch)
-    runner = env.create_worker_runner(args.master_host, args.master_port)
+    # Locust's create_worker_runner, with the token handshake (gatekeeper): no cache of
+    # response times on a worker
+    env.stats = RequestStats(use_response_times_cache=False)
+    runner = env._create_runner(
+        GatedWorkerRunner, master_host=args.master_host, master_port=args.master_port, token=token
+    )
     runner_ref.append(runner)
     bind(env, recorder, runner.stats)  # the lean path records here directly
 
