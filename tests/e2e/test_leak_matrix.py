@@ -15,7 +15,8 @@ Secrets (random canaries, from the environment as in CI):
 Outputs: the terminal at default verbosity, ``-vv``, ``-l``, ``-s`` and under xdist; live
 logs at DEBUG (``--log-cli-level``); ``--log-file``; the warnings summary; a collection error;
 a ``pytest.exit`` reason; the verdict JSON; our JUnit; pytest's ``--junitxml``; Locust's HTML
-report (``--gate-report``); the load log; ``$GITHUB_STEP_SUMMARY``; pytest's cache. Every file
+report (``--gate-report``); the load log; ``$GITHUB_STEP_SUMMARY``; GitHub annotations
+(``GITHUB_ACTIONS=true``); the ``--gate-metrics`` file; pytest's cache. Every file
 the run leaves is searched, not only the expected ones.
 
 The checker, ``leaked_runs``, derives the forms on its own (not through the Redactor) and
@@ -303,6 +304,8 @@ GATED = [
     "--log-file",
     "debug.log",
     "--log-file-level=DEBUG",
+    "--gate-metrics",
+    "metrics.txt",
 ]
 RUNS = {
     "default, gated, live logs, log file": [*GATED, "--ignore=test_exits.py", "-rA"],
@@ -323,6 +326,7 @@ EXPECTED = {
         "pytest-junit.xml",
         "debug.log",
         "summary.md",
+        "metrics.txt",
     ],
     "-vv": ["v.json", "j.xml"],
     "-l": ["vj.xml"],
@@ -344,6 +348,7 @@ def test_no_form_of_a_secret_in_any_output(
     server = serve({"/ok": Route()})
     _project(pytester, server)
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(pytester.path / "summary.md"))
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")  # a gated run annotates its failures
     result = pytester.runpytest("--continue-on-collection-errors", *RUNS[run])
     outputs = _outputs(pytester, result)
     terminal = outputs["terminal"]
@@ -365,6 +370,7 @@ def test_no_form_of_a_secret_in_any_output(
         assert "it failed" in outputs["debug.log"]
         assert "HTTP Request: GET" in outputs["debug.log"]  # httpx's log of the URL
         assert "refused: Bearer ***" in outputs["stagegate-load.log"] + outputs["report.html"]
+        assert "\n::error " in terminal  # the annotations, searched with the terminal
     leaks = {name: leaked_runs(text, canaries.forms()) for name, text in outputs.items()}
     assert {name: runs for name, runs in leaks.items() if runs} == {}
 
