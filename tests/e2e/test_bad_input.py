@@ -403,7 +403,7 @@ CASES: list[Case] = [
         "cli-unknown-subcommand",
         ("verfiy",),
         USAGE,
-        ("invalid choice: 'verfiy'", "'verify', 'report', 'compare', 'schema'"),
+        ("invalid choice: 'verfiy'", "'verify', 'report', 'compare', 'history', 'schema'"),
         cli=True,
     ),
     Case(
