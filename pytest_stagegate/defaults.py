@@ -62,3 +62,5 @@ PASS_RATE_GOAL = 0.95  # stagegate history: the deployment success rate a progra
 VERIFY_TIME_GOAL = 30 * 60.0  # seconds: run start to verdict, the time-to-verify goal
 WORKER_TOKEN_ENV = "STAGEGATE_WORKER_TOKEN"  # remote workers prove this shared secret
 OTEL_ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"  # set: the load's metrics go out live
+OTEL_EXPORT_INTERVAL = 5.0  # seconds between exports, unless OTEL_METRIC_EXPORT_INTERVAL is set
+OTEL_FLUSH_TIMEOUT = 3.0  # seconds the load child waits for its last export at its end

@@ -117,6 +117,7 @@ _LOAD_KEYS = (
     "stages",
     "flows",
     "data",
+    "otel",
 )
 # What makes up the scenario: an override that sets one of these replaces the base's scenario.
 _SCENARIO_KEYS = ("requests", "flows", "locustfile")
@@ -576,6 +577,7 @@ def _parse_load(
         "locustfile": lambda v, kp: _parse_locustfile(doc, v, kp),
         "rate": lambda v, kp: _parse_arrival_rate(doc, v, kp),
         "data": lambda v, kp: _parse_data(doc, v, kp),
+        "otel": doc.boolean,
     }
     out: _Fields = {}
     for key, read in readers.items():

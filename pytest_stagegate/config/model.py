@@ -201,6 +201,9 @@ class LoadSettings:
     stages: tuple[StageSpec, ...] = ()
     flows: tuple[FlowSpec, ...] = ()  # user journeys; ``requests`` are one-step flows
     data: DataSpec | None = None
+    # live metrics through Locust's OpenTelemetry support: True on, False off, None (unset) on
+    # when OTEL_EXPORTER_OTLP_ENDPOINT (or ..._METRICS_ENDPOINT) is set
+    otel: bool | None = None
 
     @property
     def once_per_user(self) -> frozenset[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -17,7 +18,7 @@ from ..budgets import TOTAL, Budget, is_glob
 from ..metrics import parse_metric
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
 
     from ..config import GateSettings, LoadSettings, RequestSpec, Target
 
@@ -126,6 +127,8 @@ class LoadPlan:
     data_file: str | None = None  # its name, for messages
     data_mode: Literal["cycle", "random", "unique"] = "cycle"
     data_rows: list[dict[str, str]] = field(default_factory=list)
+    # live metrics: the child exports through Locust's OpenTelemetry support (otel_wanted)
+    otel: bool = False
     schema: int = PLAN_SCHEMA
 
     @property
@@ -166,12 +169,14 @@ def plan_for(
     *,
     html_report: str | None = None,
     secrets: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
 ) -> LoadPlan:
     """The plan for ``target`` under ``settings``: what the gate runs, and what a remote worker
     (``stagegate worker``) builds from its own stagegate.yaml and environment. The child masks
     the target's secrets and ``secrets`` (the rest of the run's: a configured target a hook
     replaced, the signing key) in its log and report, and the data file's secret columns' values
-    (its rows are read here, into the plan: the child never reads the file)."""
+    (its rows are read here, into the plan: the child never reads the file). ``environ``
+    (default ``os.environ``) decides whether live metrics go out (``otel_wanted``)."""
     load = settings.load
     abort = load.abort
     rows = data_rows(load)
@@ -228,7 +233,38 @@ def plan_for(
         data_file=load.data.file.name if load.data is not None else None,
         data_mode=load.data.mode if load.data is not None else "cycle",
         data_rows=rows,
+        otel=otel_wanted(load.otel, os.environ if environ is None else environ),
     )
+
+
+# the OpenTelemetry packages live metrics need (the extra pytest-stagegate[otel])
+OTEL_MODULES = ("opentelemetry.sdk.metrics", "opentelemetry.exporter.otlp.proto.http")
+OTEL_ENDPOINT_ENVS = (defaults.OTEL_ENDPOINT_ENV, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+
+
+def otel_wanted(setting: bool | None, environ: Mapping[str, str]) -> bool:
+    """Whether the load's metrics go out live: ``gate.load.otel`` when set (``false`` turns
+    them off whatever the environment says), else whether the environment names an OTLP
+    endpoint, as OpenTelemetry's own variables do."""
+    if setting is not None:
+        return setting
+    return any(environ.get(name, "").strip() for name in OTEL_ENDPOINT_ENVS)
+
+
+def otel_missing() -> str | None:
+    """The first OpenTelemetry module live metrics need that is not installed, or None. Looks
+    for them without importing their code (``importlib.util.find_spec`` imports the parent
+    packages only)."""
+    import importlib.util
+
+    for name in OTEL_MODULES:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            return name
+    return None
 
 
 def _planned(r: RequestSpec) -> PlannedRequest:

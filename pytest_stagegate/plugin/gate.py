@@ -118,6 +118,22 @@ def run_gate(
     return outcome
 
 
+def _warn_otel_missing(settings: GateSettings, write_line: WriteLine) -> None:
+    """Live metrics asked for without OpenTelemetry installed: one line, and the gate runs
+    (the verdict judges the deployment, not the observability; the load log says it too)."""
+    from ..load.plan import otel_missing
+
+    missing = otel_missing()
+    if missing is None:
+        return
+    why = "gate.load.otel: true" if settings.load.otel else f"{defaults.OTEL_ENDPOINT_ENV} is set"
+    write_line(
+        f"stagegate: warning: live metrics were asked for ({why}), but OpenTelemetry is not "
+        f"installed ({missing} is missing): pip install 'pytest-stagegate[otel]'. The gate "
+        f"runs without them."
+    )
+
+
 def _hook_failed(hook: str, exc: Exception, redact: RunSecrets) -> str:
     return redact(f"A {hook} hook failed: {type(exc).__name__}: {exc}")
 
@@ -177,6 +193,8 @@ def _run_gate(
         profile = describe_profile(plan, workers, remote)
     from ..load.process import run_load
 
+    if plan.otel:
+        _warn_otel_missing(settings, write_line)
     bind = options.master_bind
     if remote and bind is not None:
         write_line(

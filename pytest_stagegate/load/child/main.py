@@ -11,6 +11,7 @@ from . import locust_setup
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 import traceback
@@ -25,6 +26,7 @@ from .assemble import error_result
 from .captured import GrowingRedactor
 from .controller import Controller
 from .failure import EXIT_FAILED, EXIT_OK, LoadFailure, last_line
+from .live_metrics import LiveMetrics, header_values
 from .output import EventStream, setup_io
 from .worker import run_worker
 
@@ -61,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         plan = LoadPlan.from_json(text)
         # plan.secrets hold the data file's values (plan_for); captured ones join as they come
-        redact = GrowingRedactor(plan.secrets)
+        # the OTLP exporter's header values too, when metrics go out live (a token, maybe)
+        redact = GrowingRedactor([*plan.secrets, *(header_values(os.environ) if plan.otel else ())])
     except Exception as e:
         setup_io(redact)
         reason = f"The load plan could not be read: {last_line(e)}"
@@ -69,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         return _finish(args, error_result(None, reason, args.workers, time.time()), EXIT_OK)
     out = setup_io(redact)
     locust_setup.install_locust_settings()
+    # before the environment and its listeners: OpenTelemetry's request listener counts
+    live = LiveMetrics.start(plan, args.mode, redact)
     if args.mode == "worker":
         try:
             return run_worker(plan, args)
@@ -76,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
             log.error("%s", redact(str(e)))
         except BaseException:
             log.error("The load worker failed:\n%s", traceback.format_exc())
+        finally:
+            if live is not None:
+                live.stop()
         return EXIT_FAILED
     controller = Controller(plan, args, EventStream(out), redact)
     try:
@@ -89,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         reason = redact(f"The load run failed: {last_line(e)}")
         result = error_result(plan, reason, args.workers, time.time())
         code = EXIT_OK
-    return _finish(args, result, code)
+    code = _finish(args, result, code)
+    if live is not None:
+        live.stop()  # after the result is written: a slow endpoint never costs the verdict
+    return code
 
 
 def _finish(args: argparse.Namespace, result: LoadResult, code: int) -> int:
