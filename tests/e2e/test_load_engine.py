@@ -465,6 +465,7 @@ def test_a_remote_workers_clock_skew_does_not_move_its_window(tmp_path: Path) ->
         )
     )
     port = free_port()
+    token = "clock-skew-test-worker-token"  # the remote worker proves it to the master
     with HTTPTestServer({"/a": Route(latency=0.005)}) as server:
         plan = plan_for(
             server.url,
@@ -480,13 +481,15 @@ def test_a_remote_workers_clock_skew_does_not_move_its_window(tmp_path: Path) ->
              "--master-host", "127.0.0.1", "--master-port", str(port)],
             stdin=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, "PYTHONPATH": str(ROOT), "STAGEGATE_WORKER_TOKEN": token},
         )  # fmt: skip
         try:
             assert worker.stdin is not None
             worker.stdin.write(plan.to_json().encode())
             worker.stdin.close()
-            result = run_load(plan, remote_workers=1, master_bind=("127.0.0.1", port))
+            result = run_load(
+                plan, remote_workers=1, master_bind=("127.0.0.1", port), worker_token=token
+            )
             assert worker.wait(timeout=HANG_DETECTOR) == 0
         finally:
             worker.kill()
