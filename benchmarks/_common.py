@@ -11,6 +11,7 @@ then the ratio mostly measures the server (the scripts say which one they used).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import signal
@@ -18,9 +19,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 # what both servers answer under /json (benchmarks of expectations on a JSON body)
@@ -160,3 +163,142 @@ def cpu_plan() -> tuple[set[int] | None, set[int] | None]:
     if len(cpus) < 2:
         return None, None
     return {cpus[-1]}, {cpus[0]}
+
+
+# --- counting other processes' requests and CPU, side by side ---------------------------------
+
+
+def value_at(samples: Sequence[tuple[float, float]], t: float, what: str) -> float:
+    """A counter's value at time ``t``, interpolated between the (time, value) samples around
+    it; SystemExit naming ``what`` when the samples do not cover ``t``."""
+    for (t0, n0), (t1, n1) in itertools.pairwise(samples):
+        if t0 <= t <= t1:
+            return n0 + (n1 - n0) * (t - t0) / (t1 - t0) if t1 > t0 else float(n0)
+    span = f"{samples[0][0]:.2f}-{samples[-1][0]:.2f}" if samples else "nothing"
+    raise SystemExit(f"{what}: no samples around {t:.2f} (they cover {span})")
+
+
+def rate_between(
+    samples: Sequence[tuple[float, float]], start: float, end: float, what: str
+) -> float:
+    return (value_at(samples, end, what) - value_at(samples, start, what)) / (end - start)
+
+
+def read_counts(path: Path) -> list[tuple[float, float]]:
+    """The ``<time> <requests>`` lines a counted process appended so far (a torn last line
+    left out)."""
+    samples = []
+    with contextlib.suppress(FileNotFoundError), open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 2 and line.endswith("\n"):
+                samples.append((float(parts[0]), float(parts[1])))
+    return samples
+
+
+class CountedProcess:
+    """A load generator in a child process (its own session) that appends ``<time> <requests>``
+    lines to ``counts`` while it runs: wait until it is counting, read its samples at any time,
+    stop it once they cover what is needed."""
+
+    def __init__(self, argv: list[str], counts: Path, env: dict[str, str] | None = None) -> None:
+        self.counts = counts
+        counts.unlink(missing_ok=True)
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            # a session of its own, like the gate's load process: with the kernel's automatic
+            # scheduling groups, each session shares the CPU evenly with the others
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def samples(self) -> list[tuple[float, float]]:
+        return read_counts(self.counts)
+
+    def wait_counting(self, timeout: float = 60.0) -> float:
+        """Wait for its first sample (it is running); its time."""
+        deadline = time.monotonic() + timeout
+        while not (samples := self.samples()):
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{self.proc.args[:4]} exited with {self.proc.returncode}")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{self.proc.args[:4]} did not start counting in {timeout:g} s")
+            time.sleep(0.05)
+        return samples[0][0]
+
+    def stop_after(self, t: float, timeout: float = 60.0) -> list[tuple[float, float]]:
+        """Wait until its samples pass time ``t``, stop it, and return them."""
+        deadline = time.monotonic() + timeout
+        while (samples := self.samples()) and samples[-1][0] <= t:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.stop()
+        return self.samples()
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+class CpuClock:
+    """A thread sampling, 10 times a second, the CPU seconds (user + system) of this process's
+    descendants: ``cpu(pid)`` is a (time, CPU seconds) series to interpolate with ``value_at``;
+    ``load_child()`` the pid of the gate's load process (``pytest_stagegate.load.child``)."""
+
+    INTERVAL = 0.1
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._psutil = psutil
+        self.series: dict[int, list[tuple[float, float]]] = {}
+        self.cmdlines: dict[int, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        psutil = self._psutil
+        me = psutil.Process()
+        known: dict[int, Any] = {}
+        while not self._stop.wait(self.INTERVAL):
+            with contextlib.suppress(psutil.Error):
+                for child in me.children(recursive=True):
+                    if child.pid not in known:
+                        known[child.pid] = child
+                        with contextlib.suppress(psutil.Error):
+                            self.cmdlines[child.pid] = " ".join(child.cmdline())
+            for pid, proc in list(known.items()):
+                try:
+                    times = proc.cpu_times()
+                except psutil.Error:
+                    del known[pid]
+                    continue
+                now = time.time()
+                self.series.setdefault(pid, []).append((now, times.user + times.system))
+
+    def cpu(self, pid: int) -> list[tuple[float, float]]:
+        return list(self.series.get(pid, []))
+
+    def load_children(self) -> list[int]:
+        return [p for p, c in self.cmdlines.items() if "pytest_stagegate.load.child" in c]
+
+    def __enter__(self) -> CpuClock:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()

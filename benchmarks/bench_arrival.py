@@ -46,7 +46,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
-import json
 import math
 import os
 import subprocess
@@ -62,8 +61,8 @@ from typing import Any
 
 import _common
 import yaml
-from _common import fast_server, have_nginx, nginx_server
-from bench_throughput import SAMPLER, rate_between
+from _common import fast_server, have_nginx, nginx_server, rate_between, read_counts
+from bench_throughput import SAMPLER
 
 from pytest_stagegate.config import load_config
 from pytest_stagegate.histogram import exact_percentile
@@ -133,7 +132,7 @@ class PlainLocust:
     def __init__(self, url: str, rate: float, seconds: float, prefix: Path) -> None:
         self.seconds = seconds
         self.prefix = prefix
-        self.counts = prefix.with_suffix(".counts.json")
+        self.counts = prefix.with_suffix(".counts")
         users = max(1, round(rate / 10))
         locustfile = prefix.with_suffix(".py")
         locustfile.write_text(PACED_LOCUSTFILE + SAMPLER)
@@ -152,9 +151,9 @@ class PlainLocust:
     def wait(self) -> None:
         self.proc.wait(timeout=self.seconds + 60)
 
-    def samples(self) -> list[tuple[float, int]]:
+    def samples(self) -> list[tuple[float, float]]:
         self.wait()
-        return [(float(t), int(n)) for t, n in json.loads(self.counts.read_text())]
+        return read_counts(self.counts)
 
     def percentiles_ms(self) -> dict[int, float]:
         """Locust's own p95 and p99 of all its requests (its rounding)."""
@@ -215,7 +214,8 @@ def arrival_point(
         plain = PlainLocust(url, rate, warmup + seconds + 1.0, tmp / f"paced{rate:g}")
         samples = plain.samples()
         start = samples[0][0] + warmup
-        line += f"  | plain Locust paced {rate_between(samples, start, start + seconds) / rate:.3f}"
+        paced = rate_between(samples, start, start + seconds, "plain Locust")
+        line += f"  | plain Locust paced {paced / rate:.3f}"
     health = result.generator
     saturated = "saturated" if health.saturated else "not saturated"
     return line + (
