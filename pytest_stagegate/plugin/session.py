@@ -74,7 +74,7 @@ class StagegateRun:
                 _target_from_dict(data["target"]), tuple(data["known"]), GateSettings()
             )
             # the controller's secrets but its signing key, which no worker may see
-            state.secrets = RunSecrets(frozenset(data.get("secrets", ())))
+            state.secrets = _with_worker_token(RunSecrets(frozenset(data.get("secrets", ()))))
             config.stash[RUN_STATE] = state
             return cls(config, options, state, Path(data["config_path"]))
         path = options.config_file()
@@ -113,10 +113,7 @@ class StagegateRun:
                     state.configured_target = target
                 run._check_load_allowed(replaced)
         state.secrets = RunSecrets.of(state.target, state.configured_target, options.signing_key)
-        if options.remote_workers and os.environ.get(WORKER_TOKEN_ENV):
-            state.secrets = dataclasses.replace(
-                state.secrets, worker_token=frozenset({os.environ[WORKER_TOKEN_ENV]})
-            )
+        state.secrets = _with_worker_token(state.secrets)
         if gate.load.data is not None:
             # the data file's values: a smoke test may print a row (and xdist workers get them)
             state.secrets = dataclasses.replace(
@@ -637,6 +634,18 @@ def _in_main_thread() -> bool:
 
 def _raise_interrupt(signum: int, frame: types.FrameType | None) -> None:
     raise KeyboardInterrupt(f"received signal {signum}")
+
+
+def _with_worker_token(secrets: RunSecrets) -> RunSecrets:
+    """``secrets`` and ``$STAGEGATE_WORKER_TOKEN`` when the environment holds one, whatever
+    workers this run uses: a job may set it for another step, or for remote workers this run
+    does not start, and a smoke test that prints its environment must not show it. Read from
+    this process's own environment (an xdist worker inherits it; it never travels in
+    ``workerinput``)."""
+    token = os.environ.get(WORKER_TOKEN_ENV)
+    if not token:
+        return secrets
+    return dataclasses.replace(secrets, worker_token=frozenset({token}))
 
 
 def _data_secrets(load: LoadSettings) -> frozenset[str]:

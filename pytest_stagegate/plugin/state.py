@@ -78,8 +78,9 @@ class RunSecrets:
 
     shared: frozenset[str] = dataclasses.field(default=frozenset(), repr=False)
     signing_key: frozenset[str] = dataclasses.field(default=frozenset(), repr=False)
-    # $STAGEGATE_WORKER_TOKEN of --gate-remote-workers: masked here; the load master and its
-    # workers get it by their environment only
+    # $STAGEGATE_WORKER_TOKEN whenever the environment holds one (remote workers or not): masked
+    # here and on xdist workers (from their own environment); the load master and its workers
+    # get it by their environment only
     worker_token: frozenset[str] = dataclasses.field(default=frozenset(), repr=False)
 
     @classmethod

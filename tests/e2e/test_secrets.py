@@ -318,3 +318,43 @@ def test_a_data_files_values_are_masked_on_the_pytest_side_too(
     for name, text in outputs.items():
         assert long_value not in text and short_value not in text, name
         assert leaked_runs(text, secret_forms(long_value)) == [], name
+
+
+def test_a_worker_token_in_the_environment_is_masked_without_remote_workers(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    serve: Callable[[Mapping[str, Route]], HTTPTestServer],
+) -> None:
+    """$STAGEGATE_WORKER_TOKEN set in the job's environment (for another step, or for remote
+    workers this run does not use): a smoke test that prints its environment or fails on the
+    token shows ``***`` in the terminal and the JUnit file, on the controller and on an xdist
+    worker alike, with no --gate-remote-workers and no gate."""
+    token = f"wt-{uuid.uuid4().hex}{uuid.uuid4().hex}"
+    monkeypatch.setenv("STAGEGATE_WORKER_TOKEN", token)
+    server = serve({"/ok": Route()})
+    write_stagegate(pytester, server.url)
+    pytester.makepyfile(
+        """
+        import logging, os
+
+        def test_prints_its_environment():
+            print(dict(os.environ))
+            logging.getLogger("app").warning("token %s", os.environ["STAGEGATE_WORKER_TOKEN"])
+            assert os.environ["STAGEGATE_WORKER_TOKEN"] == "not it"
+        """
+    )
+    outputs: dict[str, str] = {}
+    for extra in ((), ("-p", "xdist", "-n", "1")):
+        label = " ".join(extra) or "no xdist"
+        result = pytester.runpytest_subprocess("-vv", "-rA", "--junitxml", "pj.xml", *extra)
+        assert result.ret == 1, label
+        outputs[f"terminal ({label})"] = result.stdout.str() + result.stderr.str()
+        for path in sorted(Path(pytester.path).rglob("*")):  # pj.xml, the cache...
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".py":
+                outputs[f"{path.relative_to(pytester.path)} ({label})"] = path.read_text(
+                    errors="replace"
+                )
+        assert f"pj.xml ({label})" in outputs
+        assert "'STAGEGATE_WORKER_TOKEN': '***'" in outputs[f"terminal ({label})"], label
+    leaks = {name: leaked_runs(text, secret_forms(token)) for name, text in outputs.items()}
+    assert {name: runs for name, runs in leaks.items() if runs} == {}
