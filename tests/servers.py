@@ -76,6 +76,7 @@ __all__ = [
     "Stalls",
     "free_port",
     "httpbin_routes",
+    "master_port",
     "refused_url",
     "serving",
     "token_for",
@@ -194,6 +195,39 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as fh:
+            low, high = (int(part) for part in fh.read().split())
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+    return low, high
+
+
+def master_port() -> int:
+    """A port for a load master that binds it later (``--gate-master-bind``, a remote
+    worker's ``--master-port``): free now, and below the kernel's ephemeral range.
+
+    ``free_port()`` hands out an ephemeral port, which is free again the moment it returns:
+    under ``pytest -n 2`` another test's server, client connection or ``free_port()`` can take
+    it before the master binds, and a master on a port its workers were told cannot move.
+    The kernel gives ephemeral ports (``bind(("", 0))``, outgoing connections) only from
+    ``ip_local_port_range``, so a random port below it is taken in between only by another
+    ``master_port()`` drawing the same one of thousands."""
+    low, _ = _ephemeral_range()
+    floor = 20000 if low > 21000 else 1024
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(floor, low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use here: draw again
+            return port
+    return free_port()  # no free port below the range: the old way
 
 
 def refused_url() -> str:

@@ -3,10 +3,8 @@ stagegate command they run uses real options."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -18,6 +16,7 @@ import pytest
 import yaml
 
 from pytest_stagegate.cli import main as stagegate_main
+from tests.tools import need_module, need_tool
 
 RECIPES = sorted((Path(__file__).parents[2] / "ci").rglob("*.yml"))
 
@@ -118,24 +117,28 @@ def test_github_recipes_sign_and_verify_with_the_ci_secret() -> None:
 GITHUB = [r for r in RECIPES if r.parent.name == "github"]
 GITLAB = [r for r in RECIPES if r.parent.name == "gitlab"]
 SCHEMAS = {"github": "vendor.github-workflows", "gitlab": "vendor.gitlab-ci"}
-# zizmor and check-jsonschema need Python 3.11: the test extra installs them there.
-NO_TOOL = "is not installed (the test extra installs it on Python >= 3.11)"
+# zizmor and check-jsonschema need Python 3.11: the test extra installs them there, so CI
+# must run these tests there; below 3.11 they skip, naming the tool, in CI too.
+NO_TOOL = "the test extra installs it on Python >= 3.11"
+TOOLS_EXIST = sys.version_info >= (3, 11)
 
 
 def _zizmor() -> str:
-    found = Path(sysconfig.get_path("scripts")) / "zizmor"
+    found = Path(sysconfig.get_path("scripts")) / "zizmor"  # this environment's first
     if found.exists():
         return str(found)
-    found_on_path = shutil.which("zizmor")
-    if found_on_path is None:
-        pytest.skip(f"zizmor {NO_TOOL}")
-    return found_on_path
+    return need_tool(
+        "zizmor", f"it audits the GitHub recipes; {NO_TOOL}", required_in_ci=TOOLS_EXIST
+    )
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_recipe_passes_its_ci_schema(recipe: Path) -> None:
-    if importlib.util.find_spec("check_jsonschema") is None:
-        pytest.skip(f"check-jsonschema {NO_TOOL}")
+    need_module(
+        "check_jsonschema",
+        f"check-jsonschema checks the recipes against their CI's schema; {NO_TOOL}",
+        required_in_ci=TOOLS_EXIST,
+    )
     schema = SCHEMAS[recipe.parent.name]
     # The builtin schemas ship inside check-jsonschema: nothing is fetched.
     checked = subprocess.run(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import HTTPTestServer, Route, free_port
+from tests.servers import HTTPTestServer, Route, master_port
 
 CONFIG = """\
 targets:
@@ -43,7 +43,7 @@ def test_a_remote_worker_generates_the_load_with_its_own_secrets(tmp_path: Path)
         (tmp_path / "test_up.py").write_text(
             "def test_up(http): assert http.get('/').status_code == 200\n"
         )
-        port = free_port()
+        port = master_port()
         gate = subprocess.Popen(
             [sys.executable, "-m", "pytest", "--gate", "-p", "no:cacheprovider",
              "--gate-remote-workers", "1", "--gate-master-bind", f"127.0.0.1:{port}"],
@@ -106,7 +106,7 @@ def test_a_worker_without_a_master_gives_up(
         config_path=tmp_path / "stagegate.yaml",
         target_name="local",
         master_host="127.0.0.1",
-        master_port=free_port(),
+        master_port=master_port(),
         environ={"STAGEGATE_TEST_TOKEN": "x", **WORKER_TOKEN},
     )
     assert code == 1

@@ -26,19 +26,23 @@ from pytest_stagegate.verdict.model import parse_timestamp
 from tests.conftest import write_stagegate
 from tests.e2e.test_cli import stagegate
 from tests.servers import HTTPTestServer, Route
+from tests.tools import need_tool
 
-CHROMIUM = Path("/usr/bin/chromium")
 SIZE = (1200, 1600)
 
 
 @pytest.fixture
 def chromium(tmp_path: Path) -> list[str]:
-    """The headless Chromium command line (without the URL); skips when it is missing."""
-    found = CHROMIUM if CHROMIUM.exists() else None
-    if found is None:
-        pytest.skip(f"chromium is not installed ({CHROMIUM}): .ci/run installs it")
+    """The headless Chromium command line (without the URL); skips when it is missing (fails
+    in CI: .ci/run installs it)."""
+    found = need_tool(
+        "chromium",
+        "headless Chromium photographs the history dashboard (.ci/run installs it)",
+        alternatives=("chromium-browser",),
+        paths=("/usr/bin/chromium",),
+    )
     return [
-        str(found),
+        found,
         "--headless",
         "--no-sandbox",
         "--disable-gpu",

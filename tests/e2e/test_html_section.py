@@ -9,7 +9,6 @@ from __future__ import annotations
 import html
 import re
 import secrets
-import shutil
 import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,22 +17,23 @@ import pytest
 
 from tests.conftest import write_stagegate
 from tests.servers import HTTPTestServer, Route
+from tests.tools import need_module, need_tool
 
-pytest.importorskip(
-    "pytest_html", reason="pytest-html is not installed (pip install 'pytest-stagegate[html]')"
-)
 
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
+@pytest.fixture(autouse=True)
+def _pytest_html() -> None:
+    need_module("pytest_html", "the test extra installs pytest-html (or 'pytest-stagegate[html]')")
 
 
 @pytest.fixture
 def chromium() -> str:
-    """The path of a Chromium (or Chrome) binary; the test is skipped, naming it, without."""
-    for name in CHROMIUM_NAMES:
-        found = shutil.which(name)
-        if found:
-            return found
-    pytest.skip("chromium is not installed (CI's .ci/run installs it): the report is not opened")
+    """The path of a Chromium (or Chrome) binary; the test is skipped, naming it, without
+    (fails in CI: .ci/run installs it)."""
+    return need_tool(
+        "chromium",
+        "headless Chromium opens the pytest-html report (.ci/run installs it)",
+        alternatives=("chromium-browser", "google-chrome", "chrome"),
+    )
 
 
 def headless(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -33,7 +33,7 @@ from pytest_stagegate.load.plan import LatencyLimit, LoadPlan, PlannedRequest
 from pytest_stagegate.load.process import Progress, run_load
 from pytest_stagegate.load.result import LoadResult
 from tests.import_graph import locust_free
-from tests.servers import HTTPTestServer, Route, free_port, refused_url
+from tests.servers import HTTPTestServer, Route, master_port, refused_url
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cr3t-T0KEN-value"
@@ -464,7 +464,7 @@ def test_a_remote_workers_clock_skew_does_not_move_its_window(tmp_path: Path) ->
             """
         )
     )
-    port = free_port()
+    port = master_port()
     token = "clock-skew-test-worker-token"  # the remote worker proves it to the master
     with HTTPTestServer({"/a": Route(latency=0.005)}) as server:
         plan = plan_for(
@@ -875,7 +875,12 @@ def test_a_load_that_never_starts_is_killed_with_its_own_reason(
     locustfile = tmp_path / "hanging_import_locustfile.py"
     locustfile.write_text("import time\ntime.sleep(3600)\n")
     plan = plan_for(refused_url(), locustfile=str(locustfile), requests=[])
-    result = run_load(plan, remote_workers=1, master_bind=("127.0.0.1", free_port()))
+    result = run_load(
+        plan,
+        remote_workers=1,
+        master_bind=("127.0.0.1", master_port()),
+        worker_token="never-started-worker-token",
+    )
     assert result.status == "error"
     assert "The load master never started the load" in result.reason
     assert "2 s after the load run began" in result.reason

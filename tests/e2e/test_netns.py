@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_stagegate.histogram import LogHistogram
-from tests.servers import free_port
+from tests.servers import master_port
 
 REPO = Path(__file__).resolve().parents[2]
 IP = shutil.which("ip") or ("/usr/sbin/ip" if Path("/usr/sbin/ip").exists() else None)
@@ -170,7 +170,7 @@ def test_a_master_and_two_workers_on_separate_hosts_merge_exactly(tmp_path: Path
             (gate_dir / "test_up.py").write_text(
                 "def test_up(http): assert http.get('/').status_code == 200\n"
             )
-            port = free_port()  # a fresh namespace has every port free; loopback needs this
+            port = master_port()  # below the ephemeral range: no other test takes it meanwhile
             gate = subprocess.Popen(
                 hosts.run(hosts.master_ns, [
                     sys.executable, "-m", "pytest", "--gate", "-p", "no:cacheprovider",

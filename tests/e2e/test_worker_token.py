@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import HTTPTestServer, Route, free_port
+from tests.servers import HTTPTestServer, Route, master_port
 
 CONFIG = """\
 targets:
@@ -68,7 +68,7 @@ def test_only_a_worker_that_proves_the_token_is_counted_and_commanded(tmp_path: 
         (tmp_path / "test_up.py").write_text(
             "def test_up(http): assert http.get('/').status_code == 200\n"
         )
-        port = free_port()
+        port = master_port()
         gate = subprocess.Popen(
             [sys.executable, "-m", "pytest", "--gate", "-p", "no:cacheprovider",
              "--gate-remote-workers", "1", "--gate-master-bind", f"127.0.0.1:{port}"],
@@ -163,7 +163,7 @@ def test_remote_workers_without_a_token_are_a_usage_error(
     pytester.makepyfile("def test_x(): pass")
     monkeypatch.delenv("STAGEGATE_WORKER_TOKEN", raising=False)
     result = pytester.runpytest_subprocess(
-        "--gate", "--gate-remote-workers", "2", "--gate-master-bind", f"127.0.0.1:{free_port()}"
+        "--gate", "--gate-remote-workers", "2", "--gate-master-bind", f"127.0.0.1:{master_port()}"
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
@@ -174,7 +174,7 @@ def test_remote_workers_without_a_token_are_a_usage_error(
     # too short is refused the same way, and the short token is not echoed
     monkeypatch.setenv("STAGEGATE_WORKER_TOKEN", "short-tok")
     result = pytester.runpytest_subprocess(
-        "--gate", "--gate-remote-workers", "1", "--gate-master-bind", f"127.0.0.1:{free_port()}"
+        "--gate", "--gate-remote-workers", "1", "--gate-master-bind", f"127.0.0.1:{master_port()}"
     )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*is shorter than 16 characters (it has 9)*"])
