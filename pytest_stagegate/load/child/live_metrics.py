@@ -13,9 +13,11 @@ user's environment leaves the variable unset (docs/load-engine.md, "Live metrics
   longer than most gates; and the last export is flushed when the load ends
   (``LiveMetrics.stop``, within ``defaults.OTEL_FLUSH_TIMEOUT``: the child leaves with
   ``os._exit``, so OpenTelemetry's own exit hook never runs);
-- ``OTEL_TRACES_EXPORTER`` and ``OTEL_LOGS_EXPORTER``: ``none``: the promise is metrics; spans
-  and log records would carry URLs and messages unredacted. A user who turns logs on gets them
-  redacted (a filter on OpenTelemetry's log handler);
+- ``OTEL_TRACES_EXPORTER``: ``none`` always, also where the user set it (a warning says so):
+  Locust's auto-instrumentation of requests/urllib3 puts each request's full URL
+  (``http.url``, with a password or a token in the query) into spans no redactor sees;
+- ``OTEL_LOGS_EXPORTER``: ``none`` where unset: a user who turns logs on gets them redacted (a
+  filter on OpenTelemetry's log handler);
 - ``OTEL_RESOURCE_ATTRIBUTES``: ``service.instance.id`` is the process's (mode and pid), so
   the workers' histograms stay apart in a backend instead of overwriting one another.
 
@@ -55,9 +57,12 @@ def otel_environment(environ: Mapping[str, str], mode: str, pid: int) -> dict[st
         out["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf"
     if not environ.get("OTEL_METRIC_EXPORT_INTERVAL"):
         out["OTEL_METRIC_EXPORT_INTERVAL"] = str(int(defaults.OTEL_EXPORT_INTERVAL * 1000))
-    for kind in ("TRACES", "LOGS"):
-        if not environ.get(f"OTEL_{kind}_EXPORTER"):
-            out[f"OTEL_{kind}_EXPORTER"] = "none"
+    # traces always off, whatever the user set: Locust's auto-instrumentation of requests and
+    # urllib3 would put every request's full URL (http.url: a password, a token in the query)
+    # into spans that no redactor sees. Logs only where unset: a user's go out redacted.
+    out["OTEL_TRACES_EXPORTER"] = "none"
+    if not environ.get("OTEL_LOGS_EXPORTER"):
+        out["OTEL_LOGS_EXPORTER"] = "none"
     attributes = environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
     if "service.instance.id=" not in attributes:
         instance = f"service.instance.id=stagegate-{mode}-{pid}"
@@ -141,6 +146,11 @@ class LiveMetrics:
                 e.name or e,
             )
             return None
+        if environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower() != "none":
+            log.warning(
+                "Live metrics: OTEL_TRACES_EXPORTER is set, but the load exports no traces "
+                "(its spans would carry every request's full URL unredacted); metrics only."
+            )
         environ.update(otel_environment(environ, mode, os.getpid()))
         listeners = list(locust.events.request._handlers)
         if not setup_opentelemetry(plan.locustfile or "", None):

@@ -95,6 +95,7 @@ def test_the_childs_defaults_leave_what_the_user_set() -> None:
         "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "grpc",
         "OTEL_METRIC_EXPORT_INTERVAL": "1000",
         "OTEL_LOGS_EXPORTER": "otlp",
+        "OTEL_TRACES_EXPORTER": "otlp",  # never kept: spans would carry URLs unredacted
         "OTEL_RESOURCE_ATTRIBUTES": "team=shop",
     }
     assert otel_environment(users, "local", 7) == {
