@@ -1,25 +1,31 @@
-"""What an expectation and a template cost per request: the gate's requests/s with them over
-the gate's without, side by side, in one invocation (issue 12, goal >= 0.9).
+"""What an expectation and a template cost per request: the gate with them against plain Locust
+(issue 15, goal >= 1.3 per CPU second) and against the gate without them (issue 12, goal
+>= 0.9), side by side, in one invocation.
 
-    python benchmarks/bench_expectations.py [--users 10] [--seconds 10] [--rounds 3] [--quick]
+    python benchmarks/bench_expectations.py [--users 10] [--seconds 6] [--rounds 2] [--quick]
 
-Both gates request ``GET /json`` (a 45-byte JSON answer) as fast as they can, one local load
-process each (``run_load()``, the declarative scenario):
+Every side requests ``GET /json`` (a 45-byte JSON answer) as fast as it can:
 
-  with      every request checks ``expect: {status: 200, json: {ok: true, "length(items)": 3}}``
-            (its body read and parsed, two JMESPath expressions) and carries a template,
+  with      the gate (``run_load()``, the declarative scenario on its lean path) checking on
+            every request ``expect: {status: 200, json: {ok: true, "length(items)": 3}}`` (its
+            body read and parsed, two JMESPath expressions) and carrying a template,
             ``query: {sku: "{row.sku}"}``, filled from a data file of 100 rows (one row per
             iteration, ``cycle``);
-  without   the same URL as written (``/json?sku=S-000``), no expectation: a plain request
-            on the gate's fast path, its body drained.
+  without   the gate requesting the same URL as written (``/json?sku=S-000``), no
+            expectation: a plain request, its body drained;
+  locust    plain ``locust --headless`` with a FastHttpUser requesting ``/json?sku=S-000``,
+            no check: the same denominator as bench_throughput.py's 1.6, so the ratio says
+            what the gate's features cost against Locust doing less.
 
-Each round runs ``with | without`` and the control ``without | without`` (the method's own
-error: it should be 1.00): two gates started together in two threads of this process, each
-load process on the same CPU, counted over the same seconds of wall-clock time (from each
-result's timeline: requests per 0.5 s from its load start, after both have warmed up for
-2 s). Two CPU-bound processes on one CPU get equal halves of it, so the ratio of their
-requests/s is the inverse ratio of their CPU cost per request (see bench_throughput.py for
-why side by side). The order in which the two start alternates between rounds.
+Each round runs ``with | locust`` (requests per CPU second, as bench_throughput.py measures
+them: each process's CPU seconds over the same seconds of wall-clock time), ``with |
+without`` and the control ``without | without`` (the method's own error: it should be 1.00).
+Two gates run in two threads of this process, each load process on the same CPU, counted over
+the same seconds (from each result's timeline: requests per 0.5 s from its load start, after
+both have warmed up for 2 s); the order in which they start alternates between rounds. Two
+CPU-bound processes on one CPU get equal halves of it, so the ratio of their requests/s is the
+inverse ratio of their CPU cost per request (see bench_throughput.py for why side by side).
+The control of ``with | locust`` is bench_throughput.py's ``locust | locust``.
 
 The server is nginx when installed (one worker, on a CPU of its own when there are two or
 more), otherwise benchmarks/fastserver.py; both answer ``/json`` with the same body.
@@ -31,11 +37,14 @@ from __future__ import annotations
 import argparse
 import itertools
 import statistics
+import tempfile
 import threading
 import time
 from datetime import datetime
+from pathlib import Path
 
-from _common import cpu_plan, pinned, plain_server
+from _common import CpuClock, cpu_plan, pinned, plain_server
+from bench_throughput import LOCUSTFILE, gate_beside, plain_locust
 
 from pytest_stagegate.load.plan import LoadPlan, PlannedRequest
 from pytest_stagegate.load.process import run_load
@@ -43,6 +52,10 @@ from pytest_stagegate.load.result import LoadResult
 
 WARMUP = 2.0  # seconds of each run left out: start-up, spawning
 ROWS = [{"sku": f"S-{i:03d}"} for i in range(100)]
+PLAIN_LOCUSTFILE = LOCUSTFILE.replace(
+    'get("/", name="GET /")', 'get("/json?sku=S-000", name="GET /json")'
+)
+assert PLAIN_LOCUSTFILE != LOCUSTFILE
 EXPECT_JSON = [
     {"expr": "ok", "value": True, "present": None},
     {"expr": "length(items)", "value": 3, "present": None},
@@ -126,17 +139,25 @@ def side_by_side(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=10)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds per run")
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="one round of 4 s")
     args = parser.parse_args()
     users, seconds, rounds = args.users, args.seconds, args.rounds
     if args.quick:
         seconds, rounds = 4.0, 1
-    runs: dict[str, list[float]] = {"with | without": [], "without | without": []}
+    runs: dict[str, list[float]] = {
+        "with | locust": [],
+        "with | without": [],
+        "without | without": [],
+    }
     server_cpus, load_cpus = cpu_plan()
     started = time.monotonic()
-    with plain_server(server_cpus) as (url, server):
+    with (
+        plain_server(server_cpus) as (url, server),
+        tempfile.TemporaryDirectory() as tmp,
+        CpuClock() as clock,
+    ):
         print(f"server: {server}; {users} users per gate, {seconds:g} s measured per run")
         if server_cpus:
             print(f"server on CPU {server_cpus}, both gates' load processes on CPU {load_cpus}")
@@ -145,17 +166,30 @@ def main() -> None:
         for i in range(rounds):
             swap = i % 2 == 1
             with pinned(load_cpus):
+                locust = plain_locust(url, users, Path(tmp, "plain"), PLAIN_LOCUSTFILE)
+                checked_plan = plan(url, users, seconds, checked=True)
+                pair, _ = gate_beside(
+                    locust, "plain Locust", url, users, seconds, clock, plan=checked_plan
+                )
+                runs["with | locust"].append(pair.ratio)
                 checked, plain = side_by_side(url, users, seconds, True, False, swap)
                 one, two = side_by_side(url, users, seconds, False, False, swap)
             runs["with | without"].append(checked / plain)
             runs["without | without"].append(one / two)
             print(
-                f"round {i + 1}: with / without {runs['with | without'][-1]:.3f} "
+                f"round {i + 1}: with / locust per CPU second {pair.ratio:.3f} "
+                f"(requests/s {pair.rps_ratio:.3f}), "
+                f"with / without {runs['with | without'][-1]:.3f} "
                 f"({checked:,.0f} vs {plain:,.0f} requests/s), "
                 f"without / without {runs['without | without'][-1]:.3f}"
             )
     med = {k: statistics.median(v) for k, v in runs.items()}
-    for name, goal in (("with | without", "goal >= 0.9"), ("without | without", "control")):
+    goals = (
+        ("with | locust", "per CPU second, goal >= 1.3"),
+        ("with | without", "goal >= 0.9"),
+        ("without | without", "control"),
+    )
+    for name, goal in goals:
         spread = runs[name]
         print(
             f"ratio {name.replace(' | ', ' / '):<18} (side by side): {med[name]:.3f}  "

@@ -1,11 +1,14 @@
-"""Peak RSS of the load child for a short and a 4x longer run: memory must not grow with time.
+"""The load child's memory over one long run: it must stay flat, whatever the number of requests.
 
-    python benchmarks/bench_memory.py [--short 15] [--long 60] [--users 10]
+    python benchmarks/bench_memory.py [--seconds 60] [--users 10] [--settle 5]
 
-Each run is run_load() with a declarative FastHttpUser scenario at full speed against nginx
-(or benchmarks/fastserver.py); a thread samples the load child's RSS with psutil every
-0.2 s. Prints both peaks, the requests each run made and the ratio long/short peak (flat
-memory: about 1.0; keeping raw samples would add ~40 bytes per request).
+One run_load() of a declarative scenario (two requests, the lean path) at full speed against
+nginx (or benchmarks/fastserver.py) for ``--seconds``; a thread samples the load child's RSS
+(psutil) every 0.5 s. Prints the RSS at the first sample after ``--settle`` seconds (users
+spawned, pools and histograms allocated), at the last sample, the peak, and the slope of a
+least-squares line through the samples after the settling (MiB per minute), with the requests
+made: flat memory is a slope near 0 and a peak within a MiB or two of the first; keeping raw
+samples would add ~40 bytes per request.
 """
 
 from __future__ import annotations
@@ -15,31 +18,40 @@ import threading
 import time
 
 import psutil
-from _common import plain_server
+from _common import cpu_plan, plain_server
 
 from pytest_stagegate.load.plan import LoadPlan, PlannedRequest
 from pytest_stagegate.load.process import run_load
 
+MIB = 2**20
 
-class PeakRSS:
-    """The largest RSS seen of any load child process under this one."""
 
-    def __init__(self) -> None:
-        self.peak = 0
+class RSSOverTime:
+    """(seconds since the load child appeared, its RSS) every ``interval`` seconds."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self.samples: list[tuple[float, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         me = psutil.Process()
-        while not self._stop.wait(0.2):
-            for child in me.children(recursive=True):
-                try:
-                    if "pytest_stagegate.load.child" in " ".join(child.cmdline()):
-                        self.peak = max(self.peak, child.memory_info().rss)
-                except psutil.Error:
-                    pass
+        child: psutil.Process | None = None
+        born = 0.0
+        while not self._stop.wait(self.interval):
+            try:
+                if child is None:
+                    for proc in me.children(recursive=True):
+                        if "pytest_stagegate.load.child" in " ".join(proc.cmdline()):
+                            child, born = proc, time.monotonic()
+                            break
+                if child is not None:
+                    self.samples.append((time.monotonic() - born, child.memory_info().rss))
+            except psutil.Error:
+                child = None if child is not None and not child.is_running() else child
 
-    def __enter__(self) -> PeakRSS:
+    def __enter__(self) -> RSSOverTime:
         self._thread.start()
         return self
 
@@ -48,42 +60,51 @@ class PeakRSS:
         self._thread.join()
 
 
-def measure(url: str, users: int, seconds: float) -> tuple[int, int]:
-    plan = LoadPlan(
-        host=url,
-        users=users,
-        spawn_rate=users,
-        duration=seconds,
-        requests=[
-            PlannedRequest("GET", "/a", "GET /a"),
-            PlannedRequest("GET", "/b", "GET /b"),
-        ],
-    )
-    with PeakRSS() as rss:
-        result = run_load(plan)
-    if result.status != "completed":
-        raise SystemExit(f"gate run failed: {result.status}: {result.reason}")
-    return rss.peak, result.requests_including_warmup
+def slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of y over x."""
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / sxx if sxx else 0.0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--short", type=float, default=15.0)
-    parser.add_argument("--long", type=float, default=60.0)
+    parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--users", type=int, default=10)
+    parser.add_argument("--settle", type=float, default=5.0, help="seconds before 'first'")
     args = parser.parse_args()
     started = time.monotonic()
-    with plain_server() as (url, server):
-        print(f"server: {server}; {args.users} users")
-        short_peak, short_requests = measure(url, args.users, args.short)
-        print(f"{args.short:g} s: peak RSS {short_peak / 2**20:.1f} MiB, {short_requests:,} req")
-        long_peak, long_requests = measure(url, args.users, args.long)
-        print(f"{args.long:g} s: peak RSS {long_peak / 2**20:.1f} MiB, {long_requests:,} req")
-    extra = long_requests - short_requests
+    server_cpus, _ = cpu_plan()
+    with plain_server(server_cpus) as (url, server):
+        plan = LoadPlan(
+            host=url,
+            users=args.users,
+            spawn_rate=args.users,
+            duration=args.seconds,
+            requests=[
+                PlannedRequest("GET", "/a", "GET /a"),
+                PlannedRequest("GET", "/b", "GET /b"),
+            ],
+        )
+        print(f"server: {server}; {args.users} users, {args.seconds:g} s")
+        with RSSOverTime() as rss:
+            result = run_load(plan)
+    if result.status != "completed":
+        raise SystemExit(f"gate run failed: {result.status}: {result.reason}")
+    settled = [(t, r / MIB) for t, r in rss.samples if t >= args.settle]
+    if len(settled) < 3:
+        raise SystemExit(f"too few RSS samples after {args.settle:g} s: {len(settled)}")
+    first, last = settled[0], settled[-1]
+    peak = max(r for _, r in settled)
+    per_minute = slope(settled) * 60
+    requests = result.requests_including_warmup
     print(
-        f"ratio peak RSS {args.long:g} s / {args.short:g} s: {long_peak / short_peak:.3f} "
-        f"({(long_peak - short_peak) / 2**20:+.1f} MiB for {extra:,} more requests; "
-        f"raw samples at ~40 B each would be {extra * 40 / 2**20:+.1f} MiB)"
+        f"load child RSS: first {first[1]:.1f} MiB (at {first[0]:.1f} s), last {last[1]:.1f} MiB "
+        f"(at {last[0]:.1f} s), peak {peak:.1f} MiB; slope {per_minute:+.2f} MiB/min over "
+        f"{len(settled)} samples; {requests:,} requests "
+        f"(raw samples at ~40 B each would be {requests * 40 / MIB:.1f} MiB)"
     )
     print(f"({time.monotonic() - started:.0f} s)")
 
