@@ -530,11 +530,28 @@ def _history(args: argparse.Namespace) -> int:
     from ._atomic import atomic_write_text
     from .verdict.dashboard import render_html
 
-    atomic_write_text(
-        args.html, render_html(summaries, source=str(args.directory), skipped=skipped)
-    )
+    page = render_html(summaries, source=str(args.directory), skipped=skipped)
+    try:
+        atomic_write_text(args.html, page)
+    except OSError as exc:
+        print(_unwritable_html(args.html, exc), file=sys.stderr)
+        return EXIT_USAGE
     print(f"stagegate: wrote {args.html} ({len(runs)} verdicts, {len(summaries)} targets)")
     return EXIT_OK
+
+
+def _unwritable_html(path: Path, exc: OSError) -> str:
+    """One paragraph: why ``--html PATH`` could not be written (never a temporary file's name:
+    ``exc.filename`` may be one)."""
+    if path.is_dir():
+        why = f"is a directory; give the name of a file to write, e.g. {path / 'history.html'}"
+    else:
+        above = next((p for p in path.parents if p.exists()), None)
+        if above is not None and not above.is_dir():
+            why = f"cannot be made: {above} is a file, not a folder"
+        else:
+            why = f"cannot be written ({exc.strerror or type(exc).__name__})"
+    return f"stagegate history: --html {path}: {why}; nothing was written."
 
 
 def percent_goal() -> str:

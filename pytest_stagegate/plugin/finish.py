@@ -57,7 +57,8 @@ def finish_run(
     configured_target: Target | None = None,
     secrets: RunSecrets | None = None,
     baseline: Mapping[str, Any] | None = None,
-    baseline_warning: str = "",
+    baseline_reasons: Sequence[str] = (),
+    history_passes: int = 1,
 ) -> Finished:
     """Decide the verdict, hand it to ``verdict_hook`` (``pytest_stagegate_verdict``), write
     ``options.files`` (the JSON signed with ``options.signing_key``, if any) and, for a gated
@@ -66,8 +67,9 @@ def finish_run(
     ``target``: the verdict then says so. ``secrets`` are the run's (``RunState.secrets``; by
     default those of both targets): what the run writes here is redacted with them.
     ``baseline`` is the verdict's ``baseline`` field (where --gate-baseline's came from),
-    ``baseline_warning`` a reason to add; with ``options.history_dir`` the verdict is kept in
-    the history too (a history that cannot be written is said, the verdict stands)."""
+    ``baseline_reasons`` reasons to add; with ``options.history_dir`` the verdict is kept in
+    the history too, whose retention never removes the newest ``history_passes`` passing
+    verdicts (a history that cannot be written is said, the verdict stands)."""
     redact = secrets if secrets is not None else RunSecrets.of(target, configured_target)
     verdict = Verdict(
         target_name=target.name,
@@ -90,8 +92,8 @@ def finish_run(
         verdict.add_reason(replaced_sentence(target, configured_target, redact))
     if gate is not None and gate.load_errors:
         verdict.add_reason("Most frequent load errors: " + "; ".join(gate.load_errors) + ".")
-    if baseline_warning and options.gate:
-        verdict.add_reason(redact(baseline_warning))
+    for reason in baseline_reasons if options.gate else ():
+        verdict.add_reason(redact(reason))
     try:
         verdict_hook(verdict)
     except Exception as exc:  # a notifier that fails must not cost the verdict
@@ -133,7 +135,7 @@ def finish_run(
         from ..verdict.history import store
 
         try:
-            kept = store(options.history_dir, data, options.history_keep)
+            kept = store(options.history_dir, data, options.history_keep, history_passes)
             written.append(("history", str(kept)))
         except (OSError, ValueError) as exc:
             write_line(

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from ..budgets import EndpointStats
 
 WORKERINPUT_KEY = "stagegate_target"
+_REASON_NAMED = 10  # passed-over baseline verdicts named in the verdict's reason
 MARKER_PROBLEM = pytest.StashKey[str]()
 
 
@@ -56,9 +57,10 @@ class StagegateRun:
         self._stopped_by_us = False
         self._written: tuple[tuple[str, str], ...] = ()  # what the run wrote, for the summary
         # --gate-baseline: where the baseline came from (the verdict's baseline field), and the
-        # warning of --gate-baseline auto before any passing verdict
+        # reasons of --gate-baseline auto (a first run's warning, passed-over verdicts, none
+        # usable)
         self._baseline_record: dict[str, Any] | None = None
-        self._baseline_warning = ""
+        self._baseline_reasons: list[str] = []
 
     # -- construction -------------------------------------------------------------------------
 
@@ -206,33 +208,58 @@ class StagegateRun:
             raise pytest.UsageError(f"pytest-stagegate: --gate-history {history}: {problem}")
 
     def _auto_baseline(self) -> dict[str, EndpointStats] | None:
-        """--gate-baseline auto: the latest passing verdict(s) of this target in the history.
-        None yet: the regression budgets are not judged on this run (a warning says so), so
-        the first passing run can become the baseline."""
+        """--gate-baseline auto: the latest passing verdict(s) of this target (and this
+        deployment: its base URL) in the history. Passing verdicts passed over are a reason of
+        the verdict. None found: on a first run (no passing verdict kept at all) the regression
+        budgets are not judged (a warning says so), so the first passing run can become the
+        baseline; when the history holds passing verdicts and none can be used, they stay and
+        are inconclusive, with a reason saying why."""
         from ..metrics import parse_metric
-        from ..verdict.history import baseline
+        from ..verdict.history import baseline, folder_name
+        from ..verdict.model import public_url
 
         history = self.options.history_dir
         assert history is not None
         settings = self.state.gate_settings
         name = self.state.target.name
-        found = baseline(history, name, settings.baseline_median_of, self.options.signing_key)
+        found = baseline(
+            history,
+            name,
+            settings.baseline_median_of,
+            self.options.signing_key,
+            base_url=public_url(self.state.secrets(self.state.target.base_url)),
+        )
         self._baseline_record = found.to_dict(history)
+        if found.skipped:
+            self._baseline_reasons.append(
+                f"--gate-baseline auto {found.passed_over(_REASON_NAMED)}."
+            )
         if found.stats is not None:
             return found.stats
         regression = [b for b in settings.budgets if parse_metric(b.metric).regression]
-        if regression:
-            self.state.gate_settings = dataclasses.replace(
-                settings, budgets=tuple(b for b in settings.budgets if b not in regression)
+        if not regression:
+            return None
+        listed = ", ".join(f"{b.metric} of {b.endpoint}" for b in regression)
+        budgets = f"regression budget{'' if len(regression) == 1 else 's'} ({listed})"
+        if not found.first_run:
+            self._baseline_reasons.append(
+                f"--gate-baseline auto found no usable passing verdict of target {name!r} "
+                f"among the {found.verdicts} in the history {history} ({found.counts()}), so "
+                f"its {budgets} {'is' if len(regression) == 1 else 'are'} inconclusive on this "
+                "run. To start a new baseline on purpose (a new signing key, another "
+                f"deployment), move {history / folder_name(name)} away."
             )
-            listed = ", ".join(f"{b.metric} of {b.endpoint}" for b in regression)
-            self._baseline_warning = (
-                f"Warning: --gate-baseline auto found no passing verdict of target {name!r} in "
-                f"the history {history} yet, so its regression budget"
-                f"{'' if len(regression) == 1 else 's'} ({listed}) "
-                f"{'was' if len(regression) == 1 else 'were'} not judged on this run; the "
-                "first passing run becomes the baseline"
-            )
+            return None
+        self.state.gate_settings = dataclasses.replace(
+            settings, budgets=tuple(b for b in settings.budgets if b not in regression)
+        )
+        self._baseline_reasons.append(
+            f"Warning: --gate-baseline auto found no passing verdict of target {name!r} in "
+            f"the history {history} yet, so its {budgets} "
+            f"{'was' if len(regression) == 1 else 'were'} not judged on this run; the "
+            "first passing run becomes the baseline (if this is not the target's first gated "
+            "run, check the history's path)"
+        )
         return None
 
     # -- configuration, header ----------------------------------------------------------------
@@ -519,7 +546,8 @@ class StagegateRun:
             configured_target=state.configured_target,
             secrets=state.secrets,
             baseline=self._baseline_record,
-            baseline_warning=self._baseline_warning,
+            baseline_reasons=self._baseline_reasons,
+            history_passes=state.gate_settings.baseline_median_of,
         )
         state.verdict, state.verdict_data = finished.verdict, finished.data
         self._written = finished.written

@@ -11,14 +11,19 @@ The time comes first and has a fixed width, so the names of one folder sort by t
 start. The folder name is the target's name with anything but ``A-Z a-z 0-9 . _ -`` made
 ``_`` (a target named ``a/b`` goes to ``a_b``); the target itself is read from each verdict,
 never from its folder. Only files named so are listed, and only they are removed when a
-folder holds more than ``keep`` of them (the oldest first); anything else there stays.
+folder holds more than ``keep`` of them (the oldest first); anything else there stays. The
+newest ``passes`` passing verdicts (``gate.baseline.median_of``, at least 1) are never removed,
+whatever their age: they do not count against ``keep``, so a run of failures cannot take the
+baseline of ``--gate-baseline auto`` away.
 
 What the history answers (``summarize``, per target, over the last runs): the pass rate
 against the goal (``defaults.PASS_RATE_GOAL``; every kept run counts, an interrupted or
 errored one as not passed), the time from the run's start to its verdict against
 ``defaults.VERIFY_TIME_GOAL``, the critical tests that failed, and per request name the p95,
-p99 and error rate of every run. ``baseline`` picks the latest passing verdicts of a target for
-``--gate-baseline auto``; with several, ``median_stats`` takes the median of each measurement.
+p99 and error rate of every run. ``baseline`` picks the latest passing verdicts of a target (and
+of the same deployment: its base URL) for ``--gate-baseline auto``, naming every passing
+verdict it passed over and why; with several, ``median_stats`` takes the median of each
+measurement.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ __all__ = [
     "Baseline",
     "EndpointTrend",
     "HistoryError",
+    "PassedOver",
     "Run",
     "TargetSummary",
     "baseline",
@@ -99,10 +105,11 @@ def is_entry_name(name: str) -> bool:
     return _ENTRY.match(name) is not None
 
 
-def store(directory: Path, data: Mapping[str, Any], keep: int) -> Path:
+def store(directory: Path, data: Mapping[str, Any], keep: int, passes: int = 1) -> Path:
     """Write the verdict ``data`` (as written, signature and all) into ``directory``'s folder
-    of its target, atomically, then remove that folder's oldest verdicts beyond ``keep``.
-    Returns the new file. Raises OSError when the history cannot be written."""
+    of its target, atomically, then remove that folder's oldest verdicts beyond ``keep``, never
+    its newest ``passes`` passing ones (``prune``). Returns the new file. Raises OSError when
+    the history cannot be written."""
     if keep < 1:
         raise ValueError(f"keep must be 1 or more, got {keep}")
     folder = directory / folder_name(str(data["target"]["name"]))
@@ -115,7 +122,7 @@ def store(directory: Path, data: Mapping[str, Any], keep: int) -> Path:
     with atomic_open(path, "w") as fh:
         json.dump(data, fh, indent=2, ensure_ascii=False, allow_nan=False)
         fh.write("\n")
-    prune(folder, keep)
+    prune(folder, keep, passes)
     return path
 
 
@@ -134,12 +141,23 @@ def _sort_key(name: str) -> tuple[str, int]:
     return (match["time"], int(match["n"] or 1))
 
 
-def prune(folder: Path, keep: int) -> list[Path]:
-    """Remove the oldest verdicts of ``folder`` beyond the newest ``keep``; returns them."""
-    old = entries(folder)[:-keep] if keep > 0 else entries(folder)
+def prune(folder: Path, keep: int, passes: int = 1) -> list[Path]:
+    """Remove the verdicts of ``folder`` older than its newest ``keep``, except its newest
+    ``passes`` passing ones (by file name; at least 1): those stay whatever their age and do
+    not count against ``keep``. Returns the removed files."""
+    found = entries(folder)
+    newest = set(found[-keep:]) if keep > 0 else set()
+    passing = [p for p in found if _state(p.name) == "pass"]
+    newest.update(passing[-max(passes, 1) :] if passing else ())
+    old = [p for p in found if p not in newest]
     for path in old:
         path.unlink(missing_ok=True)
     return old
+
+
+def _state(name: str) -> str:
+    match = _ENTRY.match(name)
+    return match["state"] if match else ""
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -249,26 +267,78 @@ def load_runs(directory: Path, target: str | None = None) -> tuple[list[Run], li
 # -- the automatic baseline ---------------------------------------------------------------------
 
 
+_NAMED = 3  # passed-over verdicts named in the header's baseline line; the rest counted
+
+
+@dataclass(frozen=True)
+class PassedOver:
+    """A passing verdict of the target that ``baseline`` could not use: its file, and why."""
+
+    name: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.why})"
+
+
 @dataclass(frozen=True)
 class Baseline:
-    """What ``--gate-baseline auto`` found: the stats to compare with (None: no passing verdict
-    yet), the verdicts they come from (newest first), and how many were asked for."""
+    """What ``--gate-baseline auto`` found: the stats to compare with (None: no usable passing
+    verdict), the verdicts they come from (newest first), how many were asked for, the passing
+    verdicts passed over on the way (newest first), how many verdicts the target's folder holds
+    and their states (by file name)."""
 
     stats: dict[str, EndpointStats] | None
     runs: tuple[Run, ...]
     median_of: int
-    skipped: tuple[str, ...] = ()
+    skipped: tuple[PassedOver, ...] = ()
+    verdicts: int = 0
+    states: tuple[tuple[str, int], ...] = ()
 
-    def describe(self) -> str:
-        """One line for the terminal's header and the verdict."""
+    @property
+    def first_run(self) -> bool:
+        """No passing verdict of the target is kept at all, usable or not: a new history, or
+        one whose runs have all failed so far (retention never removes the newest pass). Only
+        then may the regression budgets go unjudged; a history whose passes cannot be used
+        (unreadable, a signature that does not check, another deployment's) makes them
+        inconclusive instead."""
+        return not self.runs and not self.skipped
+
+    def describe(self, named: int | None = _NAMED) -> str:
+        """One line for the terminal's header and the verdict's ``baseline`` note; the passed
+        over verdicts are named (the first ``named`` of them, all when None)."""
+        over = f"; {self.passed_over(named)}" if self.skipped else ""
         if not self.runs:
-            return "no passing verdict of this target in the history yet"
+            if self.first_run:
+                return "no passing verdict of this target in the history yet"
+            return (
+                f"no usable passing verdict of this target among the {self.verdicts} in the "
+                f"history ({self.counts()}){over}"
+            )
         newest = self.runs[0]
         one = f"{newest.path.name} (commit {newest.commit or 'unknown'}, finished {_iso(newest)})"
         if len(self.runs) == 1 and self.median_of == 1:
-            return one
+            return one + over
         asked = "" if len(self.runs) == self.median_of else f", {self.median_of} asked"
-        return f"the median of the last {len(self.runs)} passing verdicts{asked}; newest {one}"
+        return (
+            f"the median of the last {len(self.runs)} passing verdicts{asked}; newest {one}{over}"
+        )
+
+    def passed_over(self, named: int | None = None) -> str:
+        """``passed over 2 passing verdicts: NAME (why); NAME (why)``, the first ``named``
+        of them named (all when None) and the rest counted; "" when none was."""
+        if not self.skipped:
+            return ""
+        n = len(self.skipped)
+        shown = self.skipped if named is None else self.skipped[:named]
+        more = n - len(shown)
+        tail = f"; and {more} more" if more else ""
+        listed = "; ".join(str(s) for s in shown)
+        return f"passed over {n} passing verdict{_s(n)}: {listed}{tail}"
+
+    def counts(self) -> str:
+        """The target's verdicts by state, e.g. ``2 fail, 1 pass``."""
+        return ", ".join(f"{n} {state}" for state, n in self.states) or "none"
 
     def to_dict(self, directory: Path) -> dict[str, Any]:
         """The verdict's ``baseline`` field."""
@@ -305,38 +375,63 @@ def _iso(run: Run) -> str:
 
 
 def baseline(
-    directory: Path, target: str, median_of: int = 1, signing_key: bytes | None = None
+    directory: Path,
+    target: str,
+    median_of: int = 1,
+    signing_key: bytes | None = None,
+    base_url: str | None = None,
 ) -> Baseline:
     """The latest ``median_of`` passing verdicts of ``target`` in ``directory`` and their
-    stats (the median of each measurement when more than one). With ``signing_key``, a verdict
-    whose signature does not check is passed over (a planted verdict must not set the bar).
-    No passing verdict: ``stats`` is None."""
+    stats (the median of each measurement when more than one). A passing verdict is passed
+    over, and named with why in ``skipped``, when it cannot be read, its content does not say
+    pass, ``signing_key`` is given and its signature does not check (a planted verdict must not
+    set the bar), or ``base_url`` (the run's, redacted as a verdict records it) is given and
+    the verdict's target had another (the same name, another deployment; a target replaced by
+    a hook is compared by the URL its stagegate.yaml configured). A verdict of another target
+    name that shares the folder is not this target's: ignored. No usable passing verdict:
+    ``stats`` is None."""
     if median_of < 1:
         raise ValueError(f"median_of must be 1 or more, got {median_of}")
+    found = entries(directory / folder_name(target))
     chosen: list[Run] = []
-    skipped: list[str] = []
-    for path in reversed(entries(directory / folder_name(target))):
+    skipped: list[PassedOver] = []
+    for path in reversed(found):
         if len(chosen) == median_of:
             break
-        if _ENTRY.match(path.name)["state"] != "pass":  # type: ignore[index]
+        if _state(path.name) != "pass":
             continue
         try:
             run = Run(path, load_verdict(path))
         except VerdictError as exc:
-            skipped.append(f"skipped {exc}")
+            skipped.append(PassedOver(path.name, str(exc).removeprefix(f"{path}: ")))
             continue
-        if not run.passed or run.target != target:
+        if run.target != target:
             continue
-        if signing_key:
-            problem = check_signature(run.data, signing_key)
-            if problem is not None:
-                skipped.append(f"skipped {path}: {problem}")
-                continue
+        problem = _unusable(run, signing_key, base_url)
+        if problem:
+            skipped.append(PassedOver(path.name, problem))
+            continue
         chosen.append(run)
-    if not chosen:
-        return Baseline(None, (), median_of, tuple(skipped))
-    stats = median_stats([run.data for run in chosen])
-    return Baseline(stats, tuple(chosen), median_of, tuple(skipped))
+    states = tuple(sorted(Counter(_state(p.name) for p in found).items()))
+    stats = median_stats([run.data for run in chosen]) if chosen else None
+    return Baseline(stats, tuple(chosen), median_of, tuple(skipped), len(found), states)
+
+
+def _unusable(run: Run, signing_key: bytes | None, base_url: str | None) -> str:
+    """Why a passing verdict of the target cannot be a baseline, or ""."""
+    if not run.passed:
+        return f"the file name says pass, the verdict says {run.state}"
+    if signing_key:
+        problem = check_signature(run.data, signing_key)
+        if problem is not None:
+            return problem
+    if base_url is not None:
+        recorded = run.data["target"].get("configured_base_url") or run.data["target"].get(
+            "base_url"
+        )
+        if not isinstance(recorded, str) or recorded.rstrip("/") != base_url.rstrip("/"):
+            return f"another deployment: its target's base URL is {recorded}, this run's {base_url}"
+    return ""
 
 
 def median_stats(verdicts: Sequence[Mapping[str, Any]]) -> dict[str, EndpointStats]:

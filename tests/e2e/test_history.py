@@ -21,12 +21,14 @@ from typing import Any
 
 import pytest
 
+from pytest_stagegate.verdict import sign_verdict
 from pytest_stagegate.verdict.history import entries, store
 from pytest_stagegate.verdict.model import parse_timestamp
 from tests.conftest import write_stagegate
 from tests.e2e.test_cli import stagegate
 from tests.servers import HTTPTestServer, Route
 from tests.tools import need_tool
+from tests.unit.verdict.test_history import run_data
 
 SIZE = (1200, 1600)
 
@@ -255,3 +257,58 @@ def test_history_and_auto_baseline_usage_errors(
     assert not_dir.ret == 4
     assert "--gate-history afile: is not a directory" in not_dir.stderr.str()
     assert not (pytester.path / "stagegate-verdict.json").exists()
+
+
+def test_auto_baseline_drops_regression_budgets_only_on_a_first_run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No load: ``--collect-only`` shows what the gate would judge (the header's budget count)
+    and which baseline it chose, with the passing verdicts it passed over."""
+    url = "http://127.0.0.1:9"
+    gate = {"load": {"requests": ["GET /"]}, "budgets": {"total": {"p95_regression": "50%"}}}
+    write_stagegate(pytester, url, gate=gate)
+    pytester.makepyfile("def test_ok(): pass")
+    hist = pytester.path / "hist"
+
+    monkeypatch.setenv("STAGEGATE_SIGNING_KEY", "the-new-key-of-this-run")
+
+    def budgets(lines: list[str]) -> int:
+        (gate_on,) = [line for line in lines if line.startswith("stagegate: gate on: ")]
+        return int(gate_on.rsplit(", ", 1)[1].removesuffix(" budgets"))
+
+    def header() -> list[str]:
+        args = ("--gate", "--gate-history", "hist", "--gate-baseline", "auto", "--collect-only")
+        result = pytester.runpytest_subprocess(*args)
+        assert result.ret == 0, result.stdout.str() + result.stderr.str()
+        return [line for line in result.stdout.lines if line.startswith("stagegate: ")]
+
+    def kept(state: str, key: bytes, base_url: str = url) -> Path:
+        data = run_data(len(entries(hist / "local")), state)
+        data["target"].update(name="local", base_url=base_url)
+        return store(hist, sign_verdict(data, key), keep=10)
+
+    # a first run: no baseline yet, the regression budget is dropped (so is it when the only
+    # runs kept failed: the unit tests show that a history without a pass is a first run)
+    first = header()
+    dropped = budgets(first)  # stagegate_yaml's own budgets, without p95_regression
+    assert "stagegate: baseline: no passing verdict of this target in the history yet" in first
+
+    # a pass signed with the key before it was rotated: no usable baseline, the budget is
+    # judged (inconclusive), the header names the pass and why
+    kept("fail", b"the-new-key-of-this-run")
+    old_key = kept("pass", b"the-old-key-of-last-month")
+    lines = header()
+    assert budgets(lines) == dropped + 1, lines
+    assert (
+        "stagegate: baseline: no usable passing verdict of this target among the 2 in the "
+        f"history (1 fail, 1 pass); passed over 1 passing verdict: {old_key.name} (the "
+        "verdict's signature does not match its content"
+    ) in "\n".join(lines)
+
+    # a newer pass of another deployment (same name, another base URL): passed over too
+    elsewhere = kept("pass", b"the-new-key-of-this-run", "https://preview.example.com")
+    lines = header()
+    assert budgets(lines) == dropped + 1, lines
+    (line,) = [x for x in lines if x.startswith("stagegate: baseline: ")]
+    assert f"passed over 2 passing verdicts: {elsewhere.name} (another deployment: " in line
+    assert f"; {old_key.name} (the verdict's signature does not match" in line

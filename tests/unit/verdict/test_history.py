@@ -188,3 +188,172 @@ def test_gate_baseline_median_of_is_read_and_checked_with_file_line_key(tmp_path
         path.write_text(base + f"  baseline: {bad}\n")
         with pytest.raises(ConfigError, match=rf"stagegate.yaml:5: gate\.baseline\..*{words}"):
             load_config(path)
+
+
+# -- the fix round (C2): retention, first runs, passed-over verdicts, deployments, --html ------
+
+
+def test_retention_never_removes_the_newest_passes(tmp_path: Path) -> None:
+    """Consecutive failures beyond ``keep`` do not take the baseline away: the newest
+    ``passes`` passing verdicts stay, in addition to the newest ``keep``."""
+    first = store(tmp_path, run_data(0), keep=3)
+    for i in (1, 2, 3, 4):
+        store(tmp_path, run_data(i, "fail"), keep=3)
+    kept = entries(tmp_path / "staging")
+    assert kept[0] == first and len(kept) == 4  # the pass, and the newest 3
+    assert [p.name.rsplit("-", 1)[1] for p in kept] == ["pass.json"] + ["fail.json"] * 3
+    found = baseline(tmp_path, "staging")
+    assert [r.path for r in found.runs] == [first]
+
+    two = tmp_path / "two"
+    passes = [store(two, run_data(i), keep=2, passes=2) for i in range(3)]
+    for i in range(3, 8):
+        store(two, run_data(i, "fail"), keep=2, passes=2)
+    kept = entries(two / "staging")
+    assert kept[:2] == passes[1:] and len(kept) == 4  # the 2 newest passes, the 2 newest runs
+    assert prune(two / "staging", 1, passes=2) == [kept[2]]
+
+
+def test_first_run_only_when_no_passing_verdict_is_kept(tmp_path: Path) -> None:
+    empty = baseline(tmp_path / "missing", "staging")
+    assert empty.first_run and empty.stats is None and empty.verdicts == 0
+    assert empty.describe() == "no passing verdict of this target in the history yet"
+    store(tmp_path, run_data(0, "fail"), 10)  # a first run that failed: still no baseline
+    failed = baseline(tmp_path, "staging")
+    assert failed.first_run and failed.verdicts == 1 and failed.counts() == "1 fail"
+
+
+def test_passes_that_cannot_be_used_are_not_a_first_run(tmp_path: Path) -> None:
+    """Key rotated, file tampered with or unreadable: the history had a baseline; the run must
+    not pass its regression budgets unjudged."""
+    signed = store(tmp_path, sign_verdict(run_data(0), b"A" * 32), 10)
+    store(tmp_path, run_data(1, "fail"), 10)
+    rotated = baseline(tmp_path, "staging", signing_key=b"B" * 32)
+    assert rotated.stats is None and not rotated.first_run
+    assert [s.name for s in rotated.skipped] == [signed.name]
+    assert "signature does not match" in rotated.skipped[0].why
+    assert rotated.describe() == (
+        "no usable passing verdict of this target among the 2 in the history (1 fail, 1 pass); "
+        f"passed over 1 passing verdict: {signed.name} ({rotated.skipped[0].why})"
+    )
+    broken = tmp_path / "staging" / entry_name(run_data(2))
+    broken.write_text("{not json")
+    lying = run_data(3, "fail")
+    (tmp_path / "staging" / entry_name(run_data(3))).write_text(json.dumps(lying))
+    found = baseline(tmp_path, "staging", signing_key=b"B" * 32)
+    assert not found.first_run and len(found.skipped) == 3
+    whys = [s.why for s in found.skipped]
+    assert whys[0] == "the file name says pass, the verdict says fail"
+    assert whys[1].startswith("not a verdict: not valid JSON") and str(tmp_path) not in whys[1]
+
+
+def test_every_passed_over_verdict_is_named_with_why(tmp_path: Path) -> None:
+    key = b"the-key-of-the-run"
+    good = store(tmp_path, sign_verdict(run_data(0), key), 10)
+    planted = [store(tmp_path, run_data(i), 10) for i in range(1, 6)]  # unsigned
+    found = baseline(tmp_path, "staging", signing_key=key)
+    assert [r.path for r in found.runs] == [good]
+    assert [s.name for s in found.skipped] == [p.name for p in reversed(planted)]
+    line = found.describe()
+    assert line.startswith(f"{good.name} (commit 3f2a9c1, finished ")
+    unsigned = f"{planted[-1].name} (the verdict is not signed)"
+    assert f"; passed over 5 passing verdicts: {unsigned}; " in line
+    assert line.endswith("; and 2 more") and planted[0].name not in line
+    every = found.passed_over()
+    assert all(p.name in every for p in planted) and "more" not in every
+    assert found.to_dict(tmp_path)["note"] == line
+
+
+def test_a_pass_of_another_deployment_is_passed_over(tmp_path: Path) -> None:
+    ours = store(tmp_path, run_data(0, p95=100), 10)
+    other = run_data(1, p95=1)
+    other["target"]["base_url"] = "https://shop-preview.example.com"
+    theirs = store(tmp_path, other, 10)
+    url = run_data(0)["target"]["base_url"]
+    found = baseline(tmp_path, "staging", base_url=url + "/")  # a trailing / is the same URL
+    assert [r.path for r in found.runs] == [ours]
+    assert [s.name for s in found.skipped] == [theirs.name]
+    assert found.skipped[0].why == (
+        f"another deployment: its target's base URL is https://shop-preview.example.com, "
+        f"this run's {url}/"
+    )
+    # a target a hook replaced is matched by the URL its stagegate.yaml configured
+    replaced = run_data(2, p95=7)
+    replaced["target"].update(base_url="https://pr-42.example.com", configured_base_url=url)
+    newest = store(tmp_path, replaced, 10)
+    assert [r.path for r in baseline(tmp_path, "staging", base_url=url).runs] == [newest]
+    assert not baseline(tmp_path, "staging", base_url="https://elsewhere.example").runs
+
+
+@pytest.mark.parametrize("where", ["a directory", "under a file"])
+def test_history_html_to_a_path_that_cannot_be_a_file_is_one_paragraph(
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_stagegate.cli import main
+
+    store(tmp_path / "hist", run_data(0), 10)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "afile").write_text("mine")
+    page = tmp_path / "out" if where == "a directory" else tmp_path / "afile" / "d.html"
+    assert main(["history", str(tmp_path / "hist"), "--html", str(page)]) == 4
+    err = capsys.readouterr().err
+    assert err.startswith(f"stagegate history: --html {page}: "), err
+    assert err.count("\n") == 1 and "Traceback" not in err and ".tmp" not in err
+    if where == "a directory":
+        assert "is a directory; give the name of a file" in err
+        assert list((tmp_path / "out").iterdir()) == []  # no temporary file left behind
+    else:
+        assert f"{tmp_path / 'afile'} is a file, not a folder" in err
+        assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_finish_adds_the_baseline_reasons_and_keeps_the_newest_passes(tmp_path: Path) -> None:
+    """plugin/finish.py's history hunk: every reason of --gate-baseline auto is in the verdict
+    (redacted), and storing the verdict never removes the newest ``history_passes`` passes."""
+    import dataclasses
+    from datetime import datetime, timezone
+
+    from pytest_stagegate import defaults
+    from pytest_stagegate.config import Target
+    from pytest_stagegate.plugin.finish import finish_run
+    from pytest_stagegate.plugin.options import RunOptions
+
+    hist = tmp_path / "hist"
+    passes = [store(hist, run_data(i), keep=200) for i in range(2)]
+    target = Target(
+        name="staging", base_url="https://ci:pw-secret@x.invalid", secrets=frozenset({"pw-secret"})
+    )
+    options = RunOptions(
+        target="staging",
+        target_source="--target",
+        config_path=tmp_path / defaults.CONFIG_FILE,
+        config_source="found",
+        rootdir=tmp_path,
+        invocation_dir=tmp_path,
+        verdict_path=tmp_path / defaults.VERDICT_FILE,
+        junit_path=tmp_path / defaults.JUNIT_FILE,
+        verdict_wanted=True,
+    )
+    reasons = ["--gate-baseline auto passed over 1 passing verdict: x (pw-secret).", "Second."]
+    for _ in range(2):
+        finished = finish_run(
+            dataclasses.replace(options, gate=True, history_dir=hist, history_keep=1),
+            target=target,
+            tests=(),
+            gate=None,
+            problems=[],
+            interrupted=False,
+            started_at=datetime.now(timezone.utc),
+            flaky_blocks=False,
+            exit_status=0,
+            verdict_hook=lambda verdict: None,
+            write_line=lambda line, **markup: None,
+            environ={},
+            baseline_reasons=reasons,
+            history_passes=2,
+        )
+    text = " ".join(finished.data["reasons"])
+    assert "passed over 1 passing verdict: x (" in text and "Second." in text
+    assert "pw-secret" not in text
+    kept = entries(hist / "staging")
+    assert kept[:2] == passes and len(kept) == 3  # the 2 passes and the newest run
