@@ -43,7 +43,11 @@ from gevent import getcurrent
 from gevent.socket import error as _SocketError
 from geventhttpclient.client import IDEMPOTENT_METHODS, HTTPClient
 from geventhttpclient.header import Headers
-from geventhttpclient.response import HTTPConnectionClosed, HTTPSocketPoolResponse
+from geventhttpclient.response import (
+    HTTPConnectionClosed,
+    HTTPParseError,
+    HTTPSocketPoolResponse,
+)
 from geventhttpclient.url import URL
 from geventhttpclient.useragent import (
     CompatRequest,
@@ -153,12 +157,13 @@ def _exchange(client: HTTPClient, method: str, data: bytes) -> HTTPSocketPoolRes
             if e.errno not in (errno.ECONNRESET, errno.EPIPE):
                 pool.release_socket(sock)
                 raise
-            # the server may have answered early (a 401 to a big body) before it closed
+            # the server may have answered early (a 401 to a big body) before it closed;
+            # no answer, or half of one (a parse error), is retried as geventhttpclient does
             try:
                 return HTTPSocketPoolResponse(
                     sock, pool, block_size=client.block_size, method=method
                 )
-            except (_SocketError, HTTPConnectionClosed):
+            except (_SocketError, HTTPParseError):
                 if attempts > 0 and method in IDEMPOTENT_METHODS:
                     attempts -= 1
                     continue

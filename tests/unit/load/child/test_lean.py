@@ -140,3 +140,62 @@ def test_the_request_event_fires_only_when_someone_else_listens() -> None:
     )
     # /a recorded directly (Locust's statistics too), /b through the event, to everyone
     assert seen == [False, True, ["/a", "/b"], ["/b"], 2]
+
+
+def test_a_broken_send_is_retried_as_geventhttpclient_retries_it() -> None:
+    """A server that reads the request's head, sends half a response head and resets while
+    a big body is still being sent: geventhttpclient (FastHttpUser's client) retries an
+    idempotent request on a fresh connection (its pool's size + 1 times), never a POST; the
+    lean path's ``_exchange`` as often, with the same error at the end."""
+    seen = run_child(
+        """
+        import json, socket, struct
+        import gevent, gevent.server
+        from geventhttpclient.client import HTTPClient
+        from geventhttpclient.url import URL
+        from pytest_stagegate.load.child.lean import _agent_headers, _exchange, _head
+
+        accepted = [0]
+
+        def answer(sock, addr):
+            accepted[0] += 1
+            seen = b""
+            while b"\\r\\n\\r\\n" not in seen:
+                seen += sock.recv(65536)
+            sock.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Le")
+            gevent.sleep(0.05)
+            # the body unread, SO_LINGER 0: close() resets the connection
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+
+        server = gevent.server.StreamServer(("127.0.0.1", 0), answer)
+        server.start()
+        url = URL(f"http://127.0.0.1:{server.server_port}/big")
+        body = b"x" * (32 * 1024 * 1024)  # more than the socket buffers hold
+        out = []
+        for method in ("PUT", "POST"):
+            for who in ("geventhttpclient", "lean"):
+                accepted[0] = 0
+                client = HTTPClient.from_url(
+                    url, concurrency=2, network_timeout=10, connection_timeout=10
+                )
+                try:
+                    if who == "lean":
+                        head = _head(client, method, url.quoted_uri, _agent_headers({}), body)
+                        _exchange(client, method, head + body)
+                    else:
+                        client.request(method, url.quoted_uri, body=body)
+                    error = "none"
+                except Exception as e:
+                    error = repr(e)
+                client.close()
+                out.append([method, who, accepted[0], error])
+        print(json.dumps(out))
+        """
+    )
+    put_theirs, put_lean, post_theirs, post_lean = seen
+    assert put_theirs[2] == 4  # the pool's 2 connections + 1 retries, and the first try
+    assert put_lean[2:] == put_theirs[2:]
+    assert post_theirs[2] == 1
+    assert post_lean[2:] == post_theirs[2:]
+    assert put_lean[3].startswith("HTTPParseError(")
