@@ -3,6 +3,7 @@ for a stalling server against the truth, with plain Locust beside it in the same
 
     python benchmarks/bench_arrival.py [--quick] [--rates 100 500 2000] [--seconds 8]
                                        [--stall-rate 100] [--no-locust] [--users-per-rate S]
+    python benchmarks/bench_arrival.py --ceiling [--rates 1000 1500 ...] [--seconds 4]
 
 1. Arrival rate. For each rate R (iterations/s), the gate runs a stagegate.yaml with
    ``rate: R/s`` (users left to the default, what a user gets, unless ``--users-per-rate``)
@@ -35,6 +36,14 @@ for a stalling server against the truth, with plain Locust beside it in the same
    (the gate's event loop busy) may be held where the truth has it answered, which moves the
    reported p99 up by one slot (10 ms at 100/s); the line shows the latency and service-time
    p50 and the event loop's lateness beside it.
+
+3. ``--ceiling`` (instead of 1. and 2.): the open model just under saturation (issue 15). On
+   the lean path and on Locust's (``STAGEGATE_LOAD_PATH=locust``), one load process against
+   nginx on a CPU of its own runs each rate of ``--rates`` (default 1,000 to 8,000/s) in turn,
+   the gate's default users, until iterations are dropped; prints each point (bench_saturation's
+   line: achieved / asked, CPU, loop lag, latency and service time, dropped) and, per path, the
+   highest rate with nothing dropped, what it achieved of it, and the first rate that dropped.
+   ~1 min.
 
 Each measured point runs at most ~20 s (``--quick``: ~6 s, one stall period). The machine's
 noise moves every figure: the ratios are made in one invocation, the references side by side
@@ -296,11 +305,54 @@ def stall_point(
     return lines
 
 
+# --- 3. the highest rate with nothing dropped -------------------------------------------------
+CEILING_RATES = [1000.0, 2000.0, 3000.0, 4000.0, 5000.0, 6000.0, 8000.0]
+
+
+def ceiling(rates: list[float], seconds: float) -> None:
+    from bench_saturation import open_point
+
+    server_cpus, load_cpus = _common.cpu_plan()
+    with _common.plain_server(server_cpus) as (url, server), _common.pinned(load_cpus):
+        print(f"3. the highest rate with nothing dropped: {server}, 1 s warm-up + {seconds:g} s")
+        if server_cpus:
+            print(f"server on CPU {server_cpus}, the load process on CPU {load_cpus}")
+        for path in ("lean", "locust"):
+            kept, first_drop = None, None
+            for rate in sorted(rates):
+                point = open_point(url, path, rate, seconds)
+                print(point.line(), flush=True)
+                if point.dropped:
+                    first_drop = point
+                    break
+                kept = point
+            if kept is None:
+                print(f"{path}: iterations dropped from the lowest rate, {min(rates):g}/s, on")
+                continue
+            print(
+                f"{path}: highest rate with nothing dropped {kept.rate:g}/s: achieved "
+                f"{kept.rps / (kept.rate or 1):.3f} of it, dropped 0 of {kept.due:,}, CPU mean "
+                f"{kept.cpu_mean:.0f}%, latency p95 {kept.p95:.1f} ms "
+                f"(service time {kept.service_p95 or 0:.1f})"
+                + (
+                    f"; at {first_drop.rate:g}/s {first_drop.dropped:,} of {first_drop.due:,} "
+                    f"dropped ({first_drop.dropped / first_drop.due:.1%})"
+                    if first_drop is not None and first_drop.due
+                    else f"; none dropped up to {max(rates):g}/s"
+                )
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs: checks it works")
-    parser.add_argument("--rates", type=float, nargs="+", default=[100.0, 500.0, 2000.0])
-    parser.add_argument("--seconds", type=float, default=8.0, help="measured seconds per rate")
+    parser.add_argument(
+        "--ceiling", action="store_true", help="only 3.: the highest rate with nothing dropped"
+    )
+    parser.add_argument("--rates", type=float, nargs="+", default=None)
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="measured seconds per rate (8; --ceiling 4)"
+    )
     parser.add_argument("--stall-rate", type=float, default=100.0)
     parser.add_argument("--no-locust", action="store_true", help="skip plain Locust beside")
     parser.add_argument(
@@ -311,6 +363,13 @@ def main() -> None:
         "at least 10, at most 200), in the stall's run too",
     )
     args = parser.parse_args()
+    if args.ceiling:
+        began = time.monotonic()
+        ceiling(args.rates or CEILING_RATES, args.seconds or 4.0)
+        print(f"({time.monotonic() - began:.0f} s)")
+        return
+    args.rates = args.rates or [100.0, 500.0, 2000.0]
+    args.seconds = args.seconds or 8.0
     seconds, warmup, periods = (3.0, 1.0, 1) if args.quick else (args.seconds, 2.0, 3)
     locust = not args.no_locust
     began = time.monotonic()
