@@ -8,8 +8,12 @@ the verdicts were redacted when they were written.
 
 Per target: the pass rate over the runs (the share of passing runs so far, each run a dot in
 its verdict's colour) against the pass-rate goal; the time from each run's start to its
-verdict against the time goal; the p95, the p99 and the error rate of every request name per
-run; the runs as a table with the critical tests that failed.
+verdict, on an axis scaled to the runs, against the time goal (a line when the goal is within
+about three times the longest run, else a note that it is off the chart); the p95, the p99 and
+the error rate of every request name per run; the runs as a table with the critical tests that
+failed. The runs are numbered on the x axis (``#1`` the oldest shown), with the start time
+under a number when it differs from the one shown before; each axis labels its values in one
+format.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from datetime import datetime, timezone
 from html import escape
 
 from ..units import format_duration, format_observed
-from .history import TargetSummary, percent
+from .history import TargetSummary, percent, to_verdict
 
 __all__ = ["render_html"]
 
@@ -103,7 +107,7 @@ def render_html(
 
 def _section(s: TargetSummary) -> list[str]:
     n = len(s.runs)
-    labels = [r.started_at.strftime("%m-%d %H:%M") for r in s.runs]
+    labels = _run_labels([r.started_at for r in s.runs])
     crit = s.critical_failures
     kpis = [
         _kpi(
@@ -112,7 +116,7 @@ def _section(s: TargetSummary) -> list[str]:
             s.meets_pass_goal,
         ),
         _kpi(
-            f"time to verdict {format_duration(round(s.median_seconds))}",
+            f"time to verdict {to_verdict(s.median_seconds)}",
             f"median; {s.over_time_goal} of {n} over the {format_duration(s.time_goal)} goal",
             s.median_seconds <= s.time_goal,
         ),
@@ -142,14 +146,21 @@ def _section(s: TargetSummary) -> list[str]:
             ymax=1.0,
         )
     )
-    minutes = [r.seconds / 60 for r in s.runs]
+    seconds = [r.seconds for r in s.runs]
+    longest = max(seconds, default=0.0)
+    goal_text = f"goal {format_duration(s.time_goal)}"
+    on_chart = s.time_goal <= _GOAL_WITHIN * longest
+    top = _nice_seconds(max(longest, s.time_goal if on_chart else 0.0) * 1.15)
     out.append(
         _chart(
             f"Time to verdict of {s.target} (run start to verdict)",
             labels,
-            [_Series("time to verdict", minutes, "#6a1b9a", dots)],
-            goal=(s.time_goal / 60, f"goal {format_duration(s.time_goal)}"),
-            fmt=_minutes,
+            [_Series("time to verdict", seconds, "#6a1b9a", dots)],
+            goal=(s.time_goal, goal_text) if on_chart else None,
+            note="" if on_chart else f"{goal_text}, off the chart",
+            fmt=to_verdict,
+            axis=_seconds_axis,
+            ymax=top,
         )
     )
     for attr, what in (("p95", "p95 latency"), ("p99", "p99 latency")):
@@ -164,6 +175,7 @@ def _section(s: TargetSummary) -> list[str]:
                     labels,
                     series,
                     fmt=lambda v: format_observed(v, "ms"),
+                    axis=lambda ticks: _decimal_axis(ticks, 1.0, " ms"),
                 )
             )
     errors = [
@@ -177,6 +189,7 @@ def _section(s: TargetSummary) -> list[str]:
                 labels,
                 errors,
                 fmt=lambda v: format_observed(v, "ratio"),
+                axis=lambda ticks: _decimal_axis(ticks, 100.0, "%"),
                 ymin_top=0.01,
             )
         )
@@ -199,24 +212,58 @@ def _kpi(value: str, note: str, good: bool) -> str:
     )
 
 
-def _minutes(value: float) -> str:
-    if value == 0:
-        return "0"
-    return format_duration(round(value * 60, 1))
+_GOAL_WITHIN = 3.0  # the time goal is drawn when at most this many times the longest run
+
+
+def _run_labels(started: Sequence[datetime]) -> list[tuple[str, str]]:
+    """Per run, its number (``#1`` the oldest shown) and its start (``12-02 07:17``)."""
+    return [(f"#{i + 1}", t.strftime("%m-%d %H:%M")) for i, t in enumerate(started)]
+
+
+def _nice_seconds(value: float) -> float:
+    """The axis top for ``value`` seconds: a nice number of seconds, minutes or hours."""
+    for unit, below in ((1.0, 120.0), (60.0, 7200.0)):
+        if value < below:
+            return _nice(value / unit) * unit
+    return _nice(value / 3600) * 3600
+
+
+def _seconds_axis(ticks: Sequence[float]) -> Callable[[float], str]:
+    """One format for every tick of a time axis: all in seconds, minutes or hours."""
+    top = max(ticks, default=0.0)
+    unit, suffix = (1.0, "s") if top < 120 else (60.0, "m") if top < 7200 else (3600.0, "h")
+    return _decimal_axis([t / unit for t in ticks], 1.0 / unit, suffix, grouped=False)
+
+
+def _decimal_axis(
+    ticks: Sequence[float], scale: float, suffix: str, *, grouped: bool = True
+) -> Callable[[float], str]:
+    """One format for every tick: the fewest decimals that show each tick (times ``scale``)
+    exactly, the same for all (``0 ms, 250 ms, 500 ms``; ``0.00 ms, 1.25 ms, 2.50 ms``)."""
+    scaled = [t * scale for t in ticks] if grouped else list(ticks)
+    decimals = next((d for d in range(5) if all(abs(round(v, d) - v) < 1e-9 for v in scaled)), 4)
+    comma = "," if grouped else ""
+
+    def fmt(value: float) -> str:
+        return f"{value * scale:{comma}.{decimals}f}{suffix}"
+
+    return fmt
 
 
 def _runs_table(s: TargetSummary) -> list[str]:
     out = [
-        "<table><tr><th>started (UTC)</th><th>commit</th><th>verdict</th><th>to verdict</th>"
-        "<th>p95 total</th><th>p99 total</th><th>errors total</th><th>critical failed</th></tr>"
+        "<table><tr><th>run</th><th>started (UTC)</th><th>commit</th><th>verdict</th>"
+        "<th>to verdict</th><th>p95 total</th><th>p99 total</th><th>errors total</th>"
+        "<th>critical failed</th></tr>"
     ]
-    for run in reversed(s.runs):  # newest first
+    for number, run in reversed(list(enumerate(s.runs, 1))):  # newest first
         total = run.endpoints.get("total")
         cells = [
+            f"#{number}",
             run.started_at.strftime("%Y-%m-%d %H:%M:%S"),
             run.commit or "-",
             run.state,
-            format_duration(round(run.seconds, 1)),
+            to_verdict(run.seconds),
             "-" if total is None or total.p95 is None else format_observed(total.p95, "ms"),
             "-" if total is None or total.p99 is None else format_observed(total.p99, "ms"),
             "-"
@@ -226,7 +273,7 @@ def _runs_table(s: TargetSummary) -> list[str]:
         ]
         tds = "".join(
             f'<td class="{escape(run.state)}">{escape(c)}</td>'
-            if i == 2
+            if i == 3
             else f"<td>{escape(c)}</td>"
             for i, c in enumerate(cells)
         )
@@ -237,16 +284,20 @@ def _runs_table(s: TargetSummary) -> list[str]:
 
 def _chart(
     title: str,
-    labels: Sequence[str],
+    labels: Sequence[tuple[str, str]],
     series: Sequence[_Series],
     *,
     goal: tuple[float, str] | None = None,
+    note: str = "",
     fmt: Callable[[float], str],
+    axis: Callable[[Sequence[float]], Callable[[float], str]] | None = None,
     ymax: float | None = None,
     ymin_top: float = 0.0,
 ) -> str:
-    """A line chart of ``series`` over the runs (evenly spaced, oldest left), with the goal as a
-    dashed red line and a legend on the right; one ``<svg>`` element, every text escaped."""
+    """A line chart of ``series`` over the runs (evenly spaced, oldest left; ``labels`` the
+    number and start of each), with the goal as a dashed red line (or ``note`` in red at the
+    top right) and a legend on the right; one ``<svg>`` element, every text escaped. ``fmt``
+    formats a point's value, ``axis`` makes the one formatter of the y axis's ticks."""
     n = len(labels)
     plot_w, plot_h = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
     values = [v for se in series for v in se.values if v is not None]
@@ -269,20 +320,37 @@ def _chart(
         f'<rect x="{_LEFT}" y="{_TOP}" width="{plot_w}" height="{plot_h}" fill="#fafafa" '
         'stroke="#ddd"/>',
     ]
-    for v in (0.0, top / 2, top):
+    ticks = (0.0, top / 2, top)
+    tick_fmt = axis(ticks) if axis is not None else fmt
+    for v in ticks:
         out.append(
             f'<text x="{_LEFT - 6}" y="{_f(y(v) + 4)}" text-anchor="end" fill="#555">'
-            f"{escape(fmt(v))}</text>"
+            f"{escape(tick_fmt(v))}</text>"
         )
         out.append(
             f'<line x1="{_LEFT}" y1="{_f(y(v))}" x2="{_LEFT + plot_w}" y2="{_f(y(v))}" '
             'stroke="#e5e5e5"/>'
         )
-    step = max(1, (n + 7) // 8)  # at most about 8 time labels
+    step = max(1, (n + 7) // 8)  # at most about 8 run labels
+    shown = ""
     for i in range(0, n, step):
+        number, when = labels[i]
+        day, _, clock = when.partition(" ")
+        under = "" if when == shown else clock if day == shown.partition(" ")[0] else when
+        shown = when
         out.append(
-            f'<text x="{_f(x(i))}" y="{_TOP + plot_h + 16}" text-anchor="middle" fill="#555">'
-            f"{escape(labels[i])}</text>"
+            f'<text x="{_f(x(i))}" y="{_TOP + plot_h + 14}" text-anchor="middle" fill="#555">'
+            f"{escape(number)}</text>"
+        )
+        if under:
+            out.append(
+                f'<text x="{_f(x(i))}" y="{_TOP + plot_h + 27}" text-anchor="middle" '
+                f'fill="#777" font-size="10">{escape(under)}</text>'
+            )
+    if note:
+        out.append(
+            f'<text x="{_LEFT + plot_w - 4}" y="{_TOP + 14}" text-anchor="end" '
+            f'fill="{_GOAL}" font-weight="bold">{escape(note)}</text>'
         )
     if goal is not None:
         gy = _f(y(goal[0]))
@@ -312,7 +380,8 @@ def _chart(
             colour = se.dots[i] if se.dots is not None else se.colour
             out.append(
                 f'<circle cx="{_f(pts[j][0])}" cy="{_f(pts[j][1])}" r="{4 if se.dots else 2.5}" '
-                f'fill="{colour}"><title>{escape(labels[i])}: {escape(fmt(v))}</title></circle>'
+                f'fill="{colour}"><title>{escape(" ".join(labels[i]))}: {escape(fmt(v))}'
+                "</title></circle>"
             )
         ly = _TOP + 14 + 16 * k
         out.append(
