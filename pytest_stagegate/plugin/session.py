@@ -147,6 +147,11 @@ class StagegateRun:
                     "pytest-stagegate: --gate-metrics only applies to a gated run: add --gate."
                 )
             paths.append(("--gate-metrics", self.options.metrics_path))
+        if not self.options.gate and self.config.getoption("stagegate_history"):
+            # the ini key is a project setting, quiet on an ungated run; the option is asked
+            raise pytest.UsageError(
+                "pytest-stagegate: --gate-history only applies to a gated run: add --gate."
+            )
         for option, path in paths:
             problem = _unwritable(path)
             if problem:
@@ -198,14 +203,19 @@ class StagegateRun:
                     "the earlier gated runs kept theirs."
                 )
             return
+        setting = (
+            "--gate-history"
+            if self.config.getoption("stagegate_history")
+            else "ini stagegate_history"
+        )
         if history.exists() and not history.is_dir():
             raise pytest.UsageError(
-                f"pytest-stagegate: --gate-history {history}: is not a directory; give the "
+                f"pytest-stagegate: {setting} {history}: is not a directory; give the "
                 "folder that keeps the verdicts (it is made if missing)."
             )
         problem = _unwritable(history / "probe")
         if problem:
-            raise pytest.UsageError(f"pytest-stagegate: --gate-history {history}: {problem}")
+            raise pytest.UsageError(f"pytest-stagegate: {setting} {history}: {problem}")
 
     def _auto_baseline(self) -> dict[str, EndpointStats] | None:
         """--gate-baseline auto: the latest passing verdict(s) of this target (and this

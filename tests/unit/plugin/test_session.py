@@ -160,6 +160,35 @@ def test_an_unwritable_verdict_is_a_usage_error(pytester: pytest.Pytester) -> No
     )
 
 
+def test_gate_history_on_the_command_line_needs_the_gate(pytester: pytest.Pytester) -> None:
+    """Like --gate-metrics: the option asks for something an ungated run never does; the ini
+    key is a project setting, quiet when the run is not gated."""
+    write_stagegate(pytester, "http://127.0.0.1:1")
+    assert usage_error(pytester, "--gate-history", "hist") == (
+        "pytest-stagegate: --gate-history only applies to a gated run: add --gate."
+    )
+    start(pytester, "-o", "stagegate_history=hist")  # no error
+    start(pytester, "--gate", "--gate-history", "hist")
+    assert not (pytester.path / "hist" / "probe").exists()
+
+
+def test_a_history_that_is_a_file_names_the_setting_used(pytester: pytest.Pytester) -> None:
+    write_stagegate(pytester, "http://127.0.0.1:1")
+    (pytester.path / "afile").write_text("x")
+    from_ini = usage_error(pytester, "--gate", "-o", "stagegate_history=afile")
+    assert from_ini.startswith(
+        f"pytest-stagegate: ini stagegate_history {pytester.path / 'afile'}: is not a directory"
+    )
+    from_option = usage_error(pytester, "--gate", "--gate-history", "afile")
+    assert from_option.startswith("pytest-stagegate: --gate-history afile: is not a directory")
+    (pytester.path / "afile").unlink()
+    (pytester.path / "afile").mkdir()
+    (pytester.path / "afile" / "probe").mkdir()  # the probe file cannot be written
+    assert usage_error(pytester, "--gate", "-o", "stagegate_history=afile").startswith(
+        f"pytest-stagegate: ini stagegate_history {pytester.path / 'afile'}: "
+    )
+
+
 def test_no_config_file_is_a_usage_error(pytester: pytest.Pytester) -> None:
     assert usage_error(pytester, "--target", "local").startswith(
         f"pytest-stagegate: no {defaults.CONFIG_FILE} in {pytester.path} or any directory above"
