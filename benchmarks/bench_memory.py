@@ -106,6 +106,13 @@ def main() -> None:
         f"{len(settled)} samples; {requests:,} requests "
         f"(raw samples at ~40 B each would be {requests * 40 / MIB:.1f} MiB)"
     )
+    step = 10.0 if args.seconds > 30 else 2.0
+    marks, series = args.settle, []
+    for t, r in settled:
+        if t >= marks:
+            series.append(f"{t:.0f} s {r:.1f}")
+            marks += step
+    print("RSS over time (MiB): " + ", ".join(series))
     print(f"({time.monotonic() - started:.0f} s)")
 
 
