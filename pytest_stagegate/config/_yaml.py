@@ -63,6 +63,18 @@ def got(value: object) -> str:
     return f"a value of type {type(value).__name__}"
 
 
+_BOOLEAN_WORDS = {"true": "true", "false": "false", "yes": "true", "no": "false"}
+_BOOLEAN_WORDS |= {"on": "true", "off": "false"}
+
+
+def _unquote(value: object) -> str:
+    """For a quoted word that reads as a boolean (``"true"``, ``'no'``): how to write it."""
+    if isinstance(value, str) and value.strip().lower() in _BOOLEAN_WORDS:
+        word = _BOOLEAN_WORDS[value.strip().lower()]
+        return f", a quoted string: write {word} without quotes"
+    return ""
+
+
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -293,7 +305,7 @@ class Doc:
 
     def boolean(self, value: object, keypath: KeyPath) -> bool:
         if not isinstance(value, bool):
-            raise self.error(keypath, f"expected true or false, got {got(value)}")
+            raise self.error(keypath, f"expected true or false, got {got(value)}{_unquote(value)}")
         return value
 
     def integer(self, value: object, keypath: KeyPath, minimum: int) -> int:

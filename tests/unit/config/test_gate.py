@@ -157,3 +157,26 @@ def test_a_stage_budget_knows_its_line(tmp_path: Path) -> None:
     (budget,) = load_config(path).gate_settings("staging").load.stages[1].budgets
     lines = path.read_text().splitlines()
     assert budget.line is not None and lines[budget.line - 1].strip() == "p95: 1s"
+
+
+@pytest.mark.parametrize(
+    ("gate", "key", "word"),
+    [
+        ('    otel: "true"\n', "gate.load.otel", "true"),
+        ("    abort: {enabled: 'false'}\n", "gate.load.abort.enabled", "false"),
+        ('flaky_blocks: "True"\n', "gate.flaky_blocks", "true"),
+        ('run_after_critical_failure: "no"\n', "gate.run_after_critical_failure", "false"),
+    ],
+)
+def test_a_quoted_boolean_says_to_write_it_without_quotes(
+    tmp_path: Path, gate: str, key: str, word: str
+) -> None:
+    """Every boolean key shares Doc.boolean: a quoted "true" is a string, and the message says
+    so and how to write it (not just ``expected true or false, got 'true'``)."""
+    path = tmp_path / defaults.CONFIG_FILE
+    path.write_text(BASE + (gate if gate.startswith("  ") else "  " + gate), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path).gate_settings("staging")
+    message = str(info.value)
+    assert f"{key}: expected true or false" in message
+    assert f"a quoted string: write {word} without quotes" in message
