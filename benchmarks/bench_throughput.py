@@ -39,6 +39,7 @@ generators. On the 2-core benchmark box nginx shares a CPU with the two-worker r
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -272,6 +273,8 @@ def main() -> None:
     ):
         tmp = Path(tmp_dir)
         print(f"server: {server}; {users} users (greenlets) per side, {seconds:g} s measured")
+        if os.environ.get("STAGEGATE_LOAD_PATH", "").strip().lower() == "locust":
+            print("the gate runs on Locust's path (STAGEGATE_LOAD_PATH=locust), not the lean one")
         if server_cpus:
             print(f"server on CPU {server_cpus}, both sides of each pair on CPU {load_cpus}")
         else:
