@@ -80,9 +80,13 @@ def _number(value: Any) -> str | None:
 
 
 def _seconds(ms: Any) -> float | None:
+    """Milliseconds as seconds rounded to the microsecond, the verdict's own precision (its
+    ms to 3 decimals): 1.084 ms is ``0.001084``, not the float noise of the division
+    (``0.0010840000000000001``)."""
     if isinstance(ms, bool) or not isinstance(ms, (int, float)):
         return None
-    return float(ms) / 1000.0
+    seconds = float(ms) / 1000.0
+    return round(seconds, 6) if math.isfinite(seconds) else seconds
 
 
 def _quantile(key: str) -> str | None:

@@ -100,3 +100,21 @@ def test_what_was_not_measured_is_left_out() -> None:
         "stagegate_run_duration_seconds",
         "stagegate_tests",
     }
+
+
+def test_seconds_carry_no_float_noise() -> None:
+    """ms / 1000 is inexact (1.084 / 1000 = 0.0010840000000000001): seconds are rounded to the
+    microsecond, the verdict's own precision (ms to 3 decimals), so nothing is lost."""
+    data = pass_verdict().to_dict()
+    total = next(e for e in data["gate"]["endpoints"] if e["name"] == "total")
+    total["percentiles"]["p50"] = 1.084
+    total["avg_ms"] = 12.345678912  # not from a verdict (it rounds): to the microsecond
+    total["max_ms"] = 1234.567
+    text = render(data)
+    p50 = 'stagegate_latency_seconds{target="staging",endpoint="total",quantile="0.5"}'
+    assert f"{p50} 0.001084\n" in text
+    assert 'stagegate_latency_avg_seconds{target="staging",endpoint="total"} 0.012346\n' in text
+    assert 'stagegate_latency_max_seconds{target="staging",endpoint="total"} 1.234567\n' in text
+    assert not [line for line in text.splitlines() if "0000000" in line]
+    found = samples(text)  # still a valid OpenMetrics text
+    assert value(found, "stagegate_latency_seconds", endpoint="total", quantile="0.5") == 0.001084
