@@ -167,6 +167,15 @@ def format_ms(ms: float) -> str:
     return f"{ms:,.0f} ms"
 
 
+def format_ms_brief(ms: float) -> str:
+    """Milliseconds in a sentence, whole from 10 ms up and to two significant digits below, so
+    a small value never rounds to zero: ``1,234 ms``, ``106 ms``, ``6 ms``, ``6.2 ms``,
+    ``0.5 ms``, ``0.042 ms``."""
+    if ms >= 10 or ms == 0 or not math.isfinite(ms):
+        return f"{ms:,.0f} ms"
+    return f"{ms:.2g} ms"
+
+
 def format_rate(rate: float) -> str:
     """``0.0123`` -> ``1.23%``."""
     return f"{rate * 100:.3g}%"

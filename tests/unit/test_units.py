@@ -14,6 +14,7 @@ from pytest_stagegate.units import (
     SIZE_HELP,
     format_duration,
     format_ms,
+    format_ms_brief,
     format_rate,
     format_size,
     parse_duration,
@@ -194,6 +195,22 @@ def _split(text: str) -> list[tuple[str, str]]:
 )
 def test_format_ms(ms: float, text: str) -> None:
     assert format_ms(ms) == text
+
+
+@pytest.mark.parametrize(
+    ("ms", "text"),
+    [
+        (0.0, "0 ms"),
+        (0.5, "0.5 ms"),  # a small budget is never "0 ms"
+        (0.042, "0.042 ms"),
+        (6.0, "6 ms"),
+        (6.21, "6.2 ms"),
+        (106.4, "106 ms"),
+        (1234.4, "1,234 ms"),
+    ],
+)
+def test_format_ms_brief(ms: float, text: str) -> None:
+    assert format_ms_brief(ms) == text
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from ...budgets import TOTAL
 from ...histogram import LogHistogram
 from ...metrics import parse_metric
+from ...units import format_limit, format_ms_brief
 from ..plan import LatencyLimit
 from ..result import ProcessUsage
 from ..usage import judge_saturation
@@ -161,9 +162,9 @@ class LatencyBreach:
     def reason(self, elapsed: float) -> str:
         return (
             f"Stopped the load after {fmt_seconds(elapsed)}: {self.limit.metric} of "
-            f"{self.limit.endpoint} was {self.observed:,.0f} ms for "
+            f"{self.limit.endpoint} was {format_ms_brief(self.observed)} for "
             f"{fmt_seconds(self.held_for)}, more than {self.factor:g} times its budget of "
-            f"{self.limit.limit_ms:,.0f} ms."
+            f"{format_limit(self.limit.limit_ms, 'ms')}."
         )
 
 

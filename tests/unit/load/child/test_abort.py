@@ -8,6 +8,7 @@ from pytest_stagegate.histogram import LogHistogram
 from pytest_stagegate.load.child.abort import (
     LATENCY_MIN_SAMPLES,
     ErrorBurst,
+    LatencyBreach,
     LatencyRule,
     RecentTicks,
     RequestCounts,
@@ -133,6 +134,25 @@ def test_latency_aborts_after_being_over_for_long_enough() -> None:
     assert check.breach.reason(12.34) == (
         "Stopped the load after 12.3 s: p95 of GET /a was 100 ms for 1.0 s, more than 3 "
         "times its budget of 10 ms."
+    )
+
+
+def test_a_small_budget_is_not_rounded_to_zero_in_the_reason() -> None:
+    """``total: {p95: 0.5ms}`` said "6 ms ..., more than 3 times its budget of 0 ms"."""
+    small = LatencyLimit(endpoint="GET /a", metric="p95", limit_ms=0.5)
+    rule = LatencyRule([small], factor=3.0, hold_for=1.0)
+    for t in (10.0, 10.5):
+        rule.check(t, slow_window(6.0), never_saturated)
+    check = rule.check(11.0, slow_window(6.0), never_saturated)
+    assert check.breach is not None
+    assert check.breach.reason(5.0) == (
+        "Stopped the load after 5.0 s: p95 of GET /a was 6 ms for 1.0 s, more than 3 "
+        "times its budget of 0.5 ms."
+    )
+    assert (
+        LatencyBreach(small, 0.42, 1.0, 3.0)
+        .reason(5.0)
+        .endswith("was 0.42 ms for 1.0 s, more than 3 times its budget of 0.5 ms.")
     )
 
 
