@@ -522,7 +522,13 @@ def _history(args: argparse.Namespace) -> int:
     for line in skipped:
         print(f"stagegate: {line}", file=sys.stderr)
     if args.target is not None and not runs:
-        raise VerdictError(f"{args.directory}: no verdicts of target {args.target!r}")
+        kept = sorted({run.target for run in load_runs(args.directory)[0]})
+        there = (
+            f"the targets kept there: {', '.join(repr(t) for t in kept)}"
+            if kept
+            else "it keeps no verdicts yet"
+        )
+        raise VerdictError(f"{args.directory}: no verdicts of target {args.target!r}; {there}")
     summaries = summarize(runs, last=args.last)
     if args.html is None:
         sys.stdout.write(render(summaries, args.format))
@@ -536,8 +542,16 @@ def _history(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(_unwritable_html(args.html, exc), file=sys.stderr)
         return EXIT_USAGE
-    print(f"stagegate: wrote {args.html} ({len(runs)} verdicts, {len(summaries)} targets)")
+    print(
+        f"stagegate: wrote {args.html} ({_count(len(runs), 'verdict')}, "
+        f"{_count(len(summaries), 'target')})"
+    )
     return EXIT_OK
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 verdict``, ``2 verdicts``, ``0 targets``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _unwritable_html(path: Path, exc: OSError) -> str:

@@ -307,6 +307,31 @@ def test_history_html_to_a_path_that_cannot_be_a_file_is_one_paragraph(
         assert (tmp_path / "afile").read_text() == "mine"
 
 
+def test_history_says_what_it_wrote_and_which_targets_exist(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_stagegate.cli import main
+
+    hist, page = tmp_path / "hist", tmp_path / "d.html"
+    store(hist, run_data(0), 10)
+    assert main(["history", str(hist), "--html", str(page)]) == 0
+    assert capsys.readouterr().out == f"stagegate: wrote {page} (1 verdict, 1 target)\n"
+    other = run_data(1)
+    other["target"]["name"] = "preview"
+    store(hist, other, 10)
+    store(hist, run_data(2), 10)
+    assert main(["history", str(hist), "--html", str(page)]) == 0
+    assert capsys.readouterr().out == f"stagegate: wrote {page} (3 verdicts, 2 targets)\n"
+
+    assert main(["history", str(hist), "--target", "nope"]) != 0
+    err = capsys.readouterr().err
+    assert f"{hist}: no verdicts of target 'nope'; the targets kept there: 'preview', " in err
+    assert "'staging'" in err and "Traceback" not in err
+    (tmp_path / "empty").mkdir()
+    assert main(["history", str(tmp_path / "empty"), "--target", "nope"]) != 0
+    assert "no verdicts of target 'nope'; it keeps no verdicts yet" in capsys.readouterr().err
+
+
 def test_finish_adds_the_baseline_reasons_and_keeps_the_newest_passes(tmp_path: Path) -> None:
     """plugin/finish.py's history hunk: every reason of --gate-baseline auto is in the verdict
     (redacted), and storing the verdict never removes the newest ``history_passes`` passes."""
