@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import select
 import subprocess
 import sys
@@ -15,9 +16,13 @@ _app: subprocess.Popen[str] | None = None
 
 
 def pytest_stagegate_configure_target(config, target):
-    """For `local`, start app.py on a free 127.0.0.1 port and point the target at it."""
+    """For `local`, start app.py on a free 127.0.0.1 port and point the target at it.
+
+    With SHOP_APP_RUNNING=1 the app already runs at the configured base_url (started with
+    `python app.py --port 8000`): nothing is started or replaced, so remote workers, which
+    read the same stagegate.yaml, load the same app as the gate."""
     global _app
-    if target.name != "local":
+    if target.name != "local" or os.environ.get("SHOP_APP_RUNNING") == "1":
         return None
     _app = subprocess.Popen(
         [sys.executable, str(HERE / "app.py"), "--port", "0"],

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import httpx
 
 from .. import defaults
-from ..budgets import Budget, Check, Dropped, EndpointStats, evaluate, percentiles_needed
+from ..budgets import TOTAL, Budget, Check, Dropped, EndpointStats, evaluate, percentiles_needed
 from ..config import GateSettings, StageSpec, Target
 from ..errors import LoadError
 from ..load.plan import LoadPlan, plan_for
@@ -25,6 +25,7 @@ from ..metrics import parse_metric, sorted_percentiles
 from ..target.client import make_client
 from ..units import format_duration
 from ..verdict import GateRecord, TestRecord
+from ..verdict.model import public_url
 from ..verdict.records import GateStatus, LoadModelRecord, StageRecord, TimelineRecord
 from .options import RunOptions
 from .state import GateOutcome, RunSecrets
@@ -200,7 +201,8 @@ def _run_gate(
         write_line(
             f"stagegate: the Locust master listens on {bind[0]}:{bind[1]} for {remote} remote "
             f"worker(s): stagegate worker --master-host HOST --master-port {bind[1]} "
-            f"--target {target.name}"
+            f"--target {target.name}, whose base_url must be {public_url(plan.host)} "
+            f"(a worker loading another URL is refused)"
         )
     load_log = load_log_path(options)
     try:
@@ -252,9 +254,16 @@ def _run_gate(
         flows=[f.name for f in settings.load.flows],
     )
     checks = [*checks, *stage_checks]
+    total = stats.get(TOTAL)
+    note = warmup_note(
+        result.requests_including_warmup,
+        result.failures_including_warmup,
+        total.requests if total is not None else 0,
+        result.warmup_seconds,
+    )
     record = GateRecord(
         status=result.status,
-        reason=secrets(result.reason),
+        reason=" ".join(part for part in (secrets(result.reason), note) if part),
         profile=profile,
         endpoints=list(stats.values()),
         checks=checks,
@@ -275,6 +284,19 @@ def _run_gate(
             ),
         )
     return GateOutcome(record, load_log, tuple(top_errors(result.errors, secrets)), problems)
+
+
+def warmup_note(requests: int, failures: int, measured: int, warmup_seconds: float) -> str:
+    """A sentence when every request the load made fell in the warm-up (the load stopped before
+    it ended), so the tables, which leave the warm-up out, count none of them; else ""."""
+    if requests <= 0 or measured > 0 or warmup_seconds <= 0:
+        return ""
+    failed = f", {failures} of them failed" if failures else ""
+    return (
+        f"All {requests} requests of the load were made in the warm-up (its first "
+        f"{format_duration(warmup_seconds)}{failed}), which the gate does not judge: the load "
+        f"stopped before the warm-up ended, so the tables count none of them."
+    )
 
 
 def dropped_of(result: LoadResult, arrival_lag: float) -> Dropped | None:

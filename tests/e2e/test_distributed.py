@@ -69,9 +69,11 @@ def test_a_remote_worker_generates_the_load_with_its_own_secrets(tmp_path: Path)
         output, _ = gate.communicate(timeout=180)
         headers = {k.lower(): v for k, v in server.last_headers("/load").items()}
         load_requests = server.count("/load")
+        url = server.url
     assert worker.returncode == 0, worker.stderr
     assert gate.returncode == 0, output
     assert "listens on 127.0.0.1:" in output
+    assert f"whose base_url must be {url}" in output  # what the master will accept
     assert headers["x-token"] == "worker-token"  # the plan came from the worker's environment
     verdict = json.loads((tmp_path / "stagegate-verdict.json").read_text())
     assert verdict["gate"]["profile"]["remote_workers"] == 1

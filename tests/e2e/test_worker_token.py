@@ -1,10 +1,11 @@
 """Workers only the gate can command: a worker proves $STAGEGATE_WORKER_TOKEN before the master
 counts it or sends it anything (pytest_stagegate/load/child/gatekeeper.py).
 
-One real gated run with a remote-worker slot; three processes knock: a plain `locust --worker`
-(no handshake at all), a `stagegate worker` with a wrong token, and a good `stagegate worker`.
-Each impostor loads its own path of the server, so a single request there would show that it
-was given the load."""
+One real gated run with a remote-worker slot; four processes knock: a plain `locust --worker`
+(no handshake at all), a `stagegate worker` with a wrong token, one with the right token whose
+stagegate.yaml points at another server (refused: it would measure another deployment), and a
+good `stagegate worker`. Each impostor loads its own path or server, so a single request there
+would show that it was given the load."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def _wait_for(path: Path, text: str, count: int, bound: float) -> str:
 
 def test_only_a_worker_that_proves_the_token_is_counted_and_commanded(tmp_path: Path) -> None:
     routes = {"/load": Route(), "/wrong": Route(), "/plain": Route(), "/": Route()}
-    with HTTPTestServer(routes) as server:
+    with HTTPTestServer(routes) as server, HTTPTestServer({"/load": Route()}) as elsewhere:
         (tmp_path / "stagegate.yaml").write_text(CONFIG.format(url=server.url, path="/load"))
         (tmp_path / "test_up.py").write_text(
             "def test_up(http): assert http.get('/').status_code == 200\n"
@@ -104,6 +105,22 @@ def test_only_a_worker_that_proves_the_token_is_counted_and_commanded(tmp_path: 
             # the plain worker is refused when it asks again without answering (Locust: 5 s)
             log_path = tmp_path / "stagegate-load.log"
             _wait_for(log_path, "Refused load worker", 2, bound=60)
+            # the right token, another target (the bundled example's trap: the worker's own
+            # stagegate.yaml names a port the gate's app is not on)
+            astray_dir = tmp_path / "astray-worker"
+            astray_dir.mkdir()
+            (astray_dir / "stagegate.yaml").write_text(
+                CONFIG.format(url=elsewhere.url, path="/load")
+            )
+            astray = subprocess.run(
+                [sys.executable, "-m", "pytest_stagegate.cli", "worker",
+                 "--master-host", "127.0.0.1", "--master-port", str(port), "--target", "local"],
+                cwd=astray_dir,
+                env={**os.environ, "STAGEGATE_WORKER_TOKEN": TOKEN},
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )  # fmt: skip
             good_dir = tmp_path / "good-worker"
             good_dir.mkdir()
             (good_dir / "stagegate.yaml").write_text(CONFIG.format(url=server.url, path="/load"))
@@ -123,6 +140,8 @@ def test_only_a_worker_that_proves_the_token_is_counted_and_commanded(tmp_path: 
                     proc.kill()
                     proc.communicate()
         counts = server.counts
+        elsewhere_counts = elsewhere.counts
+        mismatch = f"it loads {elsewhere.url}, the gate's target is {server.url}"
     log = log_path.read_text("utf-8")
     verdict_text = (tmp_path / "stagegate-verdict.json").read_text("utf-8")
     verdict = json.loads(verdict_text)
@@ -140,17 +159,22 @@ def test_only_a_worker_that_proves_the_token_is_counted_and_commanded(tmp_path: 
     assert "refused this worker" in wrong.stderr
     assert "wrong (another token)" in wrong.stderr
     refusals = [line for line in log.splitlines() if "Refused load worker" in line]
-    assert len(refusals) == 2, log
+    assert len(refusals) == 3, log
     assert any("wrong (another token)" in line for line in refusals), refusals
     assert any("did not answer the token challenge" in line for line in refusals), refusals
     for line in refusals:
         assert "(host " in line and "from 127.0.0.1" in line, line  # id, host, address
     assert counts.get("/wrong", 0) == 0
+    # the worker that proved the token but loads another target: refused, both URLs named
+    assert astray.returncode == 1, astray.stderr
+    assert "refused this worker" in astray.stderr and mismatch in astray.stderr, astray.stderr
+    assert any(mismatch in line for line in refusals), refusals
+    assert elsewhere_counts.get("/load", 0) == 0
     assert counts.get("/plain", 0) == 0
     assert plain.returncode is not None  # killed above: it never got a spawn to run
 
     # the token is a secret: in no output
-    everything = [output, log, verdict_text, wrong.stderr, good.stderr]
+    everything = [output, log, verdict_text, wrong.stderr, astray.stderr, good.stderr]
     for text in everything:
         assert TOKEN not in text
         assert WRONG not in text

@@ -148,6 +148,7 @@ class Controller:
                     master_bind_host=self.args.master_host,
                     master_bind_port=self.args.master_port,
                     token=token,
+                    target=self.plan.host,
                 )
             except (SystemExit, RPCError) as e:
                 # Locust exits or raises when the port is taken; the parent retries elsewhere

@@ -3,7 +3,9 @@
 ``GatedMasterRunner`` hands Locust a worker's ``client_ready`` only once the worker proved the
 token: until then the worker is not in ``runner.clients``, so it is neither counted nor sent a
 spawn message, a gate message or a quit, and every other message it sends (reports, hellos,
-heartbeats, a forged ``client_stopped``) is dropped. A message whose Locust node id is not the
+heartbeats, a forged ``client_stopped``) is dropped. A worker that proved the token but
+loads another target than the master's (the base URL it states with its proof) is refused too,
+the two URLs named. A message whose Locust node id is not the
 ZeroMQ identity it came from is dropped too. A plain ``locust --worker`` never answers the
 challenge: it is refused (named in the log) when it asks again, and gives up by itself.
 
@@ -38,6 +40,8 @@ from .handshake import (
     new_nonce,
     proof,
     proof_matches,
+    public_target,
+    target_mismatch,
     worker_host,
 )
 
@@ -62,12 +66,19 @@ class GatedMasterRunner(MasterRunner):
     """A master that counts and commands only the workers that proved ``token``."""
 
     def __init__(
-        self, environment: Environment, master_bind_host: str, master_bind_port: int, token: str
+        self,
+        environment: Environment,
+        master_bind_host: str,
+        master_bind_port: int,
+        token: str,
+        target: str,
     ) -> None:
         self._token = token
+        self.target = target  # the gate's base URL: a worker loading another is refused
         self.challenges: dict[str, _Challenge] = {}
         self.proven: set[str] = set()
         self.refused: dict[str, str] = {}  # client id -> the sentence the log said
+        self.refused_why: dict[str, str] = {}  # client id -> why, for the verdict's reason
         self.peers: dict[str, str] = {}  # client id -> the address its messages came from
         self._dropped: set[str] = set()
         super().__init__(environment, master_bind_host, master_bind_port)
@@ -173,6 +184,15 @@ class GatedMasterRunner(MasterRunner):
         if not proof_matches(expected, data.get("proof")):
             self._refuse(client_id, f"its proof of {TOKEN} is wrong (another token)")
             return
+        mismatch = target_mismatch(data.get("target"), self.target)
+        if mismatch is not None:
+            self._refuse(
+                client_id,
+                f"{mismatch} (a worker loading another deployment measures the wrong thing: "
+                f"give it a stagegate.yaml whose target has the gate's base_url)",
+                kind="target",
+            )
+            return
         self.proven.add(client_id)
         log.info("%s proved %s.", self.describe(client_id), TOKEN)
         mine = proof(self._token, "master", challenge.nonce, worker_nonce, client_id)
@@ -180,20 +200,22 @@ class GatedMasterRunner(MasterRunner):
         # now Locust's own client_ready: ack, counted, dispatched to
         super().handle_message(client_id, Message("client_ready", challenge.version, client_id))
 
-    def _refuse(self, client_id: str, why: str, *, tell: bool = True) -> None:
+    def _refuse(self, client_id: str, why: str, *, tell: bool = True, kind: str = "token") -> None:
         self.challenges.pop(client_id, None)
         sentence = f"Refused load {self.describe(client_id)}: {why}. It is not counted."
         self.refused[client_id] = sentence
+        self.refused_why[client_id] = why
         log.warning("%s", sentence)
         if tell:
-            self.server.send_to_client(Message(MSG_REFUSED, {"reason": why}, client_id))
+            message = Message(MSG_REFUSED, {"reason": why, "kind": kind}, client_id)
+            self.server.send_to_client(message)
 
     def refused_summary(self) -> str:
-        """`` Refused: worker ... (why); ...`` for a reason, or ""."""
+        """`` Refused 2: worker ... (host ..., from ...): why; ...`` for a reason, or ""."""
         if not self.refused:
             return ""
-        names = [self.describe(c) for c in self.refused]
-        return f" Refused {len(names)} that did not prove {TOKEN}: {', '.join(names)}."
+        each = [f"{self.describe(c)}: {why}" for c, why in self.refused_why.items()]
+        return f" Refused {len(each)}: {'; '.join(each)}."
 
 
 class GatedWorkerRunner(WorkerRunner):
@@ -202,10 +224,17 @@ class GatedWorkerRunner(WorkerRunner):
     raises ``LoadFailure``)."""
 
     def __init__(
-        self, environment: Environment, master_host: str, master_port: int, token: str
+        self,
+        environment: Environment,
+        master_host: str,
+        master_port: int,
+        token: str,
+        target: str,
     ) -> None:
         # set before Locust's __init__: it connects (sends client_ready, waits) in there
         self._token = token
+        self.target = public_target(target)  # stated with the proof: the master compares
+        self.refused_kind = "token"
         self._nonces: tuple[str, str] | None = None
         self.master_proven = False
         self.refused: str | None = None
@@ -218,9 +247,14 @@ class GatedWorkerRunner(WorkerRunner):
     def connect_to_master(self) -> None:
         super().connect_to_master()
         if self.refused is not None:
+            fix = (
+                "Run the app where the gate's target is, or give this worker the gate's base_url"
+                if self.refused_kind == "target"
+                else f"Give it the master's {TOKEN}"
+            )
             raise LoadFailure(
                 f"The load master at {self.master_host}:{self.master_port} refused this "
-                f"worker: {self.refused}. Give it the master's {TOKEN}."
+                f"worker: {self.refused}. {fix}."
             )
 
     def handle_message(self, msg: Message) -> None:
@@ -233,7 +267,11 @@ class GatedWorkerRunner(WorkerRunner):
             self._nonces = (master_nonce, worker_nonce)
             answer = proof(self._token, "worker", master_nonce, worker_nonce, self.client_id)
             self.client.send(
-                Message(MSG_PROOF, {"nonce": worker_nonce, "proof": answer}, self.client_id)
+                Message(
+                    MSG_PROOF,
+                    {"nonce": worker_nonce, "proof": answer, "target": self.target},
+                    self.client_id,
+                )
             )
         elif msg.type == MSG_WELCOME:
             data = msg.data if isinstance(msg.data, dict) else {}
@@ -249,6 +287,7 @@ class GatedWorkerRunner(WorkerRunner):
             if self.master_proven:
                 return  # a proven master never refuses: not from it
             self.refused = str(data.get("reason") or "no reason given")
+            self.refused_kind = str(data.get("kind") or "token")
             log.error("The load master refused this worker: %s.", self.refused)
             self.connection_event.set()  # connect_to_master stops waiting, and raises
         elif not self.master_proven:

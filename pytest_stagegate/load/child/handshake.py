@@ -12,6 +12,12 @@ the local workers of ``--gate-workers N`` get a fresh random one):
 4. master -> worker  ``stagegate_welcome`` {proof: HMAC(token, master|M|W|id)}, then
    Locust's ``ack``: only now is the worker counted, and only now does it obey the master.
 
+With its proof the worker states the target it loads (its own stagegate.yaml's base URL, in
+public form: no credentials, query or fragment): the master refuses a worker that proved the
+token but loads another place than the gate's target (``target_mismatch``), because its
+measurements would be of another deployment. (This catches a misconfigured worker; a worker
+that holds the token is trusted not to lie about it.)
+
 ``id`` is the worker's Locust client id, which is also its ZeroMQ routing identity, so a proof
 is bound to one connection; the nonces make every proof single-use. The token itself never
 travels. A wrong proof is answered with ``stagegate_refused`` and the worker named in the log.
@@ -23,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
     "MSG_CHALLENGE",
@@ -32,6 +39,8 @@ __all__ = [
     "new_nonce",
     "proof",
     "proof_matches",
+    "public_target",
+    "target_mismatch",
     "worker_host",
 ]
 
@@ -66,3 +75,45 @@ def worker_host(client_id: str) -> str:
     """The host name in a Locust client id (``HOSTNAME_<32 hex>``), as the worker says."""
     host, sep, tail = client_id.rpartition("_")
     return host if sep and len(tail) == 32 else client_id
+
+
+def public_target(url: str) -> str:
+    """``url`` as a worker states it to its master: scheme, host, port and path, without
+    credentials, query or fragment (where secrets sit in a URL)."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.netloc.rsplit("@", 1)[-1]
+    except ValueError:
+        return "an unreadable URL"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _place(url: str) -> tuple[str, str, int, str] | None:
+    """What makes two base URLs the same place: scheme, host (any case), port (the scheme's
+    default made explicit), path without a trailing slash."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if not scheme or not parts.hostname:
+        return None
+    if port is None:
+        port = 443 if scheme == "https" else 80
+    return scheme, parts.hostname.lower(), port, parts.path.rstrip("/")
+
+
+def target_mismatch(stated: object, gate_target: str) -> str | None:
+    """Why a worker that states ``stated`` as its target may not load for a gate whose target
+    is ``gate_target``, or None when both name the same place."""
+    gate = public_target(gate_target)
+    if not isinstance(stated, str) or not stated:
+        return (
+            f"it did not say which target it loads (a stagegate worker older than this "
+            f"master); the gate's target is {gate}"
+        )
+    here = _place(gate_target)
+    if here is not None and _place(stated) == here:
+        return None
+    return f"it loads {public_target(stated)}, the gate's target is {gate}"

@@ -122,7 +122,11 @@ def run_worker(plan: LoadPlan, args: argparse.Namespace) -> int:
     # response times on a worker
     env.stats = RequestStats(use_response_times_cache=False)
     runner = env._create_runner(
-        GatedWorkerRunner, master_host=args.master_host, master_port=args.master_port, token=token
+        GatedWorkerRunner,
+        master_host=args.master_host,
+        master_port=args.master_port,
+        token=token,
+        target=plan.host,  # stated in public form: the master refuses another target
     )
     runner_ref.append(runner)
     bind(env, recorder, runner.stats)  # the lean path records here directly

@@ -18,6 +18,7 @@ from pytest_stagegate.plugin.gate import (
     probe,
     run_gate,
     top_errors,
+    warmup_note,
 )
 from pytest_stagegate.plugin.options import RunOptions
 from pytest_stagegate.plugin.state import RunSecrets
@@ -294,3 +295,14 @@ def test_load_log_path_in_a_place_that_cannot_be_made(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     resolved = options(tmp_path, verdict_path=tmp_path / "file" / "v.json")
     assert load_log_path(resolved) is None
+
+
+def test_a_load_stopped_in_its_warm_up_says_its_requests_were_all_there() -> None:
+    # the trial's run: 193 requests, every one failed, stopped at 2 s of a 2 s warm-up
+    note = warmup_note(193, 193, 0, 2.0)
+    assert note.startswith("All 193 requests of the load were made in the warm-up")
+    assert "193 of them failed" in note and "the tables count none of them" in note
+    assert "failed" not in warmup_note(40, 0, 0, 2.0)
+    assert warmup_note(193, 193, 12, 2.0) == ""  # some were measured: the table says it
+    assert warmup_note(0, 0, 0, 2.0) == ""  # no request at all: nothing to explain
+    assert warmup_note(193, 193, 0, 0.0) == ""  # no warm-up

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_stagegate.load.child.handshake import new_nonce, proof, proof_matches, worker_host
+from pytest_stagegate.load.child.handshake import (
+    new_nonce,
+    proof,
+    proof_matches,
+    public_target,
+    target_mismatch,
+    worker_host,
+)
 from pytest_stagegate.load.worker_token import (
     MIN_TOKEN_LENGTH,
     missing_token_paragraph,
@@ -91,3 +98,50 @@ def test_worker_host() -> None:
     assert worker_host(ID) == "runner-7"
     assert worker_host("my_host_0123456789abcdef0123456789abcdef") == "my_host"
     assert worker_host("no-uuid-here") == "no-uuid-here"
+
+
+def test_a_worker_states_its_target_without_credentials_query_or_fragment() -> None:
+    stated = public_target("https://user:pa55word@Shop.example.com:8443/api/?key=s3cret#frag")
+    assert stated == "https://Shop.example.com:8443/api/"
+    assert "pa55word" not in stated and "s3cret" not in stated
+    assert public_target("http://127.0.0.1:8000") == "http://127.0.0.1:8000"
+
+
+@pytest.mark.parametrize(
+    ("worker", "gate"),
+    [
+        ("http://127.0.0.1:41234", "http://127.0.0.1:41234"),
+        ("http://127.0.0.1:41234/", "http://127.0.0.1:41234"),
+        ("https://SHOP.example.com", "https://shop.example.com:443"),
+        ("http://shop.example.com:80/api", "http://user:pw@shop.example.com/api/"),
+        ("https://shop.example.com/", "https://shop.example.com/?token=x"),
+    ],
+)
+def test_the_same_place_is_no_mismatch(worker: str, gate: str) -> None:
+    assert target_mismatch(public_target(worker), gate) is None
+
+
+@pytest.mark.parametrize(
+    ("worker", "gate"),
+    [
+        ("http://127.0.0.1:8000", "http://127.0.0.1:41234"),  # the bundled example's trap
+        ("http://localhost:41234", "http://127.0.0.1:41234"),
+        ("https://127.0.0.1:41234", "http://127.0.0.1:41234"),
+        ("http://127.0.0.1:41234/v2", "http://127.0.0.1:41234/v1"),
+    ],
+)
+def test_another_place_is_named_with_the_gates_target(worker: str, gate: str) -> None:
+    why = target_mismatch(public_target(worker), gate)
+    assert why == f"it loads {public_target(worker)}, the gate's target is {gate}"
+
+
+def test_a_mismatch_never_names_the_gates_credentials() -> None:
+    why = target_mismatch("http://127.0.0.1:8000", "https://gate:pa55word@shop.example.com")
+    assert why is not None and "pa55word" not in why
+    assert "the gate's target is https://shop.example.com" in why
+
+
+@pytest.mark.parametrize("stated", [None, "", 7])
+def test_a_worker_that_states_no_target_is_refused(stated: object) -> None:
+    why = target_mismatch(stated, "http://127.0.0.1:41234")
+    assert why is not None and "did not say which target it loads" in why
