@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
@@ -13,8 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_stagegate.histogram import (
+    DENSE_SPAN,
     FLOOR_MS,
     RELATIVE_ERROR,
+    FrozenHistogram,
     LogHistogram,
     exact_percentile,
 )
@@ -384,3 +387,88 @@ def test_memory_stays_flat_as_the_run_grows(name: str, bound: int) -> None:
     assert buckets_after[-1] <= bound
     # Ten times the samples, almost no new buckets: only the rare tails add any.
     assert buckets_after[-1] <= buckets_after[0] * 1.5
+
+
+# --- memory (issue 15): an array over the keys seen, outliers apart; frozen histograms ----------
+def test_a_long_runs_histogram_takes_an_array_not_a_dict_of_ints() -> None:
+    """A dict of Python ints took ~100 bytes a bucket and grew with the tail: ~400 KiB for a
+    lognormal's 4,000 buckets. What a copy keeps is measured by tracemalloc."""
+    rng = random.Random(3)
+    hist = histogram_of([rng.lognormvariate(math.log(50), 1.0) for _ in range(200_000)])
+    LogHistogram().merge(hist)  # CPython's free lists filled first: not counted as kept
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        copy = LogHistogram()
+        copy.merge(hist)
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert copy.to_dict() == hist.to_dict()
+    assert kept <= 8 * DENSE_SPAN + 1_000, kept
+    assert hist.memory_bytes <= 8 * DENSE_SPAN + 200
+    # ten times the samples: the array does not grow past the range seen
+    first = hist.memory_bytes
+    for _ in range(100_000):
+        hist.record(rng.lognormvariate(math.log(50), 1.0))
+    assert hist.memory_bytes <= first * 1.3
+
+
+def test_outliers_beyond_the_arrays_span_stay_small_and_exact() -> None:
+    samples = [1e300, 7.0, 0.0, 3.0, HOUR_MS, 0.002, 1e300, 5.0]
+    hist = histogram_of(samples)
+    assert hist.memory_bytes < 8 * DENSE_SPAN  # not an array from 0 to 1e300
+    assert hist.bucket_count == 7
+    for p in PERCENTILES:
+        want = exact_percentile(samples, p)
+        assert relative_error(hist.percentile(p), want) <= TOLERANCE, p
+    # merged both ways, with histograms whose arrays sit elsewhere
+    low, high = histogram_of([0.5, 0.6]), histogram_of([HOUR_MS * 2])
+    for parts in ([hist, low, high], [high, low, hist], [low, hist, high]):
+        whole = LogHistogram()
+        for part in parts:
+            whole.merge(part)
+        assert whole.to_dict() == histogram_of([*samples, 0.5, 0.6, HOUR_MS * 2]).to_dict()
+    again = LogHistogram.from_dict(json.loads(json.dumps(hist.to_dict())))
+    assert again.to_dict() == hist.to_dict()
+    hist.merge(hist)
+    assert hist.count == 2 * len(samples) and hist.bucket_count == 7
+
+
+@given(
+    st.lists(
+        st.floats(min_value=0.0, max_value=1e12, allow_nan=False, allow_infinity=False),
+        max_size=60,
+    ),
+    st.integers(min_value=0, max_value=60),
+)
+@settings(max_examples=300, deadline=None)
+def test_merged_and_frozen_histograms_equal_the_whole(samples: list[float], cut: int) -> None:
+    whole = histogram_of(samples)
+    left, right = histogram_of(samples[:cut]), histogram_of(samples[cut:])
+    merged = LogHistogram()
+    merged.merge(left)
+    merged.merge(right)
+    # the sum of the times may differ in its last bits (added in another order)
+    assert merged.total_ms == pytest.approx(whole.total_ms, rel=1e-12)
+    assert {**merged.to_dict(), "total_ms": 0} == {**whole.to_dict(), "total_ms": 0}
+    frozen = left.frozen().merged(right.frozen())
+    assert (frozen.count, frozen.min_ms, frozen.max_ms) == (
+        whole.count,
+        whole.min_ms,
+        whole.max_ms,
+    )
+    assert frozen.bucket_count == whole.bucket_count
+    for p in PERCENTILES:
+        assert frozen.percentile(p) == whole.percentile(p)
+
+
+def test_a_frozen_histogram_takes_a_few_bytes_a_bucket() -> None:
+    rng = random.Random(4)
+    hist = histogram_of([rng.lognormvariate(math.log(2), 0.5) for _ in range(5_000)])
+    frozen = hist.frozen()
+    assert frozen.bucket_count == hist.bucket_count > 500
+    assert frozen.memory_bytes <= 3 * frozen.bucket_count + 200
+    assert [frozen.percentile(p) for p in PERCENTILES] == [hist.percentile(p) for p in PERCENTILES]
+    assert frozen.merged(FrozenHistogram.of(LogHistogram())) is frozen
+    assert LogHistogram().frozen().percentile(95) == 0.0
