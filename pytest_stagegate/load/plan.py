@@ -237,6 +237,37 @@ def plan_for(
     )
 
 
+# The request path of the declarative scenario (docs/load-engine.md, Lean request path):
+# "lean" (the default) or "locust" (Locust's FastHttpUser for every request, a debugging switch).
+LOAD_PATH_ENV = "STAGEGATE_LOAD_PATH"
+LOAD_PATHS = ("lean", "locust")
+Engine = Literal["lean", "locust", "locustfile"]
+
+
+def load_path_problem(environ: Mapping[str, str], who: str = "pytest-stagegate") -> str | None:
+    """The usage paragraph for a ``$STAGEGATE_LOAD_PATH`` that names no request path, or None
+    (unset or empty: the default)."""
+    value = environ.get(LOAD_PATH_ENV, "").strip()
+    if not value or value.lower() in LOAD_PATHS:
+        return None
+    return (
+        f"{who}: ${LOAD_PATH_ENV} is {value[:40]!r}, which names no request path of the "
+        f"load: set it to lean (the default: the gate's own request path) or locust "
+        f"(Locust's FastHttpUser for every request), or unset it."
+    )
+
+
+def engine_of(plan: LoadPlan, environ: Mapping[str, str]) -> Engine:
+    """The path the load's requests take: ``locustfile`` (the project's own users),
+    ``locust`` (Locust's HttpUser or FastHttpUser: ``user_class: http`` or
+    ``$STAGEGATE_LOAD_PATH=locust``) or ``lean`` (the declarative scenario's default)."""
+    if plan.locustfile:
+        return "locustfile"
+    if plan.user_class != "fast":
+        return "locust"
+    return "locust" if environ.get(LOAD_PATH_ENV, "").strip().lower() == "locust" else "lean"
+
+
 # the OpenTelemetry packages live metrics need (the extra pytest-stagegate[otel])
 OTEL_MODULES = ("opentelemetry.sdk.metrics", "opentelemetry.exporter.otlp.proto.http")
 OTEL_ENDPOINT_ENVS = (defaults.OTEL_ENDPOINT_ENV, "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..config import load_config
 from ..errors import StagegateError
-from .plan import plan_for
+from .plan import load_path_problem, plan_for
 from .process import CHILD_MODULE
 from .worker_token import ENV as WORKER_TOKEN_ENV
 from .worker_token import missing_token_paragraph
@@ -38,6 +38,9 @@ def run_worker(
     paragraph = missing_token_paragraph("stagegate worker", environ)
     if paragraph is not None:
         raise StagegateError(paragraph)
+    load_path = load_path_problem(environ, "stagegate worker")
+    if load_path is not None:
+        raise StagegateError(load_path)
     config = load_config(config_path)
     target = config.resolve_target(target_name, environ)
     settings = config.gate_settings(target_name)

@@ -19,7 +19,7 @@ from .. import defaults
 from ..budgets import TOTAL, Budget, Check, Dropped, EndpointStats, evaluate, percentiles_needed
 from ..config import GateSettings, StageSpec, Target
 from ..errors import LoadError
-from ..load.plan import LoadPlan, plan_for
+from ..load.plan import LoadPlan, engine_of, plan_for
 from ..load.result import ErrorRecord, LoadResult, StageResult
 from ..metrics import parse_metric, sorted_percentiles
 from ..target.client import make_client
@@ -270,7 +270,9 @@ def _run_gate(
         generator=generator,
         load_seconds=result.load_seconds,
         waivers=settings.waivers,
-        load=load_model_record(result, plan.arrival_lag, stage_stats),
+        load=load_model_record(
+            result, plan.arrival_lag, stage_stats, engine=engine_of(plan, os.environ)
+        ),
         flows=[s for s in groups.values() if s.kind == "flow"],
     )
     problems: tuple[Problem, ...] = ()
@@ -401,6 +403,7 @@ def load_model_record(
     result: LoadResult,
     arrival_lag: float | None,
     stage_stats: dict[str, dict[str, EndpointStats]] | None = None,
+    engine: str | None = None,
 ) -> LoadModelRecord:
     """The verdict's account of the load model: open or closed, the dropped iterations, the
     stages (with the stats of those judged on their own) and the timeline."""
@@ -413,6 +416,7 @@ def load_model_record(
         arrival_lag_s=arrival_lag if result.model == "open" else None,
         unanswered=result.unanswered,
         unanswered_measured=result.unanswered_measured,
+        engine=engine,
         stages=tuple(
             StageRecord(
                 name=s.name,

@@ -24,6 +24,7 @@ import pytest
 
 from ..config import GateSettings, LoadSettings, Target, load_config
 from ..errors import ConfigError, StagegateError
+from ..load.plan import load_path_problem
 from ..load.worker_token import ENV as WORKER_TOKEN_ENV
 from ..load.worker_token import missing_token_paragraph
 from ..target.client import RequestLog, make_client, summarize
@@ -166,6 +167,9 @@ class StagegateRun:
                 f"list of requests (gate.load.requests: [GET /]), journeys (gate.load.flows) or "
                 f"gate.load.locustfile."
             )
+        load_path = load_path_problem(os.environ)
+        if load_path is not None:
+            raise pytest.UsageError(load_path)
         if self.options.remote_workers and self.options.master_bind is None:
             raise pytest.UsageError(
                 "pytest-stagegate: --gate-remote-workers needs --gate-master-bind HOST:PORT, "

@@ -45,6 +45,13 @@ GATE_STATUS = {
     "error": "could not run",
 }
 
+# the verdict's gate.load.engine, on the load gate's line
+ENGINE = {
+    "lean": "lean request path",
+    "locust": "Locust's request path",
+    "locustfile": "the locustfile's users",
+}
+
 
 def write_summary(
     tr: Any,
@@ -96,7 +103,9 @@ def _write_gate(tr: Any, gate: Mapping[str, Any], load_errors: Sequence[str]) ->
 
     profile = gate["profile"]
     status = GATE_STATUS.get(gate["status"], gate["status"])
-    tr.write_line(f"load gate: {'; '.join([status, *_profile_parts(profile)])}")
+    engine = ENGINE.get(str((gate.get("load") or {}).get("engine")))
+    parts = [*_profile_parts(profile), *([engine] if engine else [])]
+    tr.write_line(f"load gate: {'; '.join([status, *parts])}")
     if gate["reason"]:
         tr.write_line(f"  {sentence(gate['reason'])}")
     model = load_model_lines(gate)  # the model, stages, the latency chart; a blank line after

@@ -394,6 +394,7 @@ def _load_dict(load: LoadModelRecord) -> dict[str, Any]:
         else 0.0,
         "unanswered": load.unanswered,
         "unanswered_measured": load.unanswered_measured,
+        **({} if load.engine is None else {"engine": load.engine}),
         "arrival_lag_s": _round(load.arrival_lag_s, 3),
         "stages": [
             {

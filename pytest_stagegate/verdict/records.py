@@ -112,6 +112,10 @@ class LoadModelRecord:
     timeline: Sequence[TimelineRecord] = ()
     unanswered: int = 0
     unanswered_measured: int = 0
+    # the path the requests took: "lean" (the declarative scenario's own), "locust" (Locust's
+    # HttpUser/FastHttpUser: user_class http or $STAGEGATE_LOAD_PATH=locust) or "locustfile";
+    # None: not known (the verdict leaves it out)
+    engine: str | None = None
 
 
 @dataclass(frozen=True)

@@ -213,6 +213,27 @@ CASES: list[Case] = [
         env={"STAGEGATE_TARGET": "prod"},
     ),
     Case(
+        "unknown-load-path",
+        ("--gate",),
+        USAGE,
+        (
+            "pytest-stagegate: $STAGEGATE_LOAD_PATH is 'bogus', which names no request path",
+            "set it to lean",
+            "or locust",
+        ),
+        config=BASE + GATE,
+        env={"STAGEGATE_LOAD_PATH": "bogus"},
+    ),
+    Case(
+        "worker-unknown-load-path",
+        ("worker", "--master-host", "127.0.0.1", "--target", "local"),
+        USAGE,
+        ("stagegate worker: $STAGEGATE_LOAD_PATH is 'lean-ish', which names no request path",),
+        config=BASE + GATE,
+        env={"STAGEGATE_LOAD_PATH": "lean-ish", "STAGEGATE_WORKER_TOKEN": "a-worker-token-0123"},
+        cli=True,
+    ),
+    Case(
         "target-without-config-file",
         ("--target", "staging"),
         USAGE,

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from pytest_stagegate.plugin.terminal import ENGINE
 from tests.conftest import write_stagegate
 from tests.faults import FaultServer
 
@@ -169,6 +170,10 @@ def test_a_load_on_an_endless_body_fails_each_request_naming_the_cap(
     assert verdict["verdict"] == "fail", reasons(verdict)
     assert verdict["gate"]["status"] in ("completed", "aborted")
     assert "larger than the target's max_body of 256KB" in reasons(verdict)
+    # which path the requests took: FastHttpUser's scenario on the lean one, HttpUser Locust's
+    engine = {"fast": "lean", "http": "locust"}[user_class]
+    assert verdict["gate"]["load"]["engine"] == engine
+    assert f"; {ENGINE[engine]}\n" in output
 
 
 def test_a_load_on_a_declared_10gb_body_fails_without_reading_it(

@@ -90,13 +90,16 @@ def stagegate(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_passing_gate_writes_a_verdict_that_verify_accepts(
-    pytester: pytest.Pytester, server: HTTPTestServer
+    pytester: pytest.Pytester, server: HTTPTestServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.delenv("STAGEGATE_LOAD_PATH", raising=False)
     pytester.makefile(".yaml", stagegate=gate_config(server.url))
     pytester.makepyfile("def test_up(http): assert http.get('/').status_code == 200")
     result = pytester.runpytest("--gate")
     assert result.ret == 0, result.stdout.str()
-    result.stdout.fnmatch_lines(["*load gate: ran to the end*", "*verdict: PASS (promote: yes)*"])
+    result.stdout.fnmatch_lines(
+        ["*load gate: ran to the end; *; lean request path", "*verdict: PASS (promote: yes)*"]
+    )
     assert "stagegate verdict: PASS (promote)" in [ln for ln in result.outlines if ln.strip()][-1]
     verdict = verdict_of(pytester)
     assert verdict["verdict"] == "pass" and verdict["promote"] is True
@@ -104,6 +107,7 @@ def test_passing_gate_writes_a_verdict_that_verify_accepts(
     assert total["requests"] > 10
     assert server.count("/fast") >= total["requests"]
     assert {c["metric"] for c in verdict["gate"]["checks"]} == {"p95", "error_rate"}
+    assert verdict["gate"]["load"]["engine"] == "lean"  # the path its requests took
 
     junit = ET.parse(pytester.path / "stagegate-junit.xml").getroot()
     gate_suite = next(s for s in junit.iter("testsuite") if s.get("name") == "stagegate.gate")

@@ -65,7 +65,7 @@ from locust.contrib.fasthttp import (
 )
 from locust.exception import CatchResponseError
 
-from ..plan import LoadPlan
+from ..plan import LOAD_PATH_ENV, LoadPlan, engine_of
 from .body import collect, drain
 from .deadline import RequestTimedOut, enter, leave
 from .recorder import SERVICE_KEY, WINDOW_KEY, Recorder
@@ -81,7 +81,6 @@ __all__ = [
     "locust_error",
 ]
 
-LOAD_PATH_ENV = "STAGEGATE_LOAD_PATH"  # "locust": Locust's FastHttpUser for every request
 MAX_REDIRECTS = 30  # FastHttpUser's
 CONCURRENCY = 10  # FastHttpUser's connections per origin
 VALID_CODES = LocustUserAgent.valid_response_codes  # FastHttpUser's rule without expect_status
@@ -94,10 +93,9 @@ _TEMPORARY_ERRNOS = frozenset({errno.ETIMEDOUT, errno.ENOLINK, errno.ENOENT, err
 
 def lean_wanted(plan: LoadPlan) -> bool:
     """Whether the declarative scenario of ``plan`` runs on the lean path: FastHttpUser's
-    scenario (``user_class: fast``) unless ``STAGEGATE_LOAD_PATH=locust``."""
-    if plan.locustfile or plan.user_class != "fast":
-        return False
-    return os.environ.get(LOAD_PATH_ENV, "").strip().lower() != "locust"
+    scenario (``user_class: fast``) unless ``STAGEGATE_LOAD_PATH=locust`` (the pytest process
+    and ``stagegate worker`` refuse any other value before the load: ``load_path_problem``)."""
+    return engine_of(plan, os.environ) == "lean"
 
 
 class Outcome:

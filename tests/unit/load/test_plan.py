@@ -29,6 +29,8 @@ from pytest_stagegate.load.plan import (
     PlannedStage,
     _is_latency_limit,
     data_secrets,
+    engine_of,
+    load_path_problem,
     plan_for,
 )
 
@@ -308,3 +310,29 @@ def test_a_data_file_broken_after_loading_is_a_config_error(tmp_path: Path) -> N
     load = LoadSettings(data=DataSpec(file=csv, columns=("user",)))
     with pytest.raises(ConfigError, match=r"users\.csv has a header"):
         plan_for(TARGET, GateSettings(load=load))
+
+
+@pytest.mark.parametrize("value", ["", "  ", "lean", "locust", "LOCUST", " Lean "])
+def test_the_load_path_switch_takes_lean_or_locust(value: str) -> None:
+    assert load_path_problem({"STAGEGATE_LOAD_PATH": value}) is None
+    assert load_path_problem({}) is None
+
+
+@pytest.mark.parametrize("value", ["bogus", "fast", "locustfile", "0"])
+def test_any_other_load_path_is_a_usage_paragraph(value: str) -> None:
+    text = load_path_problem({"STAGEGATE_LOAD_PATH": value})
+    assert text is not None and "\n" not in text
+    assert text.startswith(f"pytest-stagegate: $STAGEGATE_LOAD_PATH is {value!r}")
+    assert "lean" in text and "locust" in text
+    worker = load_path_problem({"STAGEGATE_LOAD_PATH": value}, "stagegate worker")
+    assert worker is not None and worker.startswith("stagegate worker: ")
+
+
+def test_engine_of_names_the_path_the_requests_take() -> None:
+    plan = LoadPlan(host="http://127.0.0.1:9", users=1, spawn_rate=1, duration=1)
+    assert engine_of(plan, {}) == "lean"
+    assert engine_of(plan, {"STAGEGATE_LOAD_PATH": "lean"}) == "lean"
+    assert engine_of(plan, {"STAGEGATE_LOAD_PATH": " Locust "}) == "locust"
+    assert engine_of(LoadPlan(**{**plan.__dict__, "user_class": "http"}), {}) == "locust"
+    with_file = LoadPlan(**{**plan.__dict__, "locustfile": "locustfile.py"})
+    assert engine_of(with_file, {"STAGEGATE_LOAD_PATH": "locust"}) == "locustfile"

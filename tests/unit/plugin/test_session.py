@@ -143,6 +143,19 @@ def test_remote_workers_need_a_bind_address(pytester: pytest.Pytester) -> None:
     )
 
 
+def test_an_unknown_load_path_is_a_usage_error(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_stagegate(pytester, "http://127.0.0.1:1")
+    monkeypatch.setenv("STAGEGATE_LOAD_PATH", "bogus")
+    assert usage_error(pytester, "--gate").startswith(
+        "pytest-stagegate: $STAGEGATE_LOAD_PATH is 'bogus', which names no request path"
+    )
+    start(pytester)  # without --gate nothing is loaded: no reason to refuse
+    monkeypatch.setenv("STAGEGATE_LOAD_PATH", "locust")
+    start(pytester, "--gate")
+
+
 def test_a_missing_baseline_is_a_usage_error(pytester: pytest.Pytester) -> None:
     write_stagegate(pytester, "http://127.0.0.1:1")
     message = usage_error(pytester, "--gate", "--gate-baseline", "missing.json")
