@@ -25,7 +25,11 @@ with a ValueError. Shape (schema 1)::
                    "note": "...",
                    "per_process": [{"role": "local", "cpu_max_percent", "cpu_mean_percent",
                                     "cpu_samples", "hot_samples", "loop_lag_max_ms",
-                                    "loop_lag_samples", "loop_lag_over"}]},
+                                    "loop_lag_samples", "loop_lag_over",
+                                    # 0.2, where measured (Linux): % of the time runnable but
+                                    # waiting for a CPU, and the highest CPU + wait sample
+                                    "wait_mean_percent", "wait_max_percent",
+                                    "busy_max_percent"}]},
      "html_report": "report.html" | null,
      "unanswered": 0,                    # requests still waiting when the load stopped
      "unanswered_measured": 0}           # of them, judged at their waits so far
@@ -372,9 +376,15 @@ class ProcessUsage:
     loop_lag_max_ms: float  # how late gevent's loop woke a 100 ms sleep
     loop_lag_samples: int
     loop_lag_over: int  # lag samples over the lag threshold
+    # added in 0.2, absent where not measured (not Linux): percent of the wall time runnable
+    # but waiting for a CPU (/proc/self/schedstat's run_delay), mean and max over the samples,
+    # and the highest sample of CPU + wait (the "busy" share the saturation rule judges)
+    wait_mean_percent: float | None = None
+    wait_max_percent: float | None = None
+    busy_max_percent: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
 
     @classmethod
     def from_dict(cls, data: object, where: str) -> ProcessUsage:
@@ -388,6 +398,9 @@ class ProcessUsage:
             loop_lag_max_ms=_float(d, "loop_lag_max_ms", where),
             loop_lag_samples=_int(d, "loop_lag_samples", where),
             loop_lag_over=_int(d, "loop_lag_over", where),
+            wait_mean_percent=_opt_float(d, "wait_mean_percent", where),
+            wait_max_percent=_opt_float(d, "wait_max_percent", where),
+            busy_max_percent=_opt_float(d, "busy_max_percent", where),
         )
 
 
@@ -836,6 +849,10 @@ def _int(d: Mapping[str, Any], key: str, where: str, default: object = _MISSING)
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f"{where}.{key} must be an integer >= 0, got {value!r}")
     return value
+
+
+def _opt_float(d: Mapping[str, Any], key: str, where: str) -> float | None:
+    return None if d.get(key) is None else _float(d, key, where)
 
 
 def _float(d: Mapping[str, Any], key: str, where: str, default: object = _MISSING) -> float:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from pytest_stagegate.load.result import ProcessUsage
-from pytest_stagegate.load.usage import RecentUsage, UsageStats, generator_health, judge_saturation
+from pytest_stagegate.load.usage import (
+    RecentUsage,
+    UsageStats,
+    generator_health,
+    judge_saturation,
+    parse_schedstat,
+    wait_percent,
+)
 
 
 def usage(role: str, cpu: list[float], lag: list[float], threshold: float = 90.0) -> ProcessUsage:
@@ -89,3 +96,87 @@ def test_generator_health_reports_the_load_processes() -> None:
     alone = generator_health([master], 90.0)
     assert alone.processes == 1 and alone.cpu_max_percent == 99.0 and alone.saturated is False
     assert generator_health([], 90.0).processes == 0
+
+
+# --- the wait for a CPU (issue 15, item 4) --------------------------------------------------
+def test_schedstat_is_parsed_and_garbage_is_none() -> None:
+    assert parse_schedstat("213119301 553669806 232\n") == (213119301, 553669806)
+    assert parse_schedstat("") is None
+    assert parse_schedstat("1") is None
+    assert parse_schedstat("a b c") is None
+    assert parse_schedstat("-1 5 3") is None
+
+
+def test_wait_percent_is_the_share_of_wall_time_runnable_but_waiting() -> None:
+    assert wait_percent(1_000_000_000, 1_400_000_000, 1.0) == pytest.approx(40.0)
+    assert wait_percent(0, 250_000_000, 0.5) == pytest.approx(50.0)
+    assert wait_percent(0, 2_000_000_000, 1.0) == 100.0  # capped: clocks read apart
+    assert wait_percent(5, 4, 1.0) is None  # went backwards
+    assert wait_percent(0, 1, 0.0) is None
+
+
+def starved(cpu: list[float], wait: list[float | None], threshold: float = 90.0) -> ProcessUsage:
+    stats = UsageStats()
+    for pct, w in zip(cpu, wait, strict=True):
+        stats.add_cpu(pct, threshold, w)
+    return stats.usage("local")
+
+
+def test_a_starved_process_is_hot_on_cpu_plus_wait() -> None:
+    # 30% of a core, waiting for one 65% of the time: busy 95%; CPU alone would say kept up
+    p = starved([30.0, 30.0, 20.0, 31.0], [65.0, 65.0, 10.0, 60.0])
+    assert (p.hot_samples, p.busy_max_percent) == (3, 95.0)
+    assert (p.wait_mean_percent, p.wait_max_percent) == (50.0, 65.0)
+    saturated, note = judge_saturation([p], 90.0)
+    assert saturated is True
+    assert note == (
+        "The load generator was saturated: the local process was busy (on a CPU or waiting for "
+        "one) 90% of the time or more in 3 of 4 samples (max 95%, CPU at most 31% of one core); "
+        "it waited for a CPU 50% of the time: the machine is shared or too small."
+    )
+    assert starved([30.0] * 4, [None] * 4).hot_samples == 0  # the same CPU, wait unknown
+
+
+def test_a_busy_process_that_did_not_wait_is_not_called_starved() -> None:
+    saturated, note = judge_saturation([starved([95.0, 96.0], [1.0, 2.0])], 90.0)
+    assert saturated is True
+    assert "(max 98%, CPU at most 96% of one core)." in note
+    assert "waited" not in note
+
+
+def test_without_the_wait_the_figures_and_sentences_are_the_cpu_ones() -> None:
+    p = starved([95.0, 96.0], [None, None])
+    assert (p.wait_mean_percent, p.wait_max_percent, p.busy_max_percent) == (None, None, None)
+    assert "wait_mean_percent" not in p.to_dict()
+    assert judge_saturation([p], 90.0)[1] == (
+        "The load generator was saturated: the local process was at or above 90% of one CPU "
+        "core in 2 of 2 samples (max 96%)."
+    )
+    kept = judge_saturation([starved([10.0, 12.0], [None, None])], 90.0)[1]
+    assert "waiting" not in kept
+
+
+def test_kept_up_names_the_wait_when_measured() -> None:
+    saturated, note = judge_saturation([starved([10.0, 12.0], [5.0, 20.0])], 90.0)
+    assert saturated is False
+    assert note.startswith(
+        "The load generator kept up: 1 load process, CPU at most 12% of one core (mean 11%), "
+        "waiting for a CPU at most 20% of the time, event loop at most"
+    )
+
+
+def test_usage_with_the_wait_round_trips() -> None:
+    p = starved([30.0, 40.0], [60.0, 55.0])
+    assert ProcessUsage.from_dict(p.to_dict(), "p") == p
+    old = starved([30.0, 40.0], [None, None])  # a verdict of 0.1 has no wait figures
+    assert ProcessUsage.from_dict(old.to_dict(), "p") == old
+    with pytest.raises(ValueError, match="wait_mean_percent"):
+        ProcessUsage.from_dict({**p.to_dict(), "wait_mean_percent": "x"}, "p")
+
+
+def test_recent_usage_keeps_the_wait() -> None:
+    recent = RecentUsage(3.0, 90.0)
+    for t in range(4):
+        recent.add_cpu(float(t), 25.0, 70.0)
+    assert recent.usage("local").hot_samples == 4
+    assert judge_saturation([recent.usage("local")], 90.0)[0] is True
