@@ -48,7 +48,7 @@ ABORT_LATENCY_FOR = 5.0  # ... for this many seconds in a row
 # The judgment (gate)
 MIN_SAMPLES = 100
 ERROR_RATE = 0.01  # the error budget of every request name and total (gate.default_error_rate)
-SATURATION_CPU = 90.0  # percent of one core, per load process
+SATURATION_CPU = 90.0  # percent busy (CPU + waiting for a CPU, of one core), per load process
 
 # Distributed mode
 MASTER_PORT = 5557  # Locust's own default for its master
