@@ -37,13 +37,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.parse import urlsplit
 
 from . import defaults
 from ._version import __version__
 from .defaults import SIGNING_KEY_ENV
 from .errors import StagegateError
 from .units import DURATION_HELP, format_duration, parse_duration
+from .urls import place
 from .verdict import (
     VerdictError,
     check_signature,
@@ -116,28 +116,11 @@ def _commit(text: str) -> str:
 
 
 def _base_url(text: str) -> str:
-    if _url_key(text) is None:
+    if place(text) is None:
         raise argparse.ArgumentTypeError(
             f"expected an http(s) URL such as https://host, got {text!r}"
         )
     return text
-
-
-def _url_key(url: str) -> tuple[str, str, int | None, str] | None:
-    """What makes two base URLs the same place: scheme, host (any case), port (the scheme's
-    default made explicit), path without a trailing slash. Credentials, query and fragment
-    are left out (the verdict masks credentials). None for what is not an http(s) URL."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
-        return None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https") or not parts.hostname:
-        return None
-    if port is None:
-        port = 443 if scheme == "https" else 80
-    return scheme, parts.hostname.lower(), port, parts.path.rstrip("/")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -427,7 +410,7 @@ def _where_refusals(target: dict[str, Any], args: argparse.Namespace) -> list[st
             + (f", configured {configured}" if configured else "")
             + "); pass --allow-replaced-target to accept that"
         )
-    if args.base_url is not None and _url_key(target["base_url"]) != _url_key(args.base_url):
+    if args.base_url is not None and place(target["base_url"]) != place(args.base_url):
         refusals.append(
             f"the verdict was measured at {target['base_url']}, not at {public_url(args.base_url)}"
         )

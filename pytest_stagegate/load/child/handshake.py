@@ -31,6 +31,8 @@ import hmac
 import secrets
 from urllib.parse import urlsplit, urlunsplit
 
+from ...urls import place
+
 __all__ = [
     "MSG_CHALLENGE",
     "MSG_PROOF",
@@ -88,22 +90,6 @@ def public_target(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def _place(url: str) -> tuple[str, str, int, str] | None:
-    """What makes two base URLs the same place: scheme, host (any case), port (the scheme's
-    default made explicit), path without a trailing slash."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
-        return None
-    scheme = parts.scheme.lower()
-    if not scheme or not parts.hostname:
-        return None
-    if port is None:
-        port = 443 if scheme == "https" else 80
-    return scheme, parts.hostname.lower(), port, parts.path.rstrip("/")
-
-
 def target_mismatch(stated: object, gate_target: str) -> str | None:
     """Why a worker that states ``stated`` as its target may not load for a gate whose target
     is ``gate_target``, or None when both name the same place."""
@@ -113,7 +99,7 @@ def target_mismatch(stated: object, gate_target: str) -> str | None:
             f"it did not say which target it loads (a stagegate worker older than this "
             f"master); the gate's target is {gate}"
         )
-    here = _place(gate_target)
-    if here is not None and _place(stated) == here:
+    here = place(gate_target)
+    if here is not None and place(stated) == here:
         return None
     return f"it loads {public_target(stated)}, the gate's target is {gate}"
