@@ -48,7 +48,7 @@ from geventhttpclient.response import (
     HTTPParseError,
     HTTPSocketPoolResponse,
 )
-from geventhttpclient.url import URL
+from geventhttpclient.url import URL, requote_uri
 from geventhttpclient.useragent import (
     CompatRequest,
     CompatResponse,
@@ -88,6 +88,14 @@ REDIRECT_CODES = LocustUserAgent.redirect_response_codes
 _ABSOLUTE = re.compile(r"^https?://", re.IGNORECASE).match
 # a request target geventhttpclient's requote_uri leaves as it is (checked by the unit tests)
 _PLAIN_URI = re.compile(r"[A-Za-z0-9/_.~!$&'()*+,;=:@?-]*").fullmatch
+# a rendered request target the templated fast path sends as it is (``LeanRequest._rendered``):
+# origin-form, one leading slash, characters requote_uri leaves alone (``%`` too, when
+# requote_uri leaves the target as it is: an escape of a reserved character, as quote_plus
+# writes them), no path parameters (``;`` before the query) and no empty query, which
+# urlparse would drop
+_SENDABLE = re.compile(
+    r"/(?!/)[A-Za-z0-9/_.~!$%&'()*+,=:@-]*(?:\?[A-Za-z0-9/_.~!$%&'()*+,;=:@?-]+)?"
+).fullmatch
 _TEMPORARY_ERRNOS = frozenset({errno.ETIMEDOUT, errno.ENOLINK, errno.ENOENT, errno.EPIPE})
 
 
@@ -183,6 +191,11 @@ def _body_bytes(json_body: Any) -> bytes:
     return _json.dumps(json_body).encode("utf-8")
 
 
+def origin(url: URL) -> tuple[str, str, int | None]:
+    """The key of ``url``'s client in a ``LeanSession`` (FastHttpUser's pool's)."""
+    return (url.scheme, url.host, url.port)
+
+
 class LeanSession:
     """One user's HTTP client: geventhttpclient's clients by origin (FastHttpUser's
     ``HTTPClientPool``: ``CONCURRENCY`` connections each, the target's timeout per connect and
@@ -207,8 +220,11 @@ class LeanSession:
         self.clients: dict[tuple[str, str, int | None], HTTPClient] = {}
         self.jar: CookieJar | None = None
 
-    def client(self, url: URL) -> HTTPClient:
-        key = (url.scheme, url.host, url.port)
+    def client(self, url: URL, key: tuple[str, str, int | None] | None = None) -> HTTPClient:
+        """The client of ``url``'s origin; ``key`` its ``origin(url)`` when known (a request
+        sent again and again: parsing the origin out of the URL is a cost per request)."""
+        if key is None:
+            key = origin(url)
         client = self.clients.get(key)
         if client is None:
             client = self.clients[key] = HTTPClient.from_url(url, **self.options)
@@ -271,6 +287,76 @@ def _head(client: HTTPClient, method: str, uri: str, headers: Headers, body: byt
 def _uri(url: str) -> tuple[URL, str]:
     split = URL(url)
     return split, split.quoted_uri
+
+
+_LENGTH_ONE = "Content-Length: 1\r\n\r\n"
+
+
+class _Shape:
+    """What every rendered request of a ``LeanRequest`` sends alike when only its target and
+    body vary (its headers fixed, no cookie jar): built once from ``HTTPClient._build_request``
+    so the bytes are geventhttpclient's. ``prefix`` is the base URL's path (the target is
+    ``prefix + path``), ``line_tail`` the request line after the target (`` HTTP/1.1\r\n``),
+    ``fields_empty`` the header block of a request without a body (its ``Content-Length: 0``
+    for a method that carries one), ``fields_body`` the header block of a request with a body
+    but for its ``Content-Length`` (None: a header set by hand decides, so no fast path for a
+    body), ``headers`` the merged headers (a redirect or cookie goes on with them)."""
+
+    __slots__ = ("fields_body", "fields_empty", "headers", "key", "line_tail", "prefix", "split")
+
+    def __init__(
+        self,
+        prefix: str,
+        split: URL,
+        line_tail: str,
+        fields_empty: str,
+        fields_body: str | None,
+        headers: Headers,
+    ) -> None:
+        self.prefix = prefix
+        self.split = split
+        self.key = origin(split)
+        self.line_tail = line_tail
+        self.fields_empty = fields_empty
+        self.fields_body = fields_body
+        self.headers = headers
+
+
+def _shape(
+    base: _Base, session: LeanSession, method: str, headers: Mapping[str, str], has_body: bool
+) -> _Shape | None:
+    """The ``_Shape`` of a rendered request on ``base``, or None when the fast path could send
+    other bytes than the slow one (a base URL with a query, parameters or characters to quote,
+    a proxy, a header that is not sendable): such a request is built in full every time."""
+    split = URL(base.url)
+    prefix = split.path
+    probe = URL(base.url + "/x")
+    if (
+        split.params
+        or split.query
+        or split.fragment
+        or (prefix and not _SENDABLE(prefix))
+        or probe.netloc != split.netloc
+        or probe.request_uri != prefix + "/x"
+        or f"{split.scheme}://{split.netloc}{prefix}" != base.url
+    ):
+        return None
+    merged = _agent_headers(_merged_headers(base, headers, has_body))
+    client = session.client(split)
+    if client.use_proxy:
+        return None
+    try:
+        empty = client._build_request(method, "/", body=b"", headers=merged)
+        one = client._build_request(method, "/", body=b"x", headers=merged)
+    except ValueError:
+        return None
+    lead = f"{method} /"
+    cut = empty.find("\r\n") + 2
+    if not empty.startswith(lead) or cut < 2 or one[:cut] != empty[:cut]:
+        return None
+    fields_one = one[cut:]
+    fields_body = fields_one[: -len(_LENGTH_ONE)] if fields_one.endswith(_LENGTH_ONE) else None
+    return _Shape(prefix, split, empty[len(lead) : cut], empty[cut:], fields_body, merged)
 
 
 # -- recording ---------------------------------------------------------------------------------
@@ -398,6 +484,10 @@ class LeanRequest:
         self.fixed_path = path
         self.fixed_json = json_body
         self._fixed: tuple[str, URL, HTTPClient | None, bytes, bytes, Headers, bytes] | None = None
+        self._fixed_key: tuple[str, str, int | None] | None = None
+        # the rendered request's parts, without and with a body (``_rendered``): False until
+        # built, None when a rendered request is built in full every time
+        self._shapes: list[_Shape | bool | None] = [False, False]
 
     # building ------------------------------------------------------------------------------
     def _url(self, path: str) -> str:
@@ -418,8 +508,9 @@ class LeanRequest:
             client = session.client(split)
             data = _head(client, self.method, uri, headers, body) + body
             fixed = self._fixed = (url, split, None, data, body, headers, b"")
+            self._fixed_key = origin(split)
         url, split, _, data, _, _, _ = fixed
-        return url, split, session.client(split), data
+        return url, split, session.client(split, self._fixed_key), data
 
     # sending -------------------------------------------------------------------------------
     def _open(
@@ -430,12 +521,16 @@ class LeanRequest:
         json_body: Any,
     ) -> tuple[Any, str]:
         """The response (headers read) and the URL it answers."""
-        if path is None and headers is None and json_body is None and session.jar is None:
-            url, _, client, data = self._fixed_request(session)
-            resp = _exchange(client, self.method, data)
-            if resp.get_code() in REDIRECT_CODES or "set-cookie" in resp:
-                return self._follow(session, resp, url, self._fixed_compat())
-            return resp, url
+        if headers is None and session.jar is None:
+            if path is None and json_body is None:
+                url, _, client, data = self._fixed_request(session)
+                resp = _exchange(client, self.method, data)
+                if resp.get_code() in REDIRECT_CODES or "set-cookie" in resp:
+                    return self._follow(session, resp, url, self._fixed_compat())
+                return resp, url
+            rendered = self._rendered(session, path, json_body)
+            if rendered is not None:
+                return rendered
         fixed = self._fixed
         if path is None and headers is None and json_body is None and fixed is not None:
             url, merged, body = fixed[0], fixed[5].copy(), fixed[4]
@@ -452,6 +547,46 @@ class LeanRequest:
         assert self._fixed is not None
         url, _, _, _, body, headers, _ = self._fixed
         return CompatRequest(url, method=self.method, headers=headers.copy(), payload=body or None)
+
+    def _rendered(
+        self, session: LeanSession, path: str | None, json_body: Any
+    ) -> tuple[Any, str] | None:
+        """The fast path of a rendered request (its target, its body; headers fixed, no cookie
+        jar): the cached header block around the target and the body's length, the bytes the
+        slow path would build (``_Shape``); None when this request needs the slow path."""
+        if path is None:
+            path = self.fixed_path
+        if json_body is None:
+            json_body = self.fixed_json
+        has_body = json_body is not None
+        shape = self._shapes[has_body]
+        if shape is False:
+            shape = self._shapes[has_body] = _shape(
+                self.base, session, self.method, self.fixed_headers, has_body
+            )
+        if shape is None or shape is True or path[:1] != "/":
+            return None
+        target = shape.prefix + path
+        if not _SENDABLE(target) or ("%" in target and requote_uri(target) != target):
+            return None
+        if has_body:
+            body = _body_bytes(json_body)
+            fields = shape.fields_body
+            if fields is None:
+                return None
+            head = f"{self.method} {target}{shape.line_tail}{fields}Content-Length: {len(body)}"
+            data = head.encode("latin-1") + b"\r\n\r\n" + body
+        else:
+            body = b""
+            data = f"{self.method} {target}{shape.line_tail}{shape.fields_empty}".encode("latin-1")
+        url = self.base.url + path
+        resp = _exchange(session.client(shape.split, shape.key), self.method, data)
+        if resp.get_code() in REDIRECT_CODES or "set-cookie" in resp:
+            req = CompatRequest(
+                url, method=self.method, headers=shape.headers.copy(), payload=body or None
+            )
+            return self._follow(session, resp, url, req)
+        return resp, url
 
     def _send_compat(self, session: LeanSession, req: CompatRequest, hops: int) -> tuple[Any, str]:
         """The slow path: cookies, redirects (``UserAgent.urlopen``'s steps, FastHttpUser's
