@@ -302,7 +302,18 @@ class _Shape:
     but for its ``Content-Length`` (None: a header set by hand decides, so no fast path for a
     body), ``headers`` the merged headers (a redirect or cookie goes on with them)."""
 
-    __slots__ = ("fields_body", "fields_empty", "headers", "key", "line_tail", "prefix", "split")
+    __slots__ = (
+        "body_parts",
+        "empty_parts",
+        "fields_body",
+        "fields_empty",
+        "headers",
+        "key",
+        "line_tail",
+        "order",
+        "prefix",
+        "split",
+    )
 
     def __init__(
         self,
@@ -320,14 +331,38 @@ class _Shape:
         self.fields_empty = fields_empty
         self.fields_body = fields_body
         self.headers = headers
+        # rendered headers (``_shape(..., rendered=True)``): the header blocks as literal parts
+        # around each header's value, ``order`` the header whose value fills each gap
+        self.order: tuple[str, ...] = ()
+        self.empty_parts: list[str] = []
+        self.body_parts: list[str] | None = None
+
+
+_SLOT = re.compile("\x80([0-9]+)\x80")  # a header value's place in a rendered header block
+_FIELD_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*").fullmatch  # geventhttpclient's rule
+_VALUE_DECIDES = frozenset({"host", "content-length", "transfer-encoding"})
 
 
 def _shape(
-    base: _Base, session: LeanSession, method: str, headers: Mapping[str, str], has_body: bool
+    base: _Base,
+    session: LeanSession,
+    method: str,
+    headers: Mapping[str, str],
+    has_body: bool,
+    rendered: bool = False,
 ) -> _Shape | None:
     """The ``_Shape`` of a rendered request on ``base``, or None when the fast path could send
     other bytes than the slow one (a base URL with a query, parameters or characters to quote,
-    a proxy, a header that is not sendable): such a request is built in full every time."""
+    a proxy, a header that is not sendable): such a request is built in full every time.
+    ``rendered``: ``headers``' values change per request (only their names count here): the
+    block is built with a marker for each value and kept in parts around them (``order``); a
+    header whose value decides more than its own line (Host, Content-Length,
+    Transfer-Encoding) leaves such a request to the slow path."""
+    names = list(headers)
+    if rendered:
+        if any(name.lower() in _VALUE_DECIDES for name in names):
+            return None
+        headers = {name: f"\x80{i}\x80" for i, name in enumerate(names)}
     split = URL(base.url)
     prefix = split.path
     probe = URL(base.url + "/x")
@@ -356,7 +391,17 @@ def _shape(
         return None
     fields_one = one[cut:]
     fields_body = fields_one[: -len(_LENGTH_ONE)] if fields_one.endswith(_LENGTH_ONE) else None
-    return _Shape(prefix, split, empty[len(lead) : cut], empty[cut:], fields_body, merged)
+    shape = _Shape(prefix, split, empty[len(lead) : cut], empty[cut:], fields_body, merged)
+    if rendered:
+        pieces = _SLOT.split(shape.fields_empty)
+        shape.empty_parts = pieces[0::2]
+        shape.order = tuple(names[int(i)] for i in pieces[1::2])
+        if fields_body is not None:
+            pieces = _SLOT.split(fields_body)
+            if tuple(names[int(i)] for i in pieces[1::2]) != shape.order:
+                return None
+            shape.body_parts = pieces[0::2]
+    return shape
 
 
 # -- recording ---------------------------------------------------------------------------------
@@ -488,6 +533,8 @@ class LeanRequest:
         # the rendered request's parts, without and with a body (``_rendered``): False until
         # built, None when a rendered request is built in full every time
         self._shapes: list[_Shape | bool | None] = [False, False]
+        # and per set of rendered header names, with or without a body
+        self._header_shapes: dict[tuple[bool, tuple[str, ...]], _Shape | None] = {}
 
     # building ------------------------------------------------------------------------------
     def _url(self, path: str) -> str:
@@ -521,14 +568,14 @@ class LeanRequest:
         json_body: Any,
     ) -> tuple[Any, str]:
         """The response (headers read) and the URL it answers."""
-        if headers is None and session.jar is None:
-            if path is None and json_body is None:
+        if session.jar is None:
+            if path is None and headers is None and json_body is None:
                 url, _, client, data = self._fixed_request(session)
                 resp = _exchange(client, self.method, data)
                 if resp.get_code() in REDIRECT_CODES or "set-cookie" in resp:
                     return self._follow(session, resp, url, self._fixed_compat())
                 return resp, url
-            rendered = self._rendered(session, path, json_body)
+            rendered = self._rendered(session, path, headers, json_body)
             if rendered is not None:
                 return rendered
         fixed = self._fixed
@@ -549,42 +596,71 @@ class LeanRequest:
         return CompatRequest(url, method=self.method, headers=headers.copy(), payload=body or None)
 
     def _rendered(
-        self, session: LeanSession, path: str | None, json_body: Any
+        self,
+        session: LeanSession,
+        path: str | None,
+        headers: Mapping[str, str] | None,
+        json_body: Any,
     ) -> tuple[Any, str] | None:
-        """The fast path of a rendered request (its target, its body; headers fixed, no cookie
-        jar): the cached header block around the target and the body's length, the bytes the
-        slow path would build (``_Shape``); None when this request needs the slow path."""
+        """The fast path of a rendered request (its target, its body, its headers' values; no
+        cookie jar): the cached header block around the target, the header values and the
+        body's length, the bytes the slow path would build (``_Shape``); None when this request
+        needs the slow path."""
         if path is None:
             path = self.fixed_path
         if json_body is None:
             json_body = self.fixed_json
         has_body = json_body is not None
-        shape = self._shapes[has_body]
-        if shape is False:
-            shape = self._shapes[has_body] = _shape(
-                self.base, session, self.method, self.fixed_headers, has_body
-            )
-        if shape is None or shape is True or path[:1] != "/":
+        shape: _Shape | bool | None
+        if headers is None:
+            shape = self._shapes[has_body]
+            if shape is False:
+                shape = self._shapes[has_body] = _shape(
+                    self.base, session, self.method, self.fixed_headers, has_body
+                )
+        else:
+            key = (has_body, tuple(headers))
+            if key in self._header_shapes:
+                shape = self._header_shapes[key]
+            else:
+                shape = self._header_shapes[key] = _shape(
+                    self.base, session, self.method, headers, has_body, rendered=True
+                )
+        if not isinstance(shape, _Shape) or path[:1] != "/":
             return None
         target = shape.prefix + path
         if not _SENDABLE(target) or ("%" in target and requote_uri(target) != target):
             return None
+        fields = shape.fields_body if has_body else shape.fields_empty
+        if headers is not None:
+            parts = shape.body_parts if has_body else shape.empty_parts
+            if parts is None:
+                return None
+            joined = [parts[0]]
+            for name, part in zip(shape.order, parts[1:], strict=True):
+                value = headers[name]
+                if not isinstance(value, str) or not _FIELD_VALUE(value):
+                    return None  # the slow path refuses it with geventhttpclient's error
+                joined += (value, part)
+            fields = "".join(joined)
         if has_body:
             body = _body_bytes(json_body)
-            fields = shape.fields_body
             if fields is None:
                 return None
             head = f"{self.method} {target}{shape.line_tail}{fields}Content-Length: {len(body)}"
             data = head.encode("latin-1") + b"\r\n\r\n" + body
         else:
             body = b""
-            data = f"{self.method} {target}{shape.line_tail}{shape.fields_empty}".encode("latin-1")
+            data = f"{self.method} {target}{shape.line_tail}{fields}".encode("latin-1")
         url = self.base.url + path
         resp = _exchange(session.client(shape.split, shape.key), self.method, data)
         if resp.get_code() in REDIRECT_CODES or "set-cookie" in resp:
-            req = CompatRequest(
-                url, method=self.method, headers=shape.headers.copy(), payload=body or None
+            merged = (
+                shape.headers.copy()
+                if headers is None
+                else _agent_headers(_merged_headers(self.base, headers, has_body))
             )
+            req = CompatRequest(url, method=self.method, headers=merged, payload=body or None)
             return self._follow(session, resp, url, req)
         return resp, url
 
