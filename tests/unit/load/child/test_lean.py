@@ -202,12 +202,14 @@ def test_a_broken_send_is_retried_as_geventhttpclient_retries_it() -> None:
 
 
 def test_a_rendered_request_sends_what_fasthttpuser_sends() -> None:
-    """A step whose target or JSON body is rendered per request (a query from a template, a
-    path from a data row, a rendered body, a fixed body under a rendered path) takes the fast
-    path (the cached header block, no request object) and puts on the wire, byte for byte, what
-    FastHttpSession sends for the same request, under a base URL with credentials and a prefix
-    and one without; targets the fast path does not send as written (a space, a percent, path
-    parameters, an empty query) take the slow path and still send the same bytes."""
+    """A step whose target, header values or JSON body are rendered per request (a query from
+    a template, a path from a data row, a rendered body, a fixed body under a rendered path, a
+    rendered Authorization) takes the fast path (the cached header block, no request object)
+    and puts on the wire, byte for byte, what FastHttpSession sends for the same request, under
+    a base URL with credentials and a prefix and one without; targets the fast path does not
+    send as written (a space, an escape requote_uri changes, path parameters, an empty query)
+    and a rendered Host take the slow path and still send the same bytes; a header value
+    geventhttpclient refuses is refused with its error."""
     out = run_child(
         """
         import json
