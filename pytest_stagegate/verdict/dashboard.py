@@ -18,6 +18,7 @@ format.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -163,7 +164,14 @@ def _section(s: TargetSummary) -> list[str]:
             ymax=top,
         )
     )
-    for attr, what in (("p95", "p95 latency"), ("p99", "p99 latency")):
+    # one chart per figure kept for each request name: attribute, title, unit, axis scale
+    # and suffix, the least top of the axis
+    trends = (
+        ("p95", "p95 latency trend", "ms", 1.0, " ms", 0.0),
+        ("p99", "p99 latency trend", "ms", 1.0, " ms", 0.0),
+        ("error_rate", "Error rate", "ratio", 100.0, "%", 0.01),
+    )
+    for attr, what, unit, scale, suffix, ymin_top in trends:
         series = [
             _Series(t.name, getattr(t, attr), _PALETTE[i % len(_PALETTE)])
             for i, t in enumerate(s.endpoints)
@@ -171,28 +179,14 @@ def _section(s: TargetSummary) -> list[str]:
         if any(v is not None for se in series for v in se.values):
             out.append(
                 _chart(
-                    f"{what} trend per request name of {s.target}",
+                    f"{what} per request name of {s.target}",
                     labels,
                     series,
-                    fmt=lambda v: format_observed(v, "ms"),
-                    axis=lambda ticks: _decimal_axis(ticks, 1.0, " ms"),
+                    fmt=functools.partial(format_observed, unit=unit),
+                    axis=functools.partial(_decimal_axis, scale=scale, suffix=suffix),
+                    ymin_top=ymin_top,
                 )
             )
-    errors = [
-        _Series(t.name, t.error_rate, _PALETTE[i % len(_PALETTE)])
-        for i, t in enumerate(s.endpoints)
-    ]
-    if any(v is not None for se in errors for v in se.values):
-        out.append(
-            _chart(
-                f"Error rate per request name of {s.target}",
-                labels,
-                errors,
-                fmt=lambda v: format_observed(v, "ratio"),
-                axis=lambda ticks: _decimal_axis(ticks, 100.0, "%"),
-                ymin_top=0.01,
-            )
-        )
     out += _runs_table(s)
     if crit:
         out.append("<h3>Critical tests that failed</h3><ul>")
